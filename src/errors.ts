@@ -12,13 +12,7 @@
 /** Error codes: EINVAL bad argument, ENOENT no such live area, EBUSY in use / not allowed now,
  *  EINVARIANT the checker found a broken invariant (a bug), EDEADLK a lock holder died. */
 export type VmallocErrorCode =
-  | 'EINVAL'
-  | 'ENOENT'
-  | 'EBUSY'
-  | 'ENOMEM'
-  | 'EFAULT'
-  | 'EINVARIANT'
-  | 'EDEADLK';
+  'EINVAL' | 'ENOENT' | 'EBUSY' | 'ENOMEM' | 'EFAULT' | 'EINVARIANT' | 'EDEADLK';
 
 export class VmallocError extends Error {
   readonly code: VmallocErrorCode | string;
@@ -36,7 +30,10 @@ export function hex(n: number): string {
 }
 
 function describe(value: unknown): string {
-  if (typeof value === 'number') return Number.isInteger(value) && Math.abs(value) >= 2 ** 16 ? `${value} (${hex(value)})` : String(value);
+  if (typeof value === 'number')
+    return Number.isInteger(value) && Math.abs(value) >= 2 ** 16
+      ? `${value} (${hex(value)})`
+      : String(value);
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n (a bigint)`;
   if (value === null) return 'null';

@@ -13,7 +13,7 @@ import type { VaStore } from './vmap-area.js';
 
 /** Inserts `va`; false (nothing changed) when it overlaps a busy area. */
 export function insertVmapArea(s: VaStore, h: number, va: number): boolean {
-  const link = findVaLinks(s, h, s.start[va]!, s.end[va]!, 0);
+  const link = findVaLinks(s, h, va, 0);
   if (link < 0) return false;
   linkVa(s, h, va, link, false);
   return true;
@@ -21,10 +21,16 @@ export function insertVmapArea(s: VaStore, h: number, va: number): boolean {
 
 /** The busy area containing `addr` (start <= addr < end), or 0. */
 export function findVmapArea(s: VaStore, h: number, addr: number): number {
-  let n = s.left[h]!;
+  const vaStart = s.start;
+  const vaEnd = s.end;
+  const left = s.left;
+  const right = s.right;
+  // `| 0` and `+` keep ids in int32 and addr in float64 registers through the loop (V8).
+  const a = +addr;
+  let n = left[h]! | 0;
   while (n !== 0) {
-    if (addr < s.start[n]!) n = s.left[n]!;
-    else if (addr >= s.end[n]!) n = s.right[n]!;
+    if (a < vaStart[n]!) n = left[n]! | 0;
+    else if (a >= vaEnd[n]!) n = right[n]! | 0;
     else return n;
   }
   return 0;

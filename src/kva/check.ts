@@ -58,8 +58,16 @@ export function checkRbList(
     if (n === 0) return 0;
     const l = s.left[n]!;
     const r = s.right[n]!;
-    if (l !== 0) invariant(s.pc[l]! >> 1 === n, () => `${name}: ${range(s, l)} does not point back to its parent #${n}`);
-    if (r !== 0) invariant(s.pc[r]! >> 1 === n, () => `${name}: ${range(s, r)} does not point back to its parent #${n}`);
+    if (l !== 0)
+      invariant(
+        s.pc[l]! >> 1 === n,
+        () => `${name}: ${range(s, l)} does not point back to its parent #${n}`,
+      );
+    if (r !== 0)
+      invariant(
+        s.pc[r]! >> 1 === n,
+        () => `${name}: ${range(s, r)} does not point back to its parent #${n}`,
+      );
     if (isRed(s, n)) {
       invariant(!isRed(s, l) && !isRed(s, r), () => `${name}: red ${range(s, n)} has a red child`);
     }
@@ -70,11 +78,17 @@ export function checkRbList(
     );
     if (aug) {
       const want = subtreeMax(s, n);
-      invariant(s.smax[n] === want, () => `${name}: ${range(s, n)} has smax ${s.smax[n]}, expected ${want}`);
+      invariant(
+        s.smax[n] === want,
+        () => `${name}: ${range(s, n)} has smax ${s.smax[n]}, expected ${want}`,
+      );
     }
     const bl = blackHeight(l);
     const br = blackHeight(r);
-    invariant(bl === br, () => `${name}: black heights differ below ${range(s, n)} (${bl} vs ${br})`);
+    invariant(
+      bl === br,
+      () => `${name}: black heights differ below ${range(s, n)} (${bl} vs ${br})`,
+    );
     return bl + (isRed(s, n) ? 0 : 1);
   };
   blackHeight(root);
@@ -83,16 +97,25 @@ export function checkRbList(
   let prev = h;
   let cur = s.next[h]!;
   for (let i = 0; i < order.length; i++) {
-    invariant(cur === order[i], () => `${name}: list position ${i} holds #${cur}, tree has #${order[i]}`);
+    invariant(
+      cur === order[i],
+      () => `${name}: list position ${i} holds #${cur}, tree has #${order[i]}`,
+    );
     invariant(s.prev[cur] === prev, () => `${name}: ${range(s, cur)} has a wrong list back link`);
     if (prev !== h) {
-      invariant(s.end[prev]! <= s.start[cur]!, () => `${name}: ${range(s, prev)} and ${range(s, cur)} overlap or are unsorted`);
+      invariant(
+        s.end[prev]! <= s.start[cur]!,
+        () => `${name}: ${range(s, prev)} and ${range(s, cur)} overlap or are unsorted`,
+      );
     }
     prev = cur;
     cur = s.next[cur]!;
   }
   invariant(cur === h && s.prev[h] === prev, () => `${name}: list has more records than the tree`);
-  invariant(rbListCount(s, h) === order.length, () => `${name}: head counts ${rbListCount(s, h)} records, tree has ${order.length}`);
+  invariant(
+    rbListCount(s, h) === order.length,
+    () => `${name}: head counts ${rbListCount(s, h)} records, tree has ${order.length}`,
+  );
   return order;
 }
 
@@ -101,7 +124,10 @@ export function checkCoalesced(s: VaStore, free: readonly number[], name: string
   for (let i = 1; i < free.length; i++) {
     const a = free[i - 1]!;
     const b = free[i]!;
-    invariant(s.end[a]! < s.start[b]!, () => `${name}: ${range(s, a)} and ${range(s, b)} are adjacent but not merged`);
+    invariant(
+      s.end[a]! < s.start[b]!,
+      () => `${name}: ${range(s, a)} and ${range(s, b)} are adjacent but not merged`,
+    );
   }
 }
 
@@ -109,15 +135,23 @@ export function checkCoalesced(s: VaStore, free: readonly number[], name: string
  * The given sorted lists of ranges, merged, must tile [lo, hi) exactly: no overlap, no gap.
  * Returns nothing; throws naming the first gap or overlap.
  */
-export function checkTiling(s: VaStore, lists: readonly (readonly number[])[], lo: number, hi: number, name: string): void {
+export function checkTiling(
+  s: VaStore,
+  lists: readonly (readonly number[])[],
+  lo: number,
+  hi: number,
+  name: string,
+): void {
   const all: number[] = [];
   for (const l of lists) for (const x of l) all.push(x);
   all.sort((a, b) => s.start[a]! - s.start[b]!);
   let at = lo;
   for (const x of all) {
-    invariant(s.start[x] === at, () => s.start[x]! < at
-      ? `${name}: ${range(s, x)} overlaps the range before it (which ends at ${hex(at)})`
-      : `${name}: nothing covers [${hex(at)}, ${hex(s.start[x]!)})`);
+    invariant(s.start[x] === at, () =>
+      s.start[x]! < at
+        ? `${name}: ${range(s, x)} overlaps the range before it (which ends at ${hex(at)})`
+        : `${name}: nothing covers [${hex(at)}, ${hex(s.start[x]!)})`,
+    );
     at = s.end[x]!;
   }
   invariant(at === hi, () => `${name}: nothing covers [${hex(at)}, ${hex(hi)})`);
@@ -140,7 +174,10 @@ export function checkStore(s: VaStore, inUse: readonly number[], name: string): 
     invariant(mark[x] === 0, () => `${name}: record #${x} is both in use and free`);
     mark[x] = 2;
   }
-  invariant(s.live === inUse.length, () => `${name}: ${s.live} records are live but ${inUse.length} are reachable (a leak)`);
+  invariant(
+    s.live === inUse.length,
+    () => `${name}: ${s.live} records are live but ${inUse.length} are reachable (a leak)`,
+  );
   for (let i = 1; i < hwm; i++) {
     invariant(mark[i] !== 0, () => `${name}: record #${i} is neither reachable nor free (a leak)`);
   }

@@ -8,12 +8,13 @@
  * Callers: VmapSpace (src/kva/vmap-space.ts) and the vmalloc layer (src/mm/).
  *
  * Differs from kernel: addresses are exact integers in doubles below 2^53 instead of unsigned
- * longs, so the wrap-around checks become plain comparisons; errors are negative numbers since
- * 0 is a valid address here.
+ * longs, so the wrap-around checks become plain comparisons. A range to clip out is given as a
+ * record holding it (the busy area being made), not as two addresses: V8 boxes a computed
+ * double passed to a call it does not inline, an allocation per call above 2^31.
  */
 
 import { augmentPropagate } from './rbtree.js';
-import { findVaLinks, linkVa, nextSiblingOfLink, unlinkVa } from './rb-list.js';
+import { findVaLinks, linkVa, unlinkVa } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
 
 /** Failure values of the search and clip (addresses are >= 0). */
@@ -28,18 +29,8 @@ export function alignUp(x: number, align: number): number {
 }
 
 /**
- * Does an allocation of `size` at `align`, at or after `vstart`, fit in block `va`?
- * Kernel: is_within_this_va().
- */
-function isWithinThisVa(s: VaStore, va: number, size: number, align: number, vstart: number): boolean {
-  const start = s.start[va]!;
-  const nstart = alignUp(start > vstart ? start : vstart, align);
-  return nstart + size <= s.end[va]!;
-}
-
-/**
  * The lowest free block that can hold the request, or 0.
- * Kernel: find_vmap_lowest_match().
+ * Kernel: find_vmap_lowest_match(), with is_within_this_va() written out.
  *
  * A pruned in-order descent: go left while the left subtree may hold `length` bytes and the
  * node starts above vstart; else test the node; else go right if that subtree may hold it;
@@ -60,28 +51,45 @@ export function findVmapLowestMatch(
   vstart: number,
   adjust: boolean,
 ): number {
-  const length = adjust ? size + align - 1 : size;
-  let node = s.left[h]!;
+  const vaStart = s.start;
+  const vaEnd = s.end;
+  const smax = s.smax;
+  const left = s.left;
+  const right = s.right;
+  const pc = s.pc;
+  // `| 0` and `+` keep ids in int32 and sizes in float64 registers through the loop (V8).
+  const sz = +size;
+  const al = +align;
+  const length = adjust ? sz + al - 1 : sz;
+  let lo = +vstart;
+  let node = left[h]! | 0;
   while (node !== 0) {
-    const l = s.left[node]!;
-    if (s.smax[l]! >= length && vstart < s.start[node]!) {
+    const l = left[node]! | 0;
+    let start = vaStart[node]!;
+    if (smax[l]! >= length && lo < start) {
       node = l;
       continue;
     }
-    if (isWithinThisVa(s, node, size, align, vstart)) return node;
-    const r = s.right[node]!;
-    if (s.smax[r]! >= length) {
+    // Does the request fit in this block, at or after vstart?
+    if (start < lo) start = lo;
+    if (al !== 1) start = Math.ceil(start / al) * al;
+    if (start + sz <= vaEnd[node]!) return node;
+    const r = right[node]! | 0;
+    if (smax[r]! >= length) {
       node = r;
       continue;
     }
     // Roll back up to the first ancestor that fits or whose right subtree is worth a look.
     for (;;) {
-      node = s.pc[node]! >> 1;
+      node = pc[node]! >> 1;
       if (node === 0) return 0;
-      if (isWithinThisVa(s, node, size, align, vstart)) return node;
-      const rr = s.right[node]!;
-      if (s.smax[rr]! >= length && vstart <= s.start[node]!) {
-        vstart = s.start[node]! + 1;
+      start = vaStart[node]!;
+      if (start < lo) start = lo;
+      if (al !== 1) start = Math.ceil(start / al) * al;
+      if (start + sz <= vaEnd[node]!) return node;
+      const rr = right[node]! | 0;
+      if (smax[rr]! >= length && lo <= vaStart[node]!) {
+        lo = vaStart[node]! + 1;
         node = rr;
         break;
       }
@@ -102,16 +110,19 @@ export function findVmapLowestMatch(
 export const FitType = { NOTHING: 0, FL: 1, LE: 2, RE: 3, NE: 4 } as const;
 export type FitType = (typeof FitType)[keyof typeof FitType];
 
-export function classifyVaFitType(s: VaStore, va: number, nstart: number, size: number): FitType {
+/** How the range of record `nva` lies in free block `va`. */
+export function classifyVaFitType(s: VaStore, va: number, nva: number): FitType {
   const start = s.start[va]!;
   const end = s.end[va]!;
-  if (nstart < start || nstart + size > end) return FitType.NOTHING;
-  if (nstart === start) return nstart + size === end ? FitType.FL : FitType.LE;
-  return nstart + size === end ? FitType.RE : FitType.NE;
+  const nstart = s.start[nva]!;
+  const nend = s.end[nva]!;
+  if (nstart < start || nend > end) return FitType.NOTHING;
+  if (nstart === start) return nend === end ? FitType.FL : FitType.LE;
+  return nend === end ? FitType.RE : FitType.NE;
 }
 
 /**
- * Removes `[nstart, nstart + size)` from free block `va`. Returns 0 or a negative FIT_ value.
+ * Removes the range of record `nva` from free block `va`. Returns 0 or a negative FIT_ value.
  * A no-edge split takes the spare record in `preload[slot]` (the kernel's per-CPU
  * ne_fit_preload_node), else allocates one.
  * Kernel: va_clip() (adjust_va_to_fit_type() before 6.9).
@@ -120,14 +131,16 @@ export function vaClip(
   s: VaStore,
   h: number,
   va: number,
-  nstart: number,
-  size: number,
+  nva: number,
   preload: Int32Array,
   slot: number,
 ): number {
-  const start = s.start[va]!;
-  const end = s.end[va]!;
-  const nend = nstart + size;
+  const vaStart = s.start;
+  const vaEnd = s.end;
+  const start = vaStart[va]!;
+  const end = vaEnd[va]!;
+  const nstart = vaStart[nva]!;
+  const nend = vaEnd[nva]!;
   if (nstart < start || nend > end) return FIT_EINVAL;
   if (nstart === start) {
     if (nend === end) {
@@ -135,52 +148,48 @@ export function vaClip(
       s.free(va);
       return 0;
     }
-    s.start[va] = nend;
+    vaStart[va] = nend;
   } else if (nend === end) {
-    s.end[va] = nstart;
+    vaEnd[va] = nstart;
   } else {
-    let lva = preload[slot]!;
-    if (lva !== 0) preload[slot] = 0;
-    else if ((lva = s.alloc()) === 0) return FIT_ENOMEM;
-    // The right part keeps the record and its place; the left part is a new node that
-    // belongs at the rightmost position of va's left subtree, so the descent starts at va.
-    s.start[va] = nend;
-    augmentPropagate(s, va, 0);
-    s.start[lva] = start;
-    s.end[lva] = nstart;
-    linkVa(s, h, lva, findVaLinks(s, h, start, nstart, va), true);
-    return 0;
+    return splitNoEdge(s, h, va, nva, preload, slot);
   }
   augmentPropagate(s, va, 0);
   return 0;
 }
 
 /**
- * Allocates from the chosen block: the address, or a negative FIT_ value.
- * `vend` is checked only here, after the lowest block was chosen, as the kernel does.
- * Kernel: va_alloc().
+ * The no-edge case of vaClip: the right part keeps the record and its place in the tree; the
+ * left part is a new record that belongs at the rightmost position of va's left subtree, so
+ * its descent starts at va.
+ *
+ *   before:  va [start ......................... end)
+ *   after:  lva [start, nstart)  nva  va [nend, end)
  */
-export function vaAlloc(
+function splitNoEdge(
   s: VaStore,
   h: number,
   va: number,
-  size: number,
-  align: number,
-  vstart: number,
-  vend: number,
+  nva: number,
   preload: Int32Array,
   slot: number,
 ): number {
-  const start = s.start[va]!;
-  const nstart = alignUp(start > vstart ? start : vstart, align);
-  if (nstart + size > vend) return FIT_ERANGE;
-  const err = vaClip(s, h, va, nstart, size, preload, slot);
-  return err < 0 ? err : nstart;
+  let lva = preload[slot]!;
+  if (lva !== 0) preload[slot] = 0;
+  else if ((lva = s.alloc()) === 0) return FIT_ENOMEM;
+  s.start[lva] = s.start[va]!;
+  s.end[lva] = s.start[nva]!;
+  s.start[va] = s.end[nva]!;
+  augmentPropagate(s, va, 0);
+  linkVa(s, h, lva, findVaLinks(s, h, lva, va), true);
+  return 0;
 }
 
 /**
- * The whole search-and-clip: the address, or a negative FIT_ value.
- * Kernel: __alloc_vmap_area().
+ * The whole search-and-clip: finds the lowest block for the request, sets record `nva` to the
+ * allocated range and clips it out. Returns 0, or a negative FIT_ value (nothing changed).
+ * `vend` is checked only after the lowest block was chosen, as the kernel does.
+ * Kernel: __alloc_vmap_area() + va_alloc().
  *
  * The inflated search length is used only when align exceeds the page size and the window is
  * not exactly `size` long (an exact window could never satisfy the inflated length).
@@ -188,6 +197,7 @@ export function vaAlloc(
 export function allocFromFreeTree(
   s: VaStore,
   h: number,
+  nva: number,
   size: number,
   align: number,
   vstart: number,
@@ -199,7 +209,13 @@ export function allocFromFreeTree(
   const adjust = align > pageSize && vend - vstart !== size;
   const va = findVmapLowestMatch(s, h, size, align, vstart, adjust);
   if (va === 0) return FIT_ENOENT;
-  return vaAlloc(s, h, va, size, align, vstart, vend, preload, slot);
+  let nstart = s.start[va]!;
+  if (nstart < vstart) nstart = vstart;
+  if (align !== 1) nstart = Math.ceil(nstart / align) * align;
+  if (nstart + size > vend) return FIT_ERANGE;
+  s.start[nva] = nstart;
+  s.end[nva] = nstart + size;
+  return vaClip(s, h, va, nva, preload, slot);
 }
 
 /**
@@ -218,29 +234,28 @@ export function allocFromFreeTree(
  * propagation then see only consistent values, and one propagation from prev finishes the job.
  */
 export function mergeOrAddVmapArea(s: VaStore, h: number, va: number, aug: boolean): number {
-  const start = s.start[va]!;
-  const end = s.end[va]!;
-  const link = findVaLinks(s, h, start, end, 0);
+  const vaStart = s.start;
+  const vaEnd = s.end;
+  const link = findVaLinks(s, h, va, 0);
   if (link < 0) return 0;
-  const next = nextSiblingOfLink(s, h, link);
+  const start = vaStart[va]!;
+  const end = vaEnd[va]!;
+  const parent = link >> 1;
+  const next = parent === 0 ? h : (link & 1) !== 0 ? parent : s.next[parent]!;
   let cur = va;
   let merged = false;
-  if (next !== h && s.start[next] === end) {
-    s.start[next] = start;
+  if (next !== h && vaStart[next] === end) {
+    vaStart[next] = start;
     s.free(va);
     cur = next;
     merged = true;
   }
   const prev = s.prev[next]!;
-  if (prev !== h && s.end[prev] === start) {
-    const curEnd = s.end[cur]!;
-    if (merged) {
-      unlinkVa(s, h, cur, aug);
-      s.free(cur);
-    } else {
-      s.free(va);
-    }
-    s.end[prev] = curEnd;
+  if (prev !== h && vaEnd[prev] === start) {
+    const curEnd = vaEnd[cur]!;
+    if (merged) unlinkVa(s, h, cur, aug);
+    s.free(cur);
+    vaEnd[prev] = curEnd;
     cur = prev;
     merged = true;
   }

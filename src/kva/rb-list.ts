@@ -16,10 +16,13 @@
  *   list:   h <-> first <-> ... <-> last <-> h      (circular, like list_head)
  *
  * Kernel: find_va_links(), get_va_next_sibling(), __link_va(), __unlink_va().
+ *
+ * None of these functions allocates a record, so they may hold the store's views in locals
+ * (smaller bytecode, which lets V8 inline them into the allocator's hot paths).
  */
 
 import { augmentPropagate, rbErase, rbInsertColor } from './rbtree.js';
-import type { VaStore } from './vmap-area.js';
+import { RB_BLACK, RB_RED, type VaStore } from './vmap-area.js';
 
 /** Makes `h` an empty head. */
 export function rbListInit(s: VaStore, h: number): void {
@@ -58,19 +61,31 @@ export function rbListNext(s: VaStore, h: number, x: number): number {
 }
 
 /**
- * Where `[start, end)` belongs in the tree under `h`, searching down from `from` (0: the root).
- * Returns `parent << 1 | isLeft`, 0 for an empty tree, or -1 when the range overlaps a record.
+ * Where record `va`'s range belongs in the tree under `h`, searching down from `from` (0: the
+ * root). Returns a link: `parent << 1 | isLeft`, 0 for an empty tree, or -1 when the range
+ * overlaps a record already there.
+ * Kernel: find_va_links().
+ *
+ * Takes the record rather than its addresses: V8 would box a computed double passed to a call
+ * it does not inline (an allocation per call once addresses pass 2^31).
  */
-export function findVaLinks(s: VaStore, h: number, start: number, end: number, from: number): number {
-  let cur = from !== 0 ? from : s.left[h]!;
+export function findVaLinks(s: VaStore, h: number, va: number, from: number): number {
+  const vaStart = s.start;
+  const vaEnd = s.end;
+  const left = s.left;
+  const right = s.right;
+  const lo = vaStart[va]!;
+  const hi = vaEnd[va]!;
+  // `| 0` keeps ids in int32 registers through the loop (V8).
+  let cur = from !== 0 ? from | 0 : left[h]! | 0;
   if (cur === 0) return 0;
   for (;;) {
-    if (end <= s.start[cur]!) {
-      const l = s.left[cur]!;
+    if (hi <= vaStart[cur]!) {
+      const l = left[cur]! | 0;
       if (l === 0) return (cur << 1) | 1;
       cur = l;
-    } else if (start >= s.end[cur]!) {
-      const r = s.right[cur]!;
+    } else if (lo >= vaEnd[cur]!) {
+      const r = right[cur]! | 0;
       if (r === 0) return cur << 1;
       cur = r;
     } else {
@@ -80,13 +95,13 @@ export function findVaLinks(s: VaStore, h: number, start: number, end: number, f
 }
 
 /**
- * The list record that follows a record linked at `link` (the head when it goes last).
+ * The list record that follows a record linked at `link` (the head when it goes last): the
+ * parent itself for a left link, the parent's successor for a right link.
  * Kernel: get_va_next_sibling().
  */
 export function nextSiblingOfLink(s: VaStore, h: number, link: number): number {
   const parent = link >> 1;
-  if (parent === 0) return h;
-  return (link & 1) !== 0 ? parent : s.next[parent]!;
+  return parent === 0 ? h : (link & 1) !== 0 ? parent : s.next[parent]!;
 }
 
 /**
@@ -95,40 +110,50 @@ export function nextSiblingOfLink(s: VaStore, h: number, link: number): number {
  * rebalancing rotations, so the augmentation is exact throughout.
  */
 export function linkVa(s: VaStore, h: number, va: number, link: number, aug: boolean): void {
+  const next = s.next;
+  const prev = s.prev;
   const parent = link >> 1;
-  const next = nextSiblingOfLink(s, h, link);
+  const nx = parent === 0 ? h : (link & 1) !== 0 ? parent : next[parent]!;
   s.left[va] = 0;
   s.right[va] = 0;
-  s.pc[va] = parent << 1; // red leaf
   if (parent === 0) s.left[h] = va;
   else if ((link & 1) !== 0) s.left[parent] = va;
   else s.right[parent] = va;
 
-  const prev = s.prev[next]!;
-  s.prev[va] = prev;
-  s.next[va] = next;
-  s.next[prev] = va;
-  s.prev[next] = va;
+  const pv = prev[nx]!;
+  prev[va] = pv;
+  next[va] = nx;
+  next[pv] = va;
+  prev[nx] = va;
   s.vm[h] = s.vm[h]! + 1;
 
   if (aug) {
     s.smax[va] = s.end[va]! - s.start[va]!;
     augmentPropagate(s, parent, 0);
   }
-  rbInsertColor(s, h, va, aug);
+  // The new node is red. The root only needs to be black, and under a black parent nothing is
+  // to be done: both are common, and testing them here saves a call.
+  if (parent === 0) {
+    s.pc[va] = RB_BLACK;
+  } else {
+    s.pc[va] = parent << 1;
+    if ((s.pc[parent]! & 1) === RB_RED) rbInsertColor(s, h, va, aug);
+  }
 }
 
 /** Unlinks `va` from the tree and the list under `h` and clears its links. */
 export function unlinkVa(s: VaStore, h: number, va: number, aug: boolean): void {
   rbErase(s, h, va, aug);
-  const prev = s.prev[va]!;
-  const next = s.next[va]!;
-  s.next[prev] = next;
-  s.prev[next] = prev;
+  const next = s.next;
+  const prev = s.prev;
+  const pv = prev[va]!;
+  const nx = next[va]!;
+  next[pv] = nx;
+  prev[nx] = pv;
   s.pc[va] = 0;
   s.left[va] = 0;
   s.right[va] = 0;
-  s.prev[va] = 0;
-  s.next[va] = 0;
+  prev[va] = 0;
+  next[va] = 0;
   s.vm[h] = s.vm[h]! - 1;
 }

@@ -29,7 +29,12 @@
  * can allocate a record; `reserve(n)` before an operation guarantees n allocations without growth.
  */
 
-import { type AnyBuffer, growBuffer, makeFixedBuffer, makeGrowableBuffer } from '../shared/buffers.js';
+import {
+  type AnyBuffer,
+  growBuffer,
+  makeFixedBuffer,
+  makeGrowableBuffer,
+} from '../shared/buffers.js';
 
 /** Colour bit of `pc`, as lib/rbtree.c. */
 export const RB_RED = 0;
@@ -192,7 +197,7 @@ export class VaStore {
   }
 
   /**
-   * A fresh record with every link cleared, or 0 when the ceiling is reached.
+   * A fresh record (flags and vm 0, not linked anywhere), or 0 when the ceiling is reached.
    * Kernel: kmem_cache_alloc(vmap_area_cachep).
    */
   alloc(): number {
@@ -208,14 +213,10 @@ export class VaStore {
       meta[HWM] = id + 1;
     }
     meta[LIVE] = meta[LIVE]! + 1;
-    this.pc[id] = 0;
-    this.left[id] = 0;
-    this.right[id] = 0;
-    this.prev[id] = 0;
-    this.next[id] = 0;
+    // Links need no clearing: a record's links are zero when it is new, and unlinkVa clears
+    // them; linkVa sets all of them.
     this.flags[id] = 0;
     this.vm[id] = 0;
-    this.smax[id] = 0;
     return id;
   }
 

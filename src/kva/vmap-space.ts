@@ -72,6 +72,7 @@ export interface VmapSpaceStats {
 }
 
 const MAX_END = 2 ** 53;
+const BUSY_BYTES = 0;
 
 export class VmapSpace {
   readonly start: number;
@@ -82,12 +83,16 @@ export class VmapSpace {
   private readonly busyHead: number;
   /** preload[0]: a spare record for a no-edge split (the kernel's ne_fit_preload_node). */
   private readonly preload: Int32Array;
-  private busy = 0;
+  /** stat[BUSY_BYTES]: bytes in live areas (a typed array: a double field would be boxed). */
+  private readonly stat: Float64Array;
 
   constructor(options: VmapSpaceOptions) {
     const opts = checkOptions('create VmapSpace', options);
     if (opts === undefined) {
-      throw new VmallocError('EINVAL', 'Cannot create VmapSpace: options {start, end} are required');
+      throw new VmallocError(
+        'EINVAL',
+        'Cannot create VmapSpace: options {start, end} are required',
+      );
     }
     const pageSize = opts.pageSize === undefined ? 4096 : opts.pageSize;
     if (typeof pageSize !== 'number' || !isPowerOfTwo(pageSize) || pageSize > 2 ** 30) {
@@ -96,7 +101,14 @@ export class VmapSpace {
         `Cannot create VmapSpace: pageSize must be a power of two from 1 to 2^30, got ${String(pageSize)}`,
       );
     }
-    const start = checkAddressIn('create VmapSpace', 'start', opts.start, 0, MAX_END - 1, '[0, 2^53)');
+    const start = checkAddressIn(
+      'create VmapSpace',
+      'start',
+      opts.start,
+      0,
+      MAX_END - 1,
+      '[0, 2^53)',
+    );
     const end = checkEnd(opts.end, start);
     this.start = start;
     this.end = end;
@@ -111,6 +123,7 @@ export class VmapSpace {
     rbListInit(s, this.freeHead);
     rbListInit(s, this.busyHead);
     this.preload = new Int32Array(1);
+    this.stat = new Float64Array(1);
     const va = s.alloc();
     s.start[va] = start;
     s.end[va] = end;
@@ -131,7 +144,12 @@ export class VmapSpace {
    */
   alloc(size: number, options?: AllocOptions): number | null {
     const pageSize = this.pageSize;
-    if (!(typeof size === 'number' && size > 0 && size <= this.end - this.start && Number.isInteger(size / pageSize))) {
+    if (!(
+      typeof size === 'number' &&
+      size > 0 &&
+      size <= this.end - this.start &&
+      Number.isInteger(size / pageSize)
+    )) {
       checkSize('alloc', 'size', size, pageSize, this.end - this.start, 'the size of the space');
     }
     let align = 1;
@@ -146,7 +164,10 @@ export class VmapSpace {
       const ve = options.vend;
       if (ve !== undefined) vend = this.checkVend(ve);
       if (vstart >= vend) {
-        throw new VmallocError('EINVAL', `Cannot alloc: vstart must be below vend, got vstart ${hex(vstart)} and vend ${hex(vend)}`);
+        throw new VmallocError(
+          'EINVAL',
+          `Cannot alloc: vstart must be below vend, got vstart ${hex(vstart)} and vend ${hex(vend)}`,
+        );
       }
     }
     const s = this.s;
@@ -157,18 +178,26 @@ export class VmapSpace {
     }
     const va = s.alloc();
     if (va === 0) return null;
-    const addr = allocFromFreeTree(s, this.freeHead, size, align, vstart, vend, pageSize, this.preload, 0);
-    if (addr < 0) {
+    if (
+      allocFromFreeTree(
+        s,
+        this.freeHead,
+        va,
+        size,
+        align,
+        vstart,
+        vend,
+        pageSize,
+        this.preload,
+        0,
+      ) < 0
+    ) {
       s.free(va);
       return null;
     }
-    s.start[va] = addr;
-    s.end[va] = addr + size;
-    if (!insertVmapArea(s, this.busyHead, va)) {
-      invariantFailure(`allocated [${hex(addr)}, ${hex(addr + size)}) overlaps a busy area`);
-    }
-    this.busy += size;
-    return addr;
+    if (!insertVmapArea(s, this.busyHead, va)) busyOverlap(s, va);
+    this.stat[BUSY_BYTES] = this.stat[BUSY_BYTES]! + size;
+    return s.start[va]!;
   }
 
   /**
@@ -180,19 +209,10 @@ export class VmapSpace {
     if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) checkInteger('free', 'addr', addr);
     const s = this.s;
     const va = findVmapArea(s, this.busyHead, addr);
-    if (va === 0 || s.start[va] !== addr) {
-      throw new VmallocError(
-        'ENOENT',
-        va === 0
-          ? `Cannot free ${hex(addr)}: no live area contains it (never allocated, or already freed)`
-          : `Cannot free ${hex(addr)}: it lies inside the area [${hex(s.start[va]!)}, ${hex(s.end[va]!)}); pass the area's start`,
-      );
-    }
+    if (va === 0 || s.start[va] !== addr) notAnAreaStart(s, va, addr);
     unlinkVmapArea(s, this.busyHead, va);
-    this.busy -= s.end[va]! - addr;
-    if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) {
-      invariantFailure(`freed range [${hex(addr)}, ${hex(s.end[va]!)}) overlaps a free block`);
-    }
+    this.stat[BUSY_BYTES] = this.stat[BUSY_BYTES]! - (s.end[va]! - addr);
+    if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) freeOverlap(s, va);
   }
 
   /** The live area containing `addr`, or null. */
@@ -210,7 +230,7 @@ export class VmapSpace {
 
   /** Bytes in live areas. */
   get busyBytes(): number {
-    return this.busy;
+    return this.stat[BUSY_BYTES]!;
   }
 
   /** Number of free blocks (maximal free ranges). */
@@ -220,7 +240,7 @@ export class VmapSpace {
 
   /** Bytes not in live areas. */
   get freeBytes(): number {
-    return this.end - this.start - this.busy;
+    return this.end - this.start - this.stat[BUSY_BYTES]!;
   }
 
   /** Size of the largest free block, read from the root of the augmented tree: O(1). */
@@ -272,22 +292,64 @@ export class VmapSpace {
     checkTiling(s, [free, busy], this.start, this.end, 'space');
     let busyBytes = 0;
     for (const x of busy) busyBytes += s.end[x]! - s.start[x]!;
-    if (busyBytes !== this.busy) invariantFailure(`busy bytes counted ${this.busy}, areas hold ${busyBytes}`);
+    if (busyBytes !== this.busyBytes)
+      invariantFailure(`busy bytes counted ${this.busyBytes}, areas hold ${busyBytes}`);
     const inUse = [this.freeHead, this.busyHead, ...free, ...busy];
     if (this.preload[0] !== 0) inUse.push(this.preload[0]!);
     checkStore(s, inUse, 'records');
   }
 
   private checkVstart(v: unknown): number {
-    return checkAddressIn('alloc', 'vstart', v, this.start, this.end - 1, `the space [${hex(this.start)}, ${hex(this.end)})`);
+    return checkAddressIn(
+      'alloc',
+      'vstart',
+      v,
+      this.start,
+      this.end - 1,
+      `the space [${hex(this.start)}, ${hex(this.end)})`,
+    );
   }
 
   private checkVend(v: unknown): number {
-    return checkAddressIn('alloc', 'vend', v, this.start + 1, this.end, `the space (${hex(this.start)}, ${hex(this.end)}]`);
+    if (v === this.end) return this.end; // may be 2^53, one past the largest safe integer
+    return checkAddressIn(
+      'alloc',
+      'vend',
+      v,
+      this.start + 1,
+      this.end,
+      `the space (${hex(this.start)}, ${hex(this.end)}]`,
+    );
   }
+}
+
+// Failures, kept out of the hot functions so that those stay small.
+
+function notAnAreaStart(s: VaStore, va: number, addr: number): never {
+  throw new VmallocError(
+    'ENOENT',
+    va === 0
+      ? `Cannot free ${hex(addr)}: no live area contains it (never allocated, or already freed)`
+      : `Cannot free ${hex(addr)}: it lies inside the area [${hex(s.start[va]!)}, ${hex(s.end[va]!)}); pass the area's start`,
+  );
+}
+
+function busyOverlap(s: VaStore, va: number): never {
+  invariantFailure(`allocated [${hex(s.start[va]!)}, ${hex(s.end[va]!)}) overlaps a busy area`);
+}
+
+function freeOverlap(s: VaStore, va: number): never {
+  invariantFailure(`freed range [${hex(s.start[va]!)}, ${hex(s.end[va]!)}) overlaps a free block`);
 }
 
 function checkEnd(value: unknown, start: number): number {
   if (typeof value === 'number' && value === MAX_END) return value;
-  return checkAddressIn('create VmapSpace', 'end', value, start + 1, MAX_END, `(start, 2^53], start being ${hex(start)}`);
+  return checkAddressIn(
+    'create VmapSpace',
+    'end',
+    value,
+    start + 1,
+    MAX_END,
+    `(start, 2^53], start being ${hex(start)}`,
+  );
 }

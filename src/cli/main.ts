@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * The `vmalloc` command line: dispatches to the subcommands.
+ *
+ * Holds: the top-level usage text and error handling (usage errors exit 1 with a hint).
+ * Callers: the `bin` entry of package.json.
+ */
+
+import { VmallocError } from '../errors.js';
+import { UsageError } from './args.js';
+import { BENCH_HELP, benchCommand } from './bench.js';
+
+const HELP = `Usage: vmalloc <command> [arguments]
+
+Commands:
+  bench kva [options]   the free-tree core on the VA-only test_vmalloc patterns, optionally
+                        beside the C yardstick (--cref PATH)
+  help [command]        this text, or a command's own
+
+Run 'vmalloc <command> --help' for a command's options.
+`;
+
+function main(argv: readonly string[]): number {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      if (rest[0] === 'bench') process.stdout.write(BENCH_HELP);
+      else process.stdout.write(HELP);
+      return cmd === undefined ? 1 : 0;
+    case 'bench':
+      return benchCommand(rest);
+    default:
+      throw new UsageError(`unknown command "${cmd}"`);
+  }
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof UsageError || err instanceof VmallocError) {
+    process.stderr.write(`vmalloc: ${err.message}\nRun 'vmalloc help' for usage.\n`);
+    process.exitCode = 1;
+  } else {
+    throw err;
+  }
+}
