@@ -11,6 +11,13 @@
 import { findVaLinks, linkVa, unlinkVa } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
 
+// The record layout of vmap-area.ts, as this module's own constants: V8 folds a module's
+// own constants into the code but loads imported ones at every use (checked by a test).
+const F_START = 0,
+  F_END = 1;
+const I_LEFT = 7,
+  I_RIGHT = 8;
+
 /** Inserts `va`; false (nothing changed) when it overlaps a busy area. */
 export function insertVmapArea(s: VaStore, h: number, va: number): boolean {
   const link = findVaLinks(s, h, va, 0);
@@ -21,16 +28,14 @@ export function insertVmapArea(s: VaStore, h: number, va: number): boolean {
 
 /** The busy area containing `addr` (start <= addr < end), or 0. */
 export function findVmapArea(s: VaStore, h: number, addr: number): number {
-  const vaStart = s.start;
-  const vaEnd = s.end;
-  const left = s.left;
-  const right = s.right;
+  const f = s.f;
+  const i = s.i;
   // `| 0` and `+` keep ids in int32 and addr in float64 registers through the loop (V8).
   const a = +addr;
-  let n = left[h]! | 0;
+  let n = i[(h << 4) + I_LEFT]! | 0;
   while (n !== 0) {
-    if (a < vaStart[n]!) n = left[n]! | 0;
-    else if (a >= vaEnd[n]!) n = right[n]! | 0;
+    if (a < f[(n << 3) + F_START]!) n = i[(n << 4) + I_LEFT]! | 0;
+    else if (a >= f[(n << 3) + F_END]!) n = i[(n << 4) + I_RIGHT]! | 0;
     else return n;
   }
   return 0;

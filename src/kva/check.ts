@@ -13,12 +13,12 @@ import { invariant } from '../debug.js';
 import { hex } from '../errors.js';
 import { subtreeMax } from './rbtree.js';
 import { rbListCount } from './rb-list.js';
-import { RB_BLACK, type VaStore } from './vmap-area.js';
+import type { VaStore } from './vmap-area.js';
 
-const isRed = (s: VaStore, x: number): boolean => x !== 0 && (s.pc[x]! & 1) !== RB_BLACK;
+const isRed = (s: VaStore, x: number): boolean => s.isRed(x);
 
 function range(s: VaStore, x: number): string {
-  return `#${x} [${hex(s.start[x]!)}, ${hex(s.end[x]!)})`;
+  return `#${x} [${hex(s.start(x))}, ${hex(s.end(x))})`;
 }
 
 /**
@@ -33,8 +33,8 @@ export function checkRbList(
   lo: number,
   hi: number,
 ): number[] {
-  const root = s.left[h]!;
-  invariant(root === 0 || s.pc[root]! >> 1 === 0, () => `${name}: root #${root} has a parent`);
+  const root = s.left(h);
+  invariant(root === 0 || s.pc(root) >> 1 === 0, () => `${name}: root #${root} has a parent`);
   invariant(!isRed(s, root), () => `${name}: root #${root} is red`);
 
   // In-order walk with an explicit stack, checking each node on the way.
@@ -46,41 +46,41 @@ export function checkRbList(
       invariant(x > 0 && x < s.highWater, () => `${name}: link to record #${x} out of range`);
       invariant(order.length + stack.length <= s.highWater, () => `${name}: cycle in the tree`);
       stack.push(x);
-      x = s.left[x]!;
+      x = s.left(x);
     }
     x = stack.pop()!;
     order.push(x);
-    x = s.right[x]!;
+    x = s.right(x);
   }
 
   // Per node: parent links, colours, augmentation, ranges; black heights bottom-up.
   const blackHeight = (n: number): number => {
     if (n === 0) return 0;
-    const l = s.left[n]!;
-    const r = s.right[n]!;
+    const l = s.left(n);
+    const r = s.right(n);
     if (l !== 0)
       invariant(
-        s.pc[l]! >> 1 === n,
+        s.pc(l) >> 1 === n,
         () => `${name}: ${range(s, l)} does not point back to its parent #${n}`,
       );
     if (r !== 0)
       invariant(
-        s.pc[r]! >> 1 === n,
+        s.pc(r) >> 1 === n,
         () => `${name}: ${range(s, r)} does not point back to its parent #${n}`,
       );
     if (isRed(s, n)) {
       invariant(!isRed(s, l) && !isRed(s, r), () => `${name}: red ${range(s, n)} has a red child`);
     }
-    invariant(s.start[n]! < s.end[n]!, () => `${name}: empty or inverted range ${range(s, n)}`);
+    invariant(s.start(n) < s.end(n), () => `${name}: empty or inverted range ${range(s, n)}`);
     invariant(
-      s.start[n]! >= lo && s.end[n]! <= hi,
+      s.start(n) >= lo && s.end(n) <= hi,
       () => `${name}: ${range(s, n)} lies outside [${hex(lo)}, ${hex(hi)})`,
     );
     if (aug) {
       const want = subtreeMax(s, n);
       invariant(
-        s.smax[n] === want,
-        () => `${name}: ${range(s, n)} has smax ${s.smax[n]}, expected ${want}`,
+        s.smax(n) === want,
+        () => `${name}: ${range(s, n)} has smax ${s.smax(n)}, expected ${want}`,
       );
     }
     const bl = blackHeight(l);
@@ -95,23 +95,23 @@ export function checkRbList(
 
   // The list must be the in-order sequence, sorted and disjoint, with consistent back links.
   let prev = h;
-  let cur = s.next[h]!;
+  let cur = s.next(h);
   for (let i = 0; i < order.length; i++) {
     invariant(
       cur === order[i],
       () => `${name}: list position ${i} holds #${cur}, tree has #${order[i]}`,
     );
-    invariant(s.prev[cur] === prev, () => `${name}: ${range(s, cur)} has a wrong list back link`);
+    invariant(s.prev(cur) === prev, () => `${name}: ${range(s, cur)} has a wrong list back link`);
     if (prev !== h) {
       invariant(
-        s.end[prev]! <= s.start[cur]!,
+        s.end(prev) <= s.start(cur),
         () => `${name}: ${range(s, prev)} and ${range(s, cur)} overlap or are unsorted`,
       );
     }
     prev = cur;
-    cur = s.next[cur]!;
+    cur = s.next(cur);
   }
-  invariant(cur === h && s.prev[h] === prev, () => `${name}: list has more records than the tree`);
+  invariant(cur === h && s.prev(h) === prev, () => `${name}: list has more records than the tree`);
   invariant(
     rbListCount(s, h) === order.length,
     () => `${name}: head counts ${rbListCount(s, h)} records, tree has ${order.length}`,
@@ -125,7 +125,7 @@ export function checkCoalesced(s: VaStore, free: readonly number[], name: string
     const a = free[i - 1]!;
     const b = free[i]!;
     invariant(
-      s.end[a]! < s.start[b]!,
+      s.end(a) < s.start(b),
       () => `${name}: ${range(s, a)} and ${range(s, b)} are adjacent but not merged`,
     );
   }
@@ -144,15 +144,15 @@ export function checkTiling(
 ): void {
   const all: number[] = [];
   for (const l of lists) for (const x of l) all.push(x);
-  all.sort((a, b) => s.start[a]! - s.start[b]!);
+  all.sort((a, b) => s.start(a) - s.start(b));
   let at = lo;
   for (const x of all) {
-    invariant(s.start[x] === at, () =>
-      s.start[x]! < at
+    invariant(s.start(x) === at, () =>
+      s.start(x) < at
         ? `${name}: ${range(s, x)} overlaps the range before it (which ends at ${hex(at)})`
-        : `${name}: nothing covers [${hex(at)}, ${hex(s.start[x]!)})`,
+        : `${name}: nothing covers [${hex(at)}, ${hex(s.start(x))})`,
     );
-    at = s.end[x]!;
+    at = s.end(x);
   }
   invariant(at === hi, () => `${name}: nothing covers [${hex(at)}, ${hex(hi)})`);
 }

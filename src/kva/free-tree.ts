@@ -17,6 +17,17 @@ import { augmentPropagate } from './rbtree.js';
 import { findVaLinks, linkVa, unlinkVa } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
 
+// The record layout of vmap-area.ts, as this module's own constants: V8 folds a module's
+// own constants into the code but loads imported ones at every use (checked by a test).
+const F_START = 0,
+  F_END = 1,
+  F_SMAX = 2;
+const I_PC = 6,
+  I_LEFT = 7,
+  I_RIGHT = 8,
+  I_PREV = 9,
+  I_NEXT = 10;
+
 /** Failure values of the search and clip (addresses are >= 0). */
 export const FIT_ENOENT = -1; // no block can hold the request
 export const FIT_ERANGE = -2; // the lowest block that can hold it ends the allocation past vend
@@ -51,45 +62,42 @@ export function findVmapLowestMatch(
   vstart: number,
   adjust: boolean,
 ): number {
-  const vaStart = s.start;
-  const vaEnd = s.end;
-  const smax = s.smax;
-  const left = s.left;
-  const right = s.right;
-  const pc = s.pc;
+  const f = s.f;
+  const i = s.i;
   // `| 0` and `+` keep ids in int32 and sizes in float64 registers through the loop (V8).
   const sz = +size;
   const al = +align;
   const length = adjust ? sz + al - 1 : sz;
   let lo = +vstart;
-  let node = left[h]! | 0;
+  let node = i[(h << 4) + I_LEFT]! | 0;
   while (node !== 0) {
-    const l = left[node]! | 0;
-    let start = vaStart[node]!;
-    if (smax[l]! >= length && lo < start) {
+    const ni = node << 4;
+    const l = i[ni + I_LEFT]! | 0;
+    let start = f[(node << 3) + F_START]!;
+    if (f[(l << 3) + F_SMAX]! >= length && lo < start) {
       node = l;
       continue;
     }
     // Does the request fit in this block, at or after vstart?
     if (start < lo) start = lo;
     if (al !== 1) start = Math.ceil(start / al) * al;
-    if (start + sz <= vaEnd[node]!) return node;
-    const r = right[node]! | 0;
-    if (smax[r]! >= length) {
+    if (start + sz <= f[(node << 3) + F_END]!) return node;
+    const r = i[ni + I_RIGHT]! | 0;
+    if (f[(r << 3) + F_SMAX]! >= length) {
       node = r;
       continue;
     }
     // Roll back up to the first ancestor that fits or whose right subtree is worth a look.
     for (;;) {
-      node = pc[node]! >> 1;
+      node = i[(node << 4) + I_PC]! >> 1;
       if (node === 0) return 0;
-      start = vaStart[node]!;
-      if (start < lo) start = lo;
+      const nstart = f[(node << 3) + F_START]!;
+      start = nstart < lo ? lo : nstart;
       if (al !== 1) start = Math.ceil(start / al) * al;
-      if (start + sz <= vaEnd[node]!) return node;
-      const rr = right[node]! | 0;
-      if (smax[rr]! >= length && lo <= vaStart[node]!) {
-        lo = vaStart[node]! + 1;
+      if (start + sz <= f[(node << 3) + F_END]!) return node;
+      const rr = i[(node << 4) + I_RIGHT]! | 0;
+      if (f[(rr << 3) + F_SMAX]! >= length && lo <= nstart) {
+        lo = nstart + 1;
         node = rr;
         break;
       }
@@ -112,10 +120,10 @@ export type FitType = (typeof FitType)[keyof typeof FitType];
 
 /** How the range of record `nva` lies in free block `va`. */
 export function classifyVaFitType(s: VaStore, va: number, nva: number): FitType {
-  const start = s.start[va]!;
-  const end = s.end[va]!;
-  const nstart = s.start[nva]!;
-  const nend = s.end[nva]!;
+  const start = s.start(va);
+  const end = s.end(va);
+  const nstart = s.start(nva);
+  const nend = s.end(nva);
   if (nstart < start || nend > end) return FitType.NOTHING;
   if (nstart === start) return nend === end ? FitType.FL : FitType.LE;
   return nend === end ? FitType.RE : FitType.NE;
@@ -135,12 +143,12 @@ export function vaClip(
   preload: Int32Array,
   slot: number,
 ): number {
-  const vaStart = s.start;
-  const vaEnd = s.end;
-  const start = vaStart[va]!;
-  const end = vaEnd[va]!;
-  const nstart = vaStart[nva]!;
-  const nend = vaEnd[nva]!;
+  const f = s.f;
+  const o = va << 3;
+  const start = f[o + F_START]!;
+  const end = f[o + F_END]!;
+  const nstart = f[(nva << 3) + F_START]!;
+  const nend = f[(nva << 3) + F_END]!;
   if (nstart < start || nend > end) return FIT_EINVAL;
   if (nstart === start) {
     if (nend === end) {
@@ -148,9 +156,9 @@ export function vaClip(
       s.free(va);
       return 0;
     }
-    vaStart[va] = nend;
+    f[o + F_START] = nend;
   } else if (nend === end) {
-    vaEnd[va] = nstart;
+    f[o + F_END] = nstart;
   } else {
     return splitNoEdge(s, h, va, nva, preload, slot);
   }
@@ -177,9 +185,10 @@ function splitNoEdge(
   let lva = preload[slot]!;
   if (lva !== 0) preload[slot] = 0;
   else if ((lva = s.alloc()) === 0) return FIT_ENOMEM;
-  s.start[lva] = s.start[va]!;
-  s.end[lva] = s.start[nva]!;
-  s.start[va] = s.end[nva]!;
+  const f = s.f; // after s.alloc(): the views may have grown
+  f[(lva << 3) + F_START] = f[(va << 3) + F_START]!;
+  f[(lva << 3) + F_END] = f[(nva << 3) + F_START]!;
+  f[(va << 3) + F_START] = f[(nva << 3) + F_END]!;
   augmentPropagate(s, va, 0);
   linkVa(s, h, lva, findVaLinks(s, h, lva, va), true);
   return 0;
@@ -209,12 +218,13 @@ export function allocFromFreeTree(
   const adjust = align > pageSize && vend - vstart !== size;
   const va = findVmapLowestMatch(s, h, size, align, vstart, adjust);
   if (va === 0) return FIT_ENOENT;
-  let nstart = s.start[va]!;
+  const f = s.f;
+  let nstart = f[(va << 3) + F_START]!;
   if (nstart < vstart) nstart = vstart;
   if (align !== 1) nstart = Math.ceil(nstart / align) * align;
   if (nstart + size > vend) return FIT_ERANGE;
-  s.start[nva] = nstart;
-  s.end[nva] = nstart + size;
+  f[(nva << 3) + F_START] = nstart;
+  f[(nva << 3) + F_END] = nstart + size;
   return vaClip(s, h, va, nva, preload, slot);
 }
 
@@ -234,28 +244,28 @@ export function allocFromFreeTree(
  * propagation then see only consistent values, and one propagation from prev finishes the job.
  */
 export function mergeOrAddVmapArea(s: VaStore, h: number, va: number, aug: boolean): number {
-  const vaStart = s.start;
-  const vaEnd = s.end;
   const link = findVaLinks(s, h, va, 0);
   if (link < 0) return 0;
-  const start = vaStart[va]!;
-  const end = vaEnd[va]!;
+  const f = s.f;
+  const i = s.i;
+  const start = f[(va << 3) + F_START]!;
+  const end = f[(va << 3) + F_END]!;
   const parent = link >> 1;
-  const next = parent === 0 ? h : (link & 1) !== 0 ? parent : s.next[parent]!;
+  const next = parent === 0 ? h : (link & 1) !== 0 ? parent : i[(parent << 4) + I_NEXT]!;
   let cur = va;
   let merged = false;
-  if (next !== h && vaStart[next] === end) {
-    vaStart[next] = start;
+  if (next !== h && f[(next << 3) + F_START] === end) {
+    f[(next << 3) + F_START] = start;
     s.free(va);
     cur = next;
     merged = true;
   }
-  const prev = s.prev[next]!;
-  if (prev !== h && vaEnd[prev] === start) {
-    const curEnd = vaEnd[cur]!;
+  const prev = i[(next << 4) + I_PREV]!;
+  if (prev !== h && f[(prev << 3) + F_END] === start) {
+    const curEnd = f[(cur << 3) + F_END]!;
     if (merged) unlinkVa(s, h, cur, aug);
     s.free(cur);
-    vaEnd[prev] = curEnd;
+    f[(prev << 3) + F_END] = curEnd;
     cur = prev;
     merged = true;
   }

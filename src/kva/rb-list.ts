@@ -22,41 +22,57 @@
  */
 
 import { augmentPropagate, rbErase, rbInsertColor } from './rbtree.js';
-import { RB_BLACK, RB_RED, type VaStore } from './vmap-area.js';
+import type { VaStore } from './vmap-area.js';
+
+// The record layout of vmap-area.ts, as this module's own constants: V8 folds a module's
+// own constants into the code but loads imported ones at every use (checked by a test).
+const RB_RED = 0,
+  RB_BLACK = 1;
+const F_START = 0,
+  F_END = 1,
+  F_SMAX = 2;
+const I_PC = 6,
+  I_LEFT = 7,
+  I_RIGHT = 8,
+  I_PREV = 9,
+  I_NEXT = 10,
+  I_VM = 12;
 
 /** Makes `h` an empty head. */
 export function rbListInit(s: VaStore, h: number): void {
-  s.left[h] = 0;
-  s.next[h] = h;
-  s.prev[h] = h;
-  s.vm[h] = 0;
+  const i = s.i;
+  const o = h << 4;
+  i[o + I_LEFT] = 0;
+  i[o + I_NEXT] = h;
+  i[o + I_PREV] = h;
+  i[o + I_VM] = 0;
 }
 
 /** Number of records linked under head `h`. */
 export function rbListCount(s: VaStore, h: number): number {
-  return s.vm[h]!;
+  return s.vm(h);
 }
 
 /** Root record of the tree under `h`, or 0. */
 export function rbRootOf(s: VaStore, h: number): number {
-  return s.left[h]!;
+  return s.left(h);
 }
 
 /** Lowest record under `h`, or 0. */
 export function rbListFirst(s: VaStore, h: number): number {
-  const x = s.next[h]!;
+  const x = s.next(h);
   return x === h ? 0 : x;
 }
 
 /** Highest record under `h`, or 0. */
 export function rbListLast(s: VaStore, h: number): number {
-  const x = s.prev[h]!;
+  const x = s.prev(h);
   return x === h ? 0 : x;
 }
 
 /** The record after `x` in address order under `h`, or 0. */
 export function rbListNext(s: VaStore, h: number, x: number): number {
-  const n = s.next[x]!;
+  const n = s.next(x);
   return n === h ? 0 : n;
 }
 
@@ -70,22 +86,20 @@ export function rbListNext(s: VaStore, h: number, x: number): number {
  * it does not inline (an allocation per call once addresses pass 2^31).
  */
 export function findVaLinks(s: VaStore, h: number, va: number, from: number): number {
-  const vaStart = s.start;
-  const vaEnd = s.end;
-  const left = s.left;
-  const right = s.right;
-  const lo = vaStart[va]!;
-  const hi = vaEnd[va]!;
+  const f = s.f;
+  const i = s.i;
+  const lo = f[(va << 3) + F_START]!;
+  const hi = f[(va << 3) + F_END]!;
   // `| 0` keeps ids in int32 registers through the loop (V8).
-  let cur = from !== 0 ? from | 0 : left[h]! | 0;
+  let cur = from !== 0 ? from | 0 : i[(h << 4) + I_LEFT]! | 0;
   if (cur === 0) return 0;
   for (;;) {
-    if (hi <= vaStart[cur]!) {
-      const l = left[cur]! | 0;
+    if (hi <= f[(cur << 3) + F_START]!) {
+      const l = i[(cur << 4) + I_LEFT]! | 0;
       if (l === 0) return (cur << 1) | 1;
       cur = l;
-    } else if (lo >= vaEnd[cur]!) {
-      const r = right[cur]! | 0;
+    } else if (lo >= f[(cur << 3) + F_END]!) {
+      const r = i[(cur << 4) + I_RIGHT]! | 0;
       if (r === 0) return cur << 1;
       cur = r;
     } else {
@@ -101,7 +115,7 @@ export function findVaLinks(s: VaStore, h: number, va: number, from: number): nu
  */
 export function nextSiblingOfLink(s: VaStore, h: number, link: number): number {
   const parent = link >> 1;
-  return parent === 0 ? h : (link & 1) !== 0 ? parent : s.next[parent]!;
+  return parent === 0 ? h : (link & 1) !== 0 ? parent : s.next(parent);
 }
 
 /**
@@ -110,50 +124,50 @@ export function nextSiblingOfLink(s: VaStore, h: number, link: number): number {
  * rebalancing rotations, so the augmentation is exact throughout.
  */
 export function linkVa(s: VaStore, h: number, va: number, link: number, aug: boolean): void {
-  const next = s.next;
-  const prev = s.prev;
+  const i = s.i;
   const parent = link >> 1;
-  const nx = parent === 0 ? h : (link & 1) !== 0 ? parent : next[parent]!;
-  s.left[va] = 0;
-  s.right[va] = 0;
-  if (parent === 0) s.left[h] = va;
-  else if ((link & 1) !== 0) s.left[parent] = va;
-  else s.right[parent] = va;
+  const vi = va << 4;
+  const pi = parent << 4;
+  const nx = parent === 0 ? h : (link & 1) !== 0 ? parent : i[pi + I_NEXT]!;
+  i[vi + I_LEFT] = 0;
+  i[vi + I_RIGHT] = 0;
+  if (parent === 0) i[(h << 4) + I_LEFT] = va;
+  else if ((link & 1) !== 0) i[pi + I_LEFT] = va;
+  else i[pi + I_RIGHT] = va;
 
-  const pv = prev[nx]!;
-  prev[va] = pv;
-  next[va] = nx;
-  next[pv] = va;
-  prev[nx] = va;
-  s.vm[h] = s.vm[h]! + 1;
+  const pv = i[(nx << 4) + I_PREV]!;
+  i[vi + I_PREV] = pv;
+  i[vi + I_NEXT] = nx;
+  i[(pv << 4) + I_NEXT] = va;
+  i[(nx << 4) + I_PREV] = va;
+  i[(h << 4) + I_VM] = i[(h << 4) + I_VM]! + 1;
 
   if (aug) {
-    s.smax[va] = s.end[va]! - s.start[va]!;
+    const f = s.f;
+    f[(va << 3) + F_SMAX] = f[(va << 3) + F_END]! - f[(va << 3) + F_START]!;
     augmentPropagate(s, parent, 0);
   }
   // The new node is red. The root only needs to be black, and under a black parent nothing is
   // to be done: both are common, and testing them here saves a call.
   if (parent === 0) {
-    s.pc[va] = RB_BLACK;
+    i[vi + I_PC] = RB_BLACK;
   } else {
-    s.pc[va] = parent << 1;
-    if ((s.pc[parent]! & 1) === RB_RED) rbInsertColor(s, h, va, aug);
+    i[vi + I_PC] = parent << 1;
+    if ((i[pi + I_PC]! & 1) === RB_RED) rbInsertColor(s, h, va, aug);
   }
 }
 
-/** Unlinks `va` from the tree and the list under `h` and clears its links. */
+/**
+ * Unlinks `va` from the tree and the list under `h`. Its own links are left as they were: no
+ * code reads the links of an unlinked record, and linkVa sets all of them.
+ */
 export function unlinkVa(s: VaStore, h: number, va: number, aug: boolean): void {
   rbErase(s, h, va, aug);
-  const next = s.next;
-  const prev = s.prev;
-  const pv = prev[va]!;
-  const nx = next[va]!;
-  next[pv] = nx;
-  prev[nx] = pv;
-  s.pc[va] = 0;
-  s.left[va] = 0;
-  s.right[va] = 0;
-  prev[va] = 0;
-  next[va] = 0;
-  s.vm[h] = s.vm[h]! - 1;
+  const i = s.i;
+  const vi = va << 4;
+  const pv = i[vi + I_PREV]!;
+  const nx = i[vi + I_NEXT]!;
+  i[(pv << 4) + I_NEXT] = nx;
+  i[(nx << 4) + I_PREV] = pv;
+  i[(h << 4) + I_VM] = i[(h << 4) + I_VM]! - 1;
 }

@@ -25,38 +25,45 @@
  *        b   c         a   b
  */
 
-import { RB_BLACK, RB_RED, type VaStore } from './vmap-area.js';
+import type { VaStore } from './vmap-area.js';
+
+// The record layout of vmap-area.ts, as this module's own constants: V8 folds a module's
+// own constants into the code but loads imported ones at every use (checked by a test).
+const RB_RED = 0,
+  RB_BLACK = 1;
+const F_START = 0,
+  F_END = 1,
+  F_SMAX = 2;
+const I_PC = 6,
+  I_LEFT = 7,
+  I_RIGHT = 8;
 
 // None of these functions allocates a record, so each holds the store's views in locals.
-
-/** Parent id of `x` (0 for the root). */
-export function rbParent(s: VaStore, x: number): number {
-  return s.pc[x]! >> 1;
-}
+// Record x's words: i[(x << 4) + I_PC | I_LEFT | I_RIGHT], f[(x << 3) + F_START | F_END | F_SMAX].
 
 /** Puts `nw` where `old` hangs under `parent` (or at the root of head `h`). */
-function changeChild(s: VaStore, h: number, old: number, nw: number, parent: number): void {
-  const left = s.left;
-  if (parent === 0) left[h] = nw;
-  else if (left[parent] === old) left[parent] = nw;
-  else s.right[parent] = nw;
+function changeChild(i: Int32Array, h: number, old: number, nw: number, parent: number): void {
+  if (parent === 0) i[(h << 4) + I_LEFT] = nw;
+  else if (i[(parent << 4) + I_LEFT] === old) i[(parent << 4) + I_LEFT] = nw;
+  else i[(parent << 4) + I_RIGHT] = nw;
 }
 
 /** `nw` takes `old`'s parent and colour; `old` becomes `nw`'s child with `color`. */
-function rotateSetParents(s: VaStore, h: number, old: number, nw: number, color: number): void {
-  const pc = s.pc;
-  const pcOld = pc[old]!;
-  pc[nw] = pcOld;
-  pc[old] = (nw << 1) | color;
-  changeChild(s, h, old, nw, pcOld >> 1);
+function rotateSetParents(i: Int32Array, h: number, old: number, nw: number, color: number): void {
+  const pcOld = i[(old << 4) + I_PC]!;
+  i[(nw << 4) + I_PC] = pcOld;
+  i[(old << 4) + I_PC] = (nw << 1) | color;
+  changeChild(i, h, old, nw, pcOld >> 1);
 }
 
 /** max(own size, children's smax); a missing child is record 0, whose smax is 0. */
 export function subtreeMax(s: VaStore, x: number): number {
-  const smax = s.smax;
-  let m = s.end[x]! - s.start[x]!;
-  const l = smax[s.left[x]!]!;
-  const r = smax[s.right[x]!]!;
+  const f = s.f;
+  const i = s.i;
+  const o = x << 3;
+  let m = f[o + F_END]! - f[o + F_START]!;
+  const l = f[(i[(x << 4) + I_LEFT]! << 3) + F_SMAX]!;
+  const r = f[(i[(x << 4) + I_RIGHT]! << 3) + F_SMAX]!;
   if (l > m) m = l;
   if (r > m) m = r;
   return m;
@@ -69,30 +76,28 @@ export function subtreeMax(s: VaStore, x: number): number {
  */
 export function augmentPropagate(s: VaStore, x: number, stop: number): void {
   // subtreeMax() written out: this loop runs on every allocation and free.
-  const smax = s.smax;
-  const start = s.start;
-  const end = s.end;
-  const left = s.left;
-  const right = s.right;
-  const pc = s.pc;
+  const f = s.f;
+  const i = s.i;
   x |= 0;
   while (x !== stop) {
-    let m = end[x]! - start[x]!;
-    const l = smax[left[x]! | 0]!;
-    const r = smax[right[x]! | 0]!;
+    const o = x << 3;
+    const xi = x << 4;
+    let m = f[o + F_END]! - f[o + F_START]!;
+    const l = f[(i[xi + I_LEFT]! << 3) + F_SMAX]!;
+    const r = f[(i[xi + I_RIGHT]! << 3) + F_SMAX]!;
     if (l > m) m = l;
     if (r > m) m = r;
-    if (smax[x] === m) break;
-    smax[x] = m;
-    x = pc[x]! >> 1;
+    if (f[o + F_SMAX] === m) break;
+    f[o + F_SMAX] = m;
+    x = i[xi + I_PC]! >> 1;
   }
 }
 
 /** After a rotation: `nw` took `old`'s place, so it takes its subtree max; `old` is recomputed. */
 function augmentRotate(s: VaStore, old: number, nw: number): void {
-  const smax = s.smax;
-  smax[nw] = smax[old]!;
-  smax[old] = subtreeMax(s, old);
+  const f = s.f;
+  f[(nw << 3) + F_SMAX] = f[(old << 3) + F_SMAX]!;
+  f[(old << 3) + F_SMAX] = subtreeMax(s, old);
 }
 
 /**
@@ -100,76 +105,75 @@ function augmentRotate(s: VaStore, old: number, nw: number): void {
  * Kernel: __rb_insert().
  */
 export function rbInsertColor(s: VaStore, h: number, node: number, aug: boolean): void {
-  const pc = s.pc;
-  const left = s.left;
-  const right = s.right;
-  let parent = pc[node]! >> 1;
+  const i = s.i;
+  let parent = i[(node << 4) + I_PC]! >> 1;
   for (;;) {
     if (parent === 0) {
       // The node is the root: the root is black.
-      pc[node] = RB_BLACK;
+      i[(node << 4) + I_PC] = RB_BLACK;
       return;
     }
-    if ((pc[parent]! & 1) === RB_BLACK) return;
+    const ppc = i[(parent << 4) + I_PC]!;
+    if ((ppc & 1) === RB_BLACK) return;
     // A red parent is never the root, so the grandparent exists.
-    const gparent = pc[parent]! >> 1;
-    let tmp = right[gparent]!;
+    const gparent = ppc >> 1;
+    let tmp = i[(gparent << 4) + I_RIGHT]!;
     if (parent !== tmp) {
       // Parent is a left child; tmp is the uncle.
-      if (tmp !== 0 && (pc[tmp]! & 1) === RB_RED) {
+      if (tmp !== 0 && (i[(tmp << 4) + I_PC]! & 1) === RB_RED) {
         // Red uncle: recolour and continue from the grandparent.
-        pc[tmp] = (gparent << 1) | RB_BLACK;
-        pc[parent] = (gparent << 1) | RB_BLACK;
+        i[(tmp << 4) + I_PC] = (gparent << 1) | RB_BLACK;
+        i[(parent << 4) + I_PC] = (gparent << 1) | RB_BLACK;
         node = gparent;
-        parent = pc[node]! >> 1;
-        pc[node] = (parent << 1) | RB_RED;
+        parent = i[(node << 4) + I_PC]! >> 1;
+        i[(node << 4) + I_PC] = (parent << 1) | RB_RED;
         continue;
       }
-      tmp = right[parent]!;
+      tmp = i[(parent << 4) + I_RIGHT]!;
       if (node === tmp) {
         // Node is an inner grandchild: left-rotate at parent to make it outer.
-        tmp = left[node]!;
-        right[parent] = tmp;
-        left[node] = parent;
-        if (tmp !== 0) pc[tmp] = (parent << 1) | RB_BLACK;
-        pc[parent] = (node << 1) | RB_RED;
+        tmp = i[(node << 4) + I_LEFT]!;
+        i[(parent << 4) + I_RIGHT] = tmp;
+        i[(node << 4) + I_LEFT] = parent;
+        if (tmp !== 0) i[(tmp << 4) + I_PC] = (parent << 1) | RB_BLACK;
+        i[(parent << 4) + I_PC] = (node << 1) | RB_RED;
         if (aug) augmentRotate(s, parent, node);
         parent = node;
-        tmp = right[node]!;
+        tmp = i[(node << 4) + I_RIGHT]!;
       }
       // Outer grandchild: right-rotate at the grandparent.
-      left[gparent] = tmp;
-      right[parent] = gparent;
-      if (tmp !== 0) pc[tmp] = (gparent << 1) | RB_BLACK;
-      rotateSetParents(s, h, gparent, parent, RB_RED);
+      i[(gparent << 4) + I_LEFT] = tmp;
+      i[(parent << 4) + I_RIGHT] = gparent;
+      if (tmp !== 0) i[(tmp << 4) + I_PC] = (gparent << 1) | RB_BLACK;
+      rotateSetParents(i, h, gparent, parent, RB_RED);
       if (aug) augmentRotate(s, gparent, parent);
       return;
     } else {
       // Mirror: parent is a right child.
-      tmp = left[gparent]!;
-      if (tmp !== 0 && (pc[tmp]! & 1) === RB_RED) {
-        pc[tmp] = (gparent << 1) | RB_BLACK;
-        pc[parent] = (gparent << 1) | RB_BLACK;
+      tmp = i[(gparent << 4) + I_LEFT]!;
+      if (tmp !== 0 && (i[(tmp << 4) + I_PC]! & 1) === RB_RED) {
+        i[(tmp << 4) + I_PC] = (gparent << 1) | RB_BLACK;
+        i[(parent << 4) + I_PC] = (gparent << 1) | RB_BLACK;
         node = gparent;
-        parent = pc[node]! >> 1;
-        pc[node] = (parent << 1) | RB_RED;
+        parent = i[(node << 4) + I_PC]! >> 1;
+        i[(node << 4) + I_PC] = (parent << 1) | RB_RED;
         continue;
       }
-      tmp = left[parent]!;
+      tmp = i[(parent << 4) + I_LEFT]!;
       if (node === tmp) {
-        tmp = right[node]!;
-        left[parent] = tmp;
-        right[node] = parent;
-        if (tmp !== 0) pc[tmp] = (parent << 1) | RB_BLACK;
-        pc[parent] = (node << 1) | RB_RED;
+        tmp = i[(node << 4) + I_RIGHT]!;
+        i[(parent << 4) + I_LEFT] = tmp;
+        i[(node << 4) + I_RIGHT] = parent;
+        if (tmp !== 0) i[(tmp << 4) + I_PC] = (parent << 1) | RB_BLACK;
+        i[(parent << 4) + I_PC] = (node << 1) | RB_RED;
         if (aug) augmentRotate(s, parent, node);
         parent = node;
-        tmp = left[node]!;
+        tmp = i[(node << 4) + I_LEFT]!;
       }
-      right[gparent] = tmp;
-      left[parent] = gparent;
-      if (tmp !== 0) pc[tmp] = (gparent << 1) | RB_BLACK;
-      rotateSetParents(s, h, gparent, parent, RB_RED);
+      i[(gparent << 4) + I_RIGHT] = tmp;
+      i[(parent << 4) + I_LEFT] = gparent;
+      if (tmp !== 0) i[(tmp << 4) + I_PC] = (gparent << 1) | RB_BLACK;
+      rotateSetParents(i, h, gparent, parent, RB_RED);
       if (aug) augmentRotate(s, gparent, parent);
       return;
     }
@@ -193,21 +197,21 @@ export function rbInsertColor(s: VaStore, h: number, node: number, aug: boolean)
  *        x
  */
 export function rbErase(s: VaStore, h: number, node: number, aug: boolean): void {
-  const pc = s.pc;
-  const left = s.left;
-  const right = s.right;
-  const child = right[node]!;
-  let tmp = left[node]!;
+  const i = s.i;
+  const f = s.f;
+  const ni = node << 4;
+  const child = i[ni + I_RIGHT]!;
+  let tmp = i[ni + I_LEFT]!;
   let parent: number;
   let rebalance: number;
 
   if (tmp === 0) {
     // At most a right child: it takes the node's place and colour.
-    const pcNode = pc[node]!;
+    const pcNode = i[ni + I_PC]!;
     parent = pcNode >> 1;
-    changeChild(s, h, node, child, parent);
+    changeChild(i, h, node, child, parent);
     if (child !== 0) {
-      pc[child] = pcNode;
+      i[(child << 4) + I_PC] = pcNode;
       rebalance = 0;
     } else {
       rebalance = (pcNode & 1) === RB_BLACK ? parent : 0;
@@ -215,50 +219,50 @@ export function rbErase(s: VaStore, h: number, node: number, aug: boolean): void
     tmp = parent;
   } else if (child === 0) {
     // Only a left child (necessarily red, under a black node): it takes the node's place.
-    const pcNode = pc[node]!;
-    pc[tmp] = pcNode;
+    const pcNode = i[ni + I_PC]!;
+    i[(tmp << 4) + I_PC] = pcNode;
     parent = pcNode >> 1;
-    changeChild(s, h, node, tmp, parent);
+    changeChild(i, h, node, tmp, parent);
     rebalance = 0;
     tmp = parent;
   } else {
     let successor = child;
     let child2: number;
-    tmp = left[child]!;
+    tmp = i[(child << 4) + I_LEFT]!;
     if (tmp === 0) {
       // The right child is the successor.
       parent = successor;
-      child2 = right[successor]!;
-      if (aug) s.smax[successor] = s.smax[node]!;
+      child2 = i[(successor << 4) + I_RIGHT]!;
+      if (aug) f[(successor << 3) + F_SMAX] = f[(node << 3) + F_SMAX]!;
     } else {
       // The successor is the leftmost node of the right subtree.
       do {
         parent = successor;
         successor = tmp;
-        tmp = left[tmp]!;
+        tmp = i[(tmp << 4) + I_LEFT]!;
       } while (tmp !== 0);
-      child2 = right[successor]!;
-      left[parent] = child2;
-      right[successor] = child;
-      pc[child] = (successor << 1) | (pc[child]! & 1);
+      child2 = i[(successor << 4) + I_RIGHT]!;
+      i[(parent << 4) + I_LEFT] = child2;
+      i[(successor << 4) + I_RIGHT] = child;
+      i[(child << 4) + I_PC] = (successor << 1) | (i[(child << 4) + I_PC]! & 1);
       if (aug) {
-        s.smax[successor] = s.smax[node]!;
+        f[(successor << 3) + F_SMAX] = f[(node << 3) + F_SMAX]!;
         augmentPropagate(s, parent, successor);
       }
     }
-    tmp = left[node]!;
-    left[successor] = tmp;
-    pc[tmp] = (successor << 1) | (pc[tmp]! & 1);
+    tmp = i[ni + I_LEFT]!;
+    i[(successor << 4) + I_LEFT] = tmp;
+    i[(tmp << 4) + I_PC] = (successor << 1) | (i[(tmp << 4) + I_PC]! & 1);
 
-    const pcNode = pc[node]!;
-    changeChild(s, h, node, successor, pcNode >> 1);
+    const pcNode = i[ni + I_PC]!;
+    changeChild(i, h, node, successor, pcNode >> 1);
     if (child2 !== 0) {
-      pc[child2] = (parent << 1) | RB_BLACK;
+      i[(child2 << 4) + I_PC] = (parent << 1) | RB_BLACK;
       rebalance = 0;
     } else {
-      rebalance = (pc[successor]! & 1) === RB_BLACK ? parent : 0;
+      rebalance = (i[(successor << 4) + I_PC]! & 1) === RB_BLACK ? parent : 0;
     }
-    pc[successor] = pcNode;
+    i[(successor << 4) + I_PC] = pcNode;
     tmp = successor;
   }
 
@@ -268,102 +272,102 @@ export function rbErase(s: VaStore, h: number, node: number, aug: boolean): void
 
 /** Restores the black height after a black leaf left `parent`. Kernel: ____rb_erase_color(). */
 function eraseColor(s: VaStore, h: number, parent: number, aug: boolean): void {
-  const pc = s.pc;
-  const left = s.left;
-  const right = s.right;
+  const i = s.i;
   let node = 0;
   let sibling: number;
   let tmp1: number;
   let tmp2: number;
   for (;;) {
-    sibling = right[parent]!;
+    sibling = i[(parent << 4) + I_RIGHT]!;
     if (node !== sibling) {
       // node is the left child (possibly missing).
-      if ((pc[sibling]! & 1) === RB_RED) {
+      if ((i[(sibling << 4) + I_PC]! & 1) === RB_RED) {
         // Red sibling: left-rotate at parent so the sibling is black.
-        tmp1 = left[sibling]!;
-        right[parent] = tmp1;
-        left[sibling] = parent;
-        pc[tmp1] = (parent << 1) | RB_BLACK;
-        rotateSetParents(s, h, parent, sibling, RB_RED);
+        tmp1 = i[(sibling << 4) + I_LEFT]!;
+        i[(parent << 4) + I_RIGHT] = tmp1;
+        i[(sibling << 4) + I_LEFT] = parent;
+        i[(tmp1 << 4) + I_PC] = (parent << 1) | RB_BLACK;
+        rotateSetParents(i, h, parent, sibling, RB_RED);
         if (aug) augmentRotate(s, parent, sibling);
         sibling = tmp1;
       }
-      tmp1 = right[sibling]!;
-      if (tmp1 === 0 || (pc[tmp1]! & 1) === RB_BLACK) {
-        tmp2 = left[sibling]!;
-        if (tmp2 === 0 || (pc[tmp2]! & 1) === RB_BLACK) {
+      tmp1 = i[(sibling << 4) + I_RIGHT]!;
+      if (tmp1 === 0 || (i[(tmp1 << 4) + I_PC]! & 1) === RB_BLACK) {
+        tmp2 = i[(sibling << 4) + I_LEFT]!;
+        if (tmp2 === 0 || (i[(tmp2 << 4) + I_PC]! & 1) === RB_BLACK) {
           // Black sibling with black children: recolour it and move up.
-          pc[sibling] = (parent << 1) | RB_RED;
-          if ((pc[parent]! & 1) === RB_RED) {
-            pc[parent] = pc[parent]! | RB_BLACK;
+          i[(sibling << 4) + I_PC] = (parent << 1) | RB_RED;
+          const ppc = i[(parent << 4) + I_PC]!;
+          if ((ppc & 1) === RB_RED) {
+            i[(parent << 4) + I_PC] = ppc | RB_BLACK;
           } else {
             node = parent;
-            parent = pc[node]! >> 1;
+            parent = ppc >> 1;
             if (parent !== 0) continue;
           }
           return;
         }
         // Sibling's inner child is red: right-rotate at sibling.
-        tmp1 = right[tmp2]!;
-        left[sibling] = tmp1;
-        right[tmp2] = sibling;
-        right[parent] = tmp2;
-        if (tmp1 !== 0) pc[tmp1] = (sibling << 1) | RB_BLACK;
+        tmp1 = i[(tmp2 << 4) + I_RIGHT]!;
+        i[(sibling << 4) + I_LEFT] = tmp1;
+        i[(tmp2 << 4) + I_RIGHT] = sibling;
+        i[(parent << 4) + I_RIGHT] = tmp2;
+        if (tmp1 !== 0) i[(tmp1 << 4) + I_PC] = (sibling << 1) | RB_BLACK;
         if (aug) augmentRotate(s, sibling, tmp2);
         tmp1 = sibling;
         sibling = tmp2;
       }
       // Sibling's outer child is red: left-rotate at parent and recolour.
-      tmp2 = left[sibling]!;
-      right[parent] = tmp2;
-      left[sibling] = parent;
-      pc[tmp1] = (sibling << 1) | RB_BLACK;
-      if (tmp2 !== 0) pc[tmp2] = (parent << 1) | (pc[tmp2]! & 1);
-      rotateSetParents(s, h, parent, sibling, RB_BLACK);
+      tmp2 = i[(sibling << 4) + I_LEFT]!;
+      i[(parent << 4) + I_RIGHT] = tmp2;
+      i[(sibling << 4) + I_LEFT] = parent;
+      i[(tmp1 << 4) + I_PC] = (sibling << 1) | RB_BLACK;
+      if (tmp2 !== 0) i[(tmp2 << 4) + I_PC] = (parent << 1) | (i[(tmp2 << 4) + I_PC]! & 1);
+      rotateSetParents(i, h, parent, sibling, RB_BLACK);
       if (aug) augmentRotate(s, parent, sibling);
       return;
     } else {
       // Mirror: node is the right child.
-      sibling = left[parent]!;
-      if ((pc[sibling]! & 1) === RB_RED) {
-        tmp1 = right[sibling]!;
-        left[parent] = tmp1;
-        right[sibling] = parent;
-        pc[tmp1] = (parent << 1) | RB_BLACK;
-        rotateSetParents(s, h, parent, sibling, RB_RED);
+      sibling = i[(parent << 4) + I_LEFT]!;
+      if ((i[(sibling << 4) + I_PC]! & 1) === RB_RED) {
+        tmp1 = i[(sibling << 4) + I_RIGHT]!;
+        i[(parent << 4) + I_LEFT] = tmp1;
+        i[(sibling << 4) + I_RIGHT] = parent;
+        i[(tmp1 << 4) + I_PC] = (parent << 1) | RB_BLACK;
+        rotateSetParents(i, h, parent, sibling, RB_RED);
         if (aug) augmentRotate(s, parent, sibling);
         sibling = tmp1;
       }
-      tmp1 = left[sibling]!;
-      if (tmp1 === 0 || (pc[tmp1]! & 1) === RB_BLACK) {
-        tmp2 = right[sibling]!;
-        if (tmp2 === 0 || (pc[tmp2]! & 1) === RB_BLACK) {
-          pc[sibling] = (parent << 1) | RB_RED;
-          if ((pc[parent]! & 1) === RB_RED) {
-            pc[parent] = pc[parent]! | RB_BLACK;
+      tmp1 = i[(sibling << 4) + I_LEFT]!;
+      if (tmp1 === 0 || (i[(tmp1 << 4) + I_PC]! & 1) === RB_BLACK) {
+        tmp2 = i[(sibling << 4) + I_RIGHT]!;
+        if (tmp2 === 0 || (i[(tmp2 << 4) + I_PC]! & 1) === RB_BLACK) {
+          i[(sibling << 4) + I_PC] = (parent << 1) | RB_RED;
+          const ppc = i[(parent << 4) + I_PC]!;
+          if ((ppc & 1) === RB_RED) {
+            i[(parent << 4) + I_PC] = ppc | RB_BLACK;
           } else {
             node = parent;
-            parent = pc[node]! >> 1;
+            parent = ppc >> 1;
             if (parent !== 0) continue;
           }
           return;
         }
-        tmp1 = left[tmp2]!;
-        right[sibling] = tmp1;
-        left[tmp2] = sibling;
-        left[parent] = tmp2;
-        if (tmp1 !== 0) pc[tmp1] = (sibling << 1) | RB_BLACK;
+        tmp1 = i[(tmp2 << 4) + I_LEFT]!;
+        i[(sibling << 4) + I_RIGHT] = tmp1;
+        i[(tmp2 << 4) + I_LEFT] = sibling;
+        i[(parent << 4) + I_LEFT] = tmp2;
+        if (tmp1 !== 0) i[(tmp1 << 4) + I_PC] = (sibling << 1) | RB_BLACK;
         if (aug) augmentRotate(s, sibling, tmp2);
         tmp1 = sibling;
         sibling = tmp2;
       }
-      tmp2 = right[sibling]!;
-      left[parent] = tmp2;
-      right[sibling] = parent;
-      pc[tmp1] = (sibling << 1) | RB_BLACK;
-      if (tmp2 !== 0) pc[tmp2] = (parent << 1) | (pc[tmp2]! & 1);
-      rotateSetParents(s, h, parent, sibling, RB_BLACK);
+      tmp2 = i[(sibling << 4) + I_RIGHT]!;
+      i[(parent << 4) + I_LEFT] = tmp2;
+      i[(sibling << 4) + I_RIGHT] = parent;
+      i[(tmp1 << 4) + I_PC] = (sibling << 1) | RB_BLACK;
+      if (tmp2 !== 0) i[(tmp2 << 4) + I_PC] = (parent << 1) | (i[(tmp2 << 4) + I_PC]! & 1);
+      rotateSetParents(i, h, parent, sibling, RB_BLACK);
       if (aug) augmentRotate(s, parent, sibling);
       return;
     }

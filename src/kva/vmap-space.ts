@@ -125,8 +125,7 @@ export class VmapSpace {
     this.preload = new Int32Array(1);
     this.stat = new Float64Array(1);
     const va = s.alloc();
-    s.start[va] = start;
-    s.end[va] = end;
+    s.setRange(va, start, end);
     mergeOrAddVmapArea(s, this.freeHead, va, true);
   }
 
@@ -158,7 +157,18 @@ export class VmapSpace {
     if (options !== undefined) {
       if (options === null || typeof options !== 'object') checkOptions('alloc', options);
       const a = options.align;
-      if (a !== undefined) align = a === 1 ? 1 : checkAlign('alloc', 'align', a);
+      if (a !== undefined) {
+        // Common powers of two up to 2^30 are tested inline; the rest (and errors) out of line.
+        if (
+          typeof a === 'number' &&
+          a >= 1 &&
+          a <= 0x40000000 &&
+          (a & (a - 1)) === 0 &&
+          (a | 0) === a
+        )
+          align = a;
+        else align = checkAlign('alloc', 'align', a);
+      }
       const vs = options.vstart;
       if (vs !== undefined) vstart = this.checkVstart(vs);
       const ve = options.vend;
@@ -197,7 +207,7 @@ export class VmapSpace {
     }
     if (!insertVmapArea(s, this.busyHead, va)) busyOverlap(s, va);
     this.stat[BUSY_BYTES] = this.stat[BUSY_BYTES]! + size;
-    return s.start[va]!;
+    return s.start(va);
   }
 
   /**
@@ -209,9 +219,9 @@ export class VmapSpace {
     if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) checkInteger('free', 'addr', addr);
     const s = this.s;
     const va = findVmapArea(s, this.busyHead, addr);
-    if (va === 0 || s.start[va] !== addr) notAnAreaStart(s, va, addr);
+    if (va === 0 || s.start(va) !== addr) notAnAreaStart(s, va, addr);
     unlinkVmapArea(s, this.busyHead, va);
-    this.stat[BUSY_BYTES] = this.stat[BUSY_BYTES]! - (s.end[va]! - addr);
+    this.stat[BUSY_BYTES] = this.stat[BUSY_BYTES]! - (s.end(va) - addr);
     if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) freeOverlap(s, va);
   }
 
@@ -220,7 +230,7 @@ export class VmapSpace {
     checkInteger('find', 'addr', addr);
     const s = this.s;
     const va = findVmapArea(s, this.busyHead, addr);
-    return va === 0 ? null : { start: s.start[va]!, end: s.end[va]! };
+    return va === 0 ? null : { start: s.start(va), end: s.end(va) };
   }
 
   /** Number of live areas. */
@@ -245,7 +255,7 @@ export class VmapSpace {
 
   /** Size of the largest free block, read from the root of the augmented tree: O(1). */
   get largestFree(): number {
-    return this.s.smax[rbRootOf(this.s, this.freeHead)]!;
+    return this.s.smax(rbRootOf(this.s, this.freeHead));
   }
 
   stats(): VmapSpaceStats {
@@ -274,7 +284,7 @@ export class VmapSpace {
   private *walk(h: number): IterableIterator<Range> {
     const s = this.s;
     for (let x = rbListFirst(s, h); x !== 0; x = rbListNext(s, h, x)) {
-      yield { start: s.start[x]!, end: s.end[x]! };
+      yield { start: s.start(x), end: s.end(x) };
     }
   }
 
@@ -291,7 +301,7 @@ export class VmapSpace {
     checkCoalesced(s, free, 'free tree');
     checkTiling(s, [free, busy], this.start, this.end, 'space');
     let busyBytes = 0;
-    for (const x of busy) busyBytes += s.end[x]! - s.start[x]!;
+    for (const x of busy) busyBytes += s.end(x) - s.start(x);
     if (busyBytes !== this.busyBytes)
       invariantFailure(`busy bytes counted ${this.busyBytes}, areas hold ${busyBytes}`);
     const inUse = [this.freeHead, this.busyHead, ...free, ...busy];
@@ -330,16 +340,16 @@ function notAnAreaStart(s: VaStore, va: number, addr: number): never {
     'ENOENT',
     va === 0
       ? `Cannot free ${hex(addr)}: no live area contains it (never allocated, or already freed)`
-      : `Cannot free ${hex(addr)}: it lies inside the area [${hex(s.start[va]!)}, ${hex(s.end[va]!)}); pass the area's start`,
+      : `Cannot free ${hex(addr)}: it lies inside the area [${hex(s.start(va))}, ${hex(s.end(va))}); pass the area's start`,
   );
 }
 
 function busyOverlap(s: VaStore, va: number): never {
-  invariantFailure(`allocated [${hex(s.start[va]!)}, ${hex(s.end[va]!)}) overlaps a busy area`);
+  invariantFailure(`allocated [${hex(s.start(va))}, ${hex(s.end(va))}) overlaps a busy area`);
 }
 
 function freeOverlap(s: VaStore, va: number): never {
-  invariantFailure(`freed range [${hex(s.start[va]!)}, ${hex(s.end[va]!)}) overlaps a free block`);
+  invariantFailure(`freed range [${hex(s.start(va))}, ${hex(s.end(va))}) overlaps a free block`);
 }
 
 function checkEnd(value: unknown, start: number): number {
