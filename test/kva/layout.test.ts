@@ -1,0 +1,29 @@
+/**
+ * The hot kva modules keep their own copies of the record layout constants (V8 folds a
+ * module's own constants but loads imported ones at every use). This test keeps the copies
+ * equal to the layout that vmap-area.ts defines.
+ */
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import * as layout from '../../src/kva/vmap-area.js';
+
+const HOT = ['rbtree.js', 'rb-list.js', 'free-tree.js', 'busy-tree.js'];
+const dir = new URL('../../src/kva/', import.meta.url);
+
+test('layout constants copied into the hot modules match vmap-area.ts', () => {
+  const exported = layout as unknown as Record<string, unknown>;
+  for (const file of HOT) {
+    const src = readFileSync(new URL(file, dir), 'utf8');
+    const found = [...src.matchAll(/\b((?:F|I)_[A-Z]+|RB_(?:RED|BLACK)) = (\d+)/g)];
+    assert.ok(found.length > 0, `${file} declares layout constants`);
+    for (const [, name, value] of found) {
+      assert.equal(
+        Number(value),
+        exported[name!],
+        `${file}: ${name} = ${value}, vmap-area.ts says ${String(exported[name!])}`,
+      );
+    }
+  }
+});
