@@ -9,10 +9,13 @@
 import { VmallocError } from '../errors.js';
 import { UsageError } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
+import { testCommand, testHelp } from './test.js';
 
 const HELP = `Usage: vmalloc <command> [arguments]
 
 Commands:
+  test [mode] [key=value ...]
+                        the kernel's test_vmalloc suite (modes: performance, stress, smoke)
   bench kva [options]   the free-tree core on the VA-only test_vmalloc patterns, optionally
                         beside the C yardstick (--cref PATH)
   help [command]        this text, or a command's own
@@ -28,10 +31,13 @@ function main(argv: readonly string[]): number {
     case '--help':
     case '-h':
       if (rest[0] === 'bench') process.stdout.write(BENCH_HELP);
+      else if (rest[0] === 'test') process.stdout.write(testHelp());
       else process.stdout.write(HELP);
       return cmd === undefined ? 1 : 0;
     case 'bench':
       return benchCommand(rest);
+    case 'test':
+      return testCommand(rest);
     default:
       throw new UsageError(`unknown command "${cmd}"`);
   }

@@ -38,11 +38,11 @@
  */
 
 import {
-  type AnyBuffer,
-  growBuffer,
-  makeFixedBuffer,
-  makeGrowableBuffer,
-} from '../shared/buffers.js';
+  type ArenaBuffers,
+  type ArenaOptions,
+  RecordArena,
+  createArenaBuffers,
+} from '../shared/record-arena.js';
 
 /** Colour bit of `pc`, as lib/rbtree.c. */
 export const RB_RED = 0;
@@ -62,77 +62,18 @@ export const I_NEXT = 10;
 export const I_FLAGS = 11;
 export const I_VM = 12;
 
-/** Indices into `meta`. */
-const CAP = 0; // records the buffer holds now
-const HWM = 1; // ids [1, HWM) have been handed out at least once
-const NFREE = 2; // depth of the free-id stack
-const META_WORDS = 8;
-
-const INITIAL_CAPACITY = 1024;
 /** Default ceiling on records: 2^25 records (2 GiB of address space reserved, not used). */
 export const DEFAULT_MAX_RECORDS = 1 << 25;
 
-/** The buffers behind a store; structured-cloneable, so a worker can attach to the same records. */
-export interface VaStoreBuffers {
-  readonly meta: AnyBuffer;
-  readonly records: AnyBuffer;
-  readonly freeIds: AnyBuffer;
-  readonly maxRecords: number;
-}
+export type VaStoreBuffers = ArenaBuffers;
+export type VaStoreOptions = ArenaOptions;
 
-export interface VaStoreOptions {
-  /** Use SharedArrayBuffer (default when available). */
-  shared?: boolean;
-  /** Most records the store may ever hold. */
-  maxRecords?: number;
-  /** Records to make room for at once. */
-  initialCapacity?: number;
-}
-
-export class VaStore {
-  readonly buffers: VaStoreBuffers;
-  readonly meta: Int32Array;
-  /** Float64 view of all records (see the layout above). */
-  f!: Float64Array;
-  /** Int32 view of all records. */
-  i!: Int32Array;
-  private ids!: Int32Array;
-  /** Capacity the views were made for; compared with meta[CAP] to notice growth by others. */
-  private viewCap = 0;
-
-  constructor(buffers: VaStoreBuffers) {
-    this.buffers = buffers;
-    this.meta = new Int32Array(buffers.meta);
-    this.refreshViews();
-  }
-
+export class VaStore extends RecordArena {
   /** A new, empty store. */
   static create(options: VaStoreOptions = {}): VaStore {
-    const shared = options.shared ?? typeof SharedArrayBuffer === 'function';
-    const maxRecords = options.maxRecords ?? DEFAULT_MAX_RECORDS;
-    const cap = Math.min(maxRecords, options.initialCapacity ?? INITIAL_CAPACITY);
-    const buffers: VaStoreBuffers = {
-      meta: makeFixedBuffer(META_WORDS * 4, shared),
-      records: makeGrowableBuffer(cap * RECORD_BYTES, maxRecords * RECORD_BYTES, shared),
-      freeIds: makeGrowableBuffer(cap * 4, maxRecords * 4, shared),
-      maxRecords,
-    };
-    const meta = new Int32Array(buffers.meta);
-    meta[CAP] = cap;
-    meta[HWM] = 1;
+    const buffers = createArenaBuffers(RECORD_BYTES, DEFAULT_MAX_RECORDS, options);
     new Int32Array(buffers.records)[I_PC] = RB_BLACK; // record 0 reads as a black leaf
     return new VaStore(buffers);
-  }
-
-  /** Re-makes the views when the shared capacity moved (growth by this or another thread). */
-  refreshViews(): void {
-    const cap = Atomics.load(this.meta, CAP);
-    if (cap === this.viewCap) return;
-    const b = this.buffers;
-    this.f = new Float64Array(b.records, 0, cap * (RECORD_BYTES / 8));
-    this.i = new Int32Array(b.records, 0, cap * (RECORD_BYTES / 4));
-    this.ids = new Int32Array(b.freeIds, 0, cap);
-    this.viewCap = cap;
   }
 
   // Accessors for code off the hot paths.
@@ -141,6 +82,11 @@ export class VaStore {
   }
   end(x: number): number {
     return this.f[(x << 3) + F_END]!;
+  }
+  /** end - start */
+  size(x: number): number {
+    const o = x << 3;
+    return this.f[o + F_END]! - this.f[o + F_START]!;
   }
   setRange(x: number, start: number, end: number): void {
     const o = x << 3;
@@ -182,71 +128,5 @@ export class VaStore {
   }
   setVm(x: number, v: number): void {
     this.i[(x << 4) + I_VM] = v;
-  }
-
-  get capacity(): number {
-    return this.meta[CAP]!;
-  }
-
-  /** Records handed out and not returned (tree heads included). */
-  get live(): number {
-    return this.meta[HWM]! - 1 - this.meta[NFREE]!;
-  }
-
-  /** Ids ever handed out plus one: every live id is below it. */
-  get highWater(): number {
-    return this.meta[HWM]!;
-  }
-
-  get maxRecords(): number {
-    return this.buffers.maxRecords;
-  }
-
-  /** Grows the buffers to hold at least `need` records (doubling). */
-  private grow(need: number): boolean {
-    const max = this.buffers.maxRecords;
-    if (need > max) return false;
-    let cap = this.meta[CAP]!;
-    while (cap < need) cap = Math.min(max, cap * 2);
-    growBuffer(this.buffers.records, cap * RECORD_BYTES);
-    growBuffer(this.buffers.freeIds, cap * 4);
-    Atomics.store(this.meta, CAP, cap);
-    this.refreshViews();
-    return true;
-  }
-
-  /**
-   * A record for a new use (not linked anywhere; its fields hold stale values), or 0 when the
-   * ceiling is reached.
-   * Kernel: kmem_cache_alloc(vmap_area_cachep).
-   */
-  alloc(): number {
-    const meta = this.meta;
-    let id: number;
-    const nfree = meta[NFREE]!;
-    if (nfree > 0) {
-      id = this.ids[nfree - 1]!;
-      meta[NFREE] = nfree - 1;
-    } else {
-      id = meta[HWM]!;
-      if (id >= meta[CAP]! && !this.grow(id + 1)) return 0;
-      meta[HWM] = id + 1;
-    }
-    // Nothing is cleared: linkVa sets every link, and a caller that uses flags or vm sets them
-    // (a recycled record keeps whatever its previous use left there).
-    return id;
-  }
-
-  /** Returns a record to the free-id stack. Kernel: kmem_cache_free(vmap_area_cachep). */
-  free(id: number): void {
-    const meta = this.meta;
-    const nfree = meta[NFREE]!;
-    this.ids[nfree] = id;
-    meta[NFREE] = nfree + 1;
-  }
-
-  /** The ids currently on the free-id stack (for the invariant checker). */
-  freeIdList(): Int32Array {
-    return this.ids.subarray(0, this.meta[NFREE]!);
   }
 }

@@ -1,0 +1,173 @@
+/**
+ * `vmalloc test`: test_vmalloc.sh for this library.
+ *
+ * Holds: argument handling (modes, key=value parameters with the script's validation, flags),
+ * the progress indicator, and the output (the kernel's Summary lines, or JSON).
+ * Callers: src/cli/main.ts.
+ */
+
+import { createVmalloc } from '../mm/vmalloc.js';
+import { machineCpuCount } from '../shared/cpu.js';
+import {
+  checkMask,
+  runWorker,
+  summaryLines,
+  type Progress,
+  type WorkerResult,
+} from '../test-vmalloc/driver.js';
+import {
+  MODES,
+  PARAM_HELP,
+  ParamError,
+  applyParams,
+  defaultParams,
+  modeWords,
+  type TestMode,
+  type TestParams,
+} from '../test-vmalloc/params.js';
+import { IMPLEMENTED_MASK, TEST_CASES } from '../test-vmalloc/tests.js';
+import { UsageError } from './args.js';
+
+export function testHelp(): string {
+  const params = (Object.keys(PARAM_HELP) as (keyof TestParams)[])
+    .map((k) => `  ${k.padEnd(22)} ${PARAM_HELP[k]}`)
+    .join('\n');
+  const tests = TEST_CASES.map(
+    (t) =>
+      `  id: ${String(t.bit).padEnd(5)} name: ${t.name}${t.run ? '' : '  (not implemented yet)'}`,
+  ).join('\n');
+  return `Usage: vmalloc test [performance|stress|smoke] [key=value ...] [options]
+
+Runs the kernel's test_vmalloc suite (lib/test_vmalloc.c) on this library and prints the
+kernel's lines: "Summary: <test> passed: N failed: N repeat: N loops: N avg: N usec" per
+worker and test, then "All test took worker<i>=<n> ns".
+
+Modes (test_vmalloc.sh):
+  performance            ${MODES.performance}
+  smoke                  ${MODES.smoke}
+  stress                 ${MODES.stress}
+With no mode the defaults run: every implemented test, one worker, ${(1_000_000).toLocaleString('en-US')} loops.
+Parameters given after a mode override it.
+
+Parameters (every value must be a number greater than zero, as the script requires):
+${params}
+
+Tests (run_test_mask bits):
+${tests}
+
+Options:
+  --json                 print the results as JSON instead of the kernel's lines
+  --vmallocinfo          print /proc/vmallocinfo after the run
+  --check                verify every invariant after every operation (slow)
+  --quiet                no progress or configuration lines on stderr
+  --help                 this text
+`;
+}
+
+const FLAGS = new Set(['--json', '--vmallocinfo', '--check', '--quiet', '--help', '-h']);
+
+export function testCommand(argv: readonly string[]): number {
+  const flags = new Set<string>();
+  const words: string[] = [];
+  let mode: TestMode | undefined;
+  for (const [k, arg] of argv.entries()) {
+    if (arg.startsWith('-')) {
+      if (!FLAGS.has(arg)) throw new UsageError(`unknown option ${arg}`);
+      flags.add(arg === '-h' ? '--help' : arg);
+    } else if (k === 0 && !arg.includes('=')) {
+      if (!(arg in MODES))
+        throw new UsageError(`unknown mode "${arg}" (performance, stress or smoke)`);
+      mode = arg as TestMode;
+    } else {
+      words.push(arg);
+    }
+  }
+  if (flags.has('--help')) {
+    process.stdout.write(testHelp());
+    return 0;
+  }
+  const numCpus = machineCpuCount();
+  const params = defaultParams(IMPLEMENTED_MASK, numCpus);
+  try {
+    if (mode) applyParams(params, modeWords(mode, numCpus));
+    applyParams(params, words);
+  } catch (e) {
+    if (e instanceof ParamError) {
+      process.stderr.write(`${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  try {
+    checkMask(params.run_test_mask);
+  } catch (e) {
+    process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (params.nr_threads > 1) {
+    process.stderr.write(
+      `vmalloc test: nr_threads=${params.nr_threads}: several workers are not implemented yet; use nr_threads=1\n`,
+    );
+    return 1;
+  }
+  const quiet = flags.has('--quiet');
+  const json = flags.has('--json');
+  const say = (line: string): void => {
+    if (!quiet) process.stderr.write(line);
+  };
+  const vm = createVmalloc({
+    design: params.design,
+    nrCpus: params.nr_cpus,
+    checkEveryOp: flags.has('--check'),
+    logger: { warn: (m) => process.stderr.write(`${m}\n`) },
+  });
+  say(
+    `test_vmalloc: design=${params.design} nr_cpus=${params.nr_cpus} nr_threads=${params.nr_threads} ` +
+      `run_test_mask=${params.run_test_mask} test_loop_count=${params.test_loop_count} test_repeat_count=${params.test_repeat_count} ` +
+      `sequential_test_order=${Number(params.sequential_test_order)} nr_pages=${params.nr_pages} seed=${params.seed}\n`,
+  );
+  const progress = quiet ? undefined : progressPrinter();
+  const started = Date.now();
+  const results: WorkerResult[] = [runWorker(vm, params, 0, progress?.update)];
+  progress?.done();
+  if (json) {
+    process.stdout.write(
+      JSON.stringify(
+        {
+          params,
+          elapsedMs: Date.now() - started,
+          workers: results,
+          stats: vm.stats(),
+          vmallocinfo: flags.has('--vmallocinfo') ? vm.vmallocinfo() : undefined,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  } else {
+    process.stdout.write(summaryLines(results, params).join('\n') + '\n');
+    if (flags.has('--vmallocinfo')) process.stdout.write(vm.vmallocinfo());
+  }
+  return 0;
+}
+
+/** A one-line progress indicator on stderr, shown once a run has lasted two seconds. */
+function progressPrinter(): { update: (p: Progress) => void; done: () => void } {
+  const tty = process.stderr.isTTY === true;
+  const start = Date.now();
+  let last = 0;
+  let shown = false;
+  return {
+    update(p: Progress): void {
+      const now = Date.now();
+      if (now - start < 2000 || now - last < (tty ? 500 : 5000)) return;
+      last = now;
+      shown = true;
+      const line = `[${((now - start) / 1000).toFixed(0)}s] worker${p.worker}: ${p.test} repeat ${p.repeat}${p.loops ? `, ${p.loops.toLocaleString('en-US')} loops` : ''}`;
+      process.stderr.write(tty ? `\r${line.padEnd(79)}` : `${line}\n`);
+    },
+    done(): void {
+      if (shown && tty) process.stderr.write('\r' + ' '.repeat(79) + '\r');
+    },
+  };
+}

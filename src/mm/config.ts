@@ -1,0 +1,149 @@
+/**
+ * Options of createVmalloc() and their validation; the resolved configuration.
+ *
+ * Holds: VmallocOptions (documented defaults), VmallocConfig (everything resolved, plain data
+ * that can travel to a worker), and resolveConfig().
+ * Callers: createVmalloc, attach.
+ */
+
+import { VmallocError, isPowerOfTwo } from '../errors.js';
+import { machineCpuCount } from '../shared/cpu.js';
+import {
+  SPACE_END,
+  SPACE_START,
+  X86_64_VMALLOC_SIZE,
+  X86_64_VMALLOC_START,
+  fls,
+} from './layout.js';
+import type { VmallocLogger } from './logger.js';
+
+export type VmallocDesign = 'global' | 'nodes';
+
+export interface VmallocOptions {
+  /**
+   * Which kernel generation's structures: 'global' (5.2 to 6.8: one free tree, global busy and
+   * lazy trees). @defaultValue 'global'
+   */
+  design?: VmallocDesign;
+  /** Simulated CPUs (num_online_cpus()); lazy_max_pages() depends on it. @defaultValue the machine's */
+  nrCpus?: number;
+  /** @defaultValue 4096 */
+  pageSize?: number;
+  /** Start of the vmalloc window. @defaultValue 0xc90000000000 (kernel 0xffffc90000000000) */
+  vmallocStart?: number;
+  /** Size of the vmalloc window; VMALLOC_END is start + size - 1, as on x86_64. @defaultValue 32 TiB */
+  vmallocSize?: number;
+  /** Bytes of physical page frames. @defaultValue 1 GiB */
+  physicalMemory?: number;
+  /** Keep all state in SharedArrayBuffers. @defaultValue true when available */
+  shared?: boolean;
+  /** Where warnings go (kernel text, rate-limited); null silences them. @defaultValue console */
+  logger?: VmallocLogger | null;
+  /**
+   * Run check() after every operation that changes state (true), or after every n-th (a
+   * number): slow, for tests and debugging. @defaultValue false
+   */
+  checkEveryOp?: boolean | number;
+  /** Print the N0=<pages> NUMA column in vmallocinfo, as CONFIG_NUMA kernels do. @defaultValue true */
+  numaInfo?: boolean;
+}
+
+export interface VmallocConfig {
+  design: VmallocDesign;
+  nrCpus: number;
+  pageSize: number;
+  spaceStart: number;
+  spaceEnd: number;
+  vmallocStart: number;
+  /** VMALLOC_END: the end used for requests (start + size - 1). */
+  vmallocEnd: number;
+  physicalMemory: number;
+  /** lazy_max_pages() = fls(nrCpus) * 32 MiB / pageSize */
+  lazyMaxPages: number;
+  shared: boolean;
+  numaInfo: boolean;
+  /** check() after every n-th state-changing operation; 0: never. */
+  checkEveryOp: number;
+}
+
+function bad(what: string, value: unknown): never {
+  throw new VmallocError('EINVAL', `Cannot create vmalloc: ${what}, got ${String(value)}`);
+}
+
+export function resolveConfig(o: VmallocOptions = {}): VmallocConfig {
+  if (o === null || typeof o !== 'object') bad('options must be an object', o);
+  const design = o.design ?? 'global';
+  if (design !== 'global' && design !== 'nodes') bad("design must be 'global' or 'nodes'", design);
+  if (design === 'nodes') {
+    throw new VmallocError(
+      'EINVAL',
+      "Cannot create vmalloc: design 'nodes' is not implemented yet (use 'global')",
+    );
+  }
+  const nrCpus = o.nrCpus ?? machineCpuCount();
+  if (!Number.isInteger(nrCpus) || nrCpus < 1 || nrCpus > 4096)
+    bad('nrCpus must be an integer from 1 to 4096', nrCpus);
+  const pageSize = o.pageSize ?? 4096;
+  if (
+    typeof pageSize !== 'number' ||
+    !isPowerOfTwo(pageSize) ||
+    pageSize < 1024 ||
+    pageSize > 65536
+  ) {
+    bad('pageSize must be a power of two from 1024 to 65536', pageSize);
+  }
+  const vmallocStart = o.vmallocStart ?? X86_64_VMALLOC_START;
+  const vmallocSize = o.vmallocSize ?? X86_64_VMALLOC_SIZE;
+  if (
+    !Number.isSafeInteger(vmallocStart) ||
+    vmallocStart % pageSize !== 0 ||
+    vmallocStart < SPACE_START
+  ) {
+    bad('vmallocStart must be a page-aligned address in the managed space', vmallocStart);
+  }
+  if (
+    !Number.isSafeInteger(vmallocSize) ||
+    vmallocSize % pageSize !== 0 ||
+    vmallocSize < 16 * pageSize ||
+    vmallocStart + vmallocSize > SPACE_END
+  ) {
+    bad(
+      'vmallocSize must be a multiple of the page size, at least 16 pages, ending inside the managed space',
+      vmallocSize,
+    );
+  }
+  const physicalMemory = o.physicalMemory ?? 2 ** 30;
+  if (
+    !Number.isSafeInteger(physicalMemory) ||
+    physicalMemory % pageSize !== 0 ||
+    physicalMemory < 16 * pageSize ||
+    physicalMemory > 2 ** 32
+  ) {
+    bad(
+      'physicalMemory must be a multiple of the page size from 16 pages to 4 GiB',
+      physicalMemory,
+    );
+  }
+  return {
+    design,
+    nrCpus,
+    pageSize,
+    spaceStart: SPACE_START,
+    spaceEnd: SPACE_END,
+    vmallocStart,
+    vmallocEnd: vmallocStart + vmallocSize - 1,
+    physicalMemory,
+    lazyMaxPages: fls(nrCpus) * ((32 * 2 ** 20) / pageSize),
+    shared: o.shared ?? typeof SharedArrayBuffer === 'function',
+    numaInfo: o.numaInfo ?? true,
+    checkEveryOp: checkEvery(o.checkEveryOp),
+  };
+}
+
+function checkEvery(v: boolean | number | undefined): number {
+  if (v === undefined || v === false) return 0;
+  if (v === true) return 1;
+  if (!Number.isSafeInteger(v) || v < 0)
+    bad('checkEveryOp must be a boolean or a non-negative integer', v);
+  return v;
+}

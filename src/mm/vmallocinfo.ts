@@ -1,0 +1,91 @@
+/**
+ * /proc/vmallocinfo, line for line.
+ *
+ * Holds: the formatter, fed with plain data (so the report and tests can use it too).
+ * Callers: Vmalloc.vmallocinfo(), the CLI.
+ *
+ * Kernel: vmalloc_info_show() / s_show() (6.7) and show_purge_info(). One line per busy area:
+ *
+ *   0x<start>-0x<end> <size %7ld> [caller] [pages=N] [phys=0x...] [flag words] [vpages] [N0=..]
+ *
+ * with the size including the guard page, the flag words in the kernel's order (ioremap,
+ * sparse, vmalloc, vmap, user, dma-coherent), areas still VM_UNINITIALIZED left out, and a
+ * busy area without a vm_struct shown as "vm_map_ram" when it has VMAP_RAM. Before 6.9 the
+ * lazily freed ranges follow the last busy line as "unpurged vm_area" (merged ranges); they
+ * are printed from the last busy entry's step, so with no busy area at all nothing is shown.
+ */
+
+import { kernelHex } from './layout.js';
+import { VmFlags } from './vm-struct.js';
+
+const VMAP_RAM = 0x1;
+
+export interface VmallocinfoArea {
+  start: number;
+  end: number;
+  /** va->flags */
+  vaFlags: number;
+  vm: null | {
+    addr: number;
+    size: number;
+    flags: number;
+    nrPages: number;
+    caller: string;
+    physAddr: number;
+    /** The pages array lives in vmalloc space (a nested vmalloc): "vpages". */
+    pagesInVmalloc: boolean;
+  };
+}
+
+export interface VmallocinfoSource {
+  design: string;
+  pageSize: number;
+  numaInfo: boolean;
+  /** Busy areas in the order the kernel walks them. */
+  busy: VmallocinfoArea[];
+  /** Lazily freed ranges in order. */
+  lazy: { start: number; end: number }[];
+}
+
+const size7 = (n: number): string => String(n).padStart(7);
+
+function physHex(n: number): string {
+  return '0x' + n.toString(16).padStart(16, '0');
+}
+
+export function formatVmallocinfo(src: VmallocinfoSource): string {
+  const out: string[] = [];
+  for (const a of src.busy) {
+    const vm = a.vm;
+    if (vm === null) {
+      if ((a.vaFlags & VMAP_RAM) !== 0) {
+        out.push(
+          `${kernelHex(a.start)}-${kernelHex(a.end)} ${size7(a.end - a.start)} vm_map_ram\n`,
+        );
+      }
+      continue;
+    }
+    if ((vm.flags & VmFlags.VM_UNINITIALIZED) !== 0) continue;
+    let line = `${kernelHex(vm.addr)}-${kernelHex(vm.addr + vm.size)} ${size7(vm.size)}`;
+    if (vm.caller !== '') line += ` ${vm.caller}`;
+    if (vm.nrPages !== 0) line += ` pages=${vm.nrPages}`;
+    if (vm.physAddr !== 0) line += ` phys=${physHex(vm.physAddr)}`;
+    if ((vm.flags & VmFlags.VM_IOREMAP) !== 0) line += ' ioremap';
+    if ((vm.flags & VmFlags.VM_SPARSE) !== 0) line += ' sparse';
+    if ((vm.flags & VmFlags.VM_ALLOC) !== 0) line += ' vmalloc';
+    if ((vm.flags & VmFlags.VM_MAP) !== 0) line += ' vmap';
+    if ((vm.flags & VmFlags.VM_USERMAP) !== 0) line += ' user';
+    if ((vm.flags & VmFlags.VM_DMA_COHERENT) !== 0) line += ' dma-coherent';
+    if (vm.pagesInVmalloc) line += ' vpages';
+    if (src.numaInfo && vm.nrPages !== 0) line += ` N0=${vm.nrPages}`;
+    out.push(line + '\n');
+  }
+  if (src.busy.length > 0) {
+    for (const r of src.lazy) {
+      out.push(
+        `${kernelHex(r.start)}-${kernelHex(r.end)} ${size7(r.end - r.start)} unpurged vm_area\n`,
+      );
+    }
+  }
+  return out.join('');
+}

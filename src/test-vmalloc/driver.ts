@@ -1,0 +1,152 @@
+/**
+ * The test_vmalloc driver: runs the selected tests on a worker, times them, and formats the
+ * kernel's summary lines.
+ *
+ * Holds: checkMask() (refuses tests not implemented), runWorker() (one worker's run: its own
+ * shuffled order, repeats, per-test average time), and summaryLines().
+ * Callers: the CLI and tests (in-process, one worker); the worker entry (several workers).
+ *
+ * Kernel: lib/test_vmalloc.c test_func(), shuffle_array(), do_concurrent_test().
+ * Differs from kernel: "All test took worker<i>=<n> ns" reports nanoseconds, not cycles.
+ */
+
+import type { Vmalloc } from '../mm/vmalloc.js';
+import type { TestParams } from './params.js';
+import { KernelRandom } from './random.js';
+import { TEST_CASES, type TestContext } from './tests.js';
+
+export interface TestResult {
+  index: number;
+  name: string;
+  bit: number;
+  passed: number;
+  failed: number;
+  /** Average time of one repetition, in microseconds (the kernel's "avg: N usec"). */
+  avgUsec: number;
+}
+
+export interface WorkerResult {
+  worker: number;
+  cpu: number;
+  /** Enabled tests, in table order (the order the kernel prints them). */
+  tests: TestResult[];
+  /** The order the tests ran in (indexes into the table). */
+  order: number[];
+  totalNs: number;
+}
+
+export interface Progress {
+  worker: number;
+  test: string;
+  repeat: number;
+  loops: number;
+}
+
+/** Throws when the mask selects a test that is not implemented; bits past the table are ignored. */
+export function checkMask(mask: number): void {
+  const missing = TEST_CASES.filter((t) => (mask & t.bit) !== 0 && t.run === null);
+  if (missing.length > 0) {
+    const names = missing.map((t) => `${t.name} (${t.bit})`).join(', ');
+    const implemented = TEST_CASES.filter((t) => t.run !== null).reduce((m, t) => m | t.bit, 0);
+    throw new Error(
+      `run_test_mask=${mask} selects ${names}, not implemented yet; the implemented tests are mask ${implemented}` +
+        ` (${TEST_CASES.filter((t) => t.run !== null)
+          .map((t) => `${t.bit} ${t.name}`)
+          .join(', ')})`,
+    );
+  }
+}
+
+/** Kernel: shuffle_array(): for i from n-1 down to 1, swap with j in [0, i). */
+export function shuffleOrder(n: number, rng: KernelRandom): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.below(i);
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+  return a;
+}
+
+const nowNs = (): number => Number(process.hrtime.bigint());
+
+/**
+ * One worker's run. `progress` is called about every half second while a test runs (and at
+ * each test's start).
+ */
+export function runWorker(
+  vm: Vmalloc,
+  params: TestParams,
+  worker: number,
+  progress?: (p: Progress) => void,
+): WorkerResult {
+  checkMask(params.run_test_mask);
+  // Each worker draws from its own stream: the seed and its index.
+  const rng = new KernelRandom((params.seed + Math.imul(worker, 0x9e3779b1)) >>> 0);
+  const order = params.sequential_test_order
+    ? TEST_CASES.map((_, i) => i)
+    : shuffleOrder(TEST_CASES.length, rng);
+  const data = TEST_CASES.map((t, index): TestResult => ({
+    index,
+    name: t.name,
+    bit: t.bit,
+    passed: 0,
+    failed: 0,
+    avgUsec: 0,
+  }));
+  let current: Progress = { worker, test: '', repeat: 0, loops: 0 };
+  let lastReport = nowNs();
+  let ticks = 0;
+  const ctx: TestContext = {
+    vm,
+    params,
+    rng,
+    tick: progress
+      ? () => {
+          if ((++ticks & 0x3fff) !== 0) return;
+          const t = nowNs();
+          if (t - lastReport < 5e8) return;
+          lastReport = t;
+          current.loops = ticks;
+          progress(current);
+        }
+      : () => {},
+  };
+  const start = nowNs();
+  for (const index of order) {
+    const tc = TEST_CASES[index]!;
+    if ((params.run_test_mask & tc.bit) === 0 || tc.run === null) continue;
+    const kt = nowNs();
+    for (let j = 0; j < params.test_repeat_count; j++) {
+      current = { worker, test: tc.name, repeat: j + 1, loops: 0 };
+      ticks = 0;
+      progress?.(current);
+      if (tc.run(ctx) === 0) data[index]!.passed++;
+      else data[index]!.failed++;
+    }
+    data[index]!.avgUsec = Math.floor((nowNs() - kt) / 1000 / params.test_repeat_count);
+  }
+  const totalNs = nowNs() - start;
+  return {
+    worker,
+    cpu: vm.cpu,
+    tests: data.filter((d) => (params.run_test_mask & d.bit) !== 0),
+    order,
+    totalNs,
+  };
+}
+
+/** The kernel's lines, per worker: the Summary of each enabled test, then the total. */
+export function summaryLines(results: readonly WorkerResult[], params: TestParams): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    for (const t of r.tests) {
+      lines.push(
+        `Summary: ${t.name} passed: ${t.passed} failed: ${t.failed} repeat: ${params.test_repeat_count} loops: ${params.test_loop_count} avg: ${t.avgUsec} usec`,
+      );
+    }
+    lines.push(`All test took worker${r.worker}=${r.totalNs} ns`);
+  }
+  return lines;
+}

@@ -1,0 +1,107 @@
+/** The `vmalloc test` command: kernel lines, test_vmalloc.sh validation, --json, modes, help. */
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [cli, 'test', ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('prints the kernel Summary lines for the seven tests and the total', () => {
+  const r = run('test_loop_count=200', 'nr_cpus=1', 'seed=3');
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 8);
+  for (const line of lines.slice(0, 7)) {
+    assert.match(line, /^Summary: \w+ passed: \d+ failed: \d+ repeat: 1 loops: 200 avg: \d+ usec$/);
+  }
+  assert.match(lines[6]!, /^Summary: align_shift_alloc_test passed: 0 failed: 1 /);
+  assert.match(lines[7]!, /^All test took worker0=\d+ ns$/);
+  assert.match(r.stderr, /design=global nr_cpus=1 nr_threads=1 run_test_mask=127 .* seed=3/);
+  assert.match(
+    r.stderr,
+    /vmap allocation for size 8192 failed: use vmalloc=<size> to increase size/,
+  );
+});
+
+test('test_vmalloc.sh validation: unknown key or a value not above zero exits 1', () => {
+  for (const [arg, msg] of [
+    ['foo=1', 'Error: key or value is not correct: foo 1'],
+    ['test_loop_count=0', 'Error: key or value is not correct: test_loop_count 0'],
+    ['nr_pages=x', 'Error: key or value is not correct: nr_pages x'],
+  ] as const) {
+    const r = run(arg);
+    assert.equal(r.status, 1, arg);
+    assert.equal(r.stderr.trim(), msg);
+    assert.equal(r.stdout, '');
+  }
+});
+
+test('a mask with a test not implemented yet is refused, not skipped', () => {
+  const r = run('run_test_mask=1024');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /vm_map_ram_test \(1024\), not implemented yet/);
+});
+
+test('modes, with overrides after the mode', () => {
+  const r = run('smoke', 'test_loop_count=50', 'run_test_mask=1', 'nr_cpus=1', '--quiet');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /^Summary: fix_size_alloc_test passed: 10 failed: 0 repeat: 10 loops: 50 avg: \d+ usec$/m,
+  );
+  assert.equal(r.stderr, '');
+  const bad = run('fast');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /unknown mode "fast"/);
+});
+
+test('--json and --vmallocinfo', () => {
+  const r = run(
+    'test_loop_count=20',
+    'run_test_mask=3',
+    'nr_cpus=1',
+    '--json',
+    '--vmallocinfo',
+    '--quiet',
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as {
+    params: { test_loop_count: number };
+    workers: { tests: { name: string; passed: number }[] }[];
+    stats: { busyAreas: number };
+    vmallocinfo: string;
+  };
+  assert.equal(j.params.test_loop_count, 20);
+  assert.deepEqual(
+    j.workers[0]!.tests.map((t) => [t.name, t.passed]),
+    [
+      ['fix_size_alloc_test', 1],
+      ['full_fit_alloc_test', 1],
+    ],
+  );
+  assert.equal(j.stats.busyAreas, 0);
+  assert.equal(typeof j.vmallocinfo, 'string');
+});
+
+test('--help lists the parameters and tests', () => {
+  const r = run('--help');
+  assert.equal(r.status, 0);
+  for (const word of [
+    'test_loop_count',
+    'run_test_mask',
+    'sequential_test_order',
+    'nr_pages',
+    'design',
+    'nr_cpus',
+    'align_shift_alloc_test',
+    'performance',
+  ]) {
+    assert.ok(r.stdout.includes(word), word);
+  }
+});
