@@ -180,6 +180,15 @@ describe('vmap, vunmap and the vm_area functions', () => {
     vm.check();
   });
 
+  test('VM_NO_GUARD areas have no guard page', () => {
+    const { vm } = testVm();
+    const a = vm.getVmArea(2 * PAGE, VmFlags.VM_NO_GUARD)!;
+    assert.equal(a.size, 2 * PAGE);
+    const b = vm.vmalloc(PAGE)!;
+    assert.equal(b, a.addr + 2 * PAGE, 'the next area starts right after it');
+    vm.check();
+  });
+
   test('vmalloc_to_page: the frame behind each page; null in the guard page', () => {
     const { vm } = testVm();
     const a = vm.vmalloc(2 * PAGE)!;
