@@ -71,9 +71,14 @@ export type VaStoreOptions = ArenaOptions;
 export class VaStore extends RecordArena {
   /** A new, empty store. */
   static create(options: VaStoreOptions = {}): VaStore {
+    return new VaStore(VaStore.createBuffers(options));
+  }
+
+  /** The buffers of a new, empty store (for sharing: attach each thread with `new VaStore`). */
+  static createBuffers(options: VaStoreOptions = {}): VaStoreBuffers {
     const buffers = createArenaBuffers(RECORD_BYTES, DEFAULT_MAX_RECORDS, options);
     new Int32Array(buffers.records)[I_PC] = RB_BLACK; // record 0 reads as a black leaf
-    return new VaStore(buffers);
+    return buffers;
   }
 
   // Accessors for code off the hot paths.

@@ -27,6 +27,9 @@ import { checkCoalesced, checkRbList, checkStore, checkTiling } from './check.js
 import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
 import { rbListCount, rbListFirst, rbListInit, rbListNext, rbRootOf } from './rb-list.js';
 import { VaStore } from './vmap-area.js';
+import type { ArenaBuffers } from '../shared/record-arena.js';
+import { makeFixedBuffer, type AnyBuffer } from '../shared/buffers.js';
+import { Lock, LockTable } from '../shared/lock.js';
 
 export interface VmapSpaceOptions {
   /** First address of the space (inclusive). An integer in [0, 2^53). */
@@ -39,6 +42,23 @@ export interface VmapSpaceOptions {
   shared?: boolean;
   /** Ceiling on records (busy areas + free blocks + 3); default 2^25. */
   maxRecords?: number;
+  /**
+   * Take a lock (in shared memory) around every operation, so that workers attached with
+   * VmapSpace.attach() can use the space at the same time. @defaultValue false
+   */
+  concurrent?: boolean;
+}
+
+/** What a worker needs to attach to a space: structured-cloneable (postMessage it). */
+export interface VmapSpaceHandle {
+  readonly kind: 'VmapSpace';
+  readonly start: number;
+  readonly end: number;
+  readonly pageSize: number;
+  readonly store: ArenaBuffers;
+  readonly ctl: AnyBuffer;
+  readonly stat: AnyBuffer;
+  readonly locks: AnyBuffer | null;
 }
 
 export interface AllocOptions {
@@ -73,20 +93,50 @@ export interface VmapSpaceStats {
 
 const MAX_END = 2 ** 53;
 const BUSY_BYTES = 0;
+/** Words of the control block. */
+const C_FREE_HEAD = 0;
+const C_BUSY_HEAD = 1;
+const C_PRELOAD = 2;
+const CTL_WORDS = 4;
+/** The option key by which attach() hands a handle to the constructor. */
+const ATTACH = Symbol('attach');
 
 export class VmapSpace {
   readonly start: number;
   readonly end: number;
   readonly pageSize: number;
+  /** Structured-cloneable: pass it to a worker and VmapSpace.attach() it there. */
+  readonly handle: VmapSpaceHandle;
   private readonly s: VaStore;
   private readonly freeHead: number;
   private readonly busyHead: number;
-  /** preload[0]: a spare record for a no-edge split (the kernel's ne_fit_preload_node). */
-  private readonly preload: Int32Array;
+  /** ctl[C_PRELOAD]: a spare record for a no-edge split (the kernel's ne_fit_preload_node). */
+  private readonly ctl: Int32Array;
   /** stat[BUSY_BYTES]: bytes in live areas (a typed array: a double field would be boxed). */
   private readonly stat: Float64Array;
+  /** The space's lock when it is concurrent (the kernel's free_vmap_area_lock). */
+  private readonly lock: Lock | null;
+  /** Who this instance takes the lock as (a worker's id, for the lock's owner word). */
+  private readonly cpu: number;
 
   constructor(options: VmapSpaceOptions) {
+    const attachTo = (options as { [ATTACH]?: [VmapSpaceHandle, number] } | null)?.[ATTACH];
+    if (attachTo !== undefined) {
+      const [handle, cpu] = attachTo;
+      this.handle = handle;
+      this.start = handle.start;
+      this.end = handle.end;
+      this.pageSize = handle.pageSize;
+      this.s = new VaStore(handle.store);
+      this.ctl = new Int32Array(handle.ctl);
+      this.stat = new Float64Array(handle.stat);
+      this.lock =
+        handle.locks === null ? null : new Lock(new LockTable(handle.locks), 0, 'vmap_space_lock');
+      this.cpu = cpu;
+      this.freeHead = this.ctl[C_FREE_HEAD]!;
+      this.busyHead = this.ctl[C_BUSY_HEAD]!;
+      return;
+    }
     const opts = checkOptions('create VmapSpace', options);
     if (opts === undefined) {
       throw new VmallocError(
@@ -110,23 +160,85 @@ export class VmapSpace {
       '[0, 2^53)',
     );
     const end = checkEnd(opts.end, start);
+    const shared = (opts.shared as boolean | undefined) ?? typeof SharedArrayBuffer === 'function';
+    const concurrent = opts.concurrent === true;
+    if (concurrent && !shared) {
+      throw new VmallocError(
+        'EINVAL',
+        'Cannot create VmapSpace: concurrent: true needs shared memory (shared: true)',
+      );
+    }
     this.start = start;
     this.end = end;
     this.pageSize = pageSize;
-    this.s = VaStore.create({
-      shared: opts.shared as boolean | undefined,
-      maxRecords: opts.maxRecords as number | undefined,
-    });
+    this.cpu = 0;
+    this.s = VaStore.create({ shared, maxRecords: opts.maxRecords as number | undefined });
+    const ctlBuf = makeFixedBuffer(CTL_WORDS * 4, shared);
+    const statBuf = makeFixedBuffer(8, shared);
+    const locks = concurrent ? LockTable.create(1, true) : null;
+    this.ctl = new Int32Array(ctlBuf);
+    this.stat = new Float64Array(statBuf);
+    this.lock = locks === null ? null : new Lock(locks, 0, 'vmap_space_lock');
     const s = this.s;
     this.freeHead = s.alloc();
     this.busyHead = s.alloc();
+    this.ctl[C_FREE_HEAD] = this.freeHead;
+    this.ctl[C_BUSY_HEAD] = this.busyHead;
     rbListInit(s, this.freeHead);
     rbListInit(s, this.busyHead);
-    this.preload = new Int32Array(1);
-    this.stat = new Float64Array(1);
     const va = s.alloc();
     s.setRange(va, start, end);
     mergeOrAddVmapArea(s, this.freeHead, va, true);
+    this.handle = {
+      kind: 'VmapSpace',
+      start,
+      end,
+      pageSize,
+      store: s.buffers,
+      ctl: ctlBuf,
+      stat: statBuf,
+      locks: locks === null ? null : locks.buffer,
+    };
+  }
+
+  /**
+   * The same space, in this worker: `handle` is another instance's `handle` (sent with
+   * postMessage); `cpu` identifies this worker in the lock's owner word. The space must have
+   * been created with `concurrent: true`.
+   */
+  static attach(handle: VmapSpaceHandle, options: { cpu?: number } = {}): VmapSpace {
+    if (handle === null || typeof handle !== 'object' || handle.kind !== 'VmapSpace') {
+      throw new VmallocError(
+        'EINVAL',
+        'Cannot attach VmapSpace: handle must be the handle of a VmapSpace',
+      );
+    }
+    if (handle.locks === null) {
+      throw new VmallocError(
+        'EINVAL',
+        'Cannot attach VmapSpace: the space was created without concurrent: true, so it cannot be shared between workers',
+      );
+    }
+    const cpu = options.cpu ?? 0;
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu > 0xffff) {
+      throw new VmallocError(
+        'EINVAL',
+        `Cannot attach VmapSpace: cpu must be an integer from 0 to 65535, got ${String(cpu)}`,
+      );
+    }
+    return new VmapSpace({ [ATTACH]: [handle, cpu] } as unknown as VmapSpaceOptions);
+  }
+
+  /** Takes the lock (concurrent spaces) and brings this thread's views up to date. */
+  private enter(): void {
+    if (this.lock !== null) {
+      this.lock.lock(this.cpu);
+      this.s.refreshViews();
+    }
+  }
+
+  private leave(): void {
+    if (this.lock !== null) this.lock.unlock();
   }
 
   /** end - start */
@@ -180,11 +292,23 @@ export class VmapSpace {
         );
       }
     }
+    if (this.lock === null) return this.allocLocked(size, align, vstart, vend);
+    this.enter();
+    try {
+      return this.allocLocked(size, align, vstart, vend);
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** alloc() after validation, with the lock held (concurrent spaces). */
+  private allocLocked(size: number, align: number, vstart: number, vend: number): number | null {
     const s = this.s;
-    if (this.preload[0] === 0) {
+    const ctl = this.ctl;
+    if (ctl[C_PRELOAD] === 0) {
       const spare = s.alloc();
       if (spare === 0) return null;
-      this.preload[0] = spare;
+      ctl[C_PRELOAD] = spare;
     }
     const va = s.alloc();
     if (va === 0) return null;
@@ -197,9 +321,9 @@ export class VmapSpace {
         align,
         vstart,
         vend,
-        pageSize,
-        this.preload,
-        0,
+        this.pageSize,
+        ctl,
+        C_PRELOAD,
       ) < 0
     ) {
       s.free(va);
@@ -217,6 +341,16 @@ export class VmapSpace {
    */
   free(addr: number): void {
     if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) checkInteger('free', 'addr', addr);
+    if (this.lock === null) return this.freeLocked(addr);
+    this.enter();
+    try {
+      this.freeLocked(addr);
+    } finally {
+      this.leave();
+    }
+  }
+
+  private freeLocked(addr: number): void {
     const s = this.s;
     const va = findVmapArea(s, this.busyHead, addr);
     if (va === 0 || s.start(va) !== addr) notAnAreaStart(s, va, addr);
@@ -228,9 +362,21 @@ export class VmapSpace {
   /** The live area containing `addr`, or null. */
   find(addr: number): Range | null {
     checkInteger('find', 'addr', addr);
-    const s = this.s;
-    const va = findVmapArea(s, this.busyHead, addr);
-    return va === 0 ? null : { start: s.start(va), end: s.end(va) };
+    return this.locked(() => {
+      const s = this.s;
+      const va = findVmapArea(s, this.busyHead, addr);
+      return va === 0 ? null : { start: s.start(va), end: s.end(va) };
+    });
+  }
+
+  /** Runs `fn` holding the lock (concurrent spaces); for the cold, object-returning calls. */
+  private locked<T>(fn: () => T): T {
+    this.enter();
+    try {
+      return fn();
+    } finally {
+      this.leave();
+    }
   }
 
   /** Number of live areas. */
@@ -255,11 +401,12 @@ export class VmapSpace {
 
   /** Size of the largest free block, read from the root of the augmented tree: O(1). */
   get largestFree(): number {
-    return this.s.smax(rbRootOf(this.s, this.freeHead));
+    if (this.lock === null) return this.s.smax(rbRootOf(this.s, this.freeHead));
+    return this.locked(() => this.s.smax(rbRootOf(this.s, this.freeHead)));
   }
 
   stats(): VmapSpaceStats {
-    return {
+    return this.locked(() => ({
       size: this.size,
       busyCount: this.busyCount,
       busyBytes: this.busyBytes,
@@ -268,7 +415,7 @@ export class VmapSpace {
       largestFree: this.largestFree,
       records: this.s.live,
       capacity: this.s.capacity,
-    };
+    }));
   }
 
   /** Free blocks in address order. */
@@ -281,11 +428,16 @@ export class VmapSpace {
     yield* this.walk(this.busyHead);
   }
 
+  /** A snapshot of the list under `h` (taken under the lock, so concurrent changes are safe). */
   private *walk(h: number): IterableIterator<Range> {
-    const s = this.s;
-    for (let x = rbListFirst(s, h); x !== 0; x = rbListNext(s, h, x)) {
-      yield { start: s.start(x), end: s.end(x) };
-    }
+    const out = this.locked(() => {
+      const s = this.s;
+      const ranges: Range[] = [];
+      for (let x = rbListFirst(s, h); x !== 0; x = rbListNext(s, h, x))
+        ranges.push({ start: s.start(x), end: s.end(x) });
+      return ranges;
+    });
+    yield* out;
   }
 
   /**
@@ -295,6 +447,10 @@ export class VmapSpace {
    * Throws VmallocError code EINVARIANT naming the first violation.
    */
   check(): void {
+    this.locked(() => this.checkLocked());
+  }
+
+  private checkLocked(): void {
     const s = this.s;
     const free = checkRbList(s, this.freeHead, true, 'free tree', this.start, this.end);
     const busy = checkRbList(s, this.busyHead, false, 'busy tree', this.start, this.end);
@@ -305,7 +461,7 @@ export class VmapSpace {
     if (busyBytes !== this.busyBytes)
       invariantFailure(`busy bytes counted ${this.busyBytes}, areas hold ${busyBytes}`);
     const inUse = [this.freeHead, this.busyHead, ...free, ...busy];
-    if (this.preload[0] !== 0) inUse.push(this.preload[0]!);
+    if (this.ctl[C_PRELOAD] !== 0) inUse.push(this.ctl[C_PRELOAD]!);
     checkStore(s, inUse, 'records');
   }
 

@@ -21,8 +21,9 @@ export type VmallocDesign = 'global' | 'nodes';
 
 export interface VmallocOptions {
   /**
-   * Which kernel generation's structures: 'global' (5.2 to 6.8: one free tree, global busy and
-   * lazy trees). @defaultValue 'global'
+   * Which kernel generation's structures: 'nodes' (6.9+: per-CPU vmap nodes with their own busy
+   * and lazy trees and size-segregated pools) or 'global' (5.2 to 6.8: one free tree, global
+   * busy and lazy trees under three global locks). @defaultValue 'nodes'
    */
   design?: VmallocDesign;
   /** Simulated CPUs (num_online_cpus()); lazy_max_pages() depends on it. @defaultValue the machine's */
@@ -46,6 +47,13 @@ export interface VmallocOptions {
   checkEveryOp?: boolean | number;
   /** Print the N0=<pages> NUMA column in vmallocinfo, as CONFIG_NUMA kernels do. @defaultValue true */
   numaInfo?: boolean;
+  /** Collect lock statistics (lock_stat) from the start; see also setLockStat(). @defaultValue false */
+  lockStat?: boolean;
+  /**
+   * How long a worker waits for a lock before giving up with ETIMEDOUT (its holder may have
+   * died without markCpuDead() being called). @defaultValue 10000
+   */
+  lockTimeoutMs?: number;
 }
 
 export interface VmallocConfig {
@@ -64,6 +72,8 @@ export interface VmallocConfig {
   numaInfo: boolean;
   /** check() after every n-th state-changing operation; 0: never. */
   checkEveryOp: number;
+  lockStat: boolean;
+  lockTimeoutMs: number;
 }
 
 function bad(what: string, value: unknown): never {
@@ -72,14 +82,8 @@ function bad(what: string, value: unknown): never {
 
 export function resolveConfig(o: VmallocOptions = {}): VmallocConfig {
   if (o === null || typeof o !== 'object') bad('options must be an object', o);
-  const design = o.design ?? 'global';
+  const design = o.design ?? 'nodes';
   if (design !== 'global' && design !== 'nodes') bad("design must be 'global' or 'nodes'", design);
-  if (design === 'nodes') {
-    throw new VmallocError(
-      'EINVAL',
-      "Cannot create vmalloc: design 'nodes' is not implemented yet (use 'global')",
-    );
-  }
   const nrCpus = o.nrCpus ?? machineCpuCount();
   if (!Number.isInteger(nrCpus) || nrCpus < 1 || nrCpus > 4096)
     bad('nrCpus must be an integer from 1 to 4096', nrCpus);
@@ -137,6 +141,8 @@ export function resolveConfig(o: VmallocOptions = {}): VmallocConfig {
     shared: o.shared ?? typeof SharedArrayBuffer === 'function',
     numaInfo: o.numaInfo ?? true,
     checkEveryOp: checkEvery(o.checkEveryOp),
+    lockStat: o.lockStat === true,
+    lockTimeoutMs: lockTimeout(o.lockTimeoutMs),
   };
 }
 
@@ -145,5 +151,12 @@ function checkEvery(v: boolean | number | undefined): number {
   if (v === true) return 1;
   if (!Number.isSafeInteger(v) || v < 0)
     bad('checkEveryOp must be a boolean or a non-negative integer', v);
+  return v;
+}
+
+function lockTimeout(v: number | undefined): number {
+  if (v === undefined) return 10_000;
+  if (!Number.isSafeInteger(v) || v < 1 || v > 2 ** 31 - 1)
+    bad('lockTimeoutMs must be a positive integer', v);
   return v;
 }

@@ -1,18 +1,22 @@
 /**
  * Physical memory: page frames in a SharedArrayBuffer and the allocator that hands them out.
  *
- * Holds: the frames (nrFrames * pageSize bytes, grown on first use), a stack of free frame
- * numbers (pfns), a per-frame state byte, and the zone lock.
- * Invariant: every pfn below the high-water mark is either on the free stack (state FREE) or
- * handed out (state USED), never both; pfns at or above it have never been used.
+ * Holds: the frames (nrFrames * pageSize bytes, grown on first use), a shared stack of free
+ * frame numbers (pfns) under the zone lock, per-CPU page lists, and a state byte per frame.
+ * Invariant: every pfn below the high-water mark is either handed out (state USED) or free
+ * (state FREE: on the shared stack or on exactly one CPU's list), never both; pfns at or above
+ * the high-water mark have never been used.
  * Callers: the vmalloc layer (vmalloc pages, vmap pages given by users), tests.
  *
- * Kernel: the buddy allocator's order-0 path (alloc_pages, alloc_pages_bulk, __free_page).
+ * Kernel: the buddy allocator's order-0 path (alloc_pages, alloc_pages_bulk, __free_page) and
+ * its per-CPU page lists (struct per_cpu_pages: a CPU allocates from and frees to its own
+ * list; only a refill or a drain of `batch` pages takes zone->lock).
  * Differs from kernel: order-0 only; no zones, watermarks or reclaim: when the frames run out,
  * allocation fails.
  *
  *   frames:   | pfn 0 | pfn 1 | pfn 2 | ...                | pfn nrFrames-1 |   pageSize bytes each
- *   freeList: | pfn | pfn | ... (NFREE deep)                                  recycled frames
+ *   freeList: | pfn | pfn | ... (NFREE deep)                                  under zone->lock
+ *   pcp:      | cpu 0: count, pfns[PCP_HIGH] | cpu 1: ... |                   one CPU each
  *   state:    | 0/1 | 0/1 | ...                                               1 byte per frame
  */
 
@@ -22,16 +26,21 @@ import {
   makeFixedBuffer,
   makeGrowableBuffer,
 } from '../shared/buffers.js';
+import type { Lock } from '../shared/lock.js';
 
 const NR_FRAMES = 0; // frames the memory holds at most
 const HWM = 1; // pfns [0, HWM) have been handed out at least once
-const NFREE = 2; // depth of the free stack
+const NFREE = 2; // depth of the shared free stack
 const CAP_FRAMES = 3; // frames the frames buffer holds now
-const USED = 4; // frames handed out now
 const META_WORDS = 8;
 
 const FREE = 0;
 const IN_USE = 1;
+
+/** Per-CPU page list: the most pages it keeps (pcp->high) and how many move at once (pcp->batch). */
+const PCP_HIGH = 256;
+const PCP_BATCH = 64;
+const PCP_WORDS = PCP_HIGH + 1;
 
 /** Frames are added to the buffer in steps of this many bytes. */
 const GROW_STEP = 16 * 2 ** 20;
@@ -41,6 +50,7 @@ export interface PageAllocatorBuffers {
   readonly frames: AnyBuffer;
   readonly freeList: AnyBuffer;
   readonly state: AnyBuffer;
+  readonly pcp: AnyBuffer;
   readonly pageSize: number;
 }
 
@@ -50,8 +60,13 @@ export class PageAllocator {
   private readonly meta: Int32Array;
   private readonly freeList: Int32Array;
   private readonly state: Uint8Array;
+  private readonly pcp: Int32Array;
+  private pcpBase = 0;
+  private cpu = 0;
+  private lock: Lock | null = null;
   /** All frames as bytes; re-made when the frames buffer grows. */
   private mem!: Uint8Array;
+  private dv!: DataView;
   private memFrames = -1;
   /** A page of zeros (not shared), the source of zero(). */
   private readonly zeroPage: Uint8Array;
@@ -62,11 +77,17 @@ export class PageAllocator {
     this.meta = new Int32Array(buffers.meta);
     this.freeList = new Int32Array(buffers.freeList);
     this.state = new Uint8Array(buffers.state);
+    this.pcp = new Int32Array(buffers.pcp);
     this.zeroPage = new Uint8Array(buffers.pageSize);
     this.refresh();
   }
 
-  static create(physicalBytes: number, pageSize: number, shared: boolean): PageAllocator {
+  static createBuffers(
+    physicalBytes: number,
+    pageSize: number,
+    nrCpus: number,
+    shared: boolean,
+  ): PageAllocatorBuffers {
     const nrFrames = Math.floor(physicalBytes / pageSize);
     const initialFrames = Math.min(nrFrames, Math.max(1, Math.floor(GROW_STEP / pageSize)));
     const buffers: PageAllocatorBuffers = {
@@ -74,12 +95,22 @@ export class PageAllocator {
       frames: makeGrowableBuffer(initialFrames * pageSize, nrFrames * pageSize, shared),
       freeList: makeFixedBuffer(nrFrames * 4, shared),
       state: makeFixedBuffer(nrFrames, shared),
+      pcp: makeFixedBuffer(nrCpus * PCP_WORDS * 4, shared),
       pageSize,
     };
     const meta = new Int32Array(buffers.meta);
     meta[NR_FRAMES] = nrFrames;
     meta[CAP_FRAMES] = initialFrames;
-    return new PageAllocator(buffers);
+    return buffers;
+  }
+
+  /** This thread allocates as `cpu`; `zoneLock` guards the shared free stack. */
+  bindCpu(cpu: number, zoneLock: Lock): void {
+    if ((cpu + 1) * PCP_WORDS > this.pcp.length)
+      throw new RangeError(`cpu ${cpu} has no page list`);
+    this.cpu = cpu;
+    this.pcpBase = cpu * PCP_WORDS;
+    this.lock = zoneLock;
   }
 
   /** Frames of physical memory in all (totalram_pages()). */
@@ -89,12 +120,12 @@ export class PageAllocator {
 
   /** Frames handed out now. */
   get used(): number {
-    return this.meta[USED]!;
+    return this.meta[HWM]! - Atomics.load(this.meta, NFREE) - this.pcpCount();
   }
 
   /** Frames that can still be handed out. */
-  get free(): number {
-    return this.meta[NR_FRAMES]! - this.meta[USED]!;
+  get freeFrames(): number {
+    return this.nrFrames - this.used;
   }
 
   /** Re-makes the byte view after the frames buffer grew (here or in another thread). */
@@ -102,56 +133,59 @@ export class PageAllocator {
     const frames = Atomics.load(this.meta, CAP_FRAMES);
     if (frames !== this.memFrames) {
       this.mem = new Uint8Array(this.buffers.frames, 0, frames * this.pageSize);
+      this.dv = new DataView(this.buffers.frames, 0, frames * this.pageSize);
       this.memFrames = frames;
     }
   }
 
-  /** All frame bytes; frame pfn starts at pfn * pageSize. Valid until the next growth. */
+  /** All frame bytes; frame pfn starts at pfn * pageSize. Call refresh() first when shared. */
   bytes(): Uint8Array {
     return this.mem;
   }
 
-  /** One frame, or -1 when memory is exhausted. The caller holds the zone lock. */
-  allocLocked(): number {
-    const meta = this.meta;
-    let pfn: number;
-    const nfree = meta[NFREE]!;
-    if (nfree > 0) {
-      pfn = this.freeList[nfree - 1]!;
-      meta[NFREE] = nfree - 1;
-    } else {
-      pfn = meta[HWM]!;
-      if (pfn >= meta[NR_FRAMES]!) return -1;
-      if (pfn >= meta[CAP_FRAMES]!) this.growFrames(pfn + 1);
-      meta[HWM] = pfn + 1;
+  /** The same bytes as a DataView (for multi-byte values). */
+  dataView(): DataView {
+    return this.dv;
+  }
+
+  /** One frame, or -1 when memory is exhausted. Kernel: alloc_page() via the pcp list. */
+  alloc(): number {
+    const pcp = this.pcp;
+    const base = this.pcpBase;
+    let n = pcp[base]!;
+    if (n === 0) {
+      n = this.refill();
+      if (n === 0) return -1;
     }
+    const pfn = pcp[base + n]!;
+    pcp[base] = n - 1;
     this.state[pfn] = IN_USE;
-    meta[USED] = meta[USED]! + 1;
     return pfn;
   }
 
   /**
    * Up to `n` frames into out[at..]; returns how many were allocated (fewer when memory runs
-   * out). The caller holds the zone lock. Kernel: alloc_pages_bulk().
+   * out). Kernel: alloc_pages_bulk().
    */
-  allocBulkLocked(n: number, out: Int32Array, at: number): number {
+  allocBulk(n: number, out: Int32Array, at: number): number {
     let got = 0;
     while (got < n) {
-      const pfn = this.allocLocked();
+      const pfn = this.alloc();
       if (pfn < 0) break;
       out[at + got++] = pfn;
     }
     return got;
   }
 
-  /** Returns a frame. The caller holds the zone lock. Kernel: __free_page(). */
-  freeLocked(pfn: number): void {
-    const meta = this.meta;
+  /** Returns a frame. Kernel: __free_page(). */
+  free(pfn: number): void {
+    const pcp = this.pcp;
+    const base = this.pcpBase;
     this.state[pfn] = FREE;
-    const nfree = meta[NFREE]!;
-    this.freeList[nfree] = pfn;
-    meta[NFREE] = nfree + 1;
-    meta[USED] = meta[USED]! - 1;
+    let n = pcp[base]!;
+    if (n === PCP_HIGH) n = this.drain();
+    pcp[base + 1 + n] = pfn;
+    pcp[base] = n + 1;
   }
 
   /** Is `pfn` a frame that is handed out now? */
@@ -168,6 +202,54 @@ export class PageAllocator {
     this.mem.set(this.zeroPage, pfn * this.pageSize);
   }
 
+  /** Fills this cpu's list with a batch from the shared stack; returns the list's length. */
+  private refill(): number {
+    const pcp = this.pcp;
+    const base = this.pcpBase;
+    const meta = this.meta;
+    this.lock?.lock(this.cpu);
+    let n = 0;
+    while (n < PCP_BATCH) {
+      let pfn: number;
+      const nfree = meta[NFREE]!;
+      if (nfree > 0) {
+        pfn = this.freeList[nfree - 1]!;
+        meta[NFREE] = nfree - 1;
+      } else {
+        pfn = meta[HWM]!;
+        if (pfn >= meta[NR_FRAMES]!) break;
+        if (pfn >= meta[CAP_FRAMES]!) this.growFrames(pfn + 1);
+        meta[HWM] = pfn + 1;
+      }
+      pcp[base + 1 + n++] = pfn;
+    }
+    this.lock?.unlock();
+    pcp[base] = n;
+    return n;
+  }
+
+  /** Returns the older half of this cpu's list to the shared stack; returns the new length. */
+  private drain(): number {
+    const pcp = this.pcp;
+    const base = this.pcpBase;
+    const meta = this.meta;
+    this.lock?.lock(this.cpu);
+    let nfree = meta[NFREE]!;
+    for (let k = 0; k < PCP_BATCH; k++) this.freeList[nfree++] = pcp[base + 1 + k]!;
+    meta[NFREE] = nfree;
+    this.lock?.unlock();
+    pcp.copyWithin(base + 1, base + 1 + PCP_BATCH, base + 1 + PCP_HIGH);
+    const n = PCP_HIGH - PCP_BATCH;
+    pcp[base] = n;
+    return n;
+  }
+
+  private pcpCount(): number {
+    let n = 0;
+    for (let base = 0; base < this.pcp.length; base += PCP_WORDS) n += this.pcp[base]!;
+    return n;
+  }
+
   private growFrames(need: number): void {
     const step = Math.max(1, Math.floor(GROW_STEP / this.pageSize));
     const frames = Math.min(this.meta[NR_FRAMES]!, Math.max(need, this.meta[CAP_FRAMES]! + step));
@@ -176,27 +258,29 @@ export class PageAllocator {
     this.refresh();
   }
 
-  /** Invariant check: free stack and state bytes agree, counts add up. Returns problems. */
+  /** Invariant check: free stack, per-CPU lists and state bytes agree. Returns problems. */
   checkProblems(): string[] {
     const problems: string[] = [];
     const hwm = this.meta[HWM]!;
-    const nfree = this.meta[NFREE]!;
     const seen = new Uint8Array(hwm);
-    for (let k = 0; k < nfree; k++) {
-      const pfn = this.freeList[k]!;
+    const onFree = (pfn: number, where: string): void => {
       if (pfn < 0 || pfn >= hwm)
-        problems.push(`free list holds pfn ${pfn} beyond the high-water mark ${hwm}`);
-      else if (seen[pfn]) problems.push(`pfn ${pfn} is twice on the free list`);
+        problems.push(`${where} holds pfn ${pfn} beyond the high-water mark ${hwm}`);
+      else if (seen[pfn]) problems.push(`pfn ${pfn} is free twice (${where})`);
       else if (this.state[pfn] !== FREE)
-        problems.push(`pfn ${pfn} is on the free list but marked in use`);
+        problems.push(`pfn ${pfn} is on ${where} but marked in use`);
       else seen[pfn] = 1;
+    };
+    const nfree = this.meta[NFREE]!;
+    for (let k = 0; k < nfree; k++) onFree(this.freeList[k]!, 'the free stack');
+    for (let base = 0; base < this.pcp.length; base += PCP_WORDS) {
+      for (let k = 1; k <= this.pcp[base]!; k++)
+        onFree(this.pcp[base + k]!, `cpu ${base / PCP_WORDS}'s page list`);
     }
-    let inUse = 0;
-    for (let pfn = 0; pfn < hwm; pfn++) if (this.state[pfn] === IN_USE) inUse++;
-    if (inUse + nfree !== hwm)
-      problems.push(`${inUse} frames in use + ${nfree} free != ${hwm} ever used`);
-    if (inUse !== this.meta[USED])
-      problems.push(`used counter ${this.meta[USED]} != ${inUse} frames in use`);
+    for (let pfn = 0; pfn < hwm; pfn++) {
+      if (seen[pfn] === 0 && this.state[pfn] !== IN_USE)
+        problems.push(`pfn ${pfn} is neither free nor in use (lost)`);
+    }
     return problems;
   }
 }

@@ -1,60 +1,106 @@
 /**
- * The pool of page arrays: for every vm_struct, the list of its page frame numbers, kept in
- * one growable Int32 buffer; ranges of slots are handed out by a VmapSpace (this library's own
- * range allocator, with pageSize 1).
+ * The pools of page arrays: for every vm_struct, the list of its page frame numbers.
  *
- * Holds: the slots and their allocator.
- * Invariant: every live range belongs to exactly one vm_struct; the buffer covers every slot
- * the allocator has handed out.
+ * Holds: one pool per CPU (up to MAX_POOLS; CPUs share pools beyond that). A pool is a
+ * growable Int32 buffer of slots whose ranges are handed out by a concurrent VmapSpace (this
+ * library's own range allocator, with pageSize 1). A slot id is global: pool * slotsPerPool +
+ * offset, so a free from any CPU finds its pool.
+ * Invariant: every live range belongs to exactly one vm_struct; a pool's buffer covers every
+ * slot its allocator has handed out.
  * Callers: the vmalloc layer (area->pages).
  *
- * Kernel: area->pages, an array kmalloc'd (or, above a page, itself vmalloc'd: that nested
- * area is modelled by the vmalloc layer; the pfns stay here).
+ * Kernel: area->pages, kmalloc'd from per-CPU slab caches (above a page it is itself vmalloc'd:
+ * that nested area is modelled by the vmalloc layer; the pfns stay here). One pool per CPU
+ * keeps this from becoming a lock every worker waits on.
  */
 
-import { growBuffer, makeGrowableBuffer, type AnyBuffer } from '../shared/buffers.js';
-import { VmapSpace } from '../kva/vmap-space.js';
+import { type AnyBuffer, growBuffer, makeGrowableBuffer } from '../shared/buffers.js';
+import { VmapSpace, type VmapSpaceHandle } from '../kva/vmap-space.js';
+
+const MAX_POOLS = 64;
+
+export interface PagesPoolHandle {
+  readonly spaces: readonly VmapSpaceHandle[];
+  readonly buffers: readonly AnyBuffer[];
+  readonly slotsPerPool: number;
+}
 
 export class PagesPool {
-  private readonly space: VmapSpace;
-  private readonly buffer: AnyBuffer;
-  private view: Int32Array;
+  readonly slotsPerPool: number;
+  private readonly spaces: VmapSpace[];
+  private readonly buffers: readonly AnyBuffer[];
+  private readonly views: Int32Array[];
+  /** The pool this cpu allocates from. */
+  private readonly home: number;
 
-  constructor(maxSlots: number, shared: boolean) {
-    this.space = new VmapSpace({ start: 0, end: maxSlots, pageSize: 1, shared });
-    this.buffer = makeGrowableBuffer(64 * 1024, maxSlots * 4, shared);
-    this.view = new Int32Array(this.buffer, 0, this.buffer.byteLength / 4);
+  constructor(handle: PagesPoolHandle, cpu: number) {
+    this.slotsPerPool = handle.slotsPerPool;
+    this.buffers = handle.buffers;
+    this.spaces = handle.spaces.map((h) => VmapSpace.attach(h, { cpu }));
+    this.views = handle.buffers.map((b) => new Int32Array(b, 0, b.byteLength / 4));
+    this.home = cpu % handle.spaces.length;
   }
 
-  /** A range of `n` slots, or -1 when the pool is exhausted. */
+  static createHandle(nrCpus: number, maxPagesPerPool: number, shared: boolean): PagesPoolHandle {
+    const pools = Math.min(nrCpus, MAX_POOLS);
+    const slotsPerPool = Math.min(Math.floor(2 ** 31 / pools) - 1, 2 * maxPagesPerPool + 4096);
+    const spaces: VmapSpaceHandle[] = [];
+    const buffers: AnyBuffer[] = [];
+    for (let p = 0; p < pools; p++) {
+      spaces.push(
+        new VmapSpace({ start: 0, end: slotsPerPool, pageSize: 1, shared, concurrent: shared })
+          .handle,
+      );
+      buffers.push(makeGrowableBuffer(16 * 1024, slotsPerPool * 4, shared));
+    }
+    return { spaces, buffers, slotsPerPool };
+  }
+
+  /** A range of `n` slots in this cpu's pool (its global id), or -1 when the pool is full. */
   alloc(n: number): number {
-    const at = this.space.alloc(n);
+    const p = this.home;
+    const at = this.spaces[p]!.alloc(n);
     if (at === null) return -1;
-    if ((at + n) * 4 > this.buffer.byteLength) {
-      growBuffer(this.buffer, Math.max((at + n) * 4, this.buffer.byteLength * 2));
-      this.view = new Int32Array(this.buffer, 0, this.buffer.byteLength / 4);
+    const buf = this.buffers[p]!;
+    if ((at + n) * 4 > buf.byteLength)
+      growBuffer(buf, Math.min(this.slotsPerPool * 4, Math.max((at + n) * 4, buf.byteLength * 2)));
+    return p * this.slotsPerPool + at;
+  }
+
+  /** Frees the range starting at global slot `slot`. */
+  free(slot: number): void {
+    const p = Math.floor(slot / this.slotsPerPool);
+    this.spaces[p]!.free(slot - p * this.slotsPerPool);
+  }
+
+  /** The slots of the pool holding global slot `slot` (index them with offset(slot) + k). */
+  view(slot: number): Int32Array {
+    const p = Math.floor(slot / this.slotsPerPool);
+    let v = this.views[p]!;
+    const buf = this.buffers[p]!;
+    if (v.length * 4 !== buf.byteLength) {
+      v = new Int32Array(buf, 0, buf.byteLength / 4);
+      this.views[p] = v;
     }
-    return at;
+    return v;
   }
 
-  free(at: number): void {
-    this.space.free(at);
+  /** Where global slot `slot` is in its pool's view. */
+  offset(slot: number): number {
+    return slot % this.slotsPerPool;
   }
 
-  /** The slots; valid until the next alloc. */
-  slots(): Int32Array {
-    if (this.view.length * 4 !== this.buffer.byteLength) {
-      this.view = new Int32Array(this.buffer, 0, this.buffer.byteLength / 4);
-    }
-    return this.view;
-  }
-
-  /** Live ranges (for the checker). */
+  /** Live ranges as global slots (for the checker). */
   ranges(): { start: number; end: number }[] {
-    return [...this.space.busyAreas()];
+    return this.spaces.flatMap((s, p) =>
+      [...s.busyAreas()].map((r) => ({
+        start: p * this.slotsPerPool + r.start,
+        end: p * this.slotsPerPool + r.end,
+      })),
+    );
   }
 
   check(): void {
-    this.space.check();
+    for (const s of this.spaces) s.check();
   }
 }

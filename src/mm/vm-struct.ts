@@ -52,12 +52,8 @@ const I_VA = 12;
 const I_PAGES_VM = 13;
 
 export class VmStore extends RecordArena {
-  static create(options: ArenaOptions = {}): VmStore {
-    return new VmStore(createArenaBuffers(VM_RECORD_BYTES, 1 << 24, options));
-  }
-
-  static attach(buffers: ArenaBuffers): VmStore {
-    return new VmStore(buffers);
+  static createBuffers(options: ArenaOptions = {}): ArenaBuffers {
+    return createArenaBuffers(VM_RECORD_BYTES, 1 << 24, options);
   }
 
   /** A zeroed vm_struct, or 0 at the ceiling. Kernel: kzalloc(sizeof(struct vm_struct)). */

@@ -28,20 +28,27 @@ import { invariantFailure } from '../debug.js';
 import { checkStore, checkTiling } from '../kva/check.js';
 import { VaStore } from '../kva/vmap-area.js';
 import { Lock, LockTable } from '../shared/lock.js';
+import { makeFixedBuffer, type AnyBuffer } from '../shared/buffers.js';
+import type { ArenaBuffers } from '../shared/record-arena.js';
+import type { StringTableBuffers } from '../shared/strings.js';
+import type { PageAllocatorBuffers } from './page-alloc.js';
 import { StringTable } from '../shared/strings.js';
 import { type VmallocConfig, type VmallocOptions, resolveConfig } from './config.js';
 import { kernelHex } from './layout.js';
 import { RateLimitedLog, type VmallocLogger, consoleLogger } from './logger.js';
 import { PageAllocator } from './page-alloc.js';
-import { PagesPool } from './pages-pool.js';
+import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
 import { VmFlags, VmStore } from './vm-struct.js';
 import {
+  GlobalVmapAreas,
   type PurgeNotifier,
-  VA_CTL_WORDS,
   VA_STAT_WORDS,
   VaStat,
-  VmapAreas,
+  type VmapAreaManager,
 } from './vmap-areas.js';
+import { NodeVmapAreas, nrVmapNodes } from '../nodes/vmap-nodes.js';
+import { formatLockStat } from '../shared/lock-stat.js';
+import type { LockStat } from '../shared/lock.js';
 import { type VmallocinfoSource, formatVmallocinfo } from './vmallocinfo.js';
 
 export { VmFlags } from './vm-struct.js';
@@ -57,8 +64,20 @@ const L_LAZY = 2;
 const L_PURGE = 3;
 const L_ZONE = 4;
 const L_STRINGS = 5;
-const L_POOL = 6;
-const LOCK_COUNT = 8;
+const L_VA_CACHE = 6;
+const L_VM_CACHE = 7;
+/** The nodes design's locks: busy, lazy and pool lock of node n at L_NODES + 3n + 0/1/2. */
+const L_NODES = 8;
+
+function lockCount(config: VmallocConfig): number {
+  return L_NODES + (config.design === 'nodes' ? 3 * nrVmapNodes(config.nrCpus) : 0);
+}
+
+function ctlWords(config: VmallocConfig): number {
+  return config.design === 'nodes'
+    ? NodeVmapAreas.ctlWords(config.nrCpus)
+    : GlobalVmapAreas.ctlWords(config.nrCpus);
+}
 
 export interface VmallocAllocOptions {
   /** Power of two the address must be a multiple of. @defaultValue 1 */
@@ -104,10 +123,34 @@ export interface VmallocStats {
   tlbFlushes: number;
   allocFailures: number;
   allocRetries: number;
+  /** nodes design: allocations served from a node pool, and those that missed. */
+  poolHits: number;
+  poolMisses: number;
+  /** nodes design: purged areas put into pools, areas in pools now, areas decayed out. */
+  poolRefills: number;
+  pooledAreas: number;
+  decayed: number;
   pagesTotal: number;
   pagesUsed: number;
   vmStructs: number;
   vmapAreaRecords: number;
+}
+
+/**
+ * Everything a worker needs to attach to a Vmalloc: its configuration and every shared buffer.
+ * Structured-cloneable: send it with postMessage and call attachVmalloc() in the worker.
+ */
+export interface VmallocHandle {
+  readonly kind: 'Vmalloc';
+  readonly config: VmallocConfig;
+  readonly va: ArenaBuffers;
+  readonly vm: ArenaBuffers;
+  readonly frames: PageAllocatorBuffers;
+  readonly pool: PagesPoolHandle;
+  readonly strings: StringTableBuffers;
+  readonly locks: AnyBuffer;
+  readonly ctl: AnyBuffer;
+  readonly stat: AnyBuffer;
 }
 
 /** Scratch results of the busy lookup in vfree (a number, to keep the hot path free of objects). */
@@ -128,59 +171,108 @@ export class Vmalloc {
   private readonly frames: PageAllocator;
   private readonly pool: PagesPool;
   private readonly strings: StringTable;
-  private readonly areas: VmapAreas;
-  private readonly zoneLock: Lock;
-  private readonly poolLock: Lock;
+  private readonly areas: VmapAreaManager;
+  private readonly lockTable: LockTable;
+  /** The lock handles of this instance, for lock_stat. */
+  private readonly allLocks: Lock[];
   private readonly log: RateLimitedLog;
+  /** Structured-cloneable: pass it to a worker and attachVmalloc() it there. */
+  readonly handle: VmallocHandle;
   /** The area found by the last failed exact-start lookup (for error messages). */
   private lastFound = 0;
   private opsSinceCheck = 0;
 
-  /** @internal Use createVmalloc(). */
-  constructor(config: VmallocConfig, cpu: number, logger: VmallocLogger | null) {
+  /** @internal Use createVmalloc() or attachVmalloc(). */
+  constructor(handle: VmallocHandle, cpu: number, logger: VmallocLogger | null) {
+    const config = handle.config;
+    this.handle = handle;
     this.config = config;
     this.cpu = cpu;
     this.pageSize = config.pageSize;
     this.vmallocStart = config.vmallocStart;
     this.vmallocEnd = config.vmallocEnd;
-    const shared = config.shared;
-    const locks = LockTable.create(LOCK_COUNT, shared);
-    this.zoneLock = new Lock(locks, L_ZONE, 'zone->lock');
-    this.poolLock = new Lock(locks, L_POOL, 'pages_pool_lock');
+    const locks = new LockTable(handle.locks);
     this.log = new RateLimitedLog(logger);
-    this.s = VaStore.create({ shared });
-    this.vms = VmStore.create({ shared });
-    this.frames = PageAllocator.create(config.physicalMemory, config.pageSize, shared);
-    const nrFrames = this.frames.nrFrames;
-    this.pool = new PagesPool(4 * nrFrames + 4096, shared);
-    this.strings = StringTable.create(shared, new Lock(locks, L_STRINGS, 'strings_lock'), cpu);
-    const ctl = new Int32Array(
-      shared
-        ? new SharedArrayBuffer(VA_CTL_WORDS(config.nrCpus) * 4)
-        : new ArrayBuffer(VA_CTL_WORDS(config.nrCpus) * 4),
-    );
-    const stat = new Float64Array(
-      shared ? new SharedArrayBuffer(VA_STAT_WORDS * 8) : new ArrayBuffer(VA_STAT_WORDS * 8),
-    );
-    this.areas = new VmapAreas(
-      this.s,
-      ctl,
-      stat,
-      {
-        pageSize: config.pageSize,
-        nrCpus: config.nrCpus,
-        lazyMaxPages: config.lazyMaxPages,
-        modernWarning: config.design === 'nodes',
-      },
-      {
-        freeLock: new Lock(locks, L_FREE, 'free_vmap_area_lock'),
-        busyLock: new Lock(locks, L_BUSY, 'vmap_area_lock'),
-        lazyLock: new Lock(locks, L_LAZY, 'purge_vmap_area_lock'),
-        purgeMutex: new Lock(locks, L_PURGE, 'vmap_purge_lock'),
-      },
-      this.log,
-    );
-    this.areas.init(config.spaceStart, config.spaceEnd);
+    this.s = new VaStore(handle.va);
+    this.s.bindCpu(cpu, new Lock(locks, L_VA_CACHE, 'vmap_area_cachep'));
+    this.vms = new VmStore(handle.vm);
+    this.vms.bindCpu(cpu, new Lock(locks, L_VM_CACHE, 'vm_struct_cachep'));
+    this.frames = new PageAllocator(handle.frames);
+    this.frames.bindCpu(cpu, new Lock(locks, L_ZONE, 'zone->lock'));
+    this.pool = new PagesPool(handle.pool, cpu);
+    this.strings = new StringTable(handle.strings, new Lock(locks, L_STRINGS, 'strings_lock'), cpu);
+    const vaCfg = {
+      pageSize: config.pageSize,
+      nrCpus: config.nrCpus,
+      lazyMaxPages: config.lazyMaxPages,
+      vmallocStart: config.vmallocStart,
+      vmallocEnd: config.vmallocEnd,
+      modernWarning: config.design === 'nodes',
+    };
+    const freeLock = new Lock(locks, L_FREE, 'free_vmap_area_lock');
+    const purgeMutex = new Lock(locks, L_PURGE, 'vmap_purge_lock');
+    const ctl = new Int32Array(handle.ctl);
+    const stat = new Float64Array(handle.stat);
+    if (config.design === 'nodes') {
+      const n = nrVmapNodes(config.nrCpus);
+      const nodeLock = (k: number, name: string) =>
+        Array.from({ length: n }, (_, i) => new Lock(locks, L_NODES + 3 * i + k, name));
+      const nodes = {
+        busy: nodeLock(0, '&vn->busy.lock'),
+        lazy: nodeLock(1, '&vn->lazy.lock'),
+        pool: nodeLock(2, '&vn->pool_lock'),
+      };
+      this.areas = new NodeVmapAreas(
+        this.s,
+        ctl,
+        stat,
+        vaCfg,
+        { freeLock, purgeMutex, nodes },
+        this.log,
+      );
+    } else {
+      const busyLock = new Lock(locks, L_BUSY, 'vmap_area_lock');
+      const lazyLock = new Lock(locks, L_LAZY, 'purge_vmap_area_lock');
+      this.areas = new GlobalVmapAreas(
+        this.s,
+        ctl,
+        stat,
+        vaCfg,
+        { freeLock, purgeMutex, busyLock, lazyLock },
+        this.log,
+      );
+    }
+    this.lockTable = locks;
+    this.allLocks = [
+      ...this.areas.locks(),
+      new Lock(locks, L_ZONE, 'zone->lock'),
+      new Lock(locks, L_STRINGS, 'strings_lock'),
+      new Lock(locks, L_VA_CACHE, 'vmap_area_cachep'),
+      new Lock(locks, L_VM_CACHE, 'vm_struct_cachep'),
+    ];
+  }
+
+  /** A new subsystem: all its buffers, initialized; the instance for cpu 0. */
+  static create(config: VmallocConfig, logger: VmallocLogger | null): Vmalloc {
+    const shared = config.shared;
+    const cpus = config.nrCpus;
+    const handle: VmallocHandle = {
+      kind: 'Vmalloc',
+      config,
+      va: VaStore.createBuffers({ shared, perCpu: cpus }),
+      vm: VmStore.createBuffers({ shared, perCpu: cpus }),
+      frames: PageAllocator.createBuffers(config.physicalMemory, config.pageSize, cpus, shared),
+      pool: PagesPool.createHandle(cpus, config.physicalMemory / config.pageSize, shared),
+      strings: StringTable.createBuffers(shared),
+      locks: LockTable.create(lockCount(config), shared, cpus).buffer,
+      ctl: makeFixedBuffer(ctlWords(config) * 4, shared),
+      stat: makeFixedBuffer(VA_STAT_WORDS * 8, shared),
+    };
+    const vm = new Vmalloc(handle, 0, logger);
+    vm.lockTable.setTimeout(config.lockTimeoutMs);
+    vm.lockTable.setStats(config.lockStat);
+    vm.areas.init(config.spaceStart, config.spaceEnd);
+    return vm;
   }
 
   // ---------------------------------------------------------------- allocation
@@ -367,14 +459,10 @@ export class Vmalloc {
       }
       vms.setPagesVm(vm, this.vmOfAddress(nested));
     }
-    this.poolLock.lock(this.cpu);
     const slot = this.pool.alloc(nrPages);
-    this.poolLock.unlock();
     if (slot < 0) invariantFailure('the page-array pool is exhausted');
     vms.setPages(vm, slot);
-    this.zoneLock.lock(this.cpu);
-    const got = this.frames.allocBulkLocked(nrPages, this.pool.slots(), slot);
-    this.zoneLock.unlock();
+    const got = this.frames.allocBulk(nrPages, this.pool.view(slot), this.pool.offset(slot));
     vms.setNrPages(vm, got);
     if (got < nrPages) {
       this.log.warn(
@@ -389,8 +477,9 @@ export class Vmalloc {
       return false;
     }
     if (zero) {
-      const slots = this.pool.slots();
-      for (let k = 0; k < nrPages; k++) this.frames.zero(slots[slot + k]!);
+      const slots = this.pool.view(slot);
+      const at = this.pool.offset(slot);
+      for (let k = 0; k < nrPages; k++) this.frames.zero(slots[at + k]!);
     }
     return true;
   }
@@ -420,7 +509,7 @@ export class Vmalloc {
   vfree(addr: number | null | undefined): void {
     if (addr === 0 || addr === null || addr === undefined) return;
     const va = this.unlinkForFree('vfree', addr);
-    const vm = this.s.vm(va);
+    const vm = this.vmOf(va);
     this.releaseArea(
       va,
       vm,
@@ -437,7 +526,7 @@ export class Vmalloc {
   vunmap(addr: number | null | undefined): void {
     if (addr === 0 || addr === null || addr === undefined) return;
     const va = this.unlinkForFree('vunmap', addr);
-    const vm = this.s.vm(va);
+    const vm = this.vmOf(va);
     this.releaseArea(va, vm, (this.vms.flags(vm) & VmFlags.VM_MAP_PUT_PAGES) !== 0);
     this.afterOp();
   }
@@ -495,15 +584,12 @@ export class Vmalloc {
     if (nrPages > 0 || (vms.flags(vm) & (VmFlags.VM_ALLOC | VmFlags.VM_MAP)) !== 0) {
       const slot = vms.pages(vm);
       if (freePages && nrPages > 0) {
-        const slots = this.pool.slots();
-        this.zoneLock.lock(this.cpu);
-        for (let k = 0; k < nrPages; k++) this.frames.freeLocked(slots[slot + k]!);
-        this.zoneLock.unlock();
+        const slots = this.pool.view(slot);
+        const at = this.pool.offset(slot);
+        for (let k = 0; k < nrPages; k++) this.frames.free(slots[at + k]!);
       }
       if (nrPages > 0 || slot !== 0) {
-        this.poolLock.lock(this.cpu);
         this.pool.free(slot);
-        this.poolLock.unlock();
       }
     }
     const pagesVm = vms.pagesVm(vm);
@@ -550,11 +636,11 @@ export class Vmalloc {
       count * this.pageSize,
     );
     if (vm === 0) return null;
-    this.poolLock.lock(this.cpu);
     const slot = this.pool.alloc(count);
-    this.poolLock.unlock();
-    const slots = this.pool.slots();
-    for (let k = 0; k < count; k++) slots[slot + k] = pages[k]!;
+    if (slot < 0) invariantFailure('the page-array pool is exhausted');
+    const slots = this.pool.view(slot);
+    const at = this.pool.offset(slot);
+    for (let k = 0; k < count; k++) slots[at + k] = pages[k]!;
     this.vms.setPages(vm, slot);
     this.vms.setNrPages(vm, count);
     this.afterOp();
@@ -594,7 +680,7 @@ export class Vmalloc {
   findVmArea(addr: number): VmArea | null {
     checkInteger('find_vm_area', 'addr', addr);
     const va = this.areas.find(this.cpu, addr);
-    const vm = va === 0 ? 0 : this.s.vm(va);
+    const vm = this.vmOf(va);
     return vm === 0 ? null : this.snapshot(vm);
   }
 
@@ -610,7 +696,7 @@ export class Vmalloc {
     }
     const va = this.findUnlinkWithVm(addr);
     if (va <= 0) return null;
-    const vm = this.s.vm(va);
+    const vm = this.vmOf(va);
     const snap = this.snapshot(vm);
     this.releaseArea(va, vm, false);
     this.afterOp();
@@ -621,11 +707,11 @@ export class Vmalloc {
   vmallocToPage(addr: number): number | null {
     checkInteger('vmalloc_to_page', 'addr', addr);
     const va = this.areas.find(this.cpu, addr);
-    const vm = va === 0 ? 0 : this.s.vm(va);
+    const vm = this.vmOf(va);
     if (vm === 0) return null;
     const index = Math.floor((addr - this.vms.addr(vm)) / this.pageSize);
     if (index >= this.vms.nrPages(vm)) return null;
-    return this.pool.slots()[this.vms.pages(vm) + index]!;
+    return this.pfnAt(vm, index);
   }
 
   /** Up to `n` page frames (fewer when memory runs out). Kernel: alloc_pages_bulk(). */
@@ -633,9 +719,7 @@ export class Vmalloc {
     if (!Number.isSafeInteger(n) || n < 0)
       throwEinval('alloc_pages_bulk', 'n must be a non-negative integer', n);
     const out = new Int32Array(n);
-    this.zoneLock.lock(this.cpu);
-    const got = this.frames.allocBulkLocked(n, out, 0);
-    this.zoneLock.unlock();
+    const got = this.frames.allocBulk(n, out, 0);
     return got === n ? out : out.slice(0, got);
   }
 
@@ -645,9 +729,7 @@ export class Vmalloc {
       if (!this.frames.isInUse(pfns[k]!))
         throwEinval('__free_page', `pfns[${k}] must be an allocated page frame`, pfns[k]);
     }
-    this.zoneLock.lock(this.cpu);
-    for (let k = 0; k < pfns.length; k++) this.frames.freeLocked(pfns[k]!);
-    this.zoneLock.unlock();
+    for (let k = 0; k < pfns.length; k++) this.frames.free(pfns[k]!);
   }
 
   // ---------------------------------------------------------------- purge
@@ -683,6 +765,69 @@ export class Vmalloc {
     return this.config.lazyMaxPages;
   }
 
+  // ---------------------------------------------------------------- locks and workers
+
+  /** Per-lock statistics (lock_stat), each under its lock class name. */
+  lockStats(): LockStat[] {
+    return this.allLocks.map((l) => this.lockTable.stat(l.index, l.name));
+  }
+
+  /** /proc/lock_stat in the kernel's layout, classes by contentions. */
+  lockStat(): string {
+    return formatLockStat(this.lockStats());
+  }
+
+  /** Turns lock statistics on or off, for every worker. Off, a lock costs one extra load. */
+  setLockStat(on: boolean): void {
+    this.lockTable.setStats(on === true);
+  }
+
+  /** Zeroes the lock statistics. */
+  resetLockStat(): void {
+    this.lockTable.resetStats();
+  }
+
+  /**
+   * Declares that the worker using `cpu` has died (call it from its 'exit' handler): a worker
+   * waiting for a lock that cpu held gives up at once with EOWNERDEAD instead of waiting for
+   * the timeout. The state that lock protected may be inconsistent afterwards.
+   */
+  markCpuDead(cpu: number): void {
+    checkInteger('markCpuDead', 'cpu', cpu);
+    this.lockTable.markCpuDead(cpu);
+  }
+
+  /**
+   * Watches a worker (anything with on('exit', fn), such as a Node Worker) that uses `cpu`,
+   * and marks the cpu dead when it exits.
+   */
+  watchWorker(worker: { on(event: 'exit', fn: () => void): unknown }, cpu: number): void {
+    worker.on('exit', () => this.markCpuDead(cpu));
+  }
+
+  // ---------------------------------------------------------------- vmap nodes
+
+  /** The nodes design's structures (null in the global design). */
+  get nodes(): NodeVmapAreas | null {
+    return this.areas instanceof NodeVmapAreas ? this.areas : null;
+  }
+
+  /**
+   * The "vmap-node" shrinker: count() is the number of areas held in node pools, scan()
+   * releases them all to the free tree and returns how many it released.
+   */
+  get shrinker(): { count(): number; scan(): number } {
+    const nodes = this.nodes;
+    return {
+      count: () => (nodes === null ? 0 : nodes.shrinkCount()),
+      scan: () => {
+        const n = nodes === null ? 0 : nodes.shrinkScan(this.cpu);
+        this.afterOp();
+        return n;
+      },
+    };
+  }
+
   // ---------------------------------------------------------------- memory
 
   /** Copies `length` bytes starting at `addr` out of a live area's pages. */
@@ -707,28 +852,30 @@ export class Vmalloc {
 
   /** One byte. */
   readU8(addr: number): number {
-    return this.frames.bytes()[this.physOffset('read', addr, 1)]!;
+    const at = this.physOffset('read', addr, 1);
+    return this.frames.bytes()[at]!;
   }
 
   /** One byte, as `*(u8 *)addr = value`. */
   writeU8(addr: number, value: number): void {
-    this.frames.bytes()[this.physOffset('write', addr, 1)] = value;
+    const at = this.physOffset('write', addr, 1);
+    this.frames.bytes()[at] = value;
   }
 
   /** A pointer (8 bytes, the kernel address of `value`, 0 for null), little-endian. */
   writePtr(addr: number, value: number): void {
     const lo = value === 0 ? 0 : value % 2 ** 32;
     const hi = value === 0 ? 0 : 0xffff0000 + Math.floor(value / 2 ** 32);
-    const dv = new DataView(this.frames.bytes().buffer);
     const at = this.physOffset('write', addr, 8);
+    const dv = this.frames.dataView();
     dv.setUint32(at, lo, true);
     dv.setUint32(at + 4, hi, true);
   }
 
   /** A pointer stored by writePtr: the library address, 0 for null. */
   readPtr(addr: number): number {
-    const dv = new DataView(this.frames.bytes().buffer);
     const at = this.physOffset('read', addr, 8);
+    const dv = this.frames.dataView();
     const lo = dv.getUint32(at, true);
     const hi = dv.getUint32(at + 4, true);
     return hi === 0 && lo === 0 ? 0 : (hi - 0xffff0000) * 2 ** 32 + lo;
@@ -747,7 +894,7 @@ export class Vmalloc {
     const inPage = off - index * pageSize;
     if (inPage + n > pageSize) return this.slowOffset(op, addr, n);
     this.frames.refresh();
-    return this.pool.slots()[this.vms.pages(vm) + index]! * pageSize + inPage;
+    return this.pfnAt(vm, index) * pageSize + inPage;
   }
 
   private slowOffset(op: string, addr: number, n: number): never {
@@ -760,7 +907,7 @@ export class Vmalloc {
   /** The vm_struct whose mapped pages hold [addr, addr + n); throws EFAULT when none does. */
   private mappedVm(op: string, addr: number, n: number): number {
     const va = this.areas.find(this.cpu, addr);
-    const vm = va === 0 ? 0 : this.s.vm(va);
+    const vm = this.vmOf(va);
     if (vm === 0) {
       throw new VmallocError(
         'EFAULT',
@@ -793,8 +940,8 @@ export class Vmalloc {
     if (buf.length === 0) return;
     const vm = this.mappedVm(op, addr, buf.length);
     const pageSize = this.pageSize;
-    const slots = this.pool.slots();
-    const first = this.vms.pages(vm);
+    const slots = this.pool.view(this.vms.pages(vm));
+    const first = this.pool.offset(this.vms.pages(vm));
     this.frames.refresh();
     const mem = this.frames.bytes();
     let off = addr - this.vms.addr(vm);
@@ -820,6 +967,7 @@ export class Vmalloc {
 
   /** @internal Data for vmallocinfo and the report. */
   infoSource(): VmallocinfoSource {
+    this.refreshAll();
     const s = this.s;
     const vms = this.vms;
     return {
@@ -847,6 +995,7 @@ export class Vmalloc {
         };
       }),
       lazy: this.areas.lazyIds().map((va) => ({ start: s.start(va), end: s.end(va) })),
+      purgeInfoAlways: this.config.design === 'nodes',
     };
   }
 
@@ -866,6 +1015,11 @@ export class Vmalloc {
       tlbFlushes: st[VaStat.TLB_FLUSHES]!,
       allocFailures: st[VaStat.ALLOC_FAILURES]!,
       allocRetries: st[VaStat.ALLOC_RETRIES]!,
+      poolHits: st[VaStat.POOL_HITS]!,
+      poolMisses: st[VaStat.POOL_MISSES]!,
+      poolRefills: st[VaStat.POOL_REFILLS]!,
+      pooledAreas: this.nodes?.shrinkCount() ?? 0,
+      decayed: st[VaStat.DECAYED]!,
       pagesTotal: this.frames.nrFrames,
       pagesUsed: this.frames.used,
       vmStructs: this.vms.live,
@@ -880,15 +1034,15 @@ export class Vmalloc {
    * accounting. Throws VmallocError EINVARIANT naming the first violation.
    */
   check(): void {
+    this.refreshAll();
     const s = this.s;
     const vms = this.vms;
     const cfg = this.config;
-    const { free, busy, lazy, own } = this.areas.checkTrees(cfg.spaceStart, cfg.spaceEnd);
-    checkTiling(s, [free, busy, lazy], cfg.spaceStart, cfg.spaceEnd, 'address space');
-    checkStore(s, [...own, ...free, ...busy, ...lazy], 'vmap_area records');
+    const { free, busy, lazy, pooled, own } = this.areas.checkTrees(cfg.spaceStart, cfg.spaceEnd);
+    checkTiling(s, [free, busy, lazy, pooled], cfg.spaceStart, cfg.spaceEnd, 'address space');
+    checkStore(s, [...own, ...free, ...busy, ...lazy, ...pooled], 'vmap_area records');
     const owner = new Map<number, number>();
     const liveVms: number[] = [];
-    const slots = this.pool.slots();
     const poolRanges = new Map(this.pool.ranges().map((r) => [r.start, r.end - r.start]));
     for (const va of busy) {
       const vm = s.vm(va);
@@ -914,12 +1068,14 @@ export class Vmalloc {
       }
       if (nrPages > 0) {
         const slot = vms.pages(vm);
+        const slots = this.pool.view(slot);
+        const at = this.pool.offset(slot);
         if (poolRanges.get(slot) !== nrPages)
           invariantFailure(
             `${where}: its pages array (slot ${slot}) is not a live pool range of ${nrPages}`,
           );
         for (let k = 0; k < nrPages; k++) {
-          const pfn = slots[slot + k]!;
+          const pfn = slots[at + k]!;
           if (!this.frames.isInUse(pfn))
             invariantFailure(`${where} maps pfn ${pfn}, which is not allocated`);
           if ((flags & VmFlags.VM_ALLOC) !== 0) {
@@ -940,6 +1096,29 @@ export class Vmalloc {
 
   // ---------------------------------------------------------------- helpers
 
+  /**
+   * Brings every view of this thread up to date with growth done by other workers, before
+   * reading records outside the locks' discipline (checks, reports).
+   */
+  private refreshAll(): void {
+    this.s.refreshViews();
+    this.vms.refreshViews();
+    this.frames.refresh();
+  }
+
+  /** The frame of page `index` of area `vm`. */
+  private pfnAt(vm: number, index: number): number {
+    const slot = this.vms.pages(vm);
+    return this.pool.view(slot)[this.pool.offset(slot) + index]!;
+  }
+
+  /** The vm_struct of busy area `va` (0: none), with this thread's vm_struct views current. */
+  private vmOf(va: number): number {
+    const vm = va === 0 ? 0 : this.s.vm(va);
+    if (vm !== 0) this.vms.refreshViews();
+    return vm;
+  }
+
   /** The checked mode: check() after every (or every n-th) operation that changes state. */
   private afterOp(): void {
     const every = this.config.checkEveryOp;
@@ -952,10 +1131,8 @@ export class Vmalloc {
   private snapshot(vm: number): VmArea {
     const vms = this.vms;
     const n = vms.nrPages(vm);
-    const slots = this.pool.slots();
-    const first = vms.pages(vm);
     const pages: number[] = [];
-    for (let k = 0; k < n; k++) pages.push(slots[first + k]!);
+    for (let k = 0; k < n; k++) pages.push(this.pfnAt(vm, k));
     return {
       addr: vms.addr(vm),
       size: vms.size(vm),
@@ -1023,5 +1200,41 @@ function checkVmStore(vms: VmStore, live: number[]): void {
 export function createVmalloc(options: VmallocOptions = {}): Vmalloc {
   const config = resolveConfig(options);
   const logger = options.logger === undefined ? consoleLogger : options.logger;
-  return new Vmalloc(config, 0, logger);
+  return Vmalloc.create(config, logger);
+}
+
+export interface AttachOptions {
+  /** This worker's cpu id: from 0 to nrCpus - 1, one worker per id. */
+  cpu: number;
+  /** Where this worker's warnings go. @defaultValue console */
+  logger?: VmallocLogger | null;
+}
+
+/**
+ * The same vmalloc subsystem in another worker: `handle` is `vm.handle` of the instance that
+ * created it (sent with postMessage). Every operation works from any worker, on the same
+ * areas and memory. Each worker must use its own cpu id (a worker is a CPU: per-CPU caches
+ * and page lists are used without locks).
+ */
+export function attachVmalloc(handle: VmallocHandle, options: AttachOptions): Vmalloc {
+  if (handle === null || typeof handle !== 'object' || handle.kind !== 'Vmalloc') {
+    throw new VmallocError(
+      'EINVAL',
+      'Cannot attach vmalloc: handle must be the handle of a Vmalloc (vm.handle)',
+    );
+  }
+  if (!handle.config.shared) {
+    throw new VmallocError(
+      'EINVAL',
+      'Cannot attach vmalloc: it was created with shared: false, so it cannot be shared between workers',
+    );
+  }
+  const cpu = options?.cpu;
+  if (!Number.isInteger(cpu) || cpu < 0 || cpu >= handle.config.nrCpus) {
+    throw new VmallocError(
+      'EINVAL',
+      `Cannot attach vmalloc: cpu must be an integer from 0 to nrCpus - 1 (${handle.config.nrCpus - 1}), got ${String(cpu)}`,
+    );
+  }
+  return new Vmalloc(handle, cpu, options.logger === undefined ? consoleLogger : options.logger);
 }

@@ -10,9 +10,11 @@
  *
  * with the size including the guard page, the flag words in the kernel's order (ioremap,
  * sparse, vmalloc, vmap, user, dma-coherent), areas still VM_UNINITIALIZED left out, and a
- * busy area without a vm_struct shown as "vm_map_ram" when it has VMAP_RAM. Before 6.9 the
- * lazily freed ranges follow the last busy line as "unpurged vm_area" (merged ranges); they
- * are printed from the last busy entry's step, so with no busy area at all nothing is shown.
+ * busy area without a vm_struct shown as "vm_map_ram" when it has VMAP_RAM. The lazily freed
+ * ranges follow as "unpurged vm_area": before 6.9 merged ranges, printed from the last busy
+ * entry's step (so with no busy area at all nothing is shown); from 6.9 the individual areas
+ * of node 0, node 1, ..., after the busy areas of node 0, node 1, ... (so the busy lines are
+ * sorted per node, not overall).
  */
 
 import { kernelHex } from './layout.js';
@@ -45,6 +47,8 @@ export interface VmallocinfoSource {
   busy: VmallocinfoArea[];
   /** Lazily freed ranges in order. */
   lazy: { start: number; end: number }[];
+  /** 6.9+ prints the unpurged areas even when nothing is busy; 6.8 and before do not. */
+  purgeInfoAlways?: boolean;
 }
 
 const size7 = (n: number): string => String(n).padStart(7);
@@ -80,7 +84,7 @@ export function formatVmallocinfo(src: VmallocinfoSource): string {
     if (src.numaInfo && vm.nrPages !== 0) line += ` N0=${vm.nrPages}`;
     out.push(line + '\n');
   }
-  if (src.busy.length > 0) {
+  if (src.busy.length > 0 || src.purgeInfoAlways === true) {
     for (const r of src.lazy) {
       out.push(
         `${kernelHex(r.start)}-${kernelHex(r.end)} ${size7(r.end - r.start)} unpurged vm_area\n`,

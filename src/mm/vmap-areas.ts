@@ -1,13 +1,14 @@
 /**
- * Vmap-area management for the 'global' design (kernels 5.2 to 6.8): one free tree under
- * free_vmap_area_lock, one busy tree under vmap_area_lock, one lazy ("purge") tree under
- * purge_vmap_area_lock, purges serialized by vmap_purge_lock.
+ * Vmap-area management: what alloc_vmap_area() and the lazy free/purge machinery do, for the
+ * design-independent part (the free tree, the retry loop, the notifiers, vmap_lazy_nr, purge
+ * serialization) and for the 'global' design (kernels 5.2 to 6.8).
  *
- * Holds: alloc_vmap_area() with its retry loop (purge once, then the purge notifiers, then a
- * rate-limited warning and failure), the busy-tree lookups, lazy free (vmap_lazy_nr and the
- * lazily freed ranges, merged as they arrive), and the purge that returns them to the free tree.
- * Invariant (outside a purge): free blocks, busy areas and lazy ranges tile the managed space;
- * vmap_lazy_nr equals the pages in the lazy tree.
+ * Holds: VmapAreaManager (the base the designs share) and GlobalVmapAreas: one free tree under
+ * free_vmap_area_lock, one busy tree under vmap_area_lock, one lazy ("purge") tree under
+ * purge_vmap_area_lock, purges serialized by vmap_purge_lock. The 'nodes' design is in
+ * src/nodes/vmap-nodes.ts.
+ * Invariant (outside a purge): free blocks, busy areas, lazy ranges (and pooled areas, in the
+ * nodes design) tile the managed space; vmap_lazy_nr equals the pages in the lazy trees.
  * Callers: the vmalloc layer (src/mm/vmalloc.ts).
  *
  * Kernel: alloc_vmap_area(), find_vmap_area(), find_unlink_vmap_area(), free_vmap_area(),
@@ -15,10 +16,13 @@
  * reclaim_and_purge_vmap_areas() (purge_vmap_area_lazy() before 6.9), lazy_max_pages().
  * Differs from kernel: the drain runs in the freeing thread when vmap_lazy_nr exceeds
  * lazy_max_pages() (the kernel schedules a work item); a worker that finds another purging
- * leaves the drain to it. "Flushing the TLB" is counted, there being no TLB.
+ * leaves the drain to it. "Flushing the TLB" is counted, there being no TLB. The notifier
+ * chain is per worker (JavaScript functions cannot be shared).
  *
- * Lock order: vmap_purge_lock, then at most one of the spinlocks at a time (the kernel never
- * nests free_vmap_area_lock, vmap_area_lock and purge_vmap_area_lock).
+ * Lock order: vmap_purge_lock, then at most one of the tree spinlocks at a time (the kernel
+ * never nests free_vmap_area_lock, vmap_area_lock and purge_vmap_area_lock, nor the per-node
+ * locks); under any of them a record cache's lock (vmap_area_cachep) may be taken last, to
+ * refill or drain a per-CPU cache.
  */
 
 import { invariantFailure } from '../debug.js';
@@ -29,15 +33,16 @@ import { allocFromFreeTree, mergeOrAddVmapArea } from '../kva/free-tree.js';
 import { rbListCount, rbListFirst, rbListInit, rbListNext } from '../kva/rb-list.js';
 import type { VaStore } from '../kva/vmap-area.js';
 import type { Lock } from '../shared/lock.js';
+import { KERNEL_BASE } from './layout.js';
 import type { RateLimitedLog } from './logger.js';
 
-/** Words of the control block (Int32). */
+/** Words of the control block (Int32) the designs share. */
 const C_FREE_HEAD = 0;
-const C_BUSY_HEAD = 1;
-const C_LAZY_HEAD = 2;
-const C_LAZY_NR = 3; // vmap_lazy_nr: pages (guard pages included) lazily freed, not yet purged
+const C_LAZY_NR = 1; // vmap_lazy_nr: pages (guard pages included) lazily freed, not yet purged
+export const C_SCRATCH_HEAD = 2; // a spare head for temporary lists (the nodes design's decay)
 const C_PRELOAD = 8; // + cpu: the per-CPU spare record for a no-edge split
-export const VA_CTL_WORDS = (nrCpus: number): number => C_PRELOAD + nrCpus;
+/** First word a design may use for its own state. */
+export const designWords = (nrCpus: number): number => C_PRELOAD + nrCpus;
 
 /** Statistics (Float64 words). */
 export const VaStat = {
@@ -48,83 +53,116 @@ export const VaStat = {
   ALLOC_RETRIES: 4,
   NOTIFIER_CALLS: 5,
   DRAINS: 6,
+  POOL_HITS: 7,
+  POOL_MISSES: 8,
+  POOL_REFILLS: 9,
+  DECAYED: 10,
+  PURGE_HELPERS: 11,
 } as const;
-export const VA_STAT_WORDS = 8;
+export const VA_STAT_WORDS = 16;
 
 export interface VmapAreasConfig {
   pageSize: number;
   nrCpus: number;
   /** lazy_max_pages(): fls(nrCpus) * 32 MiB / pageSize. */
   lazyMaxPages: number;
-  /** Failure message style: the 6.9+ text or the older one. */
+  /** The vmalloc window (pools serve only requests for exactly this window). */
+  vmallocStart: number;
+  vmallocEnd: number;
+  /** Failure message style: the 6.11+ text or the older one. */
   modernWarning: boolean;
-}
-
-export interface VmapAreasLocks {
-  freeLock: Lock; // free_vmap_area_lock
-  busyLock: Lock; // vmap_area_lock
-  lazyLock: Lock; // purge_vmap_area_lock
-  purgeMutex: Lock; // vmap_purge_lock
-}
-
-function bump(stat: Float64Array, k: number): void {
-  stat[k] = stat[k]! + 1;
 }
 
 /** A purge notifier: releases what it can and returns how many pages (or areas) it freed. */
 export type PurgeNotifier = () => number;
 
-export class VmapAreas {
+export function bump(stat: Float64Array, k: number, by = 1): void {
+  stat[k] = stat[k]! + by;
+}
+
+/** The result of a tree check: the records of each kind, for the whole-state checks. */
+export interface TreeCheck {
+  free: number[];
+  busy: number[];
+  lazy: number[];
+  /** Areas held in node pools (nodes design). */
+  pooled: number[];
+  /** Other records the manager holds: heads, preloads. */
+  own: number[];
+}
+
+export abstract class VmapAreaManager {
   readonly s: VaStore;
   readonly ctl: Int32Array;
   readonly stat: Float64Array;
-  private readonly cfg: VmapAreasConfig;
-  private readonly locks: VmapAreasLocks;
-  private readonly log: RateLimitedLog;
+  protected readonly cfg: VmapAreasConfig;
+  protected readonly freeLock: Lock; // free_vmap_area_lock
+  protected readonly purgeMutex: Lock; // vmap_purge_lock
+  protected readonly log: RateLimitedLog;
   private readonly notifiers: PurgeNotifier[] = [];
+  /** Scratch of alloc(): the encoded node id a pool lookup tags the area with. */
+  protected vnId = 0;
 
   constructor(
     s: VaStore,
     ctl: Int32Array,
     stat: Float64Array,
     cfg: VmapAreasConfig,
-    locks: VmapAreasLocks,
+    freeLock: Lock,
+    purgeMutex: Lock,
     log: RateLimitedLog,
   ) {
     this.s = s;
     this.ctl = ctl;
     this.stat = stat;
     this.cfg = cfg;
-    this.locks = locks;
+    this.freeLock = freeLock;
+    this.purgeMutex = purgeMutex;
     this.log = log;
   }
 
   /** Sets up an empty state whose free space is [start, end). Kernel: vmap_init_free_space(). */
   init(start: number, end: number): void {
     const s = this.s;
-    for (const slot of [C_FREE_HEAD, C_BUSY_HEAD, C_LAZY_HEAD]) {
-      const h = s.alloc();
-      rbListInit(s, h);
-      this.ctl[slot] = h;
-    }
+    const free = this.newHead();
+    this.ctl[C_FREE_HEAD] = free;
+    this.ctl[C_SCRATCH_HEAD] = this.newHead();
+    this.initDesign();
     const va = s.alloc();
     s.setRange(va, start, end);
-    mergeOrAddVmapArea(s, this.ctl[C_FREE_HEAD]!, va, true);
+    mergeOrAddVmapArea(s, free, va, true);
   }
+
+  protected newHead(): number {
+    const h = this.s.alloc();
+    rbListInit(this.s, h);
+    return h;
+  }
+
+  /** Creates the design's own heads. */
+  protected abstract initDesign(): void;
 
   get freeHead(): number {
     return this.ctl[C_FREE_HEAD]!;
-  }
-  get busyHead(): number {
-    return this.ctl[C_BUSY_HEAD]!;
-  }
-  get lazyHead(): number {
-    return this.ctl[C_LAZY_HEAD]!;
   }
 
   /** vmap_lazy_nr */
   get lazyPages(): number {
     return Atomics.load(this.ctl, C_LAZY_NR);
+  }
+
+  /** Adds to vmap_lazy_nr; returns the new value. */
+  protected addLazy(pages: number): number {
+    return Atomics.add(this.ctl, C_LAZY_NR, pages) + pages;
+  }
+
+  /**
+   * Takes a lock that guards records, then brings this thread's record views up to date: other
+   * workers may have grown the arena and linked records this thread has not seen yet.
+   */
+  protected take(lock: Lock, cpu: number): void {
+    lock.lock(cpu);
+    this.s.refreshViews();
   }
 
   registerNotifier(fn: PurgeNotifier): void {
@@ -151,54 +189,64 @@ export class VmapAreas {
     vaFlags: number,
   ): number {
     const s = this.s;
-    const va = s.alloc();
-    if (va === 0) return 0;
-    let purged = false;
-    for (;;) {
-      this.preload(cpu);
-      this.locks.freeLock.lock(cpu);
-      const err = allocFromFreeTree(
-        s,
-        this.ctl[C_FREE_HEAD]!,
-        va,
-        size,
-        align,
-        vstart,
-        vend,
-        this.cfg.pageSize,
-        this.ctl,
-        C_PRELOAD + cpu,
-      );
-      this.locks.freeLock.unlock();
-      if (err === 0) break;
-      // Overflow: purge once and retry; then let the notifiers free what they hold, and retry
-      // for as long as they report progress; then give up.
-      bump(this.stat, VaStat.ALLOC_RETRIES);
-      if (!purged) {
-        this.reclaimAndPurge(cpu);
-        purged = true;
-        continue;
+    this.vnId = 0;
+    let va = this.poolAlloc(cpu, size, align, vstart, vend);
+    if (va === 0) {
+      va = s.alloc();
+      if (va === 0) return 0;
+      let purged = false;
+      for (;;) {
+        this.preload(cpu);
+        this.take(this.freeLock, cpu);
+        const err = allocFromFreeTree(
+          s,
+          this.ctl[C_FREE_HEAD]!,
+          va,
+          size,
+          align,
+          vstart,
+          vend,
+          this.cfg.pageSize,
+          this.ctl,
+          C_PRELOAD + cpu,
+        );
+        this.freeLock.unlock();
+        if (err === 0) break;
+        // Overflow: purge once and retry; then let the notifiers free what they hold, and
+        // retry for as long as they report progress; then give up.
+        bump(this.stat, VaStat.ALLOC_RETRIES);
+        if (!purged) {
+          this.reclaimAndPurge(cpu);
+          purged = true;
+          continue;
+        }
+        if (this.callNotifiers() > 0) {
+          purged = false;
+          continue;
+        }
+        bump(this.stat, VaStat.ALLOC_FAILURES);
+        this.warnAllocFailed(size, vstart, vend);
+        s.free(va);
+        return 0;
       }
-      if (this.callNotifiers() > 0) {
-        purged = false;
-        continue;
-      }
-      bump(this.stat, VaStat.ALLOC_FAILURES);
-      this.warnAllocFailed(size, vstart, vend);
-      s.free(va);
-      return 0;
     }
-    s.setFlags(va, vaFlags);
+    s.setFlags(va, vaFlags | this.vnId);
     s.setVm(va, 0);
-    this.locks.busyLock.lock(cpu);
-    const ok = insertVmapArea(s, this.ctl[C_BUSY_HEAD]!, va);
-    this.locks.busyLock.unlock();
-    if (!ok)
-      invariantFailure(
-        `vmalloc bug: allocated [${hex(s.start(va))}, ${hex(s.end(va))}) overlaps a busy area`,
-      );
+    this.insertBusy(cpu, va);
     return va;
   }
+
+  /** A ready area from a pool (nodes design), or 0; may set this.vnId. Kernel: node_alloc(). */
+  protected abstract poolAlloc(
+    cpu: number,
+    size: number,
+    align: number,
+    vstart: number,
+    vend: number,
+  ): number;
+
+  /** Puts a fresh area into the busy tree it belongs to. */
+  protected abstract insertBusy(cpu: number, va: number): void;
 
   /**
    * Makes sure this CPU has a spare record for a no-edge split before the free tree's lock is
@@ -219,7 +267,7 @@ export class VmapAreas {
   }
 
   private warnAllocFailed(size: number, vstart: number, vend: number): void {
-    const k = (a: number) => '0x' + (0xffff000000000000n + BigInt(a)).toString(16);
+    const k = (a: number): string => '0x' + (KERNEL_BASE + BigInt(a)).toString(16);
     this.log.warn(
       'alloc_vmap_area',
       this.cfg.modernWarning
@@ -229,12 +277,7 @@ export class VmapAreas {
   }
 
   /** The busy area containing `addr`, or 0. Kernel: find_vmap_area(). */
-  find(cpu: number, addr: number): number {
-    this.locks.busyLock.lock(cpu);
-    const va = findVmapArea(this.s, this.ctl[C_BUSY_HEAD]!, addr);
-    this.locks.busyLock.unlock();
-    return va;
-  }
+  abstract find(cpu: number, addr: number): number;
 
   /**
    * Unlinks and returns the busy area that starts exactly at `addr` (and, with `requireVm`,
@@ -242,164 +285,282 @@ export class VmapAreas {
    * contains it but does not qualify (nothing changed then).
    * Kernel: find_unlink_vmap_area() (which unlinks by containment).
    */
-  findUnlink(cpu: number, addr: number, requireVm: boolean): number {
-    const s = this.s;
-    const h = this.ctl[C_BUSY_HEAD]!;
-    this.locks.busyLock.lock(cpu);
-    const va = findVmapArea(s, h, addr);
-    const ok = va !== 0 && s.start(va) === addr && (!requireVm || s.vm(va) !== 0);
-    if (ok) unlinkVmapArea(s, h, va);
-    this.locks.busyLock.unlock();
-    return ok || va === 0 ? va : -va;
-  }
+  abstract findUnlink(cpu: number, addr: number, requireVm: boolean): number;
+
+  /**
+   * Lazy free: the unlinked area's range becomes neither busy nor free until a purge; its
+   * pages (guard page included) count in vmap_lazy_nr, and a drain runs when that exceeds
+   * lazy_max_pages(). Kernel: free_vmap_area_noflush().
+   */
+  abstract freeLazy(cpu: number, va: number): void;
+
+  /** Returns every lazy range to the free tree (or pools); the caller holds vmap_purge_lock. */
+  protected abstract purgeLocked(cpu: number, fullPoolDecay: boolean): boolean;
 
   /**
    * Puts an unlinked area straight back into the free tree (error paths only).
    * Kernel: free_vmap_area().
    */
   freeNow(cpu: number, va: number): void {
-    this.locks.freeLock.lock(cpu);
+    this.take(this.freeLock, cpu);
     const ok = mergeOrAddVmapArea(this.s, this.ctl[C_FREE_HEAD]!, va, true);
-    this.locks.freeLock.unlock();
+    this.freeLock.unlock();
     if (ok === 0) invariantFailure(`vmalloc bug: freed area #${va} overlaps a free block`);
   }
 
   /**
-   * Lazy free: the unlinked area's range becomes neither busy nor free until a purge; its pages
-   * (guard page included) are added to vmap_lazy_nr, and a drain runs when that exceeds
-   * lazy_max_pages(). Kernel: free_vmap_area_noflush().
+   * Merges records into the free tree under its lock, letting it go briefly every 32 records
+   * while the backlog is below twice lazy_max_pages() (the kernel's cond_resched_lock()), so
+   * that allocations on other CPUs are not held off by a long purge.
+   * Kernel: reclaim_list_global() / the merge loop of __purge_vmap_area_lazy().
    */
-  freeLazy(cpu: number, va: number): void {
+  protected mergeIntoFreeTree(cpu: number, vas: readonly number[]): void {
     const s = this.s;
-    const nrLazy =
-      Atomics.add(this.ctl, C_LAZY_NR, s.size(va) / this.cfg.pageSize) +
-      s.size(va) / this.cfg.pageSize;
-    this.locks.lazyLock.lock(cpu);
-    // Before 6.9 the lazy ("purge") tree merges neighbouring ranges as they arrive.
-    const ok = mergeOrAddVmapArea(s, this.ctl[C_LAZY_HEAD]!, va, false);
-    this.locks.lazyLock.unlock();
-    if (ok === 0) invariantFailure(`vmalloc bug: lazily freed area #${va} overlaps a lazy range`);
-    if (nrLazy > this.cfg.lazyMaxPages) this.drain(cpu);
+    const resched = this.cfg.lazyMaxPages * 2;
+    this.take(this.freeLock, cpu);
+    for (let k = 0; k < vas.length; k++) {
+      const va = vas[k]!;
+      if (mergeOrAddVmapArea(s, this.ctl[C_FREE_HEAD]!, va, true) === 0) {
+        invariantFailure(
+          `vmalloc bug: range [${hex(s.start(va))}, ${hex(s.end(va))}) overlaps a free block`,
+        );
+      }
+      if ((k & 31) === 31 && this.lazyPages < resched) {
+        this.freeLock.unlock();
+        this.take(this.freeLock, cpu);
+      }
+    }
+    this.freeLock.unlock();
+  }
+
+  /** Subtracts purged pages from vmap_lazy_nr. */
+  protected subLazy(pages: number): void {
+    Atomics.sub(this.ctl, C_LAZY_NR, pages);
   }
 
   /**
-   * Purges while the backlog exceeds lazy_max_pages(), unless another CPU is purging (it will
+   * Purges when vmap_lazy_nr exceeds lazy_max_pages(), unless another CPU is purging (it will
    * see the backlog). Kernel: drain_vmap_area_work().
    */
   drain(cpu: number): void {
-    if (!this.locks.purgeMutex.tryLock(cpu)) return;
+    if (!this.purgeMutex.tryLock(cpu)) return;
     try {
       bump(this.stat, VaStat.DRAINS);
-      do {
-        this.purgeLazyLocked(cpu);
-      } while (this.lazyPages > this.cfg.lazyMaxPages);
+      this.drainLocked(cpu);
     } finally {
-      this.locks.purgeMutex.unlock();
+      this.purgeMutex.unlock();
     }
   }
 
-  /** Purges every lazy range now. Kernel: reclaim_and_purge_vmap_areas(). */
+  /** The drain's purges, with vmap_purge_lock held. */
+  protected abstract drainLocked(cpu: number): void;
+
+  /** Purges every lazy range now, pools drained. Kernel: reclaim_and_purge_vmap_areas(). */
   reclaimAndPurge(cpu: number): boolean {
-    this.locks.purgeMutex.lock(cpu);
+    this.purgeMutex.lock(cpu);
     try {
-      return this.purgeLazyLocked(cpu);
+      return this.purgeLocked(cpu, true);
     } finally {
-      this.locks.purgeMutex.unlock();
+      this.purgeMutex.unlock();
     }
   }
 
-  /**
-   * Returns every lazy range to the free tree; true when there was something to purge.
-   * The caller holds vmap_purge_lock. Kernel: __purge_vmap_area_lazy().
-   *
-   * The whole lazy list is detached under its lock, then merged into the free tree under the
-   * free tree's lock, which is let go briefly every 32 ranges while the backlog is below twice
-   * lazy_max_pages() (the kernel's cond_resched_lock() "priority threshold"), so that
-   * allocations on other CPUs are not held off by a long purge.
-   */
-  private purgeLazyLocked(cpu: number): boolean {
-    const s = this.s;
-    const lh = this.ctl[C_LAZY_HEAD]!;
-    this.locks.lazyLock.lock(cpu);
-    const first = rbListFirst(s, lh);
-    if (first !== 0) rbListInit(s, lh); // the records keep their list links: a detached chain
-    this.locks.lazyLock.unlock();
-    if (first === 0) return false;
-    bump(this.stat, VaStat.PURGES);
-    bump(this.stat, VaStat.TLB_FLUSHES); // one flush_tlb_kernel_range() over [first.start, last.end)
-    const resched = this.cfg.lazyMaxPages * 2;
-    const freeLock = this.locks.freeLock;
-    freeLock.lock(cpu);
-    let n = 0;
-    for (let va = first; va !== lh;) {
-      const next = s.next(va);
-      const pages = s.size(va) / this.cfg.pageSize;
-      if (mergeOrAddVmapArea(s, this.ctl[C_FREE_HEAD]!, va, true) === 0) {
-        invariantFailure(`vmalloc bug: purged range #${va} overlaps a free block`);
-      }
-      Atomics.sub(this.ctl, C_LAZY_NR, pages);
-      bump(this.stat, VaStat.PURGED_AREAS);
-      if (++n % 32 === 0 && this.lazyPages < resched) {
-        freeLock.unlock();
-        freeLock.lock(cpu);
-      }
-      va = next;
-    }
-    freeLock.unlock();
-    return true;
-  }
+  /** Busy areas, in the order vmallocinfo walks them. */
+  abstract busyIds(): number[];
 
-  /** Busy areas in address order (caller holds the busy lock or is alone). */
-  busyIds(): number[] {
-    return this.listIds(this.ctl[C_BUSY_HEAD]!);
-  }
+  /** Lazy ranges, in the order vmallocinfo prints them. */
+  abstract lazyIds(): number[];
 
-  /** Lazy ranges in address order. */
-  lazyIds(): number[] {
-    return this.listIds(this.ctl[C_LAZY_HEAD]!);
-  }
-
-  get busyCount(): number {
-    return rbListCount(this.s, this.ctl[C_BUSY_HEAD]!);
-  }
+  abstract get busyCount(): number;
+  abstract get lazyCount(): number;
 
   get freeCount(): number {
     return rbListCount(this.s, this.ctl[C_FREE_HEAD]!);
   }
 
-  get lazyCount(): number {
-    return rbListCount(this.s, this.ctl[C_LAZY_HEAD]!);
-  }
+  /** Every lock of the design with its lock class name (for lock_stat). */
+  abstract locks(): readonly Lock[];
 
-  private listIds(h: number): number[] {
-    const out: number[] = [];
+  protected listIds(h: number, out: number[] = []): number[] {
     for (let x = rbListFirst(this.s, h); x !== 0; x = rbListNext(this.s, h, x)) out.push(x);
     return out;
   }
 
-  /**
-   * Checks the three trees and returns their records (free, busy, lazy) plus the other records
-   * this manager holds (heads, preloads), for the caller's whole-state checks.
-   */
-  checkTrees(
-    start: number,
-    end: number,
-  ): { free: number[]; busy: number[]; lazy: number[]; own: number[] } {
+  /** Checks every tree; returns the records of each kind for the caller's whole-state checks. */
+  checkTrees(start: number, end: number): TreeCheck {
     const s = this.s;
     const free = checkRbList(s, this.freeHead, true, 'free tree', start, end);
     checkCoalesced(s, free, 'free tree');
-    const busy = checkRbList(s, this.busyHead, false, 'busy tree', start, end);
-    const lazy = checkRbList(s, this.lazyHead, false, 'lazy tree', start, end);
-    checkCoalesced(s, lazy, 'lazy tree');
-    let lazyPages = 0;
-    for (const x of lazy) lazyPages += s.size(x) / this.cfg.pageSize;
-    if (lazyPages !== this.lazyPages)
-      invariantFailure(`vmap_lazy_nr is ${this.lazyPages}, the lazy tree holds ${lazyPages} pages`);
-    const own = [this.freeHead, this.busyHead, this.lazyHead];
+    const own = [this.freeHead, this.ctl[C_SCRATCH_HEAD]!];
     for (let cpu = 0; cpu < this.cfg.nrCpus; cpu++) {
       const p = this.ctl[C_PRELOAD + cpu]!;
       if (p !== 0) own.push(p);
     }
-    return { free, busy, lazy, own };
+    if (rbListCount(s, this.ctl[C_SCRATCH_HEAD]!) !== 0)
+      invariantFailure('the scratch list is not empty');
+    const rest = this.checkDesign(start, end, own);
+    let lazyPages = 0;
+    for (const x of rest.lazy) lazyPages += s.size(x) / this.cfg.pageSize;
+    if (lazyPages !== this.lazyPages) {
+      invariantFailure(`vmap_lazy_nr is ${this.lazyPages}, the lazy trees hold ${lazyPages} pages`);
+    }
+    return { free, own, ...rest };
+  }
+
+  /** The design's trees: checked, and their records returned. `own` collects heads. */
+  protected abstract checkDesign(
+    start: number,
+    end: number,
+    own: number[],
+  ): { busy: number[]; lazy: number[]; pooled: number[] };
+}
+
+/** Design-specific words of the global design. */
+const G_BUSY_HEAD = 0;
+const G_LAZY_HEAD = 1;
+
+export class GlobalVmapAreas extends VmapAreaManager {
+  private readonly busyLock: Lock; // vmap_area_lock
+  private readonly lazyLock: Lock; // purge_vmap_area_lock
+  private readonly base: number;
+
+  constructor(
+    s: VaStore,
+    ctl: Int32Array,
+    stat: Float64Array,
+    cfg: VmapAreasConfig,
+    locks: { freeLock: Lock; purgeMutex: Lock; busyLock: Lock; lazyLock: Lock },
+    log: RateLimitedLog,
+  ) {
+    super(s, ctl, stat, cfg, locks.freeLock, locks.purgeMutex, log);
+    this.busyLock = locks.busyLock;
+    this.lazyLock = locks.lazyLock;
+    this.base = designWords(cfg.nrCpus);
+  }
+
+  static ctlWords(nrCpus: number): number {
+    return designWords(nrCpus) + 2;
+  }
+
+  protected initDesign(): void {
+    this.ctl[this.base + G_BUSY_HEAD] = this.newHead();
+    this.ctl[this.base + G_LAZY_HEAD] = this.newHead();
+  }
+
+  private get busyHead(): number {
+    return this.ctl[this.base + G_BUSY_HEAD]!;
+  }
+
+  private get lazyHead(): number {
+    return this.ctl[this.base + G_LAZY_HEAD]!;
+  }
+
+  protected poolAlloc(): number {
+    return 0;
+  }
+
+  protected insertBusy(cpu: number, va: number): void {
+    this.take(this.busyLock, cpu);
+    const ok = insertVmapArea(this.s, this.busyHead, va);
+    this.busyLock.unlock();
+    if (!ok)
+      invariantFailure(
+        `vmalloc bug: allocated [${hex(this.s.start(va))}, ${hex(this.s.end(va))}) overlaps a busy area`,
+      );
+  }
+
+  find(cpu: number, addr: number): number {
+    this.take(this.busyLock, cpu);
+    const va = findVmapArea(this.s, this.busyHead, addr);
+    this.busyLock.unlock();
+    return va;
+  }
+
+  findUnlink(cpu: number, addr: number, requireVm: boolean): number {
+    const s = this.s;
+    const h = this.busyHead;
+    this.take(this.busyLock, cpu);
+    const va = findVmapArea(s, h, addr);
+    const ok = va !== 0 && s.start(va) === addr && (!requireVm || s.vm(va) !== 0);
+    if (ok) unlinkVmapArea(s, h, va);
+    this.busyLock.unlock();
+    return ok || va === 0 ? va : -va;
+  }
+
+  freeLazy(cpu: number, va: number): void {
+    const s = this.s;
+    const nrLazy = this.addLazy(s.size(va) / this.cfg.pageSize);
+    this.take(this.lazyLock, cpu);
+    // Before 6.9 the lazy ("purge") tree merges neighbouring ranges as they arrive.
+    const ok = mergeOrAddVmapArea(s, this.lazyHead, va, false);
+    this.lazyLock.unlock();
+    if (ok === 0) invariantFailure(`vmalloc bug: lazily freed area #${va} overlaps a lazy range`);
+    if (nrLazy > this.cfg.lazyMaxPages) this.drain(cpu);
+  }
+
+  /** ≤ 6.8 loops while the backlog still exceeds the limit. */
+  protected drainLocked(cpu: number): void {
+    do {
+      this.purgeLocked(cpu);
+    } while (this.lazyPages > this.cfg.lazyMaxPages);
+  }
+
+  /**
+   * The whole lazy list is detached under its lock, then merged into the free tree.
+   * Kernel: __purge_vmap_area_lazy() (6.7).
+   */
+  protected purgeLocked(cpu: number): boolean {
+    const s = this.s;
+    const lh = this.lazyHead;
+    this.take(this.lazyLock, cpu);
+    const first = rbListFirst(s, lh);
+    if (first !== 0) rbListInit(s, lh); // the records keep their list links: a detached chain
+    this.lazyLock.unlock();
+    if (first === 0) return false;
+    bump(this.stat, VaStat.PURGES);
+    bump(this.stat, VaStat.TLB_FLUSHES); // one flush_tlb_kernel_range() over [first, last]
+    const chain: number[] = [];
+    let pages = 0;
+    for (let va = first; va !== lh; va = s.next(va)) {
+      chain.push(va);
+      pages += s.size(va) / this.cfg.pageSize;
+    }
+    this.mergeIntoFreeTree(cpu, chain);
+    this.subLazy(pages);
+    bump(this.stat, VaStat.PURGED_AREAS, chain.length);
+    return true;
+  }
+
+  busyIds(): number[] {
+    return this.listIds(this.busyHead);
+  }
+
+  lazyIds(): number[] {
+    return this.listIds(this.lazyHead);
+  }
+
+  get busyCount(): number {
+    return rbListCount(this.s, this.busyHead);
+  }
+
+  get lazyCount(): number {
+    return rbListCount(this.s, this.lazyHead);
+  }
+
+  locks(): readonly Lock[] {
+    return [this.freeLock, this.busyLock, this.lazyLock, this.purgeMutex];
+  }
+
+  protected checkDesign(
+    start: number,
+    end: number,
+    own: number[],
+  ): { busy: number[]; lazy: number[]; pooled: number[] } {
+    const s = this.s;
+    const busy = checkRbList(s, this.busyHead, false, 'busy tree', start, end);
+    const lazy = checkRbList(s, this.lazyHead, false, 'lazy tree', start, end);
+    checkCoalesced(s, lazy, 'lazy tree');
+    own.push(this.busyHead, this.lazyHead);
+    return { busy, lazy, pooled: [] };
   }
 }

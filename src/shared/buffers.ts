@@ -30,13 +30,22 @@ export function makeFixedBuffer(bytes: number, shared: boolean): AnyBuffer {
   return shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
 }
 
-/** Grows `buf` to at least `bytes` (never shrinks). Throws RangeError beyond its maximum. */
+/**
+ * Grows `buf` to at least `bytes` (never shrinks). Throws RangeError beyond its maximum.
+ * Two threads may race to grow the same shared buffer: a grow to a length another thread has
+ * already passed fails, and is then simply done.
+ */
 export function growBuffer(buf: AnyBuffer, bytes: number): void {
   if (buf.byteLength >= bytes) return;
-  if (buf instanceof ArrayBuffer) {
-    (buf as unknown as { resize(n: number): void }).resize(bytes);
-  } else {
-    (buf as unknown as { grow(n: number): void }).grow(bytes);
+  try {
+    if (buf instanceof ArrayBuffer) {
+      (buf as unknown as { resize(n: number): void }).resize(bytes);
+    } else {
+      (buf as unknown as { grow(n: number): void }).grow(bytes);
+    }
+  } catch (e) {
+    if (buf.byteLength >= bytes) return;
+    throw e;
   }
 }
 

@@ -10,9 +10,17 @@
  *
  * Each record is `recordBytes` bytes (a multiple of 8): record x's Float64 words are
  * f[x * (recordBytes / 8) + k], its Int32 words i[x * (recordBytes / 4) + k].
+ *
+ * Shared between workers, an arena has per-CPU caches (the kernel's per-CPU slabs): each CPU
+ * takes ids from and returns ids to its own small stack, and only a refill or a drain of that
+ * stack (a batch of PCPU_BATCH ids) takes the arena's lock. A cpu's stack is touched by that
+ * cpu alone, so it needs no lock (a worker is a CPU: one thread per cpu id).
+ *
+ *   pcpu:  | cpu 0: count, ids[PCPU_CAP] | cpu 1: count, ids[PCPU_CAP] | ...
  */
 
 import { type AnyBuffer, growBuffer, makeFixedBuffer, makeGrowableBuffer } from './buffers.js';
+import type { Lock } from './lock.js';
 
 /** Indices into `meta`. */
 const CAP = 0; // records the buffer holds now
@@ -20,11 +28,18 @@ const HWM = 1; // ids [1, HWM) have been handed out at least once
 const NFREE = 2; // depth of the free-id stack
 const META_WORDS = 4;
 
+/** Per-CPU cache: ids a cpu keeps, and how many move at a refill or a drain. */
+const PCPU_CAP = 64;
+const PCPU_BATCH = 32;
+const PCPU_WORDS = PCPU_CAP + 1;
+
 /** The buffers behind an arena; structured-cloneable, so a worker can attach to them. */
 export interface ArenaBuffers {
   readonly meta: AnyBuffer;
   readonly records: AnyBuffer;
   readonly freeIds: AnyBuffer;
+  /** Per-CPU id caches, or null for an arena used by one thread (or under one lock). */
+  readonly pcpu: AnyBuffer | null;
   readonly recordBytes: number;
   readonly maxRecords: number;
 }
@@ -36,6 +51,8 @@ export interface ArenaOptions {
   maxRecords?: number;
   /** Records to make room for at once. */
   initialCapacity?: number;
+  /** Give each of this many CPUs its own id cache (for sharing between workers). */
+  perCpu?: number;
 }
 
 const INITIAL_CAPACITY = 1024;
@@ -52,6 +69,7 @@ export function createArenaBuffers(
     meta: makeFixedBuffer(META_WORDS * 4, shared),
     records: makeGrowableBuffer(cap * recordBytes, maxRecords * recordBytes, shared),
     freeIds: makeGrowableBuffer(cap * 4, maxRecords * 4, shared),
+    pcpu: options.perCpu ? makeFixedBuffer(options.perCpu * PCPU_WORDS * 4, shared) : null,
     recordBytes,
     maxRecords,
   };
@@ -71,11 +89,30 @@ export class RecordArena {
   private ids!: Int32Array;
   /** Capacity the views were made for; compared with meta[CAP] to notice growth by others. */
   private viewCap = 0;
+  /** Per-CPU caches (null: a single-thread arena) and this thread's offset in them. */
+  private readonly pcpu: Int32Array | null;
+  private pcpuBase = 0;
+  private cpu = 0;
+  private lock: Lock | null = null;
 
   constructor(buffers: ArenaBuffers) {
     this.buffers = buffers;
     this.meta = new Int32Array(buffers.meta);
+    this.pcpu = buffers.pcpu === null ? null : new Int32Array(buffers.pcpu);
     this.refreshViews();
+  }
+
+  /**
+   * Makes this instance (this thread's view of a shared arena) allocate as `cpu`, with `lock`
+   * guarding the shared stack. Required before alloc/free on an arena with per-CPU caches.
+   */
+  bindCpu(cpu: number, lock: Lock): void {
+    if (this.pcpu === null) throw new Error('this arena has no per-CPU caches');
+    if ((cpu + 1) * PCPU_WORDS > this.pcpu.length)
+      throw new RangeError(`cpu ${cpu} has no cache in this arena`);
+    this.cpu = cpu;
+    this.pcpuBase = cpu * PCPU_WORDS;
+    this.lock = lock;
   }
 
   /** Re-makes the views when the shared capacity moved (growth by this or another thread). */
@@ -93,9 +130,9 @@ export class RecordArena {
     return this.meta[CAP]!;
   }
 
-  /** Records handed out and not returned. */
+  /** Records handed out and not returned (ids in per-CPU caches count as returned). */
   get live(): number {
-    return this.meta[HWM]! - 1 - this.meta[NFREE]!;
+    return this.meta[HWM]! - 1 - this.meta[NFREE]! - this.cachedCount();
   }
 
   /** Ids ever handed out plus one: every live id is below it. */
@@ -125,6 +162,34 @@ export class RecordArena {
    * ceiling is reached. Kernel: kmem_cache_alloc().
    */
   alloc(): number {
+    const pc = this.pcpu;
+    if (pc === null) return this.allocShared();
+    const base = this.pcpuBase;
+    const n = pc[base]!;
+    if (n === 0) return this.refill();
+    pc[base] = n - 1;
+    const id = pc[base + n]!;
+    if (id >= this.viewCap) this.refreshViews();
+    return id;
+  }
+
+  /** Returns a record. Kernel: kmem_cache_free(). */
+  free(id: number): void {
+    const pc = this.pcpu;
+    if (pc === null) {
+      this.freeShared(id);
+      return;
+    }
+    const base = this.pcpuBase;
+    const n = pc[base]!;
+    if (n === PCPU_CAP) this.drain();
+    const m = pc[base]!;
+    pc[base + 1 + m] = id;
+    pc[base] = m + 1;
+  }
+
+  /** The shared stack (or the high-water mark). The caller holds the lock if there is one. */
+  private allocShared(): number {
     const meta = this.meta;
     let id: number;
     const nfree = meta[NFREE]!;
@@ -139,16 +204,62 @@ export class RecordArena {
     return id;
   }
 
-  /** Returns a record to the free-id stack. Kernel: kmem_cache_free(). */
-  free(id: number): void {
+  private freeShared(id: number): void {
     const meta = this.meta;
     const nfree = meta[NFREE]!;
+    if (nfree >= this.ids.length) this.refreshViews();
     this.ids[nfree] = id;
     meta[NFREE] = nfree + 1;
   }
 
-  /** The ids currently on the free-id stack (for the invariant checkers). */
+  /** Takes a batch from the shared stack into this cpu's cache; returns one id (0: none). */
+  private refill(): number {
+    const pc = this.pcpu!;
+    const base = this.pcpuBase;
+    this.lock!.lock(this.cpu);
+    this.refreshViews();
+    let n = 0;
+    for (; n < PCPU_BATCH; n++) {
+      const id = this.allocShared();
+      if (id === 0) break;
+      pc[base + 1 + n] = id;
+    }
+    this.lock!.unlock();
+    if (n === 0) return 0;
+    pc[base] = n - 1;
+    return pc[base + n]!;
+  }
+
+  /** Moves the older half of this cpu's cache back to the shared stack. */
+  private drain(): void {
+    const pc = this.pcpu!;
+    const base = this.pcpuBase;
+    this.lock!.lock(this.cpu);
+    this.refreshViews();
+    for (let k = 0; k < PCPU_BATCH; k++) this.freeShared(pc[base + 1 + k]!);
+    this.lock!.unlock();
+    pc.copyWithin(base + 1, base + 1 + PCPU_BATCH, base + 1 + PCPU_CAP);
+    pc[base] = PCPU_CAP - PCPU_BATCH;
+  }
+
+  private cachedCount(): number {
+    const pc = this.pcpu;
+    if (pc === null) return 0;
+    let n = 0;
+    for (let base = 0; base < pc.length; base += PCPU_WORDS) n += pc[base]!;
+    return n;
+  }
+
+  /** Every id not in use: the shared stack and every per-CPU cache (for the checkers). */
   freeIdList(): Int32Array {
-    return this.ids.subarray(0, this.meta[NFREE]!);
+    this.refreshViews();
+    const shared = this.ids.subarray(0, this.meta[NFREE]!);
+    const pc = this.pcpu;
+    if (pc === null) return shared;
+    const all: number[] = [...shared];
+    for (let base = 0; base < pc.length; base += PCPU_WORDS) {
+      for (let k = 1; k <= pc[base]!; k++) all.push(pc[base + k]!);
+    }
+    return Int32Array.from(all);
   }
 }

@@ -45,13 +45,12 @@ export class StringTable {
     this.meta = new Int32Array(buffers.meta);
   }
 
-  static create(shared: boolean, lock: Lock | null, cpu: number): StringTable {
-    const buffers: StringTableBuffers = {
+  static createBuffers(shared: boolean): StringTableBuffers {
+    return {
       meta: makeFixedBuffer(16, shared),
       offsets: makeGrowableBuffer(4096, (MAX_STRINGS + 1) * 4, shared),
       bytes: makeGrowableBuffer(4096, MAX_BYTES, shared),
     };
-    return new StringTable(buffers, lock, cpu);
   }
 
   /** The id of `text`, adding it if new. */

@@ -41,7 +41,7 @@ export function defaultParams(implementedMask: number, nrCpus: number): TestPara
     nr_pages: 0,
     use_huge: false,
     run_test_mask: implementedMask,
-    design: 'global',
+    design: 'nodes',
     nr_cpus: nrCpus,
     seed: (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 1 || 1,
   };

@@ -22,10 +22,10 @@ test('prints the kernel Summary lines for the seven tests and the total', () => 
   }
   assert.match(lines[6]!, /^Summary: align_shift_alloc_test passed: 0 failed: 1 /);
   assert.match(lines[7]!, /^All test took worker0=\d+ ns$/);
-  assert.match(r.stderr, /design=global nr_cpus=1 nr_threads=1 run_test_mask=127 .* seed=3/);
+  assert.match(r.stderr, /design=nodes nr_cpus=1 nr_threads=1 run_test_mask=127 .* seed=3/);
   assert.match(
     r.stderr,
-    /vmap allocation for size 8192 failed: use vmalloc=<size> to increase size/,
+    /vmalloc_node_range for size 8192 failed: Address range restricted to 0xffffc90000000000 - 0xffffe8ffffffffff/,
   );
 });
 

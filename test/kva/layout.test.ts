@@ -9,8 +9,14 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import * as layout from '../../src/kva/vmap-area.js';
 
-const HOT = ['rbtree.js', 'rb-list.js', 'free-tree.js', 'busy-tree.js'];
-const dir = new URL('../../src/kva/', import.meta.url);
+const HOT = [
+  'kva/rbtree.js',
+  'kva/rb-list.js',
+  'kva/free-tree.js',
+  'kva/busy-tree.js',
+  'nodes/vmap-nodes.js',
+];
+const dir = new URL('../../src/', import.meta.url);
 
 test('layout constants copied into the hot modules match vmap-area.ts', () => {
   const exported = layout as unknown as Record<string, unknown>;

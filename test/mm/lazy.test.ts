@@ -27,7 +27,7 @@ describe('lazy free', () => {
   });
 
   test('neighbouring lazy ranges merge (the pre-6.9 purge tree)', () => {
-    const { vm } = testVm();
+    const { vm } = testVm({ design: 'global' });
     const a = vm.vmalloc(PAGE)!;
     const b = vm.vmalloc(PAGE)!;
     vm.vmalloc(PAGE);
@@ -123,8 +123,19 @@ describe('allocation failure: purge, retry, notifiers, warning', () => {
     vm.check();
   });
 
+  test('6.9+: lazy areas stay separate, one per freed area, in the allocating node', () => {
+    const { vm } = testVm({ design: 'nodes' });
+    const a = vm.vmalloc(PAGE)!;
+    const b = vm.vmalloc(PAGE)!;
+    vm.vmalloc(PAGE);
+    vm.vfree(a);
+    vm.vfree(b);
+    assert.equal(vm.stats().lazyAreas, 2);
+    vm.check();
+  });
+
   test('with nothing to free, null and the kernel warnings (rate-limited)', () => {
-    const { vm, warnings } = testVm(small);
+    const { vm, warnings } = testVm({ ...small, design: 'global' });
     vm.vmalloc(62 * PAGE);
     let calls = 0;
     vm.registerPurgeNotifier(() => {
@@ -140,6 +151,16 @@ describe('allocation failure: purge, retry, notifiers, warning', () => {
     for (let i = 0; i < 30; i++) assert.equal(vm.vmalloc(PAGE), null);
     assert.equal(warnings.length, 10, 'printk_ratelimit(): 10 messages per 5 seconds');
     vm.check();
+  });
+
+  test('6.11+ warning text in the nodes design', () => {
+    const { vm, warnings } = testVm({ ...small, design: 'nodes' });
+    vm.vmalloc(62 * PAGE);
+    assert.equal(vm.vmalloc(PAGE), null);
+    assert.equal(
+      warnings[0],
+      `vmalloc_node_range for size ${2 * PAGE} failed: Address range restricted to 0xffffc90000000000 - 0xffffc9000003ffff`,
+    );
   });
 
   test('a null logger silences the warnings', () => {

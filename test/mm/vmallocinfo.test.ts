@@ -39,11 +39,27 @@ test('every line has the kernel shape', () => {
   for (const line of vm.vmallocinfo().trimEnd().split('\n')) assert.match(line, shape);
 });
 
-test('without the NUMA column, and with nothing busy no unpurged lines (as the kernel)', () => {
-  const { vm } = testVm({ numaInfo: false });
+test('without the NUMA column, and (before 6.9) with nothing busy no unpurged lines', () => {
+  const { vm } = testVm({ numaInfo: false, design: 'global' });
   const a = vm.vmalloc(PAGE)!;
   assert.equal(vm.vmallocinfo(), '0xffffc90000000000-0xffffc90000002000    8192 pages=1 vmalloc\n');
   vm.vfree(a);
   assert.equal(vm.lazyPages, 2);
   assert.equal(vm.vmallocinfo(), '');
+});
+
+test('6.9+: unpurged areas are shown even with nothing busy, one line each', () => {
+  const { vm } = testVm({ numaInfo: false, design: 'nodes' });
+  const a = vm.vmalloc(PAGE)!;
+  const b = vm.vmalloc(PAGE)!;
+  vm.vfree(a);
+  vm.vfree(b);
+  assert.equal(
+    vm.vmallocinfo(),
+    [
+      '0xffffc90000000000-0xffffc90000002000    8192 unpurged vm_area',
+      '0xffffc90000002000-0xffffc90000004000    8192 unpurged vm_area',
+      '',
+    ].join('\n'),
+  );
 });

@@ -43,7 +43,7 @@ describe('the seven tests', () => {
     );
     assert.ok(
       warnings.includes(
-        'vmap allocation for size 8192 failed: use vmalloc=<size> to increase size',
+        'vmalloc_node_range for size 8192 failed: Address range restricted to 0xffffc90000000000 - 0xffffe8ffffffffff',
       ),
     );
     vm.check();
