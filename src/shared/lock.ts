@@ -28,8 +28,7 @@ import { VmallocError } from '../errors.js';
 export const LOCK_SLOT_BYTES = 128;
 const I32_PER_SLOT = LOCK_SLOT_BYTES / 4;
 const F64_PER_SLOT = LOCK_SLOT_BYTES / 8;
-const STATE = 0;
-const OWNER = 1;
+const OWNER = 1; // (word 0 of a slot is the state)
 const LAST = 2;
 /** Float64 words of a slot. */
 const S_ACQ = 2;
@@ -54,8 +53,7 @@ const SPIN_LIMIT = 200;
 const WAIT_SLICE_MS = 20;
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
-const CPU_ALIVE = 0;
-const CPU_DEAD = 1;
+const CPU_DEAD = 1; // (0: alive or unknown)
 
 const now = (): number => performance.now();
 
