@@ -18,12 +18,13 @@ Commands:
                         the kernel's test_vmalloc suite (modes: performance, stress, smoke)
   bench kva [options]   the free-tree core on the VA-only test_vmalloc patterns, optionally
                         beside the C yardstick (--cref PATH)
+  bench contention      test_vmalloc with 1-8 workers, design global vs nodes, lock_stat
   help [command]        this text, or a command's own
 
 Run 'vmalloc <command> --help' for a command's options.
 `;
 
-function main(argv: readonly string[]): number {
+async function main(argv: readonly string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case undefined:
@@ -35,16 +36,16 @@ function main(argv: readonly string[]): number {
       else process.stdout.write(HELP);
       return cmd === undefined ? 1 : 0;
     case 'bench':
-      return benchCommand(rest);
+      return await benchCommand(rest);
     case 'test':
-      return testCommand(rest);
+      return await testCommand(rest);
     default:
       throw new UsageError(`unknown command "${cmd}"`);
   }
 }
 
 try {
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
   if (err instanceof UsageError || err instanceof VmallocError) {
     process.stderr.write(`vmalloc: ${err.message}\nRun 'vmalloc help' for usage.\n`);

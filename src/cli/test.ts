@@ -6,15 +6,9 @@
  * Callers: src/cli/main.ts.
  */
 
-import { createVmalloc } from '../mm/vmalloc.js';
 import { machineCpuCount } from '../shared/cpu.js';
-import {
-  checkMask,
-  runWorker,
-  summaryLines,
-  type Progress,
-  type WorkerResult,
-} from '../test-vmalloc/driver.js';
+import { checkMask, summaryLines, type Progress } from '../test-vmalloc/driver.js';
+import { runTestVmalloc } from '../test-vmalloc/run.js';
 import {
   MODES,
   PARAM_HELP,
@@ -66,7 +60,7 @@ Options:
 
 const FLAGS = new Set(['--json', '--vmallocinfo', '--check', '--quiet', '--help', '-h']);
 
-export function testCommand(argv: readonly string[]): number {
+export async function testCommand(argv: readonly string[]): Promise<number> {
   const flags = new Set<string>();
   const words: string[] = [];
   let mode: TestMode | undefined;
@@ -104,40 +98,49 @@ export function testCommand(argv: readonly string[]): number {
     process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
     return 1;
   }
-  if (params.nr_threads > 1) {
-    process.stderr.write(
-      `vmalloc test: nr_threads=${params.nr_threads}: several workers are not implemented yet; use nr_threads=1\n`,
-    );
-    return 1;
-  }
   const quiet = flags.has('--quiet');
   const json = flags.has('--json');
   const say = (line: string): void => {
     if (!quiet) process.stderr.write(line);
   };
-  const vm = createVmalloc({
-    design: params.design,
-    nrCpus: params.nr_cpus,
-    checkEveryOp: flags.has('--check'),
-    logger: { warn: (m) => process.stderr.write(`${m}\n`) },
-  });
   say(
-    `test_vmalloc: design=${params.design} nr_cpus=${params.nr_cpus} nr_threads=${params.nr_threads} ` +
+    `test_vmalloc: design=${params.design} nr_cpus=${Math.max(params.nr_cpus, params.nr_threads)} nr_threads=${params.nr_threads} ` +
       `run_test_mask=${params.run_test_mask} test_loop_count=${params.test_loop_count} test_repeat_count=${params.test_repeat_count} ` +
       `sequential_test_order=${Number(params.sequential_test_order)} nr_pages=${params.nr_pages} seed=${params.seed}\n`,
   );
+  if (params.nr_threads > params.nr_cpus) {
+    say(
+      `test_vmalloc: ${params.nr_threads} workers on a machine of ${params.nr_cpus} CPUs: simulating ${params.nr_threads} CPUs (a worker is a CPU)\n`,
+    );
+  }
   const progress = quiet ? undefined : progressPrinter();
   const started = Date.now();
-  const results: WorkerResult[] = [runWorker(vm, params, 0, progress?.update)];
+  let run;
+  try {
+    run = await runTestVmalloc({
+      params,
+      checkEveryOp: flags.has('--check'),
+      logger: { warn: (m) => process.stderr.write(`${m}\n`) },
+      progress: progress?.update,
+      lockStatFromStart: params.lock_stat,
+    });
+  } catch (e) {
+    progress?.done();
+    process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
+    return 1;
+  }
   progress?.done();
+  const { vm, workers } = run;
   if (json) {
     process.stdout.write(
       JSON.stringify(
         {
           params,
+          nrCpus: run.nrCpus,
           elapsedMs: Date.now() - started,
-          workers: results,
+          workers,
           stats: vm.stats(),
+          lockStat: params.lock_stat ? vm.lockStats() : undefined,
           vmallocinfo: flags.has('--vmallocinfo') ? vm.vmallocinfo() : undefined,
         },
         null,
@@ -145,7 +148,8 @@ export function testCommand(argv: readonly string[]): number {
       ) + '\n',
     );
   } else {
-    process.stdout.write(summaryLines(results, params).join('\n') + '\n');
+    process.stdout.write(summaryLines(workers, params).join('\n') + '\n');
+    if (params.lock_stat) process.stdout.write('\n' + vm.lockStat());
     if (flags.has('--vmallocinfo')) process.stdout.write(vm.vmallocinfo());
   }
   return 0;

@@ -180,6 +180,9 @@ export class Vmalloc {
   readonly handle: VmallocHandle;
   /** The area found by the last failed exact-start lookup (for error messages). */
   private lastFound = 0;
+  /** Translation cache: [start, mappedEnd) of two areas (empty: start > end), and their vm_structs. */
+  private readonly tlb = Float64Array.of(1, 0, 1, 0);
+  private readonly tlbVm = new Int32Array(2);
   private opsSinceCheck = 0;
 
   /** @internal Use createVmalloc() or attachVmalloc(). */
@@ -212,7 +215,8 @@ export class Vmalloc {
     const freeLock = new Lock(locks, L_FREE, 'free_vmap_area_lock');
     const purgeMutex = new Lock(locks, L_PURGE, 'vmap_purge_lock');
     const ctl = new Int32Array(handle.ctl);
-    const stat = new Float64Array(handle.stat);
+    // Each cpu counts in its own block (no cache line written by two workers); stats() sums.
+    const stat = new Float64Array(handle.stat, cpu * VA_STAT_WORDS * 8, VA_STAT_WORDS);
     if (config.design === 'nodes') {
       const n = nrVmapNodes(config.nrCpus);
       const nodeLock = (k: number, name: string) =>
@@ -266,7 +270,7 @@ export class Vmalloc {
       strings: StringTable.createBuffers(shared),
       locks: LockTable.create(lockCount(config), shared, cpus).buffer,
       ctl: makeFixedBuffer(ctlWords(config) * 4, shared),
-      stat: makeFixedBuffer(VA_STAT_WORDS * 8, shared),
+      stat: makeFixedBuffer(cpus * VA_STAT_WORDS * 8, shared),
     };
     const vm = new Vmalloc(handle, 0, logger);
     vm.lockTable.setTimeout(config.lockTimeoutMs);
@@ -385,6 +389,7 @@ export class Vmalloc {
     if (!this.allocAreaPages(vm, zero)) return null;
     // The area is complete: show it in vmallocinfo from now on.
     this.vms.setFlags(vm, this.vms.flags(vm) & ~VmFlags.VM_UNINITIALIZED);
+    this.tlbInsert(vm);
     return this.vms.addr(vm);
   }
 
@@ -579,6 +584,7 @@ export class Vmalloc {
    * its range to the lazy list. Kernel: the tail of vfree() + free_unmap_vmap_area().
    */
   private releaseArea(va: number, vm: number, freePages: boolean): void {
+    this.tlbFlush(vm);
     const vms = this.vms;
     const nrPages = vms.nrPages(vm);
     if (nrPages > 0 || (vms.flags(vm) & (VmFlags.VM_ALLOC | VmFlags.VM_MAP)) !== 0) {
@@ -904,8 +910,48 @@ export class Vmalloc {
     );
   }
 
-  /** The vm_struct whose mapped pages hold [addr, addr + n); throws EFAULT when none does. */
+  /**
+   * The vm_struct whose mapped pages hold [addr, addr + n); throws EFAULT when none does.
+   *
+   * A two-entry translation cache (this worker's "TLB") answers for the areas used last, so
+   * a store right after a vmalloc costs no tree walk and no lock, as a kernel store goes
+   * through the page tables and takes no vmalloc lock. This worker's own frees invalidate it;
+   * like the kernel, accessing an area while another worker frees it is a use-after-free
+   * race the caller must avoid.
+   */
   private mappedVm(op: string, addr: number, n: number): number {
+    const t = this.tlb;
+    if (addr >= t[0]! && addr + n <= t[1]!) return this.tlbVm[0]!;
+    if (addr >= t[2]! && addr + n <= t[3]!) return this.tlbVm[1]!;
+    const vm = this.lookupMappedVm(op, addr, n);
+    this.tlbInsert(vm);
+    return vm;
+  }
+
+  /** Caches area `vm`'s mapped range as the most recent translation. */
+  private tlbInsert(vm: number): void {
+    const t = this.tlb;
+    t[2] = t[0]!;
+    t[3] = t[1]!;
+    this.tlbVm[1] = this.tlbVm[0]!;
+    const start = this.vms.addr(vm);
+    t[0] = start;
+    t[1] = start + this.vms.nrPages(vm) * this.pageSize;
+    this.tlbVm[0] = vm;
+  }
+
+  /** Forgets any translation of area `vm` (it is being freed). */
+  private tlbFlush(vm: number): void {
+    for (let k = 0; k < 2; k++) {
+      if (this.tlbVm[k] === vm) {
+        this.tlb[2 * k] = 1;
+        this.tlb[2 * k + 1] = 0;
+        this.tlbVm[k] = 0;
+      }
+    }
+  }
+
+  private lookupMappedVm(op: string, addr: number, n: number): number {
     const va = this.areas.find(this.cpu, addr);
     const vm = this.vmOf(va);
     if (vm === 0) {
@@ -1000,7 +1046,9 @@ export class Vmalloc {
   }
 
   stats(): VmallocStats {
-    const st = this.areas.stat;
+    const all = new Float64Array(this.handle.stat);
+    const st = new Float64Array(VA_STAT_WORDS);
+    for (let k = 0; k < all.length; k++) st[k % VA_STAT_WORDS] = st[k % VA_STAT_WORDS]! + all[k]!;
     return {
       design: this.config.design,
       nrCpus: this.config.nrCpus,

@@ -36,13 +36,21 @@ import type { Lock } from '../shared/lock.js';
 import { KERNEL_BASE } from './layout.js';
 import type { RateLimitedLog } from './logger.js';
 
-/** Words of the control block (Int32) the designs share. */
+/**
+ * Words of the control block (Int32) the designs share. Words written often by several CPUs
+ * each get a cache line (16 words) of their own, so that no CPU's reads of its own words miss
+ * because another CPU wrote a neighbour (false sharing).
+ *
+ *   line 0: free head, scratch head (read-mostly)   line 1: vmap_lazy_nr (atomic, every vfree)
+ *   line 2 + cpu: that cpu's preload slot            then: the design's words
+ */
+const LINE = 16;
 const C_FREE_HEAD = 0;
-const C_LAZY_NR = 1; // vmap_lazy_nr: pages (guard pages included) lazily freed, not yet purged
-export const C_SCRATCH_HEAD = 2; // a spare head for temporary lists (the nodes design's decay)
-const C_PRELOAD = 8; // + cpu: the per-CPU spare record for a no-edge split
+export const C_SCRATCH_HEAD = 1; // a spare head for temporary lists (the nodes design's decay)
+const C_LAZY_NR = LINE; // vmap_lazy_nr: pages (guard pages included) lazily freed, not yet purged
+const C_PRELOAD = 2 * LINE; // + cpu * LINE: the per-CPU spare record for a no-edge split
 /** First word a design may use for its own state. */
-export const designWords = (nrCpus: number): number => C_PRELOAD + nrCpus;
+export const designWords = (nrCpus: number): number => C_PRELOAD + (nrCpus + 1) * LINE;
 
 /** Statistics (Float64 words). */
 export const VaStat = {
@@ -208,7 +216,7 @@ export abstract class VmapAreaManager {
           vend,
           this.cfg.pageSize,
           this.ctl,
-          C_PRELOAD + cpu,
+          C_PRELOAD + cpu * LINE,
         );
         this.freeLock.unlock();
         if (err === 0) break;
@@ -253,7 +261,8 @@ export abstract class VmapAreaManager {
    * taken. Kernel: preload_this_cpu_lock().
    */
   private preload(cpu: number): void {
-    if (this.ctl[C_PRELOAD + cpu] === 0) this.ctl[C_PRELOAD + cpu] = this.s.alloc();
+    const slot = C_PRELOAD + cpu * LINE;
+    if (this.ctl[slot] === 0) this.ctl[slot] = this.s.alloc();
   }
 
   private callNotifiers(): number {
@@ -393,7 +402,7 @@ export abstract class VmapAreaManager {
     checkCoalesced(s, free, 'free tree');
     const own = [this.freeHead, this.ctl[C_SCRATCH_HEAD]!];
     for (let cpu = 0; cpu < this.cfg.nrCpus; cpu++) {
-      const p = this.ctl[C_PRELOAD + cpu]!;
+      const p = this.ctl[C_PRELOAD + cpu * LINE]!;
       if (p !== 0) own.push(p);
     }
     if (rbListCount(s, this.ctl[C_SCRATCH_HEAD]!) !== 0)

@@ -52,7 +52,8 @@ const N_LAZY_HEAD = 1;
 const N_SKIP_POPULATE = 2;
 const N_POOL_HEAD = 8;
 const N_POOL_LEN = N_POOL_HEAD + MAX_VA_SIZE_PAGES;
-const NODE_WORDS = N_POOL_LEN + MAX_VA_SIZE_PAGES;
+/** A multiple of 16 words: each node's words start on a cache line of their own. */
+const NODE_WORDS = N_POOL_LEN + MAX_VA_SIZE_PAGES + 8;
 
 /** nr_vmap_nodes = clamp(possible CPUs, 1, 128). */
 export function nrVmapNodes(nrCpus: number): number {

@@ -29,6 +29,8 @@ export interface TestParams {
   nr_cpus: number;
   /** This project's: the random seed (get_random_*), for replayable runs. */
   seed: number;
+  /** This project's: collect lock statistics and print /proc/lock_stat after the run. */
+  lock_stat: boolean;
 }
 
 /** Kernel defaults (6.x). run_test_mask defaults to every test implemented here. */
@@ -44,6 +46,7 @@ export function defaultParams(implementedMask: number, nrCpus: number): TestPara
     design: 'nodes',
     nr_cpus: nrCpus,
     seed: (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 1 || 1,
+    lock_stat: false,
   };
 }
 
@@ -58,6 +61,7 @@ export const PARAM_HELP: Record<keyof TestParams, string> = {
   design: 'Kernel generation: global (5.2-6.8) or nodes (6.9+)',
   nr_cpus: 'Simulated num_online_cpus() (default: this machine)',
   seed: 'Random seed for get_random_*() (default: from the clock, printed)',
+  lock_stat: 'Print /proc/lock_stat after the run (lock_stat=1)',
 };
 
 /** test_vmalloc.sh's canned modes (6.x script). */
@@ -102,6 +106,9 @@ export function applyParams(params: TestParams, words: readonly string[]): void 
         break;
       case 'use_huge':
         params.use_huge = n !== 0;
+        break;
+      case 'lock_stat':
+        params.lock_stat = n !== 0;
         break;
       case 'nr_threads':
         params.nr_threads = Math.min(Math.max(n, 1), 65535);

@@ -1,0 +1,223 @@
+/**
+ * `vmalloc bench contention`: test_vmalloc's run_test_mask=7 (fix_size, full_fit,
+ * long_busy_list) with 1, 2, 4 and 8 workers, for the 'global' and the 'nodes' design, in one
+ * run: throughput, scaling ratios, lock_stat, and a model of larger machines calibrated on the
+ * measured lock hold times.
+ *
+ * Holds: the run plan, the two passes per configuration (throughput with lock statistics off,
+ * then lock statistics on: they cost about a third of the throughput), the model, the report.
+ * Callers: src/cli/bench.ts.
+ *
+ * Every configuration simulates the same machine (nr_cpus, 8 by default), so each test does the
+ * same work whatever the number of workers (full_fit_alloc_test's setup depends on nr_cpus).
+ * Workers warm up (untimed) before the start barrier opens.
+ */
+
+import { aggregateByClass } from '../shared/lock-stat.js';
+import type { LockStat } from '../shared/lock.js';
+import { defaultParams, type TestParams } from '../test-vmalloc/params.js';
+import { runTestVmalloc } from '../test-vmalloc/run.js';
+import { IMPLEMENTED_MASK } from '../test-vmalloc/tests.js';
+import type { VmallocDesign } from '../mm/config.js';
+import { fmt } from './stats.js';
+
+export interface ContentionOptions {
+  loops: number;
+  lockStatLoops: number;
+  workers: number[];
+  designs: VmallocDesign[];
+  nrCpus: number;
+  mask: number;
+  progress?: (line: string) => void;
+}
+
+export interface ContentionRow {
+  design: VmallocDesign;
+  workers: number;
+  elapsedMs: number;
+  /** Tests completed (workers x tests in the mask). */
+  tests: number;
+  testsPerSec: number;
+  /** lock_stat of the lock-statistics pass, by class. */
+  locks: LockStat[];
+  /** Tests completed in the lock-statistics pass (to express hold times per test). */
+  lockStatTests: number;
+}
+
+export interface ContentionResult {
+  options: Omit<ContentionOptions, 'progress'>;
+  rows: ContentionRow[];
+}
+
+function paramsFor(
+  o: ContentionOptions,
+  design: VmallocDesign,
+  workers: number,
+  loops: number,
+): TestParams {
+  const p = defaultParams(IMPLEMENTED_MASK, o.nrCpus);
+  p.design = design;
+  p.nr_threads = workers;
+  p.nr_cpus = o.nrCpus;
+  p.run_test_mask = o.mask;
+  p.test_loop_count = loops;
+  p.test_repeat_count = 1;
+  p.seed = 20261122;
+  return p;
+}
+
+const testsIn = (mask: number): number =>
+  [1, 2, 4, 8, 16, 32, 64].filter((b) => (mask & b) !== 0).length;
+
+export async function runContentionBench(o: ContentionOptions): Promise<ContentionResult> {
+  const say = o.progress ?? (() => {});
+  const rows: ContentionRow[] = [];
+  // Designs alternate at each worker count, so a slow phase of the machine hits both.
+  for (const workers of o.workers) {
+    for (const design of o.designs) {
+      const p = paramsFor(o, design, workers, o.loops);
+      const run = await runTestVmalloc({ params: p, warmup: true, logger: null });
+      const tests = workers * testsIn(o.mask);
+      const elapsedMs = run.elapsedNs / 1e6;
+      run.vm.check();
+      const ls = await runTestVmalloc({
+        params: paramsFor(o, design, workers, o.lockStatLoops),
+        warmup: true,
+        logger: null,
+        lockStatFromStart: true,
+      });
+      rows.push({
+        design,
+        workers,
+        elapsedMs,
+        tests,
+        testsPerSec: tests / (elapsedMs / 1000),
+        locks: aggregateByClass(ls.vm.lockStats()),
+        lockStatTests: tests,
+      });
+      say(
+        `${design} x${workers}: ${fmt(tests / (elapsedMs / 1000), 2)} tests/s (${fmt(elapsedMs, 0)} ms)`,
+      );
+    }
+  }
+  const { progress: _p, ...options } = o;
+  return { options, rows };
+}
+
+/** Locks every CPU contends for, per design (per-node locks are split N ways). */
+const GLOBAL_LOCKS: Record<VmallocDesign, string[]> = {
+  global: ['free_vmap_area_lock', 'vmap_area_lock', 'purge_vmap_area_lock', 'vmap_purge_lock'],
+  nodes: ['free_vmap_area_lock', 'vmap_purge_lock'],
+};
+const NODE_LOCKS = ['&vn->busy.lock', '&vn->lazy.lock', '&vn->pool_lock'];
+
+export interface ModelPoint {
+  cpus: number;
+  global: number;
+  nodes: number;
+}
+
+/**
+ * A model of N CPUs calibrated on the single-worker runs: a test costs P (time outside the
+ * contended locks) + S (hold time in locks every CPU shares; per-node locks count 1/N, since
+ * N nodes split them). Throughput is N / (P + S) until the busiest shared lock is held all the
+ * time, which caps it at 1 / S_max (tests per second).
+ */
+export function modelThroughput(
+  rows: readonly ContentionRow[],
+  cpus: readonly number[],
+): ModelPoint[] {
+  const calib = (
+    design: VmallocDesign,
+  ): { p: number; shared: number[]; nodeHold: number } | null => {
+    const r = rows.find((x) => x.design === design && x.workers === 1);
+    if (!r) return null;
+    const perTest = (name: string): number => {
+      const l = r.locks.find((x) => x.name === name);
+      return l ? l.holdTotal / 1e6 / r.lockStatTests : 0; // seconds per test
+    };
+    const shared = GLOBAL_LOCKS[design].map(perTest);
+    const nodeHold = design === 'nodes' ? NODE_LOCKS.map(perTest).reduce((a, b) => a + b, 0) : 0;
+    const total = 1 / r.testsPerSec; // seconds per test, one worker
+    const p = Math.max(total - shared.reduce((a, b) => a + b, 0) - nodeHold, total * 0.05);
+    return { p, shared, nodeHold };
+  };
+  const g = calib('global');
+  const n = calib('nodes');
+  const at = (
+    c: { p: number; shared: number[]; nodeHold: number } | null,
+    cpusN: number,
+    perNode: boolean,
+  ): number => {
+    if (!c) return NaN;
+    const nodeShare = perNode ? c.nodeHold / Math.min(cpusN, 128) : 0;
+    const s = c.shared.reduce((a, b) => a + b, 0);
+    const sMax = Math.max(...c.shared, nodeShare, 1e-12);
+    return Math.min(cpusN / (c.p + s + nodeShare), 1 / sMax);
+  };
+  return cpus.map((k) => ({ cpus: k, global: at(g, k, false), nodes: at(n, k, true) }));
+}
+
+function lockRow(r: ContentionRow, name: string): string {
+  const l = r.locks.find((x) => x.name === name);
+  if (!l || l.acquisitions === 0) return '-';
+  return `${fmt((100 * l.contentions) / l.acquisitions, 1)}%`;
+}
+
+export function formatContention(res: ContentionResult): string {
+  const { rows } = res;
+  const find = (d: VmallocDesign, w: number) => rows.find((r) => r.design === d && r.workers === w);
+  const lines: string[] = [];
+  lines.push('### Throughput (run_test_mask=' + res.options.mask + ', tests per second)', '');
+  lines.push(
+    '| workers | global tests/s | global vs 1 worker | nodes tests/s | nodes vs 1 worker | nodes / global |',
+  );
+  lines.push('|---:|---:|---:|---:|---:|---:|');
+  for (const w of res.options.workers) {
+    const g = find('global', w);
+    const n = find('nodes', w);
+    const g1 = find('global', res.options.workers[0]!);
+    const n1 = find('nodes', res.options.workers[0]!);
+    lines.push(
+      `| ${w} | ${g ? fmt(g.testsPerSec, 2) : '-'} | ${g && g1 ? fmt(g.testsPerSec / g1.testsPerSec, 2) + 'x' : '-'} | ` +
+        `${n ? fmt(n.testsPerSec, 2) : '-'} | ${n && n1 ? fmt(n.testsPerSec / n1.testsPerSec, 2) + 'x' : '-'} | ` +
+        `${g && n ? fmt(n.testsPerSec / g.testsPerSec, 2) + 'x' : '-'} |`,
+    );
+  }
+  const names = [
+    'free_vmap_area_lock',
+    'vmap_area_lock',
+    'purge_vmap_area_lock',
+    'vmap_purge_lock',
+    '&vn->busy.lock',
+    '&vn->lazy.lock',
+    '&vn->pool_lock',
+  ];
+  lines.push('', '### lock_stat: contentions / acquisitions per lock class', '');
+  lines.push('| design | workers | ' + names.join(' | ') + ' |');
+  lines.push('|---|---:|' + names.map(() => '---:').join('|') + '|');
+  for (const r of rows)
+    lines.push(`| ${r.design} | ${r.workers} | ${names.map((nm) => lockRow(r, nm)).join(' | ')} |`);
+  lines.push('', '### Wait time per lock class (total ms of the lock-statistics pass)', '');
+  lines.push('| design | workers | ' + names.join(' | ') + ' |');
+  lines.push('|---|---:|' + names.map(() => '---:').join('|') + '|');
+  for (const r of rows) {
+    lines.push(
+      `| ${r.design} | ${r.workers} | ${names
+        .map((nm) => {
+          const l = r.locks.find((x) => x.name === nm);
+          return l && l.acquisitions > 0 ? fmt(l.waitTotal / 1000, 1) : '-';
+        })
+        .join(' | ')} |`,
+    );
+  }
+  const model = modelThroughput(rows, [1, 2, 4, 8, 16, 32, 64]);
+  lines.push('', '### Model: N CPUs (calibrated on the one-worker runs)', '');
+  lines.push('| CPUs | global tests/s | nodes tests/s | nodes / global |');
+  lines.push('|---:|---:|---:|---:|');
+  for (const m of model)
+    lines.push(
+      `| ${m.cpus} | ${fmt(m.global, 1)} | ${fmt(m.nodes, 1)} | ${fmt(m.nodes / m.global, 2)}x |`,
+    );
+  return lines.join('\n');
+}

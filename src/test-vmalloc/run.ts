@@ -1,0 +1,138 @@
+/**
+ * Runs test_vmalloc as the kernel module does: nr_threads workers, each a CPU with its own
+ * test order, released together; the results in worker order.
+ *
+ * Holds: runTestVmalloc() (in this thread for one worker, in worker threads otherwise) and
+ * the sizing of the simulated machine for a run (CPUs, physical memory).
+ * Callers: the CLI (`vmalloc test`), the contention benchmark, tests.
+ *
+ * Kernel: lib/test_vmalloc.c do_concurrent_test(). A worker is a CPU: with more workers than
+ * nr_cpus, the simulated machine has as many CPUs as workers.
+ */
+
+import { Worker } from 'node:worker_threads';
+import { createVmalloc, type Vmalloc } from '../mm/vmalloc.js';
+import type { VmallocLogger } from '../mm/logger.js';
+import { fls } from '../mm/layout.js';
+import { allArrived, makeBarrier, openBarrier } from './barrier.js';
+import { runWorker, type Progress, type WorkerResult } from './driver.js';
+import type { TestParams } from './params.js';
+
+export interface RunOptions {
+  params: TestParams;
+  /** Check every invariant after every operation (in-process runs only: one worker). */
+  checkEveryOp?: boolean;
+  logger?: VmallocLogger | null;
+  progress?: (p: Progress) => void;
+  /** Collect lock statistics during the run. */
+  lockStatFromStart?: boolean;
+  /**
+   * Run every selected test once with a few loops before the barrier opens (untimed), so that
+   * the JIT has compiled the code in every worker: for benchmarks. @defaultValue false
+   */
+  warmup?: boolean;
+}
+
+export interface RunResult {
+  vm: Vmalloc;
+  workers: WorkerResult[];
+  elapsedNs: number;
+  /** CPUs of the simulated machine (max(nr_cpus, nr_threads)). */
+  nrCpus: number;
+}
+
+/** Simulated CPUs: one per worker at least. */
+export function machineCpus(params: TestParams): number {
+  return Math.max(params.nr_cpus, params.nr_threads);
+}
+
+/**
+ * Physical memory for a run: what the selected tests keep allocated at once on every worker
+ * (full_fit_alloc_test's two arrays of fls(nr_cpus) * 32 MiB of pages; long_busy_list's 15000
+ * pages), with room to spare; at least 1 GiB, at most 4 GiB.
+ */
+export function physicalMemoryFor(params: TestParams, nrCpus: number, pageSize = 4096): number {
+  let pages = 1024 + params.nr_pages * 2;
+  if ((params.run_test_mask & 2) !== 0)
+    pages += 2 * fls(nrCpus) * ((32 * 2 ** 20) / pageSize) + 1024;
+  if ((params.run_test_mask & 4) !== 0) pages += 15000 + 200;
+  const bytes = Math.ceil(pages * params.nr_threads * 1.25) * pageSize;
+  return Math.min(4 * 2 ** 30, Math.max(2 ** 30, Math.ceil(bytes / pageSize) * pageSize));
+}
+
+export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
+  const { params } = o;
+  const nrCpus = machineCpus(params);
+  const vm = createVmalloc({
+    design: params.design,
+    nrCpus,
+    physicalMemory: physicalMemoryFor(params, nrCpus),
+    checkEveryOp: o.checkEveryOp === true && params.nr_threads === 1,
+    logger: o.logger === undefined ? null : o.logger,
+    lockStat: o.lockStatFromStart === true,
+  });
+  if (params.nr_threads === 1) {
+    if (o.warmup === true) {
+      warmUp(vm, params, 0);
+      vm.resetLockStat();
+    }
+    const start = Number(process.hrtime.bigint());
+    const r = runWorker(vm, params, 0, o.progress);
+    return { vm, workers: [r], elapsedNs: Number(process.hrtime.bigint()) - start, nrCpus };
+  }
+  const barrier = makeBarrier();
+  const workers: Worker[] = [];
+  const results: Promise<WorkerResult>[] = [];
+  for (let i = 0; i < params.nr_threads; i++) {
+    const w = new Worker(new URL('./worker-entry.js', import.meta.url), {
+      workerData: {
+        handle: vm.handle,
+        cpu: i,
+        worker: i,
+        params,
+        barrier,
+        warmup: o.warmup === true,
+      },
+    });
+    vm.watchWorker(w, i);
+    workers.push(w);
+    results.push(
+      new Promise((resolve, reject) => {
+        w.on(
+          'message',
+          (m: { type: string; message?: string; result?: WorkerResult; progress?: Progress }) => {
+            if (m.type === 'warn') o.logger?.warn(m.message!);
+            else if (m.type === 'progress') o.progress?.(m.progress!);
+            else if (m.type === 'result') resolve(m.result!);
+            else if (m.type === 'error') reject(new Error(`vmalloc_test/${i}: ${m.message}`));
+          },
+        );
+        w.on('error', reject);
+        w.on('exit', (code) => {
+          if (code !== 0) reject(new Error(`vmalloc_test/${i} exited with code ${code}`));
+        });
+      }),
+    );
+  }
+  try {
+    await allArrived(barrier, params.nr_threads);
+    vm.resetLockStat(); // the warm-up's locking is not the run's
+    const t0 = Number(process.hrtime.bigint());
+    openBarrier(barrier);
+    const out = await Promise.all(results);
+    return { vm, workers: out, elapsedNs: Number(process.hrtime.bigint()) - t0, nrCpus };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/** Runs the selected tests with few loops, to get the JIT's optimized code before timing. */
+export function warmUp(vm: Vmalloc, params: TestParams, worker: number): void {
+  const small: TestParams = {
+    ...params,
+    test_loop_count: Math.min(params.test_loop_count, 20_000),
+    test_repeat_count: 1,
+    lock_stat: false,
+  };
+  runWorker(vm, small, worker);
+}

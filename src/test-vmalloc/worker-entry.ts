@@ -1,0 +1,44 @@
+/**
+ * A test_vmalloc worker thread (the kernel's kthread "vmalloc_test/<i>"): attaches to the
+ * shared vmalloc, waits at the start barrier, runs its tests, reports back.
+ *
+ * Callers: run.ts, which starts one per nr_threads with workerData {handle, cpu, params,
+ * barrier}. Messages to the parent: {type: 'warn' | 'progress' | 'result' | 'error'}.
+ */
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { attachVmalloc, type VmallocHandle } from '../mm/vmalloc.js';
+import { runWorker } from './driver.js';
+import type { TestParams } from './params.js';
+import { waitAtBarrier } from './barrier.js';
+import { warmUp } from './run.js';
+
+interface Data {
+  handle: VmallocHandle;
+  cpu: number;
+  worker: number;
+  params: TestParams;
+  barrier: SharedArrayBuffer;
+  warmup: boolean;
+}
+
+const data = workerData as Data;
+const port = parentPort!;
+try {
+  const vm = attachVmalloc(data.handle, {
+    cpu: data.cpu,
+    logger: { warn: (m) => port.postMessage({ type: 'warn', message: m }) },
+  });
+  if (data.warmup) warmUp(vm, data.params, data.worker);
+  waitAtBarrier(data.barrier);
+  const result = runWorker(vm, data.params, data.worker, (p) =>
+    port.postMessage({ type: 'progress', progress: p }),
+  );
+  port.postMessage({ type: 'result', result });
+} catch (e) {
+  port.postMessage({
+    type: 'error',
+    message: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+    code: (e as { code?: string }).code,
+  });
+}
