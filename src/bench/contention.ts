@@ -100,7 +100,14 @@ export async function runContentionBench(o: ContentionOptions): Promise<Contenti
       );
     }
   }
-  const { progress: _p, ...options } = o;
+  const options = {
+    loops: o.loops,
+    lockStatLoops: o.lockStatLoops,
+    workers: o.workers,
+    designs: o.designs,
+    nrCpus: o.nrCpus,
+    mask: o.mask,
+  };
   return { options, rows };
 }
 
