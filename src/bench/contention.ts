@@ -124,45 +124,59 @@ export interface ModelPoint {
   nodes: number;
 }
 
+export interface ModelFit {
+  design: VmallocDesign;
+  /** tests per second, one worker */
+  x1: number;
+  /** measured scaling from 1 to 2 workers (the machine's two real cores) */
+  scaling2: number;
+  /** Amdahl serial fraction fitted from that scaling: X(N) = X1 * N / (1 + a (N - 1)) */
+  serial: number;
+  /** the busiest lock every CPU shares: its hold time per test (seconds) */
+  maxHold: number;
+  maxHoldLock: string;
+}
+
 /**
- * A model of N CPUs calibrated on the single-worker runs: a test costs P (time outside the
- * contended locks) + S (hold time in locks every CPU shares; per-node locks count 1/N, since
- * N nodes split them). Throughput is N / (P + S) until the busiest shared lock is held all the
- * time, which caps it at 1 / S_max (tests per second).
+ * A model of an N-CPU machine, calibrated on this machine's 1- and 2-worker runs (the only
+ * ones not oversubscribed on 2 cores): Amdahl's law with the serial fraction a fitted from the
+ * 1 -> 2 worker scaling (it lumps lock waits and cache-line traffic), capped by the busiest lock
+ * every CPU shares, which can be held at most all the time: X(N) <= 1 / hold-per-test.
+ * Per-node locks count 1/nr_nodes of their hold time (nodes split them).
  */
-export function modelThroughput(
-  rows: readonly ContentionRow[],
-  cpus: readonly number[],
-): ModelPoint[] {
-  const calib = (
-    design: VmallocDesign,
-  ): { p: number; shared: number[]; nodeHold: number } | null => {
-    const r = rows.find((x) => x.design === design && x.workers === 1);
-    if (!r) return null;
-    const perTest = (name: string): number => {
-      const l = r.locks.find((x) => x.name === name);
-      return l ? l.holdTotal / 1e6 / r.lockStatTests : 0; // seconds per test
-    };
-    const shared = GLOBAL_LOCKS[design].map(perTest);
-    const nodeHold = design === 'nodes' ? NODE_LOCKS.map(perTest).reduce((a, b) => a + b, 0) : 0;
-    const total = 1 / r.testsPerSec; // seconds per test, one worker
-    const p = Math.max(total - shared.reduce((a, b) => a + b, 0) - nodeHold, total * 0.05);
-    return { p, shared, nodeHold };
+export function fitModel(rows: readonly ContentionRow[]): ModelFit[] {
+  const fits: ModelFit[] = [];
+  for (const design of ['global', 'nodes'] as VmallocDesign[]) {
+    const r1 = rows.find((x) => x.design === design && x.workers === 1);
+    const r2 = rows.find((x) => x.design === design && x.workers === 2);
+    if (!r1 || !r2) continue;
+    const scaling2 = r2.testsPerSec / r1.testsPerSec;
+    const serial = Math.min(1, Math.max(0, 2 / scaling2 - 1));
+    let maxHold = 0;
+    let maxHoldLock = '-';
+    for (const name of [...GLOBAL_LOCKS[design], ...(design === 'nodes' ? NODE_LOCKS : [])]) {
+      const l = r1.locks.find((x) => x.name === name);
+      if (!l) continue;
+      const perTest = l.holdTotal / 1e6 / r1.lockStatTests / (NODE_LOCKS.includes(name) ? 64 : 1);
+      if (perTest > maxHold) {
+        maxHold = perTest;
+        maxHoldLock = name;
+      }
+    }
+    fits.push({ design, x1: r1.testsPerSec, scaling2, serial, maxHold, maxHoldLock });
+  }
+  return fits;
+}
+
+export function modelThroughput(fits: readonly ModelFit[], cpus: readonly number[]): ModelPoint[] {
+  const at = (f: ModelFit | undefined, n: number): number => {
+    if (!f) return NaN;
+    const amdahl = (f.x1 * n) / (1 + f.serial * (n - 1));
+    return f.maxHold > 0 ? Math.min(amdahl, 1 / f.maxHold) : amdahl;
   };
-  const g = calib('global');
-  const n = calib('nodes');
-  const at = (
-    c: { p: number; shared: number[]; nodeHold: number } | null,
-    cpusN: number,
-    perNode: boolean,
-  ): number => {
-    if (!c) return NaN;
-    const nodeShare = perNode ? c.nodeHold / Math.min(cpusN, 128) : 0;
-    const s = c.shared.reduce((a, b) => a + b, 0);
-    const sMax = Math.max(...c.shared, nodeShare, 1e-12);
-    return Math.min(cpusN / (c.p + s + nodeShare), 1 / sMax);
-  };
-  return cpus.map((k) => ({ cpus: k, global: at(g, k, false), nodes: at(n, k, true) }));
+  const g = fits.find((f) => f.design === 'global');
+  const n = fits.find((f) => f.design === 'nodes');
+  return cpus.map((k) => ({ cpus: k, global: at(g, k), nodes: at(n, k) }));
 }
 
 function lockRow(r: ContentionRow, name: string): string {
@@ -218,9 +232,19 @@ export function formatContention(res: ContentionResult): string {
         .join(' | ')} |`,
     );
   }
-  const model = modelThroughput(rows, [1, 2, 4, 8, 16, 32, 64]);
-  lines.push('', '### Model: N CPUs (calibrated on the one-worker runs)', '');
-  lines.push('| CPUs | global tests/s | nodes tests/s | nodes / global |');
+  const fits = fitModel(rows);
+  const model = modelThroughput(fits, [1, 2, 4, 8, 16, 32, 64]);
+  lines.push('', '### Model of an N-CPU machine (calibrated on the 1- and 2-worker runs)', '');
+  lines.push(
+    '| design | 1 worker tests/s | 1 -> 2 workers | serial fraction | busiest shared lock | its hold per test |',
+  );
+  lines.push('|---|---:|---:|---:|---|---:|');
+  for (const f of fits) {
+    lines.push(
+      `| ${f.design} | ${fmt(f.x1, 2)} | ${fmt(f.scaling2, 2)}x | ${fmt(f.serial, 3)} | ${f.maxHoldLock} | ${fmt(f.maxHold * 1000, 2)} ms |`,
+    );
+  }
+  lines.push('', '| CPUs | global tests/s | nodes tests/s | nodes / global |');
   lines.push('|---:|---:|---:|---:|');
   for (const m of model)
     lines.push(
