@@ -412,7 +412,8 @@ export class VmapSpace {
       busyBytes: this.busyBytes,
       freeCount: this.freeCount,
       freeBytes: this.freeBytes,
-      largestFree: this.largestFree,
+      // Read directly: the getter would take the (non-re-entrant) lock a second time.
+      largestFree: this.s.smax(rbRootOf(this.s, this.freeHead)),
       records: this.s.live,
       capacity: this.s.capacity,
     }));
