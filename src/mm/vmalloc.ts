@@ -183,6 +183,8 @@ export class Vmalloc {
   /** Translation cache: [start, mappedEnd) of two areas (empty: start > end), and their vm_structs. */
   private readonly tlb = Float64Array.of(1, 0, 1, 0);
   private readonly tlbVm = new Int32Array(2);
+  /** The shared TLB generation the cache was filled under (a purge changes it). */
+  private tlbGen = 0;
   private opsSinceCheck = 0;
 
   /** @internal Use createVmalloc() or attachVmalloc(). */
@@ -799,8 +801,28 @@ export class Vmalloc {
    * the timeout. The state that lock protected may be inconsistent afterwards.
    */
   markCpuDead(cpu: number): void {
-    checkInteger('markCpuDead', 'cpu', cpu);
+    this.checkCpuArg('markCpuDead', cpu);
     this.lockTable.markCpuDead(cpu);
+  }
+
+  /**
+   * Declares `cpu` alive again (the CPU is back online), for a new worker that takes the id
+   * of one that exited cleanly. Do not use it for a worker that died holding a lock: that
+   * lock stays taken, and waiters would then wait for the timeout instead of failing at once.
+   */
+  markCpuAlive(cpu: number): void {
+    this.checkCpuArg('markCpuAlive', cpu);
+    this.lockTable.markCpuAlive(cpu);
+  }
+
+  private checkCpuArg(op: string, cpu: unknown): asserts cpu is number {
+    const n = this.config.nrCpus;
+    if (!Number.isInteger(cpu) || (cpu as number) < 0 || (cpu as number) >= n) {
+      throw new VmallocError(
+        'EINVAL',
+        `Cannot ${op}: cpu must be an integer from 0 to nrCpus - 1 (${n - 1}), got ${String(cpu)}`,
+      );
+    }
   }
 
   /**
@@ -808,6 +830,7 @@ export class Vmalloc {
    * and marks the cpu dead when it exits.
    */
   watchWorker(worker: { on(event: 'exit', fn: () => void): unknown }, cpu: number): void {
+    this.checkCpuArg('watchWorker', cpu);
     worker.on('exit', () => this.markCpuDead(cpu));
   }
 
@@ -915,11 +938,19 @@ export class Vmalloc {
    *
    * A two-entry translation cache (this worker's "TLB") answers for the areas used last, so
    * a store right after a vmalloc costs no tree walk and no lock, as a kernel store goes
-   * through the page tables and takes no vmalloc lock. This worker's own frees invalidate it;
-   * like the kernel, accessing an area while another worker frees it is a use-after-free
-   * race the caller must avoid.
+   * through the page tables and takes no vmalloc lock. This worker's own frees invalidate it,
+   * and every purge (the only way a freed range is handed out again) bumps a shared
+   * generation that empties every worker's cache, as flush_tlb_kernel_range() reaches every
+   * CPU. As in the kernel, touching an area after it was freed is a use-after-free the
+   * caller must avoid.
    */
   private mappedVm(op: string, addr: number, n: number): number {
+    const gen = this.areas.tlbGeneration;
+    if (gen !== this.tlbGen) {
+      this.tlbFlush(this.tlbVm[0]!);
+      this.tlbFlush(this.tlbVm[1]!);
+      this.tlbGen = gen;
+    }
     const t = this.tlb;
     if (addr >= t[0]! && addr + n <= t[1]!) return this.tlbVm[0]!;
     if (addr >= t[2]! && addr + n <= t[3]!) return this.tlbVm[1]!;

@@ -41,12 +41,18 @@ import type { RateLimitedLog } from './logger.js';
  * each get a cache line (16 words) of their own, so that no CPU's reads of its own words miss
  * because another CPU wrote a neighbour (false sharing).
  *
- *   line 0: free head, scratch head (read-mostly)   line 1: vmap_lazy_nr (atomic, every vfree)
+ *   line 0: free head, scratch head, TLB generation (read-mostly)
+ *   line 1: vmap_lazy_nr (atomic, every vfree)
  *   line 2 + cpu: that cpu's preload slot            then: the design's words
  */
 const LINE = 16;
 const C_FREE_HEAD = 0;
 export const C_SCRATCH_HEAD = 1; // a spare head for temporary lists (the nodes design's decay)
+/**
+ * Bumped by every purge before its ranges can be reused: the kernel's flush_tlb_kernel_range()
+ * reaches every CPU, so each worker drops its cached translations when it sees a new value.
+ */
+export const C_TLB_GEN = 2;
 const C_LAZY_NR = LINE; // vmap_lazy_nr: pages (guard pages included) lazily freed, not yet purged
 const C_PRELOAD = 2 * LINE; // + cpu * LINE: the per-CPU spare record for a no-edge split
 /** First word a design may use for its own state. */
@@ -306,6 +312,20 @@ export abstract class VmapAreaManager {
   /** Returns every lazy range to the free tree (or pools); the caller holds vmap_purge_lock. */
   protected abstract purgeLocked(cpu: number, fullPoolDecay: boolean): boolean;
 
+  /** The TLB generation: changes whenever a purge may hand a freed range out again. */
+  get tlbGeneration(): number {
+    return Atomics.load(this.ctl, C_TLB_GEN);
+  }
+
+  /**
+   * The purge's flush_tlb_kernel_range(): every CPU forgets its translations before the
+   * purged ranges go back for reuse. Callers run it before merging or pooling those ranges.
+   */
+  protected flushTlbAll(): void {
+    Atomics.add(this.ctl, C_TLB_GEN, 1);
+    bump(this.stat, VaStat.TLB_FLUSHES);
+  }
+
   /**
    * Puts an unlinked area straight back into the free tree (error paths only).
    * Kernel: free_vmap_area().
@@ -527,7 +547,7 @@ export class GlobalVmapAreas extends VmapAreaManager {
     this.lazyLock.unlock();
     if (first === 0) return false;
     bump(this.stat, VaStat.PURGES);
-    bump(this.stat, VaStat.TLB_FLUSHES); // one flush_tlb_kernel_range() over [first, last]
+    this.flushTlbAll(); // one flush_tlb_kernel_range() over [first, last]
     const chain: number[] = [];
     let pages = 0;
     for (let va = first; va !== lh; va = s.next(va)) {

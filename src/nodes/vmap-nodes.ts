@@ -297,7 +297,7 @@ export class NodeVmapAreas extends VmapAreaManager {
     }
     if (detached.length === 0) return false;
     bump(this.stat, VaStat.PURGES);
-    bump(this.stat, VaStat.TLB_FLUSHES);
+    this.flushTlbAll();
     // helpers = clamp(vmap_lazy_nr / lazy_max_pages(), 1, nodes to purge) - 1
     const helpers =
       Math.min(Math.max(Math.floor(this.lazyPages / this.cfg.lazyMaxPages), 1), detached.length) -
