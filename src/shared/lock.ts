@@ -125,6 +125,11 @@ export class LockTable {
     if (cpu >= 0 && cpu < this.nrCpus) Atomics.store(this.alive, cpu, CPU_DEAD);
   }
 
+  /** Marks `cpu` alive again (a new worker took its id). */
+  markCpuAlive(cpu: number): void {
+    if (cpu >= 0 && cpu < this.nrCpus) Atomics.store(this.alive, cpu, 0);
+  }
+
   isCpuDead(cpu: number): boolean {
     return cpu >= 0 && cpu < this.nrCpus && Atomics.load(this.alive, cpu) === CPU_DEAD;
   }

@@ -120,7 +120,12 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
     const t0 = Number(process.hrtime.bigint());
     openBarrier(barrier);
     const out = await Promise.all(results);
-    return { vm, workers: out, elapsedNs: Number(process.hrtime.bigint()) - t0, nrCpus };
+    const elapsedNs = Number(process.hrtime.bigint()) - t0;
+    await Promise.all(workers.map((w) => w.terminate()));
+    // Every worker finished its tests and released its locks: their cpus (cpu 0 is also the
+    // returned instance's) are usable again, though the exits marked them dead.
+    for (let i = 0; i < params.nr_threads; i++) vm.markCpuAlive(i);
+    return { vm, workers: out, elapsedNs, nrCpus };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
