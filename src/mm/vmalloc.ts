@@ -120,6 +120,12 @@ export interface VmallocStats {
   lazyMaxPages: number;
   purges: number;
   purgedAreas: number;
+  /**
+   * Helper workers the kernel's purge would have used, summed over purges
+   * (clamp(vmap_lazy_nr / lazy_max_pages(), 1, nodes to purge) - 1); here the purging thread
+   * does their nodes itself.
+   */
+  purgeHelpers: number;
   tlbFlushes: number;
   allocFailures: number;
   allocRetries: number;
@@ -1091,6 +1097,7 @@ export class Vmalloc {
       lazyMaxPages: this.config.lazyMaxPages,
       purges: st[VaStat.PURGES]!,
       purgedAreas: st[VaStat.PURGED_AREAS]!,
+      purgeHelpers: st[VaStat.PURGE_HELPERS]!,
       tlbFlushes: st[VaStat.TLB_FLUSHES]!,
       allocFailures: st[VaStat.ALLOC_FAILURES]!,
       allocRetries: st[VaStat.ALLOC_RETRIES]!,

@@ -16,7 +16,8 @@
  * reclaim_and_purge_vmap_areas() (purge_vmap_area_lazy() before 6.9), lazy_max_pages().
  * Differs from kernel: the drain runs in the freeing thread when vmap_lazy_nr exceeds
  * lazy_max_pages() (the kernel schedules a work item); a worker that finds another purging
- * leaves the drain to it. "Flushing the TLB" is counted, there being no TLB. The notifier
+ * leaves the drain to it. "Flushing the TLB" bumps a shared generation that empties every
+ * worker's translation cache (the cache vm.read/write use), and is counted. The notifier
  * chain is per worker (JavaScript functions cannot be shared).
  *
  * Lock order: vmap_purge_lock, then at most one of the tree spinlocks at a time (the kernel

@@ -1,6 +1,7 @@
 /**
  * The README's code examples run as written (against the built package): the range
- * allocator's prints what its comment says, the vmalloc one behaves as its comments say.
+ * allocator's prints what its comment says, the vmalloc one behaves as its comments say, the
+ * workers one starts real workers over one allocator and prints what its comments say.
  */
 
 import assert from 'node:assert/strict';
@@ -29,7 +30,7 @@ function runBlock(
 }
 
 test('the README has its examples', () => {
-  assert.equal(blocks.length, 2);
+  assert.equal(blocks.length, 3);
 });
 
 test('the range allocator quick start runs and prints what its comment says', () => {
@@ -52,4 +53,15 @@ test('the vmalloc quick start runs and behaves as its comments say', () => {
     r.stdout,
     '0xffffc90000000000-0xffffc90000004000   16384 my_driver_init+0x2a/0x90 pages=3 vmalloc N0=3\n4\n',
   );
+});
+
+test('the workers example runs three real workers over one allocator', () => {
+  const r = runBlock(
+    blocks[2]!.replace(
+      'vm.lockStat(); //',
+      'console.log(/free_vmap_area_lock/.test(vm.lockStat()), vm.check() === undefined); //',
+    ),
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, "[ 'hello', 'hello', 'hello' ]\n1\ntrue true\n");
 });
