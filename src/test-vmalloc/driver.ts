@@ -69,7 +69,11 @@ export function shuffleOrder(n: number, rng: KernelRandom): number[] {
   return a;
 }
 
-const nowNs = (): number => Number(process.hrtime.bigint());
+// Nanoseconds from Node's clock; browsers' workers (a later target) fall back to performance.now().
+const nowNs: () => number =
+  typeof process !== 'undefined' && typeof process.hrtime?.bigint === 'function'
+    ? () => Number(process.hrtime.bigint())
+    : () => Math.round(performance.now() * 1e6);
 
 /**
  * One worker's run. `progress` is called about every half second while a test runs (and at
