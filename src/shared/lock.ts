@@ -205,7 +205,10 @@ export class Lock {
     const stats = w[H_STATS] === 1;
     const t0 = now();
     let c = 1;
+    // Test and test-and-set: spin on a plain load (the line stays shared in our cache while the
+    // holder runs) and try the compare-and-swap only when the lock looks free.
     for (let spin = 0; spin < SPIN_LIMIT; spin++) {
+      if (Atomics.load(w, at) !== 0) continue;
       c = Atomics.compareExchange(w, at, 0, 1);
       if (c === 0) break;
     }
