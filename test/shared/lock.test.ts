@@ -24,6 +24,22 @@ import { opsAfterDeath, type OpOutcome } from '../workers/vm-ops.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Releases `workers` at once (they wait for counters[C_START] after saying 'online'), waits for
+ * each one's 'done' (at most `ms`), and terminates them all whatever happened.
+ */
+async function startTogether(workers: Worker[], counters: Int32Array, ms: number): Promise<void> {
+  try {
+    const done = workers.map((w) => next(w, 'done', ms));
+    await Promise.all(workers.map((w) => once(w, 'online')));
+    Atomics.store(counters, C_START, 1);
+    Atomics.notify(counters, C_START);
+    await Promise.all(done);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
 function lockWorker(data: LockWorkerData): Worker {
   return new Worker(new URL('../workers/lock-worker.js', import.meta.url), { workerData: data });
 }
@@ -78,15 +94,7 @@ describe('Lock between workers', () => {
         counters,
       }),
     );
-    try {
-      const done = workers.map((w) => next(w, 'done', 50_000));
-      await Promise.all(workers.map((w) => once(w, 'online')));
-      Atomics.store(c, C_START, 1);
-      Atomics.notify(c, C_START);
-      await Promise.all(done);
-    } finally {
-      await Promise.all(workers.map((w) => w.terminate()));
-    }
+    await startTogether(workers, c, 50_000);
     assert.equal(c[C_COUNT], 800_000, 'no increment lost');
     assert.equal(c[C_MAX_INSIDE], 1, 'never two holders inside');
     assert.equal(new Lock(table, 0, 'test_lock').isLocked(), false);
@@ -158,15 +166,7 @@ describe('Lock between workers', () => {
         counters,
       }),
     );
-    try {
-      const done = workers.map((w) => next(w, 'done', 30_000));
-      await Promise.all(workers.map((w) => once(w, 'online')));
-      Atomics.store(c, C_START, 1);
-      Atomics.notify(c, C_START);
-      await Promise.all(done);
-    } finally {
-      await Promise.all(workers.map((w) => w.terminate()));
-    }
+    await startTogether(workers, c, 30_000);
     assert.equal(c[C_COUNT], 4000);
     assert.equal(c[C_MAX_INSIDE], 1);
     const st = table.stat(0, 'test_lock');
