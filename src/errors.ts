@@ -9,10 +9,14 @@
  * Kernel: the kernel returns -EINVAL / -ENOENT / -EBUSY or WARNs; the codes keep those names.
  */
 
-/** Error codes: EINVAL bad argument, ENOENT no such live area, EBUSY in use / not allowed now,
- *  EINVARIANT the checker found a broken invariant (a bug), EDEADLK a lock holder died. */
+/**
+ * Error codes: EINVAL a bad argument; ENOENT no such live area; EFAULT a memory access outside
+ * a live area's mapped pages; EINVARIANT the checker found a broken invariant (a bug);
+ * EOWNERDEAD a lock's holder died (its worker exited); ETIMEDOUT a lock was not released
+ * within the lock timeout. EBUSY and ENOMEM are kept for the kernel's uses of those names.
+ */
 export type VmallocErrorCode =
-  'EINVAL' | 'ENOENT' | 'EBUSY' | 'ENOMEM' | 'EFAULT' | 'EINVARIANT' | 'EDEADLK';
+  'EINVAL' | 'ENOENT' | 'EBUSY' | 'ENOMEM' | 'EFAULT' | 'EINVARIANT' | 'EOWNERDEAD' | 'ETIMEDOUT';
 
 export class VmallocError extends Error {
   readonly code: VmallocErrorCode | string;
