@@ -40,7 +40,7 @@ export function alignUp(x: number, align: number): number {
 }
 
 /**
- * The lowest free block that can hold the request, or 0.
+ * The lowest free block that can hold the request at or above `win[0]` (vstart), or 0.
  * Kernel: find_vmap_lowest_match(), with is_within_this_va() written out.
  *
  * A pruned in-order descent: go left while the left subtree may hold `length` bytes and the
@@ -59,7 +59,7 @@ export function findVmapLowestMatch(
   h: number,
   size: number,
   align: number,
-  vstart: number,
+  win: Float64Array,
   adjust: boolean,
 ): number {
   const f = s.f;
@@ -68,7 +68,10 @@ export function findVmapLowestMatch(
   const sz = +size;
   const al = +align;
   const length = adjust ? sz + al - 1 : sz;
-  let lo = +vstart;
+  // ALIGN(x, al) = ceil(x / al) * al; 1 / al is exact for a power of two, and a multiply is
+  // several times cheaper than a divide.
+  const inv = 1 / al;
+  let lo = win[0]!;
   let node = i[(h << 4) + I_LEFT]! | 0;
   while (node !== 0) {
     const ni = node << 4;
@@ -80,7 +83,7 @@ export function findVmapLowestMatch(
     }
     // Does the request fit in this block, at or after vstart?
     if (start < lo) start = lo;
-    if (al !== 1) start = Math.ceil(start / al) * al;
+    if (al !== 1) start = Math.ceil(start * inv) * al;
     if (start + sz <= f[(node << 3) + F_END]!) return node;
     const r = i[ni + I_RIGHT]! | 0;
     if (f[(r << 3) + F_SMAX]! >= length) {
@@ -93,7 +96,7 @@ export function findVmapLowestMatch(
       if (node === 0) return 0;
       const nstart = f[(node << 3) + F_START]!;
       start = nstart < lo ? lo : nstart;
-      if (al !== 1) start = Math.ceil(start / al) * al;
+      if (al !== 1) start = Math.ceil(start * inv) * al;
       if (start + sz <= f[(node << 3) + F_END]!) return node;
       const rr = i[(node << 4) + I_RIGHT]! | 0;
       if (f[(rr << 3) + F_SMAX]! >= length && lo <= nstart) {
@@ -197,6 +200,9 @@ function splitNoEdge(
 /**
  * The whole search-and-clip: finds the lowest block for the request, sets record `nva` to the
  * allocated range and clips it out. Returns 0, or a negative FIT_ value (nothing changed).
+ * The window [vstart, vend) comes in `win[0]`, `win[1]`: addresses above 2^31 passed as
+ * arguments to a call V8 does not inline are boxed (an allocation per call); a caller's
+ * typed array is not.
  * `vend` is checked only after the lowest block was chosen, as the kernel does.
  * Kernel: __alloc_vmap_area() + va_alloc().
  *
@@ -209,19 +215,20 @@ export function allocFromFreeTree(
   nva: number,
   size: number,
   align: number,
-  vstart: number,
-  vend: number,
+  win: Float64Array,
   pageSize: number,
   preload: Int32Array,
   slot: number,
 ): number {
+  const vstart = win[0]!;
+  const vend = win[1]!;
   const adjust = align > pageSize && vend - vstart !== size;
-  const va = findVmapLowestMatch(s, h, size, align, vstart, adjust);
+  const va = findVmapLowestMatch(s, h, size, align, win, adjust);
   if (va === 0) return FIT_ENOENT;
   const f = s.f;
   let nstart = f[(va << 3) + F_START]!;
   if (nstart < vstart) nstart = vstart;
-  if (align !== 1) nstart = Math.ceil(nstart / align) * align;
+  if (align !== 1) nstart = Math.ceil(nstart * (1 / align)) * align;
   if (nstart + size > vend) return FIT_ERANGE;
   f[(nva << 3) + F_START] = nstart;
   f[(nva << 3) + F_END] = nstart + size;

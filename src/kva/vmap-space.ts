@@ -118,6 +118,8 @@ export class VmapSpace {
   private readonly lock: Lock | null;
   /** Who this instance takes the lock as (a worker's id, for the lock's owner word). */
   private readonly cpu: number;
+  /** This thread's request window [vstart, vend), handed down without boxing the doubles. */
+  private readonly win = new Float64Array(2);
 
   constructor(options: VmapSpaceOptions) {
     const attachTo = (options as { [ATTACH]?: [VmapSpaceHandle, number] } | null)?.[ATTACH];
@@ -292,26 +294,36 @@ export class VmapSpace {
         );
       }
     }
-    if (this.lock === null) return this.allocLocked(size, align, vstart, vend);
-    this.enter();
-    try {
-      return this.allocLocked(size, align, vstart, vend);
-    } finally {
-      this.leave();
+    const win = this.win;
+    win[0] = vstart;
+    win[1] = vend;
+    let va: number;
+    if (this.lock === null) {
+      va = this.allocLocked(size, align);
+    } else {
+      this.enter();
+      try {
+        va = this.allocLocked(size, align);
+      } finally {
+        this.leave();
+      }
     }
+    // Read here rather than returned by allocLocked: a double returned from a call that is not
+    // inlined is boxed, while this read is, when the caller inlines alloc(), not.
+    return va === 0 ? null : this.s.start(va);
   }
 
-  /** alloc() after validation, with the lock held (concurrent spaces). */
-  private allocLocked(size: number, align: number, vstart: number, vend: number): number | null {
+  /** alloc() after validation, with the lock held (concurrent spaces): the new area, or 0. */
+  private allocLocked(size: number, align: number): number {
     const s = this.s;
     const ctl = this.ctl;
     if (ctl[C_PRELOAD] === 0) {
       const spare = s.alloc();
-      if (spare === 0) return null;
+      if (spare === 0) return 0;
       ctl[C_PRELOAD] = spare;
     }
     const va = s.alloc();
-    if (va === 0) return null;
+    if (va === 0) return 0;
     if (
       allocFromFreeTree(
         s,
@@ -319,19 +331,18 @@ export class VmapSpace {
         va,
         size,
         align,
-        vstart,
-        vend,
+        this.win,
         this.pageSize,
         ctl,
         C_PRELOAD,
       ) < 0
     ) {
       s.free(va);
-      return null;
+      return 0;
     }
     if (!insertVmapArea(s, this.busyHead, va)) busyOverlap(s, va);
     this.stat[BUSY_BYTES] = this.stat[BUSY_BYTES]! + size;
-    return s.start(va);
+    return va;
   }
 
   /**
@@ -341,21 +352,29 @@ export class VmapSpace {
    */
   free(addr: number): void {
     if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) checkInteger('free', 'addr', addr);
-    if (this.lock === null) return this.freeLocked(addr);
+    // The lookup stays in this (small, inlinable) method and the rest takes the record id, so
+    // the address is never passed, boxed, to a call V8 does not inline.
+    if (this.lock === null) {
+      const va = findVmapArea(this.s, this.busyHead, addr);
+      if (va === 0 || this.s.start(va) !== addr) notAnAreaStart(this.s, va, addr);
+      this.release(va);
+      return;
+    }
     this.enter();
     try {
-      this.freeLocked(addr);
+      const va = findVmapArea(this.s, this.busyHead, addr);
+      if (va === 0 || this.s.start(va) !== addr) notAnAreaStart(this.s, va, addr);
+      this.release(va);
     } finally {
       this.leave();
     }
   }
 
-  private freeLocked(addr: number): void {
+  /** Unlinks busy area `va` and merges its range into the free tree (lock held). */
+  private release(va: number): void {
     const s = this.s;
-    const va = findVmapArea(s, this.busyHead, addr);
-    if (va === 0 || s.start(va) !== addr) notAnAreaStart(s, va, addr);
     unlinkVmapArea(s, this.busyHead, va);
-    this.stat[BUSY_BYTES] = this.stat[BUSY_BYTES]! - (s.end(va) - addr);
+    this.stat[BUSY_BYTES] = this.stat[BUSY_BYTES]! - (s.end(va) - s.start(va));
     if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) freeOverlap(s, va);
   }
 

@@ -109,6 +109,8 @@ export interface TreeCheck {
 export abstract class VmapAreaManager {
   readonly s: VaStore;
   readonly ctl: Int32Array;
+  /** This thread's request window [vstart, vend) for allocFromFreeTree (no boxed doubles). */
+  private readonly win = new Float64Array(2);
   readonly stat: Float64Array;
   protected readonly cfg: VmapAreasConfig;
   protected readonly freeLock: Lock; // free_vmap_area_lock
@@ -213,14 +215,16 @@ export abstract class VmapAreaManager {
       for (;;) {
         this.preload(cpu);
         this.take(this.freeLock, cpu);
+        const win = this.win;
+        win[0] = vstart;
+        win[1] = vend;
         const err = allocFromFreeTree(
           s,
           this.ctl[C_FREE_HEAD]!,
           va,
           size,
           align,
-          vstart,
-          vend,
+          win,
           this.cfg.pageSize,
           this.ctl,
           C_PRELOAD + cpu * LINE,
