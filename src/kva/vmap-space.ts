@@ -47,6 +47,11 @@ export interface VmapSpaceOptions {
    * VmapSpace.attach() can use the space at the same time. @defaultValue false
    */
   concurrent?: boolean;
+  /**
+   * With `concurrent`: how long a worker waits for the lock before throwing VmallocError
+   * ETIMEDOUT (the holder's worker may have died), in milliseconds. @defaultValue 10000
+   */
+  lockTimeoutMs?: number;
 }
 
 /** What a worker needs to attach to a space: structured-cloneable (postMessage it). */
@@ -177,7 +182,21 @@ export class VmapSpace {
     this.s = VaStore.create({ shared, maxRecords: opts.maxRecords as number | undefined });
     const ctlBuf = makeFixedBuffer(CTL_WORDS * 4, shared);
     const statBuf = makeFixedBuffer(8, shared);
+    const timeout = opts.lockTimeoutMs;
+    if (
+      timeout !== undefined &&
+      (typeof timeout !== 'number' ||
+        !Number.isSafeInteger(timeout) ||
+        timeout < 1 ||
+        timeout > 2 ** 31 - 1)
+    ) {
+      throw new VmallocError(
+        'EINVAL',
+        `Cannot create VmapSpace: lockTimeoutMs must be a positive integer (milliseconds), got ${String(timeout)}`,
+      );
+    }
     const locks = concurrent ? LockTable.create(1, true) : null;
+    if (locks !== null && timeout !== undefined) locks.setTimeout(timeout);
     this.ctl = new Int32Array(ctlBuf);
     this.stat = new Float64Array(statBuf);
     this.lock = locks === null ? null : new Lock(locks, 0, 'vmap_space_lock');

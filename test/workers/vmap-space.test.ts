@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { VmapSpace } from '../../src/index.js';
-import { LockTable } from '../../src/shared/lock.js';
+import { VmallocError, VmapSpace } from '../../src/index.js';
+import { Lock, LockTable } from '../../src/shared/lock.js';
 import { testSeed } from '../helpers/rng.js';
 import type { SpaceWorkerReport } from './vmap-space-worker.js';
 
@@ -109,4 +109,30 @@ test('stats() of a concurrent VmapSpace returns (it must not wait for its own lo
   );
   space.free(a);
   space.check();
+});
+
+test('lockTimeoutMs bounds the wait for a lock whose holder never lets go', () => {
+  const space = new VmapSpace({ start: 0, end: 2 ** 30, concurrent: true, lockTimeoutMs: 200 });
+  // A holder that never releases: take the space's lock as another cpu, as a dead worker would.
+  const lock = new Lock(new LockTable(space.handle.locks!), 0, 'vmap_space_lock');
+  lock.lock(7);
+  const t0 = performance.now();
+  assert.throws(
+    () => space.alloc(4096),
+    (e: unknown) =>
+      e instanceof VmallocError && e.code === 'ETIMEDOUT' && /vmap_space_lock/.test(e.message),
+  );
+  const waited = performance.now() - t0;
+  assert.ok(waited >= 190 && waited < 2000, `waited ${waited} ms`);
+  lock.unlock();
+  assert.equal(space.alloc(4096), 0, 'usable again once released');
+  space.check();
+  for (const bad of [0, -1, 1.5, NaN, '100', 2 ** 31]) {
+    assert.throws(
+      () =>
+        new VmapSpace({ start: 0, end: 2 ** 30, concurrent: true, lockTimeoutMs: bad as number }),
+      (e: unknown) =>
+        e instanceof VmallocError && e.code === 'EINVAL' && /lockTimeoutMs must be/.test(e.message),
+    );
+  }
 });
