@@ -33,4 +33,5 @@ export type {
 export type { VmallocDesign, VmallocOptions } from './mm/config.js';
 export type { VmallocLogger } from './mm/logger.js';
 export type { PurgeNotifier } from './mm/vmap-areas.js';
+export type { VmapNodeInfo } from './nodes/vmap-nodes.js';
 export { KERNEL_BASE, kernelHex, toKernelAddress, fromKernelAddress } from './mm/layout.js';

@@ -46,7 +46,7 @@ import {
   VaStat,
   type VmapAreaManager,
 } from './vmap-areas.js';
-import { NodeVmapAreas, nrVmapNodes } from '../nodes/vmap-nodes.js';
+import { NodeVmapAreas, nrVmapNodes, type VmapNodeInfo } from '../nodes/vmap-nodes.js';
 import { formatLockStat } from '../shared/lock-stat.js';
 import type { LockStat } from '../shared/lock.js';
 import { type VmallocinfoSource, formatVmallocinfo } from './vmallocinfo.js';
@@ -845,6 +845,24 @@ export class Vmalloc {
   /** The nodes design's structures (null in the global design). */
   get nodes(): NodeVmapAreas | null {
     return this.areas instanceof NodeVmapAreas ? this.areas : null;
+  }
+
+  /**
+   * The nodes design, node by node: busy areas (placed by address), lazy areas (placed by the
+   * allocating CPU's node), pool lengths by size. Empty for the global design.
+   */
+  vmapNodes(): VmapNodeInfo[] {
+    const nodes = this.nodes;
+    if (nodes === null) return [];
+    this.refreshAll();
+    return nodes.describe(this.cpu);
+  }
+
+  /** The vmap node whose zone holds `addr` (addr_to_node_id()); 0 in the global design. */
+  addrToNodeId(addr: number): number {
+    checkInteger('addrToNodeId', 'addr', addr);
+    const nodes = this.nodes;
+    return nodes === null ? 0 : nodes.addrToNodeId(addr);
   }
 
   /**

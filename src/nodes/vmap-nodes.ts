@@ -60,6 +60,17 @@ export function nrVmapNodes(nrCpus: number): number {
   return Math.min(Math.max(nrCpus, 1), 128);
 }
 
+/** One vmap node as vm.vmapNodes() shows it. */
+export interface VmapNodeInfo {
+  node: number;
+  /** Busy areas whose start lies in this node's zones, in address order. */
+  busy: { start: number; end: number }[];
+  /** Lazily freed areas of the CPU(s) this node serves, in address order, not yet purged. */
+  lazy: { start: number; end: number }[];
+  /** Ready areas by exact size in pages (only sizes with some). */
+  pools: { pages: number; count: number }[];
+}
+
 export interface NodeLocks {
   busy: Lock[];
   lazy: Lock[];
@@ -426,6 +437,38 @@ export class NodeVmapAreas extends VmapAreaManager {
     const out: number[] = [];
     for (let n = 0; n < this.nrNodes; n++)
       this.listIds(this.ctl[this.nodeBase(n) + N_LAZY_HEAD]!, out);
+    return out;
+  }
+
+  /**
+   * Every node's contents, for people looking inside: busy and lazy areas as address ranges
+   * (lazy ranges include the guard page), and the non-empty pools by size in pages. Each list
+   * is read under its node's lock, so the view is consistent per list, not across the nodes.
+   */
+  describe(cpu: number): VmapNodeInfo[] {
+    const s = this.s;
+    const out: VmapNodeInfo[] = [];
+    const ranges = (h: number, lock: Lock): { start: number; end: number }[] => {
+      this.take(lock, cpu);
+      try {
+        return this.listIds(h).map((va) => ({ start: s.start(va), end: s.end(va) }));
+      } finally {
+        lock.unlock();
+      }
+    };
+    for (let n = 0; n < this.nrNodes; n++) {
+      const o = this.nodeBase(n);
+      const pools: { pages: number; count: number }[] = [];
+      this.poolLengths(n).forEach((count, k) => {
+        if (count > 0) pools.push({ pages: k + 1, count });
+      });
+      out.push({
+        node: n,
+        busy: ranges(this.ctl[o + N_BUSY_HEAD]!, this.nodeLocks.busy[n]!),
+        lazy: ranges(this.ctl[o + N_LAZY_HEAD]!, this.nodeLocks.lazy[n]!),
+        pools,
+      });
+    }
     return out;
   }
 

@@ -380,3 +380,43 @@ describe('pools', () => {
     vm.check();
   });
 });
+
+describe('vm.vmapNodes() and vm.addrToNodeId()', () => {
+  test('show busy areas by address, lazy areas by allocating CPU, pools by size', () => {
+    const { cpus, vm } = machine(4);
+    const a = cpus[1]!.vmalloc(2 * PAGE)!; // 3 pages with the guard
+    const b = cpus[2]!.vmalloc(5 * PAGE)!;
+    const c = cpus[3]!.vmalloc(PAGE)!;
+    cpus[0]!.vfree(b); // freed by cpu 0, allocated by cpu 2: lazy in node 2
+    const view = vm.vmapNodes();
+    assert.deepEqual(
+      view.map((n) => n.node),
+      [0, 1, 2, 3],
+    );
+    for (const addr of [a, c]) {
+      const n = vm.addrToNodeId(addr);
+      assert.ok(view[n]!.busy.some((r) => r.start === addr));
+    }
+    assert.equal(view.flatMap((n) => n.busy).length, 2);
+    assert.deepEqual(view[2]!.lazy, [{ start: b, end: b + 6 * PAGE }]);
+    assert.equal(view.flatMap((n) => n.lazy).length, 1);
+    assert.ok(view.every((n) => n.pools.length === 0));
+
+    // A drain (not an explicit purge) refills the pools of the allocating CPU's node.
+    forceDrain(cpus[2]!);
+    assert.deepEqual(vm.vmapNodes()[2]!.pools, [{ pages: 6, count: 1 }]);
+    assert.equal(vm.addrToNodeId(vm.vmallocStart + 16 * PAGE), 1);
+    assert.throws(
+      () => vm.addrToNodeId(Number.NaN),
+      (e: unknown) => e instanceof VmallocError,
+    );
+    vm.check();
+  });
+
+  test('are empty and 0 in the global design', () => {
+    const vm = createVmalloc({ design: 'global', nrCpus: 4, logger: null });
+    vm.vmalloc(PAGE);
+    assert.deepEqual(vm.vmapNodes(), []);
+    assert.equal(vm.addrToNodeId(vm.vmallocStart + 16 * PAGE), 0);
+  });
+});
