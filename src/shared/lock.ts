@@ -6,9 +6,12 @@
  * one liveness word per cpu), and the Lock handle that acquires and releases one slot.
  * A slot is 128 bytes (two cache lines, so two locks never share one):
  *
- *   Int32   0  state: 0 unlocked, 1 locked, 2 locked with waiters (who may sleep)
+ *   Int32   0  state: 0 unlocked, 1 locked, 2 locked with waiters (who may sleep),
+ *              3 handed to a starving waiter (locked; see STARVE_MS)
  *           1  owner: cpu id + 1 of the holder, 0 when unlocked
  *           2  last:  cpu id + 1 of the previous holder (for the bounce counts)
+ *           3  hand-off request: cpu id + 1 of a waiter that waited STARVE_MS, or 0
+ *          28  grant: cpu id + 1 of the waiter the lock was just handed to, or 0
  *   Float64 2.. lock_stat: acquisitions, contentions, con-bounces, acq-bounces, wait and hold
  *              time (min, max, total, in microseconds), the current hold's start
  *
@@ -18,7 +21,9 @@
  * Acquire: compare-and-swap 0 -> 1; else spin a bounded number of times retrying; then mark
  * the word 2 (waiters) and Atomics.wait on it until a release wakes us (Drepper, "Futexes are
  * tricky", mutex 2). Release: if the word was 2, store 0 and Atomics.notify one waiter.
- * A waiter sleeps in slices; after each it checks whether the holder's cpu was marked dead
+ * That lets a running thread barge past sleepers; a waiter that has waited STARVE_MS asks for
+ * a hand-off, and the next release passes the lock straight to it (state 3, then 2), so no
+ * waiter starves (the kernel's queued spinlocks are strictly FIFO). A waiter sleeps in slices; after each it checks whether the holder's cpu was marked dead
  * (markCpuDead) and how long it has waited, and gives up with VmallocError EOWNERDEAD or
  * ETIMEDOUT instead of hanging forever.
  */
@@ -30,6 +35,10 @@ const I32_PER_SLOT = LOCK_SLOT_BYTES / 4;
 const F64_PER_SLOT = LOCK_SLOT_BYTES / 8;
 const OWNER = 1; // (word 0 of a slot is the state)
 const LAST = 2;
+/** cpu id + 1 of a starving waiter asking for the lock to be handed to it, 0 when none. */
+const HANDOFF = 3;
+/** cpu id + 1 of the waiter the lock was handed to, until it notices (Int32 word 28: free). */
+const GRANT = 28;
 /** Float64 words of a slot. */
 const S_ACQ = 2;
 const S_CONT = 3;
@@ -51,6 +60,13 @@ const H_NR_CPUS = 2;
 const SPIN_LIMIT = 200;
 /** A sleeping waiter wakes at least this often to check on the holder. */
 const WAIT_SLICE_MS = 20;
+/**
+ * A waiter that has waited this long asks for a hand-off: the next unlock passes the lock to
+ * it directly instead of releasing it to whoever grabs it first (Go's sync.Mutex starvation
+ * mode uses the same 1 ms). Without it a worker that releases and re-takes a lock in a loop
+ * can keep a sleeping waiter out for as long as the loop runs.
+ */
+const STARVE_MS = 1;
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
 const CPU_DEAD = 1; // (0: alive or unknown)
@@ -214,14 +230,37 @@ export class Lock {
     }
     if (c !== 0) {
       if (c !== 2) c = Atomics.exchange(w, at, 2);
+      let asked = false; // this waiter's cpu is in HANDOFF
       while (c !== 0) {
+        if (asked && Atomics.load(w, at + GRANT) === cpu + 1) break; // handed to us
+        if (!asked && now() - t0 >= STARVE_MS)
+          asked = Atomics.compareExchange(w, at + HANDOFF, 0, cpu + 1) === 0;
         this.sleep();
+        if (asked && Atomics.load(w, at + GRANT) === cpu + 1) break;
         c = Atomics.exchange(w, at, 2);
-        if (c !== 0) this.checkHolder(t0);
+        if (c !== 0 && !this.checkHolder(t0, cpu, asked)) break; // handed over as we gave up
       }
+      if (asked) this.endHandoff(cpu, c === 0);
     }
     w[at + OWNER] = cpu + 1;
     if (stats) this.account(cpu, true, now() - t0);
+  }
+
+  /**
+   * Settles this waiter's hand-off request once it holds the lock: taken in the ordinary way
+   * (`released`), it withdraws the request, which nobody else can claim while it holds the
+   * lock; handed over, it clears the grant. The state stays 2 (waiters may remain), so its
+   * unlock wakes the next one.
+   */
+  private endHandoff(cpu: number, released: boolean): void {
+    const w = this.i32;
+    const at = this.base;
+    if (released && Atomics.compareExchange(w, at + HANDOFF, cpu + 1, 0) === cpu + 1) return;
+    // Claimed by an unlocker: the grant follows the claim at once.
+    while (Atomics.load(w, at + GRANT) !== cpu + 1);
+    Atomics.store(w, at + GRANT, 0);
+    // Held with waiters (2), whatever the hand-over left (3), so that our unlock wakes one.
+    Atomics.store(w, at, 2);
   }
 
   private sleep(): void {
@@ -236,22 +275,29 @@ export class Lock {
     }
   }
 
-  /** Gives up when the holder's worker is known dead, or after the table's timeout. */
-  private checkHolder(t0: number): void {
+  /**
+   * Gives up when the holder's worker is known dead, or after the table's timeout: throws,
+   * after withdrawing this waiter's hand-off request. Returns true to keep waiting, false when
+   * the lock was handed to this waiter just as it was giving up (it then holds the lock).
+   */
+  private checkHolder(t0: number, cpu: number, asked: boolean): boolean {
     const owner = Atomics.load(this.i32, this.base + OWNER) - 1;
-    if (owner >= 0 && this.table.isCpuDead(owner)) {
+    const dead = owner >= 0 && owner !== cpu && this.table.isCpuDead(owner);
+    const waited = now() - t0;
+    if (!dead && waited <= this.table.timeoutMs) return true;
+    if (asked && Atomics.compareExchange(this.i32, this.base + HANDOFF, cpu + 1, 0) !== cpu + 1) {
+      return false; // an unlocker claimed our request: the lock is ours
+    }
+    if (dead) {
       throw new VmallocError(
         'EOWNERDEAD',
         `Cannot take ${this.name}: it is held by cpu ${owner}, whose worker has died; the state it protects may be inconsistent`,
       );
     }
-    const waited = now() - t0;
-    if (waited > this.table.timeoutMs) {
-      throw new VmallocError(
-        'ETIMEDOUT',
-        `Cannot take ${this.name}: waited ${Math.round(waited)} ms for it, held by cpu ${owner}; its worker may have died or be stuck`,
-      );
-    }
+    throw new VmallocError(
+      'ETIMEDOUT',
+      `Cannot take ${this.name}: waited ${Math.round(waited)} ms for it, held by cpu ${owner}; its worker may have died or be stuck`,
+    );
   }
 
   /** lock_stat bookkeeping at acquisition (the holder writes the slot alone). */
@@ -298,6 +344,17 @@ export class Lock {
         f[o + S_HOLD_START] = 0;
       }
     }
+    const h = w[at + HANDOFF]!;
+    if (h !== 0 && Atomics.compareExchange(w, at + HANDOFF, h, 0) === h) {
+      // A waiter is starving: pass the lock to it without releasing it, so nobody barges in.
+      // State 3 (held, handed over): sleepers waiting on 2 return at once instead of missing
+      // the wake-up; whoever sees it sets it back to 2.
+      Atomics.store(w, at + OWNER, h);
+      Atomics.store(w, at, 3);
+      Atomics.store(w, at + GRANT, h);
+      Atomics.notify(w, at); // all sleepers: the one it is for takes it, the others sleep again
+      return;
+    }
     w[at + OWNER] = 0;
     if (Atomics.sub(w, at, 1) !== 1) {
       Atomics.store(w, at, 0);
@@ -313,5 +370,10 @@ export class Lock {
   /** cpu id of the holder, or -1. */
   owner(): number {
     return Atomics.load(this.i32, this.base + OWNER) - 1;
+  }
+
+  /** cpu id of a starving waiter the next unlock will hand the lock to, or -1. */
+  handoffRequested(): number {
+    return Atomics.load(this.i32, this.base + HANDOFF) - 1;
   }
 }

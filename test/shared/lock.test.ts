@@ -240,6 +240,58 @@ describe('Lock between workers', () => {
       await Promise.all([holder, ...others].map((w) => w.terminate()));
     }
   });
+
+  /** Polls (sleeping, main thread) until `cond` holds; fails after `ms`. */
+  async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+    const t0 = performance.now();
+    while (!cond()) {
+      if (performance.now() - t0 > ms) assert.fail(`${what}: not within ${ms} ms`);
+      await sleep(1);
+    }
+  }
+
+  test('a waiter that waited over 1 ms gets the lock handed over: no barging past it', async () => {
+    const table = LockTable.create(1, true, 4);
+    const lock = new Lock(table, 0, 'test_lock');
+    const base = { locks: table.buffer as SharedArrayBuffer, index: 0, name: 'test_lock' };
+    lock.lock(0);
+    // The worker blocks in lock(), asks for a hand-off, and once it has the lock keeps it.
+    const waiter = lockWorker({ ...base, cpu: 2, mode: 'hold', hold: 'block' });
+    try {
+      await until(() => lock.handoffRequested() === 2, 5000, 'the hand-off request');
+      const locked = next(waiter, 'locked');
+      lock.unlock();
+      assert.equal(lock.owner(), 2, 'unlock passed the lock to the starving waiter');
+      assert.equal(lock.tryLock(0), false, 'the releasing thread cannot take it back');
+      assert.equal(lock.handoffRequested(), -1);
+      await locked;
+      assert.equal(lock.owner(), 2);
+    } finally {
+      await waiter.terminate();
+    }
+  });
+
+  test('a waiter that gives up withdraws its hand-off request', async () => {
+    const table = LockTable.create(1, true, 4);
+    table.setTimeout(200);
+    const lock = new Lock(table, 0, 'test_lock');
+    const base = { locks: table.buffer as SharedArrayBuffer, index: 0, name: 'test_lock' };
+    lock.lock(0);
+    const waiter = lockWorker({ ...base, cpu: 3, mode: 'take' });
+    try {
+      const result = next<Result>(waiter, 'result');
+      await until(() => lock.handoffRequested() === 3, 5000, 'the hand-off request');
+      const r = await result;
+      assert.equal(r.code, 'ETIMEDOUT');
+      assert.equal(lock.handoffRequested(), -1, 'withdrawn');
+      lock.unlock();
+      assert.equal(lock.isLocked(), false, 'released, not handed to the waiter that left');
+      assert.equal(lock.tryLock(0), true);
+      lock.unlock();
+    } finally {
+      await waiter.terminate();
+    }
+  });
 });
 
 describe('dead workers through the Vmalloc API', () => {
