@@ -1,8 +1,10 @@
 /**
  * Lock fairness: N workers take one lock in a loop (hold ~H us, no pause between releases and
- * the next lock) and log, under the lock, which worker held it. Prints the longest run of
- * acquisitions by one worker (how long the others were kept out) and how often the holder
- * changed. Uses the built package: run `npm run build` first.
+ * the next lock) and log, under the lock, which worker held it. Prints the longest wait for the
+ * lock (lock_stat's waittime-max), the longest run of acquisitions by one worker and how often
+ * the holder changed. A long run with short waits means the other worker was not running (the
+ * OS had not scheduled it), not that it was kept out. Uses the built package: run
+ * `npm run build` first.
  *
  *   node scripts/lock-fairness.mjs [workers=2] [holdUs=20] [iterations=20000]
  */
@@ -17,6 +19,7 @@ if (isMainThread) {
   const holdUs = Number(process.argv[3] ?? 20);
   const iters = Number(process.argv[4] ?? 20000);
   const table = LockTable.create(1, true, workers);
+  table.setStats(true);
   // Word 0: start flag; word 1: entries; then one cpu id per acquisition.
   const log = new Int32Array(new SharedArrayBuffer(4 * (2 + workers * iters)));
   const ws = Array.from(
@@ -42,8 +45,10 @@ if (isMainThread) {
     prev = cpu;
     if (run > longest) longest = run;
   }
+  const st = table.stat(0, 'test_lock');
   console.log(
     `workers ${workers}, hold ${holdUs} us, ${log[1]} acquisitions in ${ms.toFixed(0)} ms: ` +
+      `longest wait ${(st.waitMax / 1000).toFixed(1)} ms, contended ${st.contentions}, ` +
       `longest run by one worker ${longest}, holder changes ${changes}`,
   );
 } else {

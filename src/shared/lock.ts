@@ -62,11 +62,14 @@ const SPIN_LIMIT = 200;
 const WAIT_SLICE_MS = 20;
 /**
  * A waiter that has waited this long asks for a hand-off: the next unlock passes the lock to
- * it directly instead of releasing it to whoever grabs it first (Go's sync.Mutex starvation
- * mode uses the same 1 ms). Without it a worker that releases and re-takes a lock in a loop
- * can keep a sleeping waiter out for as long as the loop runs.
+ * it directly instead of releasing it to whoever grabs it first. Without it a worker that
+ * releases and re-takes a lock in a loop keeps a sleeping waiter out (26-42 ms measured, see
+ * BENCHMARKS.md). Go's sync.Mutex switches to hand-offs after 1 ms, but Go also gives the
+ * waiter the releasing thread's processor; here the waiter may not be running, and the lock
+ * idles until the OS schedules it: with 1 ms, 8 workers on 2 CPUs ran the global design 1.5x
+ * slower. 10 ms keeps waits near 10-15 ms at no measurable cost.
  */
-const STARVE_MS = 1;
+const STARVE_MS = 10;
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
 const CPU_DEAD = 1; // (0: alive or unknown)

@@ -250,7 +250,7 @@ describe('Lock between workers', () => {
     }
   }
 
-  test('a waiter that waited over 1 ms gets the lock handed over: no barging past it', async () => {
+  test('a waiter that waited 10 ms gets the lock handed over: no barging past it', async () => {
     const table = LockTable.create(1, true, 4);
     const lock = new Lock(table, 0, 'test_lock');
     const base = { locks: table.buffer as SharedArrayBuffer, index: 0, name: 'test_lock' };
