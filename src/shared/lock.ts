@@ -10,8 +10,8 @@
  *              3 handed to a starving waiter (locked; see STARVE_MS)
  *           1  owner: cpu id + 1 of the holder, 0 when unlocked
  *           2  last:  cpu id + 1 of the previous holder (for the bounce counts)
- *           3  hand-off request: cpu id + 1 of a waiter that waited STARVE_MS, or 0
- *          28  grant: cpu id + 1 of the waiter the lock was just handed to, or 0
+ *           3  hand-off: 0 none; cpu id + 1 of a waiter that waited STARVE_MS and asks for
+ *              the lock; minus that when an unlock has handed the lock to it
  *   Float64 2.. lock_stat: acquisitions, contentions, con-bounces, acq-bounces, wait and hold
  *              time (min, max, total, in microseconds), the current hold's start
  *
@@ -23,9 +23,10 @@
  * tricky", mutex 2). Release: if the word was 2, store 0 and Atomics.notify one waiter.
  * That lets a running thread barge past sleepers; a waiter that has waited STARVE_MS asks for
  * a hand-off, and the next release passes the lock straight to it (state 3, then 2), so no
- * waiter starves (the kernel's queued spinlocks are strictly FIFO). A waiter sleeps in slices; after each it checks whether the holder's cpu was marked dead
- * (markCpuDead) and how long it has waited, and gives up with VmallocError EOWNERDEAD or
- * ETIMEDOUT instead of hanging forever.
+ * waiter starves (the kernel's queued spinlocks are strictly FIFO). A waiter sleeps in
+ * slices; after each it checks whether the holder's cpu was marked dead (markCpuDead) and how
+ * long it has waited, and gives up with VmallocError EOWNERDEAD or ETIMEDOUT instead of
+ * hanging forever.
  */
 
 import { VmallocError } from '../errors.js';
@@ -35,10 +36,12 @@ const I32_PER_SLOT = LOCK_SLOT_BYTES / 4;
 const F64_PER_SLOT = LOCK_SLOT_BYTES / 8;
 const OWNER = 1; // (word 0 of a slot is the state)
 const LAST = 2;
-/** cpu id + 1 of a starving waiter asking for the lock to be handed to it, 0 when none. */
+/**
+ * The hand-off word: 0, or +(cpu + 1) when that waiter asks for the lock, or -(cpu + 1) once
+ * an unlock has handed it over. Claim and grant are one compare-and-swap, so a holder that
+ * dies halfway through its unlock cannot leave the waiter half-granted.
+ */
 const HANDOFF = 3;
-/** cpu id + 1 of the waiter the lock was handed to, until it notices (Int32 word 28: free). */
-const GRANT = 28;
 /** Float64 words of a slot. */
 const S_ACQ = 2;
 const S_CONT = 3;
@@ -235,11 +238,11 @@ export class Lock {
       if (c !== 2) c = Atomics.exchange(w, at, 2);
       let asked = false; // this waiter's cpu is in HANDOFF
       while (c !== 0) {
-        if (asked && Atomics.load(w, at + GRANT) === cpu + 1) break; // handed to us
+        if (asked && Atomics.load(w, at + HANDOFF) === -(cpu + 1)) break; // handed to us
         if (!asked && now() - t0 >= STARVE_MS)
           asked = Atomics.compareExchange(w, at + HANDOFF, 0, cpu + 1) === 0;
         this.sleep();
-        if (asked && Atomics.load(w, at + GRANT) === cpu + 1) break;
+        if (asked && Atomics.load(w, at + HANDOFF) === -(cpu + 1)) break;
         c = Atomics.exchange(w, at, 2);
         if (c !== 0 && !this.checkHolder(t0, cpu, asked)) break; // handed over as we gave up
       }
@@ -251,18 +254,16 @@ export class Lock {
 
   /**
    * Settles this waiter's hand-off request once it holds the lock: taken in the ordinary way
-   * (`released`), it withdraws the request, which nobody else can claim while it holds the
-   * lock; handed over, it clears the grant. The state stays 2 (waiters may remain), so its
-   * unlock wakes the next one.
+   * (`released`), it withdraws the request (nobody can grant it while this waiter holds the
+   * lock); handed over, it clears the grant and marks the state 2, held with waiters, whatever
+   * the unlock left (3, or the old state if that holder died right after granting), so that
+   * its own unlock wakes the next waiter.
    */
   private endHandoff(cpu: number, released: boolean): void {
     const w = this.i32;
     const at = this.base;
     if (released && Atomics.compareExchange(w, at + HANDOFF, cpu + 1, 0) === cpu + 1) return;
-    // Claimed by an unlocker: the grant follows the claim at once.
-    while (Atomics.load(w, at + GRANT) !== cpu + 1);
-    Atomics.store(w, at + GRANT, 0);
-    // Held with waiters (2), whatever the hand-over left (3), so that our unlock wakes one.
+    Atomics.store(w, at + HANDOFF, 0);
     Atomics.store(w, at, 2);
   }
 
@@ -289,7 +290,7 @@ export class Lock {
     const waited = now() - t0;
     if (!dead && waited <= this.table.timeoutMs) return true;
     if (asked && Atomics.compareExchange(this.i32, this.base + HANDOFF, cpu + 1, 0) !== cpu + 1) {
-      return false; // an unlocker claimed our request: the lock is ours
+      return false; // an unlocker granted our request: the lock is ours
     }
     if (dead) {
       throw new VmallocError(
@@ -348,13 +349,12 @@ export class Lock {
       }
     }
     const h = w[at + HANDOFF]!;
-    if (h !== 0 && Atomics.compareExchange(w, at + HANDOFF, h, 0) === h) {
+    if (h > 0 && Atomics.compareExchange(w, at + HANDOFF, h, -h) === h) {
       // A waiter is starving: pass the lock to it without releasing it, so nobody barges in.
       // State 3 (held, handed over): sleepers waiting on 2 return at once instead of missing
       // the wake-up; whoever sees it sets it back to 2.
       Atomics.store(w, at + OWNER, h);
       Atomics.store(w, at, 3);
-      Atomics.store(w, at + GRANT, h);
       Atomics.notify(w, at); // all sleepers: the one it is for takes it, the others sleep again
       return;
     }
@@ -377,6 +377,7 @@ export class Lock {
 
   /** cpu id of a starving waiter the next unlock will hand the lock to, or -1. */
   handoffRequested(): number {
-    return Atomics.load(this.i32, this.base + HANDOFF) - 1;
+    const h = Atomics.load(this.i32, this.base + HANDOFF);
+    return h > 0 ? h - 1 : -1;
   }
 }
