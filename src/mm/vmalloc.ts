@@ -69,6 +69,19 @@ const L_VM_CACHE = 7;
 /** The nodes design's locks: busy, lazy and pool lock of node n at L_NODES + 3n + 0/1/2. */
 const L_NODES = 8;
 
+/** The translation cache with both entries empty (start > end matches no address). */
+const EMPTY_TLB = [1, 0, 1, 0];
+
+/** A cpu id argument: an integer in [0, nrCpus). */
+function checkCpu(op: string, cpu: unknown, nrCpus: number): asserts cpu is number {
+  if (!Number.isInteger(cpu) || (cpu as number) < 0 || (cpu as number) >= nrCpus) {
+    throw new VmallocError(
+      'EINVAL',
+      `Cannot ${op}: cpu must be an integer from 0 to nrCpus - 1 (${nrCpus - 1}), got ${String(cpu)}`,
+    );
+  }
+}
+
 function lockCount(config: VmallocConfig): number {
   return L_NODES + (config.design === 'nodes' ? 3 * nrVmapNodes(config.nrCpus) : 0);
 }
@@ -187,7 +200,7 @@ export class Vmalloc {
   /** The area found by the last failed exact-start lookup (for error messages). */
   private lastFound = 0;
   /** Translation cache: [start, mappedEnd) of two areas (empty: start > end), and their vm_structs. */
-  private readonly tlb = Float64Array.of(1, 0, 1, 0);
+  private readonly tlb = Float64Array.from(EMPTY_TLB);
   private readonly tlbVm = new Int32Array(2);
   /** The shared TLB generation the cache was filled under (a purge changes it). */
   private tlbGen = 0;
@@ -807,7 +820,7 @@ export class Vmalloc {
    * the timeout. The state that lock protected may be inconsistent afterwards.
    */
   markCpuDead(cpu: number): void {
-    this.checkCpuArg('markCpuDead', cpu);
+    checkCpu('markCpuDead', cpu, this.config.nrCpus);
     this.lockTable.markCpuDead(cpu);
   }
 
@@ -817,18 +830,8 @@ export class Vmalloc {
    * lock stays taken, and waiters would then wait for the timeout instead of failing at once.
    */
   markCpuAlive(cpu: number): void {
-    this.checkCpuArg('markCpuAlive', cpu);
+    checkCpu('markCpuAlive', cpu, this.config.nrCpus);
     this.lockTable.markCpuAlive(cpu);
-  }
-
-  private checkCpuArg(op: string, cpu: unknown): asserts cpu is number {
-    const n = this.config.nrCpus;
-    if (!Number.isInteger(cpu) || (cpu as number) < 0 || (cpu as number) >= n) {
-      throw new VmallocError(
-        'EINVAL',
-        `Cannot ${op}: cpu must be an integer from 0 to nrCpus - 1 (${n - 1}), got ${String(cpu)}`,
-      );
-    }
   }
 
   /**
@@ -836,7 +839,7 @@ export class Vmalloc {
    * and marks the cpu dead when it exits.
    */
   watchWorker(worker: { on(event: 'exit', fn: () => void): unknown }, cpu: number): void {
-    this.checkCpuArg('watchWorker', cpu);
+    checkCpu('watchWorker', cpu, this.config.nrCpus);
     worker.on('exit', () => this.markCpuDead(cpu));
   }
 
@@ -971,8 +974,8 @@ export class Vmalloc {
   private mappedVm(op: string, addr: number, n: number): number {
     const gen = this.areas.tlbGeneration;
     if (gen !== this.tlbGen) {
-      this.tlbFlush(this.tlbVm[0]!);
-      this.tlbFlush(this.tlbVm[1]!);
+      this.tlb.set(EMPTY_TLB);
+      this.tlbVm.fill(0);
       this.tlbGen = gen;
     }
     const t = this.tlb;
@@ -1334,11 +1337,6 @@ export function attachVmalloc(handle: VmallocHandle, options: AttachOptions): Vm
     );
   }
   const cpu = options?.cpu;
-  if (!Number.isInteger(cpu) || cpu < 0 || cpu >= handle.config.nrCpus) {
-    throw new VmallocError(
-      'EINVAL',
-      `Cannot attach vmalloc: cpu must be an integer from 0 to nrCpus - 1 (${handle.config.nrCpus - 1}), got ${String(cpu)}`,
-    );
-  }
+  checkCpu('attach vmalloc', cpu, handle.config.nrCpus);
   return new Vmalloc(handle, cpu, options.logger === undefined ? consoleLogger : options.logger);
 }

@@ -212,12 +212,12 @@ export abstract class VmapAreaManager {
       va = s.alloc();
       if (va === 0) return 0;
       let purged = false;
+      const win = this.win;
+      win[0] = vstart;
+      win[1] = vend;
       for (;;) {
         this.preload(cpu);
         this.take(this.freeLock, cpu);
-        const win = this.win;
-        win[0] = vstart;
-        win[1] = vend;
         const err = allocFromFreeTree(
           s,
           this.ctl[C_FREE_HEAD]!,

@@ -114,21 +114,22 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
       }),
     );
   }
+  let out: WorkerResult[];
+  let elapsedNs: number;
   try {
     await allArrived(barrier, params.nr_threads);
     vm.resetLockStat(); // the warm-up's locking is not the run's
     const t0 = Number(process.hrtime.bigint());
     openBarrier(barrier);
-    const out = await Promise.all(results);
-    const elapsedNs = Number(process.hrtime.bigint()) - t0;
-    await Promise.all(workers.map((w) => w.terminate()));
-    // Every worker finished its tests and released its locks: their cpus (cpu 0 is also the
-    // returned instance's) are usable again, though the exits marked them dead.
-    for (let i = 0; i < params.nr_threads; i++) vm.markCpuAlive(i);
-    return { vm, workers: out, elapsedNs, nrCpus };
+    out = await Promise.all(results);
+    elapsedNs = Number(process.hrtime.bigint()) - t0;
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
+  // Every worker finished its tests and released its locks: their cpus (cpu 0 is also the
+  // returned instance's) are usable again, though the exits marked them dead.
+  for (let i = 0; i < params.nr_threads; i++) vm.markCpuAlive(i);
+  return { vm, workers: out, elapsedNs, nrCpus };
 }
 
 /** Runs the selected tests with few loops, to get the JIT's optimized code before timing. */
