@@ -14,14 +14,8 @@ export type {
   VmapSpaceOptions,
   VmapSpaceStats,
 } from './kva/vmap-space.js';
-export {
-  attachVmalloc,
-  createVmalloc,
-  Vmalloc,
-  VmFlags,
-  VMAP_RAM,
-  VMAP_BLOCK,
-} from './mm/vmalloc.js';
+export { VaFlags } from './kva/vmap-area.js';
+export { attachVmalloc, createVmalloc, Vmalloc, VmFlags } from './api/vmalloc.js';
 export type {
   AttachOptions,
   VmArea,
@@ -29,9 +23,10 @@ export type {
   VmallocHandle,
   VmallocStats,
   VmapOptions,
-} from './mm/vmalloc.js';
+} from './api/vmalloc.js';
 export type { VmallocDesign, VmallocOptions } from './mm/config.js';
-export type { VmallocLogger } from './mm/logger.js';
-export type { PurgeNotifier } from './mm/vmap-areas.js';
-export type { VmapNodeInfo } from './nodes/vmap-nodes.js';
-export { KERNEL_BASE, kernelHex, toKernelAddress, fromKernelAddress } from './mm/layout.js';
+export { DESIGN_NAMES } from './designs/registry.js';
+export type { VmallocLogger } from './shared/logger.js';
+export type { PurgeNotifier } from './designs/vmap-areas.js';
+export type { VmapNodeInfo } from './designs/nodes.js';
+export { KERNEL_BASE, kernelHex, toKernelAddress, fromKernelAddress } from './shared/layout.js';

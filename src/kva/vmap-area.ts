@@ -62,6 +62,18 @@ export const I_NEXT = 10;
 export const I_FLAGS = 11;
 export const I_VM = 12;
 
+/**
+ * va->flags bits, defined here once for every layer.
+ *
+ *   bit 0      VMAP_RAM: a vm_map_ram area (no vm_struct)
+ *   bits 8..   the 6.9+ vmap node id + 1 (encode_vn_id()); 0: none
+ */
+export const VaFlags = {
+  VMAP_RAM: 0x1,
+  /** va->flags >> VN_ID_SHIFT is the node id + 1. */
+  VN_ID_SHIFT: 8,
+} as const;
+
 /** Default ceiling on records: 2^25 records (2 GiB of address space reserved, not used). */
 export const DEFAULT_MAX_RECORDS = 1 << 25;
 

@@ -7,6 +7,12 @@
  */
 
 import { VmallocError, isPowerOfTwo } from '../errors.js';
+import {
+  DEFAULT_DESIGN,
+  DESIGN_NAMES,
+  isDesignName,
+  type DesignName,
+} from '../designs/registry.js';
 import { machineCpuCount } from '../shared/cpu.js';
 import {
   SPACE_END,
@@ -14,10 +20,11 @@ import {
   X86_64_VMALLOC_SIZE,
   X86_64_VMALLOC_START,
   fls,
-} from './layout.js';
-import type { VmallocLogger } from './logger.js';
+} from '../shared/layout.js';
+import type { VmallocLogger } from '../shared/logger.js';
 
-export type VmallocDesign = 'global' | 'nodes';
+/** A design's name, as registered in src/designs/registry.ts. */
+export type VmallocDesign = DesignName;
 
 export interface VmallocOptions {
   /**
@@ -26,7 +33,10 @@ export interface VmallocOptions {
    * busy and lazy trees under three global locks). @defaultValue 'nodes'
    */
   design?: VmallocDesign;
-  /** Simulated CPUs (num_online_cpus()); lazy_max_pages() depends on it. @defaultValue the machine's */
+  /**
+   * Simulated CPUs (num_online_cpus()); lazy_max_pages() depends on it.
+   * @defaultValue the machine's (navigator.hardwareConcurrency, or Node's availableParallelism())
+   */
   nrCpus?: number;
   /** @defaultValue 4096 */
   pageSize?: number;
@@ -82,8 +92,9 @@ function bad(what: string, value: unknown): never {
 
 export function resolveConfig(o: VmallocOptions = {}): VmallocConfig {
   if (o === null || typeof o !== 'object') bad('options must be an object', o);
-  const design = o.design ?? 'nodes';
-  if (design !== 'global' && design !== 'nodes') bad("design must be 'global' or 'nodes'", design);
+  const design = o.design ?? DEFAULT_DESIGN;
+  if (!isDesignName(design))
+    bad(`design must be one of ${DESIGN_NAMES.map((d) => `'${d}'`).join(', ')}`, design);
   const nrCpus = o.nrCpus ?? machineCpuCount();
   if (!Number.isInteger(nrCpus) || nrCpus < 1 || nrCpus > 4096)
     bad('nrCpus must be an integer from 1 to 4096', nrCpus);

@@ -6,7 +6,7 @@
  * Invariant: a live vm_struct of a busy area has addr == va.start and size == va size; its
  * pages (nrPages of them, the area without its guard page) are listed at `pages` in the
  * page-array pool.
- * Callers: the vmalloc layer (src/mm/vmalloc.ts), vmallocinfo.
+ * Callers: the vmalloc layer (src/mm/alloc-path.ts, free-path.ts, vmap.ts, checker.ts), vmallocinfo.
  *
  * Kernel: struct vm_struct, include/linux/vmalloc.h (flag values of 6.9+).
  *

@@ -11,16 +11,17 @@
  * with the size including the guard page, the flag words in the kernel's order (ioremap,
  * sparse, vmalloc, vmap, user, dma-coherent), areas still VM_UNINITIALIZED left out, and a
  * busy area without a vm_struct shown as "vm_map_ram" when it has VMAP_RAM. The lazily freed
- * ranges follow as "unpurged vm_area": before 6.9 merged ranges, printed from the last busy
- * entry's step (so with no busy area at all nothing is shown); from 6.9 the individual areas
+ * ranges follow as "unpurged vm_area": before 6.9 merged ranges, from 6.9 the individual areas
  * of node 0, node 1, ..., after the busy areas of node 0, node 1, ... (so the busy lines are
  * sorted per node, not overall).
+ * Differs from kernel: before 6.9 the kernel printed the lazy ranges from the step of the
+ * last busy entry, so with no busy area at all (which never happens on a running kernel)
+ * they were not shown; here they are always shown, in every design.
  */
 
-import { kernelHex } from './layout.js';
+import { VaFlags } from '../kva/vmap-area.js';
+import { kernelHex } from '../shared/layout.js';
 import { VmFlags } from './vm-struct.js';
-
-const VMAP_RAM = 0x1;
 
 export interface VmallocinfoArea {
   start: number;
@@ -47,8 +48,6 @@ export interface VmallocinfoSource {
   busy: VmallocinfoArea[];
   /** Lazily freed ranges in order. */
   lazy: { start: number; end: number }[];
-  /** 6.9+ prints the unpurged areas even when nothing is busy; 6.8 and before do not. */
-  purgeInfoAlways?: boolean;
 }
 
 const size7 = (n: number): string => String(n).padStart(7);
@@ -62,7 +61,7 @@ export function formatVmallocinfo(src: VmallocinfoSource): string {
   for (const a of src.busy) {
     const vm = a.vm;
     if (vm === null) {
-      if ((a.vaFlags & VMAP_RAM) !== 0) {
+      if ((a.vaFlags & VaFlags.VMAP_RAM) !== 0) {
         out.push(
           `${kernelHex(a.start)}-${kernelHex(a.end)} ${size7(a.end - a.start)} vm_map_ram\n`,
         );
@@ -84,12 +83,10 @@ export function formatVmallocinfo(src: VmallocinfoSource): string {
     if (src.numaInfo && vm.nrPages !== 0) line += ` N0=${vm.nrPages}`;
     out.push(line + '\n');
   }
-  if (src.busy.length > 0 || src.purgeInfoAlways === true) {
-    for (const r of src.lazy) {
-      out.push(
-        `${kernelHex(r.start)}-${kernelHex(r.end)} ${size7(r.end - r.start)} unpurged vm_area\n`,
-      );
-    }
+  for (const r of src.lazy) {
+    out.push(
+      `${kernelHex(r.start)}-${kernelHex(r.end)} ${size7(r.end - r.start)} unpurged vm_area\n`,
+    );
   }
   return out.join('');
 }

@@ -10,7 +10,7 @@
  * Differs from kernel: "All test took worker<i>=<n> ns" reports nanoseconds, not cycles.
  */
 
-import type { Vmalloc } from '../mm/vmalloc.js';
+import type { Vmalloc } from '../api/vmalloc.js';
 import type { TestParams } from './params.js';
 import { KernelRandom } from './random.js';
 import { TEST_CASES, type TestContext } from './tests.js';

@@ -11,9 +11,9 @@
  */
 
 import { Worker } from 'node:worker_threads';
-import { createVmalloc, type Vmalloc } from '../mm/vmalloc.js';
-import type { VmallocLogger } from '../mm/logger.js';
-import { fls } from '../mm/layout.js';
+import { createVmalloc, type Vmalloc } from '../api/vmalloc.js';
+import type { VmallocLogger } from '../shared/logger.js';
+import { fls } from '../shared/layout.js';
 import { allArrived, makeBarrier, openBarrier } from './barrier.js';
 import { runWorker, type Progress, type WorkerResult } from './driver.js';
 import type { TestParams } from './params.js';

@@ -11,8 +11,8 @@
  * pointers stored in them, as there.
  */
 
-import type { Vmalloc, VmallocAllocOptions } from '../mm/vmalloc.js';
-import { fls } from '../mm/layout.js';
+import type { Vmalloc, VmallocAllocOptions } from '../api/vmalloc.js';
+import { fls } from '../shared/layout.js';
 import type { TestParams } from './params.js';
 import type { KernelRandom } from './random.js';
 

@@ -7,7 +7,7 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { attachVmalloc, type VmallocHandle } from '../mm/vmalloc.js';
+import { attachVmalloc, type VmallocHandle } from '../api/vmalloc.js';
 import { runWorker } from './driver.js';
 import type { TestParams } from './params.js';
 import { waitAtBarrier } from './barrier.js';

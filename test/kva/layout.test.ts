@@ -14,7 +14,7 @@ const HOT = [
   'kva/rb-list.js',
   'kva/free-tree.js',
   'kva/busy-tree.js',
-  'nodes/vmap-nodes.js',
+  'designs/nodes.js',
 ];
 const dir = new URL('../../src/', import.meta.url);
 

@@ -256,7 +256,7 @@ describe('bad input throws, names the argument and changes nothing', () => {
       'align 3',
       (vm) => vm.vmalloc(PAGE, { align: 3 }),
       'EINVAL',
-      /align must be a power of two >= 1, got 3/,
+      /align must be a power of two from 1 to 2\^48, got 3/,
     ],
     [
       'null options',
@@ -338,7 +338,7 @@ describe('bad input throws, names the argument and changes nothing', () => {
     const bad: [object, RegExp][] = [
       [{ nrCpus: 0 }, /nrCpus must be an integer from 1/],
       [{ pageSize: 3000 }, /pageSize must be a power of two/],
-      [{ design: 'legacy' }, /design must be 'global' or 'nodes'/],
+      [{ design: 'legacy' }, /design must be one of 'nodes', 'global', got legacy/],
       [{ physicalMemory: 100 }, /physicalMemory must be a multiple of the page size/],
       [{ vmallocSize: 4096 }, /vmallocSize must be/],
     ];

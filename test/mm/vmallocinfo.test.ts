@@ -20,7 +20,7 @@ test('vmallocinfo golden lines', () => {
   assert.equal(
     vm.vmallocinfo(),
     [
-      '0xffffc90000004000-0xffffc90000006000    8192 pages=1 vmalloc N0=1',
+      '0xffffc90000004000-0xffffc90000006000    8192 vzalloc+0x0/0x0 pages=1 vmalloc N0=1',
       '0xffffc90000008000-0xffffc9000000e000   24576 acpi_os_map_iomem+0x1a6/0x1e0 phys=0x00000000fed00000 ioremap',
       '0xffffc9000000e000-0xffffc90000011000   12288 drm_gem_vmap+0x20/0x40 pages=2 vmap user N0=2',
       '0xffffc90000011000-0xffffc9000026a000 2461696 bpf_prog_alloc+0x2a/0x80 pages=600 vmalloc vpages N0=600',
@@ -39,14 +39,42 @@ test('every line has the kernel shape', () => {
   for (const line of vm.vmallocinfo().trimEnd().split('\n')) assert.match(line, shape);
 });
 
-test('without the NUMA column, and (before 6.9) with nothing busy no unpurged lines', () => {
+test('without the NUMA column; the default caller names the API function', () => {
   const { vm } = testVm({ numaInfo: false, design: 'global' });
   const a = vm.vmalloc(PAGE)!;
-  assert.equal(vm.vmallocinfo(), '0xffffc90000000000-0xffffc90000002000    8192 pages=1 vmalloc\n');
+  assert.equal(
+    vm.vmallocinfo(),
+    '0xffffc90000000000-0xffffc90000002000    8192 vmalloc+0x0/0x0 pages=1 vmalloc\n',
+  );
   vm.vfree(a);
-  assert.equal(vm.lazyPages, 2);
-  assert.equal(vm.vmallocinfo(), '');
+  const pages = vm.allocPages(1);
+  vm.vmap(pages);
+  vm.vmallocHuge(PAGE);
+  vm.getVmArea(PAGE);
+  assert.deepEqual(
+    vm
+      .vmallocinfo()
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split(/ +/)[2]),
+    ['vmap+0x0/0x0', 'vmalloc_huge+0x0/0x0', 'get_vm_area_caller+0x0/0x0', 'unpurged'],
+  );
 });
+
+for (const design of ['global', 'nodes'] as const) {
+  test(`${design}: lazily freed areas show as unpurged vm_area lines, even with nothing busy`, () => {
+    const { vm } = testVm({ numaInfo: false, design });
+    const a = vm.vmalloc(PAGE)!;
+    vm.vfree(a);
+    assert.equal(vm.lazyPages, 2);
+    assert.equal(
+      vm.vmallocinfo(),
+      '0xffffc90000000000-0xffffc90000002000    8192 unpurged vm_area\n',
+    );
+    vm.purge();
+    assert.equal(vm.vmallocinfo(), '');
+  });
+}
 
 test('6.9+: unpurged areas are shown even with nothing busy, one line each', () => {
   const { vm } = testVm({ numaInfo: false, design: 'nodes' });

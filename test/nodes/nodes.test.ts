@@ -8,14 +8,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { VmallocError, attachVmalloc, createVmalloc, type Vmalloc } from '../../src/index.js';
-import type { NodeVmapAreas } from '../../src/nodes/vmap-nodes.js';
+import type { NodesDesign } from '../../src/designs/nodes.js';
 import { Rng, testSeed } from '../helpers/rng.js';
 import { PAGE } from '../helpers/vm.js';
 
 const byNumber = (a: number, b: number): number => a - b;
 
 /** A subsystem of `nrCpus` CPUs and one instance per CPU (the creator is cpu 0). */
-function machine(nrCpus: number): { cpus: Vmalloc[]; vm: Vmalloc; nodes: NodeVmapAreas } {
+function machine(nrCpus: number): { cpus: Vmalloc[]; vm: Vmalloc; nodes: NodesDesign } {
   const vm = createVmalloc({ nrCpus, logger: null });
   const cpus = [vm];
   for (let c = 1; c < nrCpus; c++) cpus.push(attachVmalloc(vm.handle, { cpu: c, logger: null }));
@@ -39,7 +39,7 @@ function forceDrain(vm: Vmalloc): void {
 }
 
 /** Pool lengths of node `n` that are not zero, as {pages: length}. */
-function pools(nodes: NodeVmapAreas, n: number): Record<number, number> {
+function pools(nodes: NodesDesign, n: number): Record<number, number> {
   const out: Record<number, number> = {};
   nodes.poolLengths(n).forEach((len, i) => {
     if (len !== 0) out[i + 1] = len;
@@ -274,14 +274,14 @@ describe('pools', () => {
     for (const p of P) vm.vfree(p);
     forceDrain(vm);
     const before = vm.stats();
-    const va = nodes.alloc(0, 8 * PAGE, 1, vm.vmallocStart, vm.vmallocEnd - PAGE, 0);
+    const va = vm.areas.alloc(0, 8 * PAGE, 1, vm.vmallocStart, vm.vmallocEnd - PAGE, 0);
     assert.notEqual(va, 0);
     assert.ok(!P.includes(nodes.s.start(va)));
     const st = vm.stats();
     assert.equal(st.poolHits + st.poolMisses, before.poolHits + before.poolMisses, 'no lookup');
     assert.deepEqual(pools(nodes, 0), { 8: 2 });
-    assert.equal(nodes.findUnlink(0, nodes.s.start(va), false), va);
-    nodes.freeNow(0, va);
+    assert.equal(vm.areas.findUnlink(0, nodes.s.start(va), false), va);
+    vm.areas.freeNow(0, va);
     vm.check();
   });
 

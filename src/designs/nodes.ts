@@ -2,14 +2,15 @@
  * The 'nodes' design (kernels 6.9+): vmap nodes, each with its own busy tree, lazy tree and
  * size-segregated pools of ready areas, so that CPUs rarely meet on a lock.
  *
- * Holds: NodeVmapAreas: the per-node structures and locks over the shared free tree; the pool
+ * Holds: NodesDesign: the per-node structures and locks over the shared free tree; the pool
  * fast path (node_alloc), placement by address, by allocating node and by cpu; the purge that
  * refills pools from the allocating CPU's node and decays them; the shrinker.
  * Invariant: a busy area is in the busy tree of the node of its start address; a lazy area in
  * the lazy tree of the node encoded in its flags (or of its address when none is); a pooled
  * area in pool[(pages - 1)] of that node, with exactly (index + 1) pages; free + busy + lazy +
  * pooled tile the managed space.
- * Callers: the vmalloc layer, through the VmapAreaManager interface.
+ * Callers: the core (src/designs/vmap-areas.ts), built by the registry; the vmalloc layer for
+ * vmapNodes(), addrToNodeId() and the shrinker.
  *
  * Kernel: mm/vmalloc.c (6.9+): struct vmap_node, vmap_init_nodes(), addr_to_node_id(),
  * encode_vn_id()/decode_vn_id(), node_alloc(), node_pool_del_va(), node_pool_add_va(),
@@ -17,6 +18,9 @@
  * decay_va_pool_node() (2025 rewrite: floor(len / 4) per partial decay), the "vmap-node"
  * shrinker. Differs from kernel: the purge processes every node inline in the purging thread
  * (the kernel hands some to helper work items; the helper count it would use is recorded).
+ * As in purge_vmap_node(), the areas a node's purge returns to the free tree are collected by
+ * head insertion and so merged in descending address order (the tree's shape, and with it the
+ * result of later aligned allocations, depends on that order).
  *
  *   node n:  busy tree + list   (areas whose start is in n's 64 KiB zones)   &vn->busy.lock
  *            lazy tree + list   (areas freed, allocated from n's CPUs)         &vn->lazy.lock
@@ -28,21 +32,31 @@
 
 import { invariantFailure } from '../debug.js';
 import { hex } from '../errors.js';
-import { findVmapArea, insertVmapArea, unlinkVmapArea } from '../kva/busy-tree.js';
 import { checkRbList } from '../kva/check.js';
 import { mergeOrAddVmapArea } from '../kva/free-tree.js';
+import { insertVmapArea } from '../kva/busy-tree.js';
 import { rbListCount, rbListFirst, rbListInit } from '../kva/rb-list.js';
-import type { VaStore } from '../kva/vmap-area.js';
-import type { Lock } from '../shared/lock.js';
-import type { RateLimitedLog } from '../mm/logger.js';
+import { VaFlags, type VaStore } from '../kva/vmap-area.js';
+import type { ControlLayout } from '../shared/control-layout.js';
+import { Lock, type LockTable } from '../shared/lock.js';
 import {
-  C_SCRATCH_HEAD,
-  VaStat,
-  VmapAreaManager,
-  bump,
-  designWords,
-  type VmapAreasConfig,
-} from '../mm/vmap-areas.js';
+  PurgeMode,
+  type DesignCheck,
+  type PurgeModeValue,
+  type VmapCore,
+  type VmapDesign,
+} from './design.js';
+import {
+  FreeSpace,
+  type FreeSpaceDecl,
+  detachList,
+  findIn,
+  findUnlinkIn,
+  insertBusy,
+  listIds,
+  newHead,
+} from './free-space.js';
+import { VaStat, bump } from './stat.js';
 
 /** Pools hold areas of 1..MAX_VA_SIZE_PAGES pages (guard page included). */
 export const MAX_VA_SIZE_PAGES = 256;
@@ -71,45 +85,69 @@ export interface VmapNodeInfo {
   pools: { pages: number; count: number }[];
 }
 
-export interface NodeLocks {
-  busy: Lock[];
-  lazy: Lock[];
-  pool: Lock[];
+export interface NodesDecl {
+  free: FreeSpaceDecl;
+  /** node n's words start at nodes + n * NODE_WORDS */
+  nodes: number;
+  busyLocks: number;
+  lazyLocks: number;
+  poolLocks: number;
 }
 
-export class NodeVmapAreas extends VmapAreaManager {
+export class NodesDesign implements VmapDesign {
+  readonly name = 'nodes';
+  readonly modernWarning = true;
+  /** 6.9+: one purge per drain. */
+  readonly drainRepeats = false;
+  allocTag = 0;
   readonly nrNodes: number;
   /** vmap_zone_size: 16 pages with several nodes, else 1. */
   readonly zoneSize: number;
-  private readonly nodeLocks: NodeLocks;
+  /** The records, for people looking inside (tests). */
+  readonly s: VaStore;
+  private readonly core: VmapCore;
+  private readonly ctl: Int32Array;
+  private readonly free: FreeSpace;
+  private readonly busyLocks: Lock[];
+  private readonly lazyLocks: Lock[];
+  private readonly poolLocks: Lock[];
   private readonly base: number;
 
-  constructor(
-    s: VaStore,
-    ctl: Int32Array,
-    stat: Float64Array,
-    cfg: VmapAreasConfig,
-    locks: { freeLock: Lock; purgeMutex: Lock; nodes: NodeLocks },
-    log: RateLimitedLog,
-  ) {
-    super(s, ctl, stat, cfg, locks.freeLock, locks.purgeMutex, log);
-    this.nrNodes = nrVmapNodes(cfg.nrCpus);
-    this.zoneSize = this.nrNodes > 1 ? 16 * cfg.pageSize : 1;
-    this.nodeLocks = locks.nodes;
-    this.base = designWords(cfg.nrCpus);
+  static declare(layout: ControlLayout, nrCpus: number): NodesDecl {
+    const n = nrVmapNodes(nrCpus);
+    return {
+      free: FreeSpace.declare(layout, nrCpus),
+      nodes: layout.lines(n * NODE_WORDS),
+      busyLocks: layout.lockArray('&vn->busy.lock', n),
+      lazyLocks: layout.lockArray('&vn->lazy.lock', n),
+      poolLocks: layout.lockArray('&vn->pool_lock', n),
+    };
   }
 
-  static ctlWords(nrCpus: number): number {
-    return designWords(nrCpus) + nrVmapNodes(nrCpus) * NODE_WORDS;
+  constructor(core: VmapCore, decl: NodesDecl, table: LockTable) {
+    this.core = core;
+    this.s = core.s;
+    this.ctl = core.ctl;
+    this.free = new FreeSpace(core, decl.free, table);
+    this.nrNodes = nrVmapNodes(core.cfg.nrCpus);
+    this.zoneSize = this.nrNodes > 1 ? 16 * core.cfg.pageSize : 1;
+    const locks = (first: number, name: string): Lock[] =>
+      Array.from({ length: this.nrNodes }, (_, i) => new Lock(table, first + i, name));
+    this.busyLocks = locks(decl.busyLocks, '&vn->busy.lock');
+    this.lazyLocks = locks(decl.lazyLocks, '&vn->lazy.lock');
+    this.poolLocks = locks(decl.poolLocks, '&vn->pool_lock');
+    this.base = decl.nodes;
   }
 
-  protected initDesign(): void {
+  init(start: number, end: number): void {
+    const s = this.s;
     for (let n = 0; n < this.nrNodes; n++) {
       const o = this.nodeBase(n);
-      this.ctl[o + N_BUSY_HEAD] = this.newHead();
-      this.ctl[o + N_LAZY_HEAD] = this.newHead();
-      for (let p = 0; p < MAX_VA_SIZE_PAGES; p++) this.ctl[o + N_POOL_HEAD + p] = this.newHead();
+      this.ctl[o + N_BUSY_HEAD] = newHead(s);
+      this.ctl[o + N_LAZY_HEAD] = newHead(s);
+      for (let p = 0; p < MAX_VA_SIZE_PAGES; p++) this.ctl[o + N_POOL_HEAD + p] = newHead(s);
     }
+    this.free.init(start, end);
   }
 
   private nodeBase(n: number): number {
@@ -121,14 +159,14 @@ export class NodeVmapAreas extends VmapAreaManager {
     return Math.floor(addr / this.zoneSize) % this.nrNodes;
   }
 
-  /** encode_vn_id(): node id + 1 in bits 8 and up of va->flags. */
+  /** encode_vn_id(): node id + 1 in bits VN_ID_SHIFT and up of va->flags. */
   encodeVnId(id: number): number {
-    return (id + 1) << 8;
+    return (id + 1) << VaFlags.VN_ID_SHIFT;
   }
 
   /** decode_vn_id(): the node id in va->flags, or -1 when none is valid. */
   decodeVnId(flags: number): number {
-    const id = (flags >> 8) - 1;
+    const id = (flags >> VaFlags.VN_ID_SHIFT) - 1;
     return id >= 0 && id < this.nrNodes ? id : -1;
   }
 
@@ -139,20 +177,44 @@ export class NodeVmapAreas extends VmapAreaManager {
    * look in the pool of the allocating CPU's node; hit or miss, the area is tagged with that
    * node, so its range refills that node's pool when it is purged.
    */
-  protected poolAlloc(
+  poolAlloc(
     cpu: number,
     size: number,
     align: number,
     vstart: number,
     vend: number,
+    vaFlags: number,
   ): number {
-    if (vstart !== this.cfg.vmallocStart || vend !== this.cfg.vmallocEnd || this.nrNodes === 1)
+    this.allocTag = 0;
+    if (
+      vstart !== this.core.cfg.vmallocStart ||
+      vend !== this.core.cfg.vmallocEnd ||
+      this.nrNodes === 1
+    )
       return 0;
     const id = cpu % this.nrNodes;
-    this.vnId = this.encodeVnId(id);
+    this.allocTag = this.encodeVnId(id);
     const va = this.poolDelVa(cpu, id, size, align, vstart, vend);
-    bump(this.stat, va === 0 ? VaStat.POOL_MISSES : VaStat.POOL_HITS);
+    bump(this.core.stat, va === 0 ? VaStat.POOL_MISSES : VaStat.POOL_HITS);
+    if (va !== 0) {
+      this.s.setFlags(va, vaFlags | this.allocTag);
+      this.s.setVm(va, 0);
+      this.insertBusyArea(cpu, va);
+    }
     return va;
+  }
+
+  allocRange(
+    cpu: number,
+    va: number,
+    size: number,
+    align: number,
+    vstart: number,
+    vend: number,
+  ): boolean {
+    if (!this.free.alloc(cpu, va, size, align, vstart, vend)) return false;
+    this.insertBusyArea(cpu, va);
+    return true;
   }
 
   /**
@@ -167,14 +229,14 @@ export class NodeVmapAreas extends VmapAreaManager {
     vstart: number,
     vend: number,
   ): number {
-    const pages = size / this.cfg.pageSize;
+    const pages = size / this.core.cfg.pageSize;
     const idx = pages - 1;
     if (idx >= MAX_VA_SIZE_PAGES || !Number.isInteger(idx)) return 0;
     const o = this.nodeBase(n);
     if (Atomics.load(this.ctl, o + N_POOL_LEN + idx) === 0) return 0; // unlocked peek
     const s = this.s;
-    const lock = this.nodeLocks.pool[n]!;
-    this.take(lock, cpu);
+    const lock = this.poolLocks[n]!;
+    this.core.take(lock, cpu);
     const h = this.ctl[o + N_POOL_HEAD + idx]!;
     let va = rbListFirst(s, h);
     if (va !== 0) {
@@ -198,11 +260,11 @@ export class NodeVmapAreas extends VmapAreaManager {
 
   /** Pushes a purged area onto its size's pool (LIFO); false when it is too big. Kernel: node_pool_add_va(). */
   private poolAddVa(cpu: number, n: number, va: number): boolean {
-    const idx = this.s.size(va) / this.cfg.pageSize - 1;
+    const idx = this.s.size(va) / this.core.cfg.pageSize - 1;
     if (idx >= MAX_VA_SIZE_PAGES) return false;
     const o = this.nodeBase(n);
-    const lock = this.nodeLocks.pool[n]!;
-    this.take(lock, cpu);
+    const lock = this.poolLocks[n]!;
+    this.core.take(lock, cpu);
     listAdd(this.s, this.ctl[o + N_POOL_HEAD + idx]!, va);
     Atomics.store(this.ctl, o + N_POOL_LEN + idx, this.ctl[o + N_POOL_LEN + idx]! + 1);
     lock.unlock();
@@ -210,16 +272,9 @@ export class NodeVmapAreas extends VmapAreaManager {
   }
 
   /** Busy areas live in the node of their start address. */
-  protected insertBusy(cpu: number, va: number): void {
+  private insertBusyArea(cpu: number, va: number): void {
     const n = this.addrToNodeId(this.s.start(va));
-    const lock = this.nodeLocks.busy[n]!;
-    this.take(lock, cpu);
-    const ok = insertVmapArea(this.s, this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!, va);
-    lock.unlock();
-    if (!ok)
-      invariantFailure(
-        `vmalloc bug: allocated [${hex(this.s.start(va))}, ${hex(this.s.end(va))}) overlaps a busy area`,
-      );
+    insertBusy(this.core, this.busyLocks[n]!, this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!, cpu, va);
   }
 
   // ------------------------------------------------------------ lookup and free
@@ -230,57 +285,38 @@ export class NodeVmapAreas extends VmapAreaManager {
    * Kernel: find_vmap_area().
    */
   find(cpu: number, addr: number): number {
+    const va = this.findUnlink(cpu, addr, false, false);
+    return va < 0 ? -va : va;
+  }
+
+  findUnlink(cpu: number, addr: number, requireVm: boolean, unlink = true): number {
     const first = this.addrToNodeId(addr);
     let n = first;
     do {
-      const lock = this.nodeLocks.busy[n]!;
-      this.take(lock, cpu);
-      const va = findVmapArea(this.s, this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!, addr);
-      lock.unlock();
+      const h = this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!;
+      const va = unlink
+        ? findUnlinkIn(this.core, this.busyLocks[n]!, h, cpu, addr, requireVm)
+        : findIn(this.core, this.busyLocks[n]!, h, cpu, addr);
       if (va !== 0) return va;
       n = (n + this.nrNodes - 1) % this.nrNodes;
     } while (n !== first);
     return 0;
   }
 
-  findUnlink(cpu: number, addr: number, requireVm: boolean): number {
-    const s = this.s;
-    const first = this.addrToNodeId(addr);
-    let n = first;
-    do {
-      const lock = this.nodeLocks.busy[n]!;
-      const h = this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!;
-      this.take(lock, cpu);
-      const va = findVmapArea(s, h, addr);
-      if (va !== 0) {
-        const ok = s.start(va) === addr && (!requireVm || s.vm(va) !== 0);
-        if (ok) unlinkVmapArea(s, h, va);
-        lock.unlock();
-        return ok ? va : -va;
-      }
-      lock.unlock();
-      n = (n + this.nrNodes - 1) % this.nrNodes;
-    } while (n !== first);
-    return 0;
-  }
-
   /** Lazy areas go to the allocating node (its id is in the flags), no merging. */
-  freeLazy(cpu: number, va: number): void {
+  insertLazy(cpu: number, va: number): void {
     const s = this.s;
-    const nrLazy = this.addLazy(s.size(va) / this.cfg.pageSize);
     const id = this.decodeVnId(s.flags(va));
     const n = id >= 0 ? id : this.addrToNodeId(s.start(va));
-    const lock = this.nodeLocks.lazy[n]!;
-    this.take(lock, cpu);
+    const lock = this.lazyLocks[n]!;
+    this.core.take(lock, cpu);
     const ok = insertVmapArea(s, this.ctl[this.nodeBase(n) + N_LAZY_HEAD]!, va);
     lock.unlock();
     if (!ok) invariantFailure(`vmalloc bug: lazily freed area #${va} overlaps a lazy area`);
-    if (nrLazy > this.cfg.lazyMaxPages) this.drain(cpu);
   }
 
-  /** 6.9+: one purge per drain. */
-  protected drainLocked(cpu: number): void {
-    this.purgeLocked(cpu, false);
+  freeNow(cpu: number, va: number): void {
+    this.free.freeNow(cpu, va);
   }
 
   // ------------------------------------------------------------ purge
@@ -291,53 +327,56 @@ export class NodeVmapAreas extends VmapAreaManager {
    * all, then each node's areas refill that node's pools (unless skip_populate) or go back to
    * the free tree.
    */
-  protected purgeLocked(cpu: number, fullPoolDecay: boolean): boolean {
-    const s = this.s;
+  purgeLocked(cpu: number, mode: PurgeModeValue): boolean {
+    const core = this.core;
+    const fullPoolDecay = mode === PurgeMode.RECLAIM;
     const detached: { node: number; first: number; head: number }[] = [];
     for (let n = 0; n < this.nrNodes; n++) {
       const o = this.nodeBase(n);
       this.ctl[o + N_SKIP_POPULATE] = fullPoolDecay ? 1 : 0;
       this.decayPoolNode(cpu, n, fullPoolDecay);
       const lh = this.ctl[o + N_LAZY_HEAD]!;
-      const lock = this.nodeLocks.lazy[n]!;
-      this.take(lock, cpu);
-      const first = rbListFirst(s, lh);
-      if (first !== 0) rbListInit(s, lh); // a detached chain: its records keep their links
-      lock.unlock();
+      const first = detachList(core, this.lazyLocks[n]!, lh, cpu);
       if (first !== 0) detached.push({ node: n, first, head: lh });
     }
     if (detached.length === 0) return false;
-    bump(this.stat, VaStat.PURGES);
-    this.flushTlbAll();
+    bump(core.stat, VaStat.PURGES);
+    core.flushTlbAll();
     // helpers = clamp(vmap_lazy_nr / lazy_max_pages(), 1, nodes to purge) - 1
     const helpers =
-      Math.min(Math.max(Math.floor(this.lazyPages / this.cfg.lazyMaxPages), 1), detached.length) -
+      Math.min(Math.max(Math.floor(core.lazyPages / core.cfg.lazyMaxPages), 1), detached.length) -
       1;
-    bump(this.stat, VaStat.PURGE_HELPERS, helpers);
+    bump(core.stat, VaStat.PURGE_HELPERS, helpers);
     let purged = 0;
     for (const d of detached) purged += this.purgeNode(cpu, d.node, d.first, d.head);
-    bump(this.stat, VaStat.PURGED_AREAS, purged);
+    bump(core.stat, VaStat.PURGED_AREAS, purged);
     return purged > 0;
   }
 
-  /** Kernel: purge_vmap_node(). Returns the areas purged. */
+  /**
+   * Kernel: purge_vmap_node(). Returns the areas purged. The areas that do not go into a pool
+   * are collected with list_add() (head insertion), so they reach the free tree in descending
+   * address order, all under one hold of free_vmap_area_lock (reclaim_list_global()).
+   */
   private purgeNode(cpu: number, n: number, first: number, head: number): number {
     const s = this.s;
+    const core = this.core;
     const skip = this.ctl[this.nodeBase(n) + N_SKIP_POPULATE] === 1;
     const toFree: number[] = [];
     let pages = 0;
     let count = 0;
     for (let va = first; va !== head;) {
       const next = s.next(va);
-      pages += s.size(va) / this.cfg.pageSize;
+      pages += s.size(va) / core.cfg.pageSize;
       count++;
       if (!(this.decodeVnId(s.flags(va)) >= 0 && !skip && this.poolAddVa(cpu, n, va)))
         toFree.push(va);
-      else bump(this.stat, VaStat.POOL_REFILLS);
+      else bump(core.stat, VaStat.POOL_REFILLS);
       va = next;
     }
-    this.subLazy(pages);
-    this.mergeIntoFreeTree(cpu, toFree);
+    core.subLazy(pages);
+    toFree.reverse();
+    this.free.mergeAll(cpu, toFree, false);
     return count;
   }
 
@@ -350,14 +389,14 @@ export class NodeVmapAreas extends VmapAreaManager {
   decayPoolNode(cpu: number, n: number, full: boolean): number {
     const s = this.s;
     const o = this.nodeBase(n);
-    const scratch = this.ctl[C_SCRATCH_HEAD]!;
-    const lock = this.nodeLocks.pool[n]!;
+    const scratch = this.free.scratchHead;
+    const lock = this.poolLocks[n]!;
     let decayed = 0;
     for (let p = 0; p < MAX_VA_SIZE_PAGES; p++) {
       if (Atomics.load(this.ctl, o + N_POOL_LEN + p) === 0) continue;
       const h = this.ctl[o + N_POOL_HEAD + p]!;
       // Detach the pool, so that no one can take from it meanwhile.
-      this.take(lock, cpu);
+      this.core.take(lock, cpu);
       const first = rbListFirst(s, h);
       const last = s.prev(h);
       const len = this.ctl[o + N_POOL_LEN + p]!;
@@ -376,17 +415,17 @@ export class NodeVmapAreas extends VmapAreaManager {
       decayed += nDecay;
       if (va !== h) {
         // Put the rest back (only purges fill pools, and they are serialized).
-        this.take(lock, cpu);
+        this.core.take(lock, cpu);
         listReattach(s, h, va, last);
         Atomics.store(this.ctl, o + N_POOL_LEN + p, len - nDecay);
         lock.unlock();
       }
     }
     if (decayed > 0) {
-      const out = this.listIds(scratch);
+      const out = listIds(s, scratch);
       rbListInit(s, scratch);
-      this.mergeIntoFreeTree(cpu, out);
-      bump(this.stat, VaStat.DECAYED, decayed);
+      this.free.mergeAll(cpu, out, false);
+      bump(this.core.stat, VaStat.DECAYED, decayed);
     }
     return decayed;
   }
@@ -405,13 +444,13 @@ export class NodeVmapAreas extends VmapAreaManager {
 
   /** Empties every pool into the free tree; returns the areas released. Kernel: vmap_node_shrink_scan(). */
   shrinkScan(cpu: number): number {
-    this.purgeMutex.lock(cpu);
+    this.core.purgeMutex.lock(cpu);
     try {
       let n = 0;
       for (let node = 0; node < this.nrNodes; node++) n += this.decayPoolNode(cpu, node, true);
       return n;
     } finally {
-      this.purgeMutex.unlock();
+      this.core.purgeMutex.unlock();
     }
   }
 
@@ -427,16 +466,18 @@ export class NodeVmapAreas extends VmapAreaManager {
 
   /** vmallocinfo (6.9+) walks node 0's busy list, node 1's, ... */
   busyIds(): number[] {
+    const s = this.s;
     const out: number[] = [];
     for (let n = 0; n < this.nrNodes; n++)
-      this.listIds(this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!, out);
+      listIds(s, this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!, out);
     return out;
   }
 
   lazyIds(): number[] {
+    const s = this.s;
     const out: number[] = [];
     for (let n = 0; n < this.nrNodes; n++)
-      this.listIds(this.ctl[this.nodeBase(n) + N_LAZY_HEAD]!, out);
+      listIds(s, this.ctl[this.nodeBase(n) + N_LAZY_HEAD]!, out);
     return out;
   }
 
@@ -449,9 +490,9 @@ export class NodeVmapAreas extends VmapAreaManager {
     const s = this.s;
     const out: VmapNodeInfo[] = [];
     const ranges = (h: number, lock: Lock): { start: number; end: number }[] => {
-      this.take(lock, cpu);
+      this.core.take(lock, cpu);
       try {
-        return this.listIds(h).map((va) => ({ start: s.start(va), end: s.end(va) }));
+        return listIds(s, h).map((va) => ({ start: s.start(va), end: s.end(va) }));
       } finally {
         lock.unlock();
       }
@@ -464,8 +505,8 @@ export class NodeVmapAreas extends VmapAreaManager {
       });
       out.push({
         node: n,
-        busy: ranges(this.ctl[o + N_BUSY_HEAD]!, this.nodeLocks.busy[n]!),
-        lazy: ranges(this.ctl[o + N_LAZY_HEAD]!, this.nodeLocks.lazy[n]!),
+        busy: ranges(this.ctl[o + N_BUSY_HEAD]!, this.busyLocks[n]!),
+        lazy: ranges(this.ctl[o + N_LAZY_HEAD]!, this.lazyLocks[n]!),
         pools,
       });
     }
@@ -492,21 +533,21 @@ export class NodeVmapAreas extends VmapAreaManager {
   }
 
   locks(): readonly Lock[] {
-    return [
-      this.freeLock,
-      this.purgeMutex,
-      ...this.nodeLocks.busy,
-      ...this.nodeLocks.lazy,
-      ...this.nodeLocks.pool,
-    ];
+    return [this.free.lock, ...this.busyLocks, ...this.lazyLocks, ...this.poolLocks];
   }
 
-  protected checkDesign(
-    start: number,
-    end: number,
-    own: number[],
-  ): { busy: number[]; lazy: number[]; pooled: number[] } {
+  get freeCount(): number {
+    return this.free.count;
+  }
+
+  pooledCount(): number {
+    return this.shrinkCount();
+  }
+
+  check(start: number, end: number): DesignCheck {
     const s = this.s;
+    const own: number[] = [];
+    const free = this.free.check(start, end, own);
     const busy: number[] = [];
     const lazy: number[] = [];
     const pooled: number[] = [];
@@ -538,7 +579,7 @@ export class NodeVmapAreas extends VmapAreaManager {
         let prev = h;
         for (let va = s.next(h); va !== h; va = s.next(va)) {
           if (s.prev(va) !== prev) invariantFailure(`node ${n} pool ${p}: broken list at #${va}`);
-          if (s.size(va) !== (p + 1) * this.cfg.pageSize)
+          if (s.size(va) !== (p + 1) * this.core.cfg.pageSize)
             invariantFailure(`node ${n} pool ${p} holds an area of ${s.size(va)} bytes`);
           pooled.push(va);
           prev = va;
@@ -551,7 +592,14 @@ export class NodeVmapAreas extends VmapAreaManager {
           );
       }
     }
-    return { busy, lazy, pooled };
+    return {
+      busy,
+      lazy,
+      free,
+      other: [{ kind: 'pooled', ids: pooled }],
+      own,
+      tiling: [free, busy, lazy, pooled],
+    };
   }
 }
 

@@ -1,0 +1,92 @@
+/**
+ * Argument checks of the vmalloc layer's entry points, and the caller names areas carry.
+ *
+ * Holds: the validators (each throws VmallocError EINVAL naming the call, the argument and
+ * the rule, before anything changes) and callerId(), which interns a caller name or gives the
+ * default one.
+ * Callers: the façade (src/api/vmalloc.ts) and the vmalloc-layer modules.
+ *
+ * The kernel records __builtin_return_address(0) as an area's caller and vmallocinfo prints it
+ * with %pS ("func+0x1c/0x40"). Here a caller is a string the user gives; without one an area
+ * shows the API function that made it with a zero offset ("vmalloc+0x0/0x0"), which reads
+ * like a kernel caller and says where the area came from.
+ */
+
+import { VmallocError, checkInteger, isPowerOfTwo } from '../errors.js';
+import type { VmContext } from './shared-state.js';
+
+/** The address space the library models: [0, 2^48). */
+export const ADDRESS_LIMIT = 2 ** 48;
+
+export function throwEinval(fn: string, rule: string, value: unknown): never {
+  const shown =
+    typeof value === 'string'
+      ? JSON.stringify(value)
+      : typeof value === 'object' && value !== null
+        ? 'an object'
+        : typeof value === 'symbol'
+          ? 'a symbol'
+          : typeof value === 'bigint'
+            ? `${value}n (a bigint)`
+            : String(value);
+  throw new VmallocError('EINVAL', `Cannot ${fn}: ${rule}, got ${shown}`);
+}
+
+/** A cpu id argument: an integer in [0, nrCpus). */
+export function checkCpu(op: string, cpu: unknown, nrCpus: number): asserts cpu is number {
+  if (!Number.isInteger(cpu) || (cpu as number) < 0 || (cpu as number) >= nrCpus) {
+    throw new VmallocError(
+      'EINVAL',
+      `Cannot ${op}: cpu must be an integer from 0 to nrCpus - 1 (${nrCpus - 1}), got ${typeof cpu === 'symbol' ? 'a symbol' : String(cpu)}`,
+    );
+  }
+}
+
+/** A byte size: a positive integer no larger than the address space. */
+export function checkByteSize(fn: string, size: unknown): number {
+  if (typeof size === 'number' && size > 0 && size <= ADDRESS_LIMIT && Number.isInteger(size))
+    return size;
+  const n = checkInteger(fn, 'size', size);
+  if (n <= 0) throwEinval(fn, 'size must be positive', n);
+  throwEinval(fn, 'size must not exceed the address space (2^48)', n);
+}
+
+/** An alignment: a power of two >= 1. */
+export function checkAlign(fn: string, align: unknown): number {
+  if (
+    typeof align === 'number' &&
+    align >= 1 &&
+    align <= 0x40000000 &&
+    (align & (align - 1)) === 0 &&
+    (align | 0) === align
+  )
+    return align;
+  if (typeof align !== 'number' || !isPowerOfTwo(align) || align > ADDRESS_LIMIT)
+    throwEinval(fn, 'align must be a power of two from 1 to 2^48', align);
+  return align;
+}
+
+/** An address argument: an integer in [0, 2^48). */
+export function checkAddr(fn: string, addr: unknown): number {
+  if (typeof addr === 'number' && addr >= 0 && addr < ADDRESS_LIMIT && Number.isInteger(addr))
+    return addr;
+  const n = checkInteger(fn, 'addr', addr);
+  throwEinval(fn, 'addr must lie in the address space [0, 2^48)', n);
+}
+
+/** The string id of a caller name given by the user; validated, interned. */
+export function callerId(ctx: VmContext, fn: string, caller: unknown): number {
+  if (typeof caller !== 'string') throwEinval(fn, 'caller must be a string', caller);
+  if (/[\n\r]/.test(caller)) throwEinval(fn, 'caller must not contain a line break', caller);
+  return ctx.strings.intern(caller);
+}
+
+/** The string id of the default caller name of API function `fn` ("fn+0x0/0x0"). */
+export function defaultCaller(ctx: VmContext, fn: string): number {
+  let id = ctx.defaultCallers.get(fn);
+  if (id === undefined) {
+    id = ctx.strings.intern(`${fn}+0x0/0x0`);
+    ctx.defaultCallers.set(fn, id);
+  }
+  return id;
+}

@@ -1,0 +1,101 @@
+/**
+ * check(): every invariant of the subsystem, verified from the shared state.
+ *
+ * Holds: the whole-state check: the design's structures and record accounting (through the
+ * core), every vm_struct against its area, every page owned once, the page table against the
+ * areas' pages (and nothing else mapped), the page allocator, the page-array pool.
+ * Invariant checked: see Vmalloc.check(); throws VmallocError EINVARIANT naming the first
+ * violation.
+ * Callers: the façade (check(), and the checked mode after every operation).
+ */
+
+import { invariantFailure } from '../debug.js';
+import { kernelHex } from '../shared/layout.js';
+import type { VmContext } from './shared-state.js';
+import { VmFlags, type VmStore } from './vm-struct.js';
+
+export function checkAll(ctx: VmContext): void {
+  ctx.refreshAll();
+  const s = ctx.s;
+  const vms = ctx.vms;
+  const cfg = ctx.config;
+  const pageSize = ctx.pageSize;
+  const { busy } = ctx.areas.check(cfg.spaceStart, cfg.spaceEnd);
+  const owner = new Map<number, number>();
+  const liveVms: number[] = [];
+  const poolRanges = new Map(ctx.pool.ranges().map((r) => [r.start, r.end - r.start]));
+  let mappedPages = 0;
+  for (const va of busy) {
+    const vm = s.vm(va);
+    if (vm === 0) continue;
+    liveVms.push(vm);
+    const where = `vm_struct #${vm} of area ${kernelHex(s.start(va))}`;
+    if (vms.va(vm) !== va) invariantFailure(`${where} points to area #${vms.va(vm)}`);
+    if (vms.addr(vm) !== s.start(va) || vms.size(vm) !== s.size(va))
+      invariantFailure(
+        `${where}: addr/size ${vms.addr(vm)}/${vms.size(vm)} differ from the area's`,
+      );
+    const flags = vms.flags(vm);
+    if ((flags & VmFlags.VM_UNINITIALIZED) !== 0)
+      invariantFailure(`${where} is still VM_UNINITIALIZED`);
+    const nrPages = vms.nrPages(vm);
+    const areaBytes = vms.areaSize(vm, pageSize);
+    if ((flags & VmFlags.VM_ALLOC) !== 0 && nrPages !== areaBytes / pageSize)
+      invariantFailure(`${where} has ${nrPages} pages for ${areaBytes} bytes`);
+    if (nrPages === 0) continue;
+    const slot = vms.pages(vm);
+    const slots = ctx.pool.view(slot);
+    const at = ctx.pool.offset(slot);
+    if (poolRanges.get(slot) !== nrPages)
+      invariantFailure(
+        `${where}: its pages array (slot ${slot}) is not a live pool range of ${nrPages}`,
+      );
+    const addr = vms.addr(vm);
+    for (let k = 0; k < nrPages; k++) {
+      const pfn = slots[at + k]!;
+      if (!ctx.frames.isInUse(pfn))
+        invariantFailure(`${where} maps pfn ${pfn}, which is not allocated`);
+      const pte = ctx.pageTable.lookup(addr + k * pageSize);
+      if (pte !== pfn)
+        invariantFailure(
+          `${where}: the page table maps page ${k} to ${pte < 0 ? 'nothing' : `pfn ${pte}`}, its pages array to pfn ${pfn}`,
+        );
+      if ((flags & VmFlags.VM_ALLOC) !== 0) {
+        if (owner.has(pfn))
+          invariantFailure(
+            `pfn ${pfn} belongs to two vmalloc areas (#${owner.get(pfn)} and #${vm})`,
+          );
+        owner.set(pfn, vm);
+      }
+    }
+    if (
+      addr + nrPages * pageSize < s.end(va) &&
+      ctx.pageTable.lookup(addr + nrPages * pageSize) >= 0
+    )
+      invariantFailure(`${where}: the page after its mapped pages (the guard page) is mapped`);
+    mappedPages += nrPages;
+  }
+  const ptPages = ctx.pageTable.pages;
+  if (ptPages !== mappedPages)
+    invariantFailure(
+      `the page table maps ${ptPages} pages, the live areas ${mappedPages} (a stale mapping)`,
+    );
+  checkVmStore(vms, liveVms);
+  const problems = ctx.frames.checkProblems();
+  if (problems.length > 0) invariantFailure(`page allocator: ${problems[0]}`);
+  ctx.pool.check();
+}
+
+function checkVmStore(vms: VmStore, live: number[]): void {
+  const hwm = vms.highWater;
+  const mark = new Uint8Array(hwm);
+  for (const vm of live) mark[vm] = 1;
+  for (const vm of vms.freeIdList()) {
+    if (mark[vm] !== 0) invariantFailure(`vm_struct #${vm} is both live and free`);
+    mark[vm] = 2;
+  }
+  for (let vm = 1; vm < hwm; vm++) {
+    if (mark[vm] === 0)
+      invariantFailure(`vm_struct #${vm} is neither attached to an area nor free (a leak)`);
+  }
+}

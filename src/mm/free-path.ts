@@ -1,0 +1,125 @@
+/**
+ * The free path: vfree(), vunmap(), remove_vm_area(), down to the lazy free of the range.
+ *
+ * Holds: the busy lookup that refuses what is not the start of a live vm area (with the
+ * kernel's wording), and releaseArea(): unmap, free the pages and the pages array, free the
+ * vm_struct, hand the range to the lazy list.
+ * Invariant: nothing changes before the address is known to start a live vm area; after
+ * releaseArea() no page of the range is mapped and no translation of it is cached here.
+ * Callers: the façade (vfree, vunmap, removeVmArea) and the allocation path's error paths.
+ *
+ * Kernel: vfree(), vunmap(), remove_vm_area() -> find_unlink_vmap_area(),
+ * vunmap_range_noflush(), free_unmap_vmap_area(), free_vmap_area_noflush().
+ * Differs from kernel: vfree of an address inside an area throws ENOENT (the kernel would
+ * unlink by containment and then WARN).
+ */
+
+import { VmallocError, checkInteger } from '../errors.js';
+import { kernelHex } from '../shared/layout.js';
+import type { VmContext } from './shared-state.js';
+import { VmFlags } from './vm-struct.js';
+
+/** findUnlinkWithVm's results besides an area id. */
+const UNLINK_NONE = 0;
+const UNLINK_INSIDE = -1;
+const UNLINK_NO_VM = -2;
+
+/**
+ * Checks `addr` and unlinks its area from the busy tree; throws with the kernel's wording
+ * when it is not the start of a live vm area (nothing changes then).
+ * Kernel: remove_vm_area() -> find_unlink_vmap_area().
+ */
+export function unlinkForFree(
+  ctx: VmContext,
+  fn: 'vfree' | 'vunmap' | 'remove_vm_area',
+  addr: number,
+): number {
+  if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) checkInteger(fn, 'addr', addr);
+  if (addr % ctx.pageSize !== 0 || addr < 0) {
+    throw new VmallocError(
+      'EINVAL',
+      `Trying to vfree() bad address (${addr < 0 ? addr : kernelHex(addr)})`,
+    );
+  }
+  const va = findUnlinkWithVm(ctx, addr);
+  if (va > 0) return va;
+  const shown = fn === 'vunmap' ? 'vunmap()' : 'vfree()';
+  if (va === UNLINK_NONE) {
+    throw new VmallocError('ENOENT', `Trying to ${shown} nonexistent vm area (${kernelHex(addr)})`);
+  }
+  const s = ctx.s;
+  const found = lastFound;
+  const at = `${kernelHex(s.start(found))}-${kernelHex(s.end(found))}`;
+  if (va === UNLINK_INSIDE) {
+    throw new VmallocError(
+      'ENOENT',
+      `Trying to ${shown} nonexistent vm area (${kernelHex(addr)}): it lies inside the vm area ${at}; pass its start`,
+    );
+  }
+  throw new VmallocError(
+    'ENOENT',
+    `Trying to ${shown} nonexistent vm area (${kernelHex(addr)}): ${at} is a vm_map_ram area; use vm_unmap_ram()`,
+  );
+}
+
+/** The area found by the last refused lookup (for the error message). */
+let lastFound = 0;
+
+/**
+ * Unlinks the busy area starting at addr if it has a vm_struct and returns it; else an
+ * UNLINK_ code (nothing changed). An address inside an area, or a vm_map_ram area, is
+ * refused: the kernel would unlink and orphan it.
+ */
+export function findUnlinkWithVm(ctx: VmContext, addr: number): number {
+  const va = ctx.areas.findUnlink(ctx.cpu, addr, true);
+  if (va >= 0) return va;
+  lastFound = -va;
+  return ctx.s.start(-va) !== addr ? UNLINK_INSIDE : UNLINK_NO_VM;
+}
+
+/**
+ * Unmaps an unlinked area (unless it was never `mapped`), frees its pages (when `freePages`),
+ * its pages array and vm_struct, and hands its range to the lazy list. Kernel: the tail of vfree() + free_unmap_vmap_area().
+ */
+export function releaseArea(
+  ctx: VmContext,
+  va: number,
+  vm: number,
+  freePages: boolean,
+  mapped = true,
+): void {
+  const vms = ctx.vms;
+  const nrPages = vms.nrPages(vm);
+  const addr = vms.addr(vm);
+  if (mapped && nrPages > 0) {
+    ctx.pageTable.unmap(addr, nrPages);
+    ctx.tlbFlushRange(addr, nrPages * ctx.pageSize);
+  }
+  if (nrPages > 0 || (vms.flags(vm) & (VmFlags.VM_ALLOC | VmFlags.VM_MAP)) !== 0) {
+    const slot = vms.pages(vm);
+    if (freePages && nrPages > 0) {
+      const slots = ctx.pool.view(slot);
+      const at = ctx.pool.offset(slot);
+      for (let k = 0; k < nrPages; k++) ctx.frames.free(slots[at + k]!);
+    }
+    if (nrPages > 0 || slot !== 0) ctx.pool.free(slot);
+  }
+  const pagesVm = vms.pagesVm(vm);
+  vms.free(vm);
+  ctx.s.setVm(va, 0);
+  ctx.areas.freeLazy(ctx.cpu, va);
+  if (pagesVm !== 0) vfreeArea(ctx, vms.addr(pagesVm));
+}
+
+/** vfree() of a known-good address (the nested pages array of an area). */
+export function vfreeArea(ctx: VmContext, addr: number): void {
+  const va = unlinkForFree(ctx, 'vfree', addr);
+  const vm = ctx.vmOf(va);
+  releaseArea(ctx, va, vm, freesPagesOnVfree(ctx, vm));
+}
+
+/** vfree() frees the pages of a vmalloc area, and of a vmap area only with VM_MAP_PUT_PAGES. */
+export function freesPagesOnVfree(ctx: VmContext, vm: number): boolean {
+  const flags = ctx.vms.flags(vm);
+  return (flags & VmFlags.VM_MAP) === 0 || (flags & VmFlags.VM_MAP_PUT_PAGES) !== 0;
+}

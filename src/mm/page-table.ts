@@ -1,0 +1,708 @@
+/**
+ * Page tables: the translation virtual page -> page frame number (pfn) of every mapped range,
+ * a four-level radix tree like the kernel's init_mm tables (pgd -> pud -> pmd -> pte).
+ *
+ * Holds: every table in one growable buffer of Int32 words (a SharedArrayBuffer when shared,
+ * so every worker attached to it translates and maps at once): the top table (pgd) at word 0,
+ * a small header after it, then lower tables of 512 entries each, addressed by index.
+ * A pte entry is pfn + 1 (0: not mapped); an upper entry is the index of the next-level table
+ * (0: none yet). The pgd always exists; lower tables are made on first use, never freed (the
+ * kernel never frees the page tables of the vmalloc range either).
+ * Invariant: every non-zero upper entry names a table in [first, next) that no other entry
+ * names; a table that no entry names is all zeros (a spare, see below); the header's page
+ * count equals the non-zero pte entries. Independent of vm_structs: the checker compares the
+ * translations with the areas that should hold them.
+ * Callers: the vmalloc layer: vmalloc, vmap, vm_map_ram and the percpu mappings map their pages
+ * through it and unmap them at free; read/write and vmalloc_to_page translate through it.
+ *
+ * Kernel: vmap_range_noflush / vmap_pages_range (vmap_pud_range, vmap_pmd_range,
+ * vmap_pte_range) are map(); vunmap_range_noflush (vunmap_pte_range ...) is unmap();
+ * vmalloc_to_page / vmalloc_to_pfn are lookup(); pud_alloc / pmd_alloc / __pte_alloc_kernel
+ * are allocTable() + populate. As __pte_alloc_kernel allocates a page, then populates the pmd
+ * only if it is still none and frees its page otherwise, a thread here bumps the shared table
+ * counter, then compare-and-swaps the parent entry from 0 to its table; the loser keeps its
+ * (still zero) table as a spare for its next allocation instead of freeing it.
+ * Differs from kernel: no p4d (4-level paging), no huge (pmd/pud block) mappings, no TLB; the
+ * top level is as wide as the page size leaves it: 48 - log2(pageSize) page-number bits, 9 for
+ * each of pud, pmd and pte, the rest (5 bits at 64 KiB pages .. 11 bits at 1 KiB) for the pgd.
+ * map() overwrites a mapped pte (set_pte_at, as vmap_range for ioremap does) rather than WARN.
+ *
+ * Address bits with 4 KiB pages (the kernel's x86_64 4-level layout):
+ *
+ *    47        39 38        30 29        21 20        12 11          0
+ *   +------------+------------+------------+------------+-------------+
+ *   | pgd index  | pud index  | pmd index  | pte index  | page offset |
+ *   +------------+------------+------------+------------+-------------+
+ *     512 entries  512 entries  512 entries  512 entries   4096 bytes
+ *     (spans 512 GiB each, 1 GiB, 2 MiB, 4 KiB)
+ *
+ *   1 KiB pages: pgd 11 bits (2048 entries), then 9/9/9, offset 10.
+ *   64 KiB pages: pgd 5 bits (32 entries), then 9/9/9, offset 16.
+ *
+ * Memory layout (Int32 words; table t starts at word t * 512):
+ *
+ *   word 0             TOP          TOP + 8                 first * 512       t * 512
+ *   | pgd[TOP entries] | header (8) | pad to a table bound | table first | ... | table t | ...
+ *
+ *   header: magic, page shift, next table index (the bump counter), table limit, mapped pages
+ *
+ * Growth: the buffer grows (doubling) when the bump counter passes its end; a view made before
+ * stays valid for the tables it covers, so a thread re-makes its view only when it meets a table
+ * index past its view's end.
+ */
+
+import { type AnyBuffer, growBuffer, makeGrowableBuffer } from '../shared/buffers.js';
+import { invariantFailure } from '../debug.js';
+import { VmallocError, hex } from '../errors.js';
+
+/** Entries of a lower table (9 bits of the page number), and its size. */
+export const PTRS_PER_TABLE = 512;
+export const TABLE_BYTES = PTRS_PER_TABLE * 4;
+/** Library addresses are below 2^48. */
+export const ADDRESS_LIMIT = 2 ** 48;
+/** Page sizes the tables support. */
+export const MIN_PAGE_SIZE = 1024;
+export const MAX_PAGE_SIZE = 65536;
+/** Most lower tables a page table may hold (2 GiB of tables); the default ceiling. */
+export const MAX_TABLES = (1 << 20) - 16;
+export const DEFAULT_MAX_TABLES = MAX_TABLES;
+
+/** Whether the platform can share memory (guarded: a page without isolation has no global). */
+const hasSharedMemory = typeof SharedArrayBuffer !== 'undefined';
+
+/** Header words, at word TOP + H_*. */
+const H_MAGIC = 0;
+const H_SHIFT = 1;
+const H_NEXT = 2; // next table index to hand out: tables [first, next) exist
+const H_LIMIT = 3; // tables [first, limit) may exist
+const H_PAGES = 4; // non-zero pte entries
+const HEADER_WORDS = 8;
+const MAGIC = 0x50475442; // "PGTB"
+
+/** Lower tables made room for at creation. */
+const INITIAL_TABLES = 16;
+
+/** Page-number bits below the pgd index (pud + pmd + pte). */
+const LOW_BITS = 27;
+const LOW_SPAN = 2 ** LOW_BITS;
+const INV_LOW_SPAN = 2 ** -LOW_BITS;
+const PUD_SPAN = 1 << 18; // pages under one pud entry
+
+/** What to send to another thread to attach to a page table (structured-cloneable). */
+export interface PageTableHandle {
+  readonly buffer: AnyBuffer;
+  readonly pageSize: number;
+}
+
+/** A run of consecutive mapped virtual pages, in address order. */
+export interface MappedRun {
+  readonly addr: number;
+  /** The pfn of each page of the run. */
+  readonly pfns: Int32Array;
+}
+
+/** What check() counted. */
+export interface PageTableCheck {
+  /** Mapped pages (non-zero pte entries). */
+  readonly pages: number;
+  /** Lower tables allocated, and those an upper entry names. */
+  readonly tables: number;
+  readonly referencedTables: number;
+}
+
+function einval(action: string, arg: string, rule: string, value: unknown): never {
+  const shown = typeof value === 'number' && value >= 2 ** 16 ? `${value} (${hex(value)})` : value;
+  throw new VmallocError('EINVAL', `Cannot ${action}: ${arg} must ${rule}, got ${String(shown)}`);
+}
+
+function checkPageSize(action: string, pageSize: number): number {
+  if (
+    typeof pageSize !== 'number' ||
+    !(pageSize >= MIN_PAGE_SIZE && pageSize <= MAX_PAGE_SIZE) ||
+    (pageSize & (pageSize - 1)) !== 0
+  ) {
+    einval(
+      action,
+      'pageSize',
+      `be a power of two from ${MIN_PAGE_SIZE} to ${MAX_PAGE_SIZE}`,
+      pageSize,
+    );
+  }
+  return Math.log2(pageSize);
+}
+
+/** Words of the pgd for `shift` (log2 of the page size). */
+function topEntries(shift: number): number {
+  return 2 ** (48 - shift - LOW_BITS);
+}
+
+/** Index of the first lower table: the pgd and the header fill the slots before it. */
+function firstTable(shift: number): number {
+  return Math.ceil((topEntries(shift) + HEADER_WORDS) / PTRS_PER_TABLE);
+}
+
+export class PageTable {
+  readonly buffer: AnyBuffer;
+  readonly pageSize: number;
+  /** log2(pageSize). */
+  readonly pageShift: number;
+  /** Pages in the address space: 2^48 / pageSize. */
+  readonly nrPages: number;
+  /** Entries of the pgd, and where the header starts. */
+  private readonly top: number;
+  /** Index of the first lower table. */
+  private readonly first: number;
+  /** 1 / pageSize (exact: a power of two). */
+  private readonly invPage: number;
+  /** This thread's view of the tables, and how many whole tables it covers. */
+  private v!: Int32Array;
+  private viewTables = 0;
+  /** A table this thread allocated but lost the race to publish: still zero, used next. */
+  private spare = 0;
+  /** Races this thread lost when publishing a table. */
+  private lost = 0;
+
+  /**
+   * The buffer of a new, empty page table for `pageSize` (shared: a SharedArrayBuffer that any
+   * worker can attach to with `new PageTable(buffer, pageSize)`). At most `maxTables` lower
+   * tables (2 KiB each) may ever be made; the buffer reserves that much and grows on demand.
+   */
+  static createBuffer(
+    pageSize: number,
+    shared: boolean,
+    maxTables = DEFAULT_MAX_TABLES,
+  ): AnyBuffer {
+    const shift = checkPageSize('create a page table', pageSize);
+    if (!Number.isInteger(maxTables) || maxTables < 3 || maxTables > MAX_TABLES) {
+      einval(
+        'create a page table',
+        'maxTables',
+        `be an integer from 3 to ${MAX_TABLES}`,
+        maxTables,
+      );
+    }
+    if (shared && !hasSharedMemory) {
+      throw new VmallocError(
+        'EINVAL',
+        'Cannot create a page table: shared needs SharedArrayBuffer, which this platform lacks',
+      );
+    }
+    const first = firstTable(shift);
+    const limit = first + maxTables;
+    const initial = first + Math.min(maxTables, INITIAL_TABLES);
+    const buffer = makeGrowableBuffer(initial * TABLE_BYTES, limit * TABLE_BYTES, shared);
+    const h = new Int32Array(buffer, topEntries(shift) * 4, HEADER_WORDS);
+    h[H_SHIFT] = shift;
+    h[H_NEXT] = first;
+    h[H_LIMIT] = limit;
+    h[H_PAGES] = 0;
+    Atomics.store(h, H_MAGIC, MAGIC);
+    return buffer;
+  }
+
+  /** A new, empty page table (shared by default when the platform can share memory). */
+  static create(
+    pageSize: number,
+    options: { shared?: boolean; maxTables?: number } = {},
+  ): PageTable {
+    const shared = options.shared ?? hasSharedMemory;
+    return new PageTable(PageTable.createBuffer(pageSize, shared, options.maxTables), pageSize);
+  }
+
+  /** Attaches to a page table made by createBuffer (in this thread or any other). */
+  constructor(buffer: AnyBuffer, pageSize: number) {
+    const shift = checkPageSize('attach a page table', pageSize);
+    const top = topEntries(shift);
+    if (
+      !(
+        buffer instanceof ArrayBuffer ||
+        (hasSharedMemory && buffer instanceof SharedArrayBuffer)
+      ) ||
+      buffer.byteLength < (top + HEADER_WORDS) * 4 ||
+      new Int32Array(buffer, top * 4, HEADER_WORDS)[H_MAGIC] !== MAGIC ||
+      new Int32Array(buffer, top * 4, HEADER_WORDS)[H_SHIFT] !== shift
+    ) {
+      einval(
+        'attach a page table',
+        'buffer',
+        `be a page-table buffer made by PageTable.createBuffer for page size ${pageSize}`,
+        buffer,
+      );
+    }
+    this.buffer = buffer;
+    this.pageSize = pageSize;
+    this.pageShift = shift;
+    this.nrPages = ADDRESS_LIMIT / pageSize;
+    this.top = top;
+    this.first = firstTable(shift);
+    this.invPage = 1 / pageSize;
+    this.refresh();
+  }
+
+  /** Plain data to post to a worker, which attaches with `PageTable.attach(handle)`. */
+  get handle(): PageTableHandle {
+    return { buffer: this.buffer, pageSize: this.pageSize };
+  }
+
+  static attach(handle: PageTableHandle): PageTable {
+    return new PageTable(handle.buffer, handle.pageSize);
+  }
+
+  /** Re-makes this thread's view over the whole buffer as it is now. */
+  private refresh(): Int32Array {
+    const tables = Math.floor(this.buffer.byteLength / TABLE_BYTES);
+    if (tables !== this.viewTables) {
+      this.v = new Int32Array(this.buffer, 0, tables * PTRS_PER_TABLE);
+      this.viewTables = tables;
+    }
+    return this.v;
+  }
+
+  // ---- accounting ------------------------------------------------------------------------
+
+  /** Lower tables (pud, pmd, pte) allocated so far, spares included. */
+  get tables(): number {
+    return Atomics.load(this.v, this.top + H_NEXT) - this.first;
+  }
+
+  /** Most lower tables this page table may hold. */
+  get maxTables(): number {
+    return this.v[this.top + H_LIMIT]! - this.first;
+  }
+
+  /** Bytes in use: the pgd and header slots and every allocated table. */
+  get bytes(): number {
+    return Atomics.load(this.v, this.top + H_NEXT) * TABLE_BYTES;
+  }
+
+  /** Bytes the buffer holds now (in use or not yet). */
+  get bufferBytes(): number {
+    return this.buffer.byteLength;
+  }
+
+  /** Races to publish a new table this instance (thread) lost: a statistic for tests. */
+  get lostRaces(): number {
+    return this.lost;
+  }
+
+  /** Pages mapped (non-zero pte entries). */
+  get pages(): number {
+    return Atomics.load(this.v, this.top + H_PAGES);
+  }
+
+  // ---- the walk --------------------------------------------------------------------------
+
+  /**
+   * A new lower table (all zeros, not yet named by any entry): this thread's spare, or the
+   * next index of the shared bump counter, with the buffer grown to hold it.
+   */
+  private allocTable(): number {
+    const s = this.spare;
+    if (s !== 0) {
+      this.spare = 0;
+      return s;
+    }
+    const v = this.v;
+    const at = this.top + H_NEXT;
+    const limit = v[this.top + H_LIMIT]!;
+    let t = Atomics.load(v, at);
+    for (;;) {
+      if (t >= limit) {
+        throw new VmallocError(
+          'ENOMEM',
+          `Cannot map: the page table is full (${limit - this.first} tables of ${TABLE_BYTES} bytes)`,
+        );
+      }
+      const seen = Atomics.compareExchange(v, at, t, t + 1);
+      if (seen === t) break;
+      t = seen;
+    }
+    const need = (t + 1) * TABLE_BYTES;
+    const buf = this.buffer;
+    if (buf.byteLength < need) {
+      growBuffer(buf, Math.max(need, Math.min(limit * TABLE_BYTES, buf.byteLength * 2)));
+    }
+    if (t >= this.viewTables) this.refresh();
+    return t;
+  }
+
+  /**
+   * The table named by entry `slot` (a word index), made and published first if the entry is
+   * still 0. Atomics.load pairs with the publishing compareExchange of another thread, so the
+   * grown buffer length is visible once its index is.
+   */
+  private child(slot: number): number {
+    let t = Atomics.load(this.v, slot);
+    if (t === 0) {
+      const fresh = this.allocTable();
+      t = Atomics.compareExchange(this.v, slot, 0, fresh);
+      if (t === 0) {
+        t = fresh;
+      } else {
+        this.spare = fresh; // another thread populated it first: keep ours for next time
+        this.lost++;
+      }
+    }
+    if (t >= this.viewTables) this.reach(t);
+    return t;
+  }
+
+  /**
+   * Re-makes the view to cover table `t`, whose index this thread loaded atomically: the
+   * buffer grew before `t` was published, so the view must reach it now.
+   */
+  private reach(t: number): void {
+    this.refresh();
+    if (t >= this.viewTables) {
+      invariantFailure(`page table: table ${t} is past the buffer (${this.viewTables} tables)`);
+    }
+  }
+
+  /** Word index of the pte table holding page `x` (0 <= x < nrPages), made if missing. */
+  private pteTable(x: number): number {
+    const g = Math.floor(x * INV_LOW_SPAN);
+    const low = (x - g * LOW_SPAN) | 0;
+    const pud = this.child(g);
+    const pmd = this.child((pud << 9) | (low >>> 18));
+    return this.child((pmd << 9) | ((low >>> 9) & 511)) << 9;
+  }
+
+  // ---- argument checks -------------------------------------------------------------------
+
+  /** Page number of an aligned address with `count` pages after it inside the space. */
+  private alignedPage(action: string, addr: number, count: number): number {
+    const x = addr * this.invPage;
+    if (!(x >= 0 && x < this.nrPages && x === Math.floor(x))) {
+      if (!(addr >= 0 && addr < ADDRESS_LIMIT) || typeof addr !== 'number') {
+        einval(action, 'addr', 'lie within [0, 2^48)', addr);
+      }
+      einval(action, 'addr', `be a multiple of the page size (${this.pageSize})`, addr);
+    }
+    this.checkCount(action, x, count);
+    return x;
+  }
+
+  private checkCount(action: string, x: number, count: number): void {
+    if (!(count >= 0 && count === Math.floor(count))) {
+      einval(action, 'count', 'be an integer >= 0', count);
+    }
+    if (count > this.nrPages - x) {
+      einval(
+        action,
+        'count',
+        `not take the range past 2^48 (${this.nrPages - x} pages left)`,
+        count,
+      );
+    }
+  }
+
+  // ---- the operations --------------------------------------------------------------------
+
+  /**
+   * Maps `count` pages from the page-aligned `addr` to pfns[offset .. offset + count): one walk
+   * per pte table, then a run of stores. A mapped pte is overwritten. Kernel: vmap_range_noflush.
+   * Throws EINVAL (nothing changed) for bad arguments, ENOMEM when the tables run out (the pages
+   * before that point are mapped; the caller unmaps the range, as vmap_pages_range's callers do).
+   */
+  map(addr: number, pfns: Int32Array, offset: number, count: number): void {
+    const x0 = this.alignedPage('map', addr, count);
+    if (!(pfns instanceof Int32Array)) einval('map', 'pfns', 'be an Int32Array', pfns);
+    if (count > pfns.length)
+      einval('map', 'count', `not exceed pfns.length (${pfns.length})`, count);
+    if (!(offset >= 0 && offset === Math.floor(offset) && offset <= pfns.length - count)) {
+      einval(
+        'map',
+        'offset',
+        `be an integer in [0, pfns.length - count] (${pfns.length - count})`,
+        offset,
+      );
+    }
+    let bits = 0;
+    for (let k = offset, end = offset + count; k < end; k++) bits |= pfns[k]!;
+    if (bits < 0) {
+      const k = pfns.subarray(offset, offset + count).findIndex((p) => p < 0);
+      einval('map', `pfns[${offset + k}]`, 'be a pfn >= 0', pfns[offset + k]);
+    }
+    let x = x0;
+    let src = offset;
+    const end = offset + count;
+    let added = 0;
+    while (src < end) {
+      const base = this.pteTable(x);
+      const i = ((x - Math.floor(x * INV_LOW_SPAN) * LOW_SPAN) | 0) & 511;
+      const n = Math.min(PTRS_PER_TABLE - i, end - src);
+      const v = this.v;
+      for (let j = base + i, stop = base + i + n; j < stop; j++) {
+        if (v[j] === 0) added++;
+        v[j] = pfns[src++]! + 1; // pfn 2^31 - 1 wraps to -2^31; lookup unwraps it
+      }
+      x += n;
+    }
+    if (added !== 0) Atomics.add(this.v, this.top + H_PAGES, added);
+  }
+
+  /**
+   * Unmaps `count` pages from the page-aligned `addr` (unmapped pages are skipped, missing
+   * tables skipped whole). Tables stay. Kernel: vunmap_range_noflush.
+   */
+  unmap(addr: number, count: number): void {
+    let x = this.alignedPage('unmap', addr, count);
+    const end = x + count;
+    let removed = 0;
+    while (x < end) {
+      const g = Math.floor(x * INV_LOW_SPAN);
+      const low = (x - g * LOW_SPAN) | 0;
+      let step: number;
+      const pud = Atomics.load(this.v, g);
+      if (pud === 0) {
+        step = LOW_SPAN - low;
+      } else {
+        const pmd = this.entry(pud, low >>> 18);
+        if (pmd === 0) {
+          step = PUD_SPAN - (low & (PUD_SPAN - 1));
+        } else {
+          const pte = this.entry(pmd, (low >>> 9) & 511);
+          const i = low & 511;
+          step = PTRS_PER_TABLE - i;
+          if (pte !== 0) {
+            const v = this.v;
+            const base = pte << 9;
+            const stop = base + i + Math.min(step, end - x);
+            for (let j = base + i; j < stop; j++) {
+              if (v[j] !== 0) {
+                v[j] = 0;
+                removed++;
+              }
+            }
+          }
+        }
+      }
+      x += step;
+    }
+    if (removed !== 0) Atomics.sub(this.v, this.top + H_PAGES, removed);
+  }
+
+  /** Entry `i` of table `t` (an atomic load), the view re-made if `t` is past it. */
+  private entry(t: number, i: number): number {
+    if (t >= this.viewTables) this.reach(t);
+    return Atomics.load(this.v, (t << 9) | i);
+  }
+
+  /**
+   * The pfn mapped at the page holding `addr`, or -1. Kernel: vmalloc_to_pfn. A handful of
+   * loads and no allocation; a lookup racing with the map of the same page may see either.
+   */
+  lookup(addr: number): number {
+    if (!(addr >= 0 && addr < ADDRESS_LIMIT))
+      einval('lookup', 'addr', 'lie within [0, 2^48)', addr);
+    const x = addr * this.invPage;
+    const g = Math.floor(x * INV_LOW_SPAN);
+    const low = (x - g * LOW_SPAN) | 0;
+    // A table index past this thread's view: re-make the view. Still past it can only be a
+    // table published this instant by a map racing with this lookup: not mapped yet.
+    let v = this.v;
+    let t = v[g]!;
+    if (t === 0) return -1;
+    if (t >= this.viewTables) {
+      v = this.refresh();
+      if (t >= this.viewTables) return -1;
+    }
+    t = v[(t << 9) | (low >>> 18)]!;
+    if (t === 0) return -1;
+    if (t >= this.viewTables) {
+      v = this.refresh();
+      if (t >= this.viewTables) return -1;
+    }
+    t = v[(t << 9) | ((low >>> 9) & 511)]!;
+    if (t === 0) return -1;
+    if (t >= this.viewTables) {
+      v = this.refresh();
+      if (t >= this.viewTables) return -1;
+    }
+    return (v[(t << 9) | (low & 511)]! - 1) | 0;
+  }
+
+  /**
+   * How many of the `count` pages from the page holding `addr` are mapped before the first
+   * unmapped one (count when all are). For range checks of read/write.
+   */
+  mapped(addr: number, count: number): number {
+    if (!(addr >= 0 && addr < ADDRESS_LIMIT))
+      einval('mapped', 'addr', 'lie within [0, 2^48)', addr);
+    const x0 = Math.floor(addr * this.invPage);
+    this.checkCount('mapped', x0, count);
+    let x = x0;
+    const end = x0 + count;
+    while (x < end) {
+      const g = Math.floor(x * INV_LOW_SPAN);
+      const low = (x - g * LOW_SPAN) | 0;
+      const pud = Atomics.load(this.v, g);
+      if (pud === 0) break;
+      const pmd = this.entry(pud, low >>> 18);
+      if (pmd === 0) break;
+      const pte = this.entry(pmd, (low >>> 9) & 511);
+      if (pte === 0) break;
+      const v = this.v;
+      const i = low & 511;
+      const base = pte << 9;
+      const stop = base + i + Math.min(PTRS_PER_TABLE - i, end - x);
+      let j = base + i;
+      while (j < stop && v[j] !== 0) j++;
+      x += j - (base + i);
+      if (j < stop) break;
+    }
+    return x - x0;
+  }
+
+  // ---- the checker -----------------------------------------------------------------------
+
+  /**
+   * Every run of consecutive mapped pages, in address order (runs join across tables). For the
+   * checker and debugging; reads the tables as they are (run it while no thread maps).
+   */
+  *entries(): IterableIterator<MappedRun> {
+    const v = this.refresh();
+    let runAddr = -1;
+    let run: number[] = [];
+    let nextX = -1;
+    for (let g = 0; g < this.top; g++) {
+      const pud = v[g]!;
+      if (pud === 0) continue;
+      for (let a = 0; a < PTRS_PER_TABLE; a++) {
+        const pmd = v[(pud << 9) | a]!;
+        if (pmd === 0) continue;
+        for (let b = 0; b < PTRS_PER_TABLE; b++) {
+          const pte = v[(pmd << 9) | b]!;
+          if (pte === 0) continue;
+          const x0 = g * LOW_SPAN + a * PUD_SPAN + b * PTRS_PER_TABLE;
+          for (let c = 0; c < PTRS_PER_TABLE; c++) {
+            const e = v[(pte << 9) | c]!;
+            if (e === 0) continue;
+            const x = x0 + c;
+            if (x !== nextX && run.length > 0) {
+              yield { addr: runAddr, pfns: Int32Array.from(run) };
+              run = [];
+            }
+            if (run.length === 0) runAddr = x * this.pageSize;
+            run.push((e - 1) | 0);
+            nextX = x + 1;
+          }
+        }
+      }
+    }
+    if (run.length > 0) yield { addr: runAddr, pfns: Int32Array.from(run) };
+  }
+
+  /**
+   * Checks the tables' structure and, when `expected` is given, that the mapped pages are
+   * exactly those ranges with those pfns (the ranges must not overlap). Throws EINVARIANT.
+   * Run it while no thread maps or unmaps.
+   */
+  check(expected?: Iterable<{ addr: number; pfns: ArrayLike<number> }>): PageTableCheck {
+    const v = this.refresh();
+    const top = this.top;
+    if (v[top + H_MAGIC] !== MAGIC || v[top + H_SHIFT] !== this.pageShift) {
+      invariantFailure('page table: the header lost its magic or page shift');
+    }
+    const next = v[top + H_NEXT]!;
+    const limit = v[top + H_LIMIT]!;
+    if (!(next >= this.first && next <= limit && next <= this.viewTables)) {
+      invariantFailure(
+        `page table: next table ${next} outside [${this.first}, min(${limit}, ${this.viewTables})]`,
+      );
+    }
+    const named = new Uint8Array(next);
+    const name = (t: number, where: string): void => {
+      if (t < this.first || t >= next) {
+        invariantFailure(`page table: ${where} names table ${t}, outside [${this.first}, ${next})`);
+      }
+      if (named[t] !== 0) invariantFailure(`page table: table ${t} is named twice (${where})`);
+      named[t] = 1;
+    };
+    let pages = 0;
+    for (let g = 0; g < top; g++) {
+      const pud = v[g]!;
+      if (pud === 0) continue;
+      name(pud, `pgd[${g}]`);
+      for (let a = 0; a < PTRS_PER_TABLE; a++) {
+        const pmd = v[(pud << 9) | a]!;
+        if (pmd === 0) continue;
+        name(pmd, `pud ${pud}[${a}]`);
+        for (let b = 0; b < PTRS_PER_TABLE; b++) {
+          const pte = v[(pmd << 9) | b]!;
+          if (pte === 0) continue;
+          name(pte, `pmd ${pmd}[${b}]`);
+          for (let c = 0; c < PTRS_PER_TABLE; c++) {
+            const e = v[(pte << 9) | c]!;
+            if (e === 0) continue;
+            if (e < 0 && e !== -0x80000000) {
+              invariantFailure(`page table: pte ${pte}[${c}] holds ${e}, not pfn + 1`);
+            }
+            pages++;
+          }
+        }
+      }
+    }
+    let referenced = 0;
+    for (let t = this.first; t < next; t++) {
+      if (named[t] !== 0) {
+        referenced++;
+        continue;
+      }
+      const words = v.subarray(t << 9, (t + 1) << 9);
+      if (words.some((w) => w !== 0)) {
+        invariantFailure(`page table: table ${t} is named by no entry but is not empty`);
+      }
+    }
+    const counted = v[top + H_PAGES]!;
+    if (counted !== pages) {
+      invariantFailure(`page table: the header counts ${counted} mapped pages, the ptes ${pages}`);
+    }
+    if (expected !== undefined) this.checkExpected(expected, pages);
+    return { pages, tables: next - this.first, referencedTables: referenced };
+  }
+
+  /** Every expected page maps to its pfn, and nothing else is mapped (`pages` in all). */
+  private checkExpected(
+    expected: Iterable<{ addr: number; pfns: ArrayLike<number> }>,
+    pages: number,
+  ): void {
+    const ranges = [...expected].sort((p, q) => p.addr - q.addr);
+    let total = 0;
+    let prevEnd = 0;
+    for (const { addr, pfns } of ranges) {
+      if (addr < prevEnd) {
+        invariantFailure(`page table check: expected ranges overlap at ${hex(addr)}`);
+      }
+      for (let k = 0; k < pfns.length; k++) {
+        const a = addr + k * this.pageSize;
+        const got = this.lookup(a);
+        if (got !== pfns[k]) {
+          invariantFailure(
+            `page table: page ${hex(a)} should map pfn ${pfns[k]}, ` +
+              (got < 0 ? 'is not mapped' : `maps pfn ${got}`),
+          );
+        }
+      }
+      total += pfns.length;
+      prevEnd = addr + pfns.length * this.pageSize;
+    }
+    if (total !== pages) {
+      let stray = '';
+      const inside = (a: number): boolean =>
+        ranges.some((r) => a >= r.addr && a < r.addr + r.pfns.length * this.pageSize);
+      search: for (const run of this.entries()) {
+        for (let k = 0; k < run.pfns.length; k++) {
+          const a = run.addr + k * this.pageSize;
+          if (!inside(a)) {
+            stray = ` (e.g. pfn ${run.pfns[k]} at ${hex(a)})`;
+            break search;
+          }
+        }
+      }
+      invariantFailure(
+        `page table: ${pages} pages are mapped, ${total} expected: stray mappings${stray}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * One subsystem's shared state, assembled from its parts: the handle that travels to workers,
+ * and each thread's view of it.
+ *
+ * Holds: VmallocHandle (every shared buffer and the configuration, structured-cloneable),
+ * declareParts() (every part declares its control words and locks to one ControlLayout),
+ * createHandle() and VmContext, the per-thread view every module of the vmalloc layer works
+ * on (record stores, page allocator, page-array pool, page table, strings, the vmap-area core
+ * with its design, locks, this cpu's counters and translation cache).
+ * Invariant: a handle's buffers were sized by declareParts() of its configuration, and every
+ * thread computes the same declarations from the same configuration.
+ * Callers: the API façade (src/api/vmalloc.ts) creates and attaches; the vmalloc-layer
+ * modules read the context.
+ */
+
+import { VaStore } from '../kva/vmap-area.js';
+import { makeFixedBuffer, type AnyBuffer } from '../shared/buffers.js';
+import { ControlLayout } from '../shared/control-layout.js';
+import { Lock, LockTable } from '../shared/lock.js';
+import { RateLimitedLog, type VmallocLogger } from '../shared/logger.js';
+import type { ArenaBuffers } from '../shared/record-arena.js';
+import { StringTable, type StringTableBuffers } from '../shared/strings.js';
+import { DESIGNS } from '../designs/registry.js';
+import { VA_STAT_WORDS } from '../designs/stat.js';
+import { VmapAreas, type CoreDecl } from '../designs/vmap-areas.js';
+import type { VmallocConfig } from './config.js';
+import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
+import { PageTable } from './page-table.js';
+import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
+import { VmStore } from './vm-struct.js';
+
+/**
+ * Everything a worker needs to attach to a Vmalloc: its configuration and every shared buffer.
+ * Structured-cloneable: send it with postMessage and call attachVmalloc() in the worker.
+ */
+export interface VmallocHandle {
+  readonly kind: 'Vmalloc';
+  readonly config: VmallocConfig;
+  readonly va: ArenaBuffers;
+  readonly vm: ArenaBuffers;
+  readonly frames: PageAllocatorBuffers;
+  readonly pool: PagesPoolHandle;
+  readonly strings: StringTableBuffers;
+  readonly pageTable: AnyBuffer;
+  readonly locks: AnyBuffer;
+  readonly ctl: AnyBuffer;
+  readonly stat: AnyBuffer;
+}
+
+/** Offsets every part got from the layout. */
+export interface Parts {
+  layout: ControlLayout;
+  core: CoreDecl;
+  design: unknown;
+  zoneLock: number;
+  stringsLock: number;
+  vaCacheLock: number;
+  vmCacheLock: number;
+}
+
+/** The declarations of every part, in a fixed order. */
+export function declareParts(config: VmallocConfig): Parts {
+  const layout = new ControlLayout();
+  return {
+    layout,
+    // The design first: its first lock (free_vmap_area_lock, where it has one) is slot 0.
+    design: DESIGNS[config.design].declare(layout, config.nrCpus),
+    core: VmapAreas.declare(layout),
+    zoneLock: layout.lock('zone->lock'),
+    stringsLock: layout.lock('strings_lock'),
+    vaCacheLock: layout.lock('vmap_area_cachep'),
+    vmCacheLock: layout.lock('vm_struct_cachep'),
+  };
+}
+
+/** Fresh buffers for a new subsystem (not yet initialized: see VmContext.init). */
+export function createHandle(config: VmallocConfig): VmallocHandle {
+  const shared = config.shared;
+  const cpus = config.nrCpus;
+  const { layout } = declareParts(config);
+  return {
+    kind: 'Vmalloc',
+    config,
+    va: VaStore.createBuffers({ shared, perCpu: cpus }),
+    vm: VmStore.createBuffers({ shared, perCpu: cpus }),
+    frames: PageAllocator.createBuffers(config.physicalMemory, config.pageSize, cpus, shared),
+    pool: PagesPool.createHandle(cpus, config.physicalMemory / config.pageSize, shared),
+    strings: StringTable.createBuffers(shared),
+    pageTable: PageTable.createBuffer(config.pageSize, shared),
+    locks: LockTable.create(layout.lockCount, shared, cpus, layout.classCount).buffer,
+    ctl: makeFixedBuffer(layout.ctlWords * 4, shared),
+    stat: makeFixedBuffer(cpus * VA_STAT_WORDS * 8, shared),
+  };
+}
+
+/** Empty translation cache entries: a page start no address has. */
+const NO_PAGE = -1;
+
+/** One thread's view of a subsystem, as cpu `cpu`. */
+export class VmContext {
+  readonly handle: VmallocHandle;
+  readonly config: VmallocConfig;
+  readonly cpu: number;
+  readonly pageSize: number;
+  readonly s: VaStore;
+  readonly vms: VmStore;
+  readonly frames: PageAllocator;
+  readonly pool: PagesPool;
+  readonly strings: StringTable;
+  readonly pageTable: PageTable;
+  readonly areas: VmapAreas;
+  readonly lockTable: LockTable;
+  /** Every lock of the subsystem with its class name, for lock_stat. */
+  readonly allLocks: readonly Lock[];
+  readonly log: RateLimitedLog;
+  /**
+   * This worker's translation cache: two entries of [page start, pfn]. A purge (the only way
+   * a freed range is handed out again) bumps a shared generation that empties every worker's
+   * cache, as flush_tlb_kernel_range() reaches every CPU; this worker's own unmaps drop their
+   * pages at once.
+   */
+  readonly tlb = new Float64Array([NO_PAGE, 0, NO_PAGE, 0]);
+  tlbGen = 0;
+  /** Operations since the last check() in the checked mode. */
+  opsSinceCheck = 0;
+  /** Interned default caller names, by API function (see callers.ts). */
+  readonly defaultCallers = new Map<string, number>();
+
+  constructor(handle: VmallocHandle, cpu: number, logger: VmallocLogger | null) {
+    const config = handle.config;
+    this.handle = handle;
+    this.config = config;
+    this.cpu = cpu;
+    this.pageSize = config.pageSize;
+    const parts = declareParts(config);
+    const table = new LockTable(handle.locks);
+    this.lockTable = table;
+    this.log = new RateLimitedLog(logger);
+    const lock = (index: number, name: string): Lock => new Lock(table, index, name);
+    const zone = lock(parts.zoneLock, 'zone->lock');
+    const strings = lock(parts.stringsLock, 'strings_lock');
+    const vaCache = lock(parts.vaCacheLock, 'vmap_area_cachep');
+    const vmCache = lock(parts.vmCacheLock, 'vm_struct_cachep');
+    this.s = new VaStore(handle.va);
+    this.s.bindCpu(cpu, vaCache);
+    this.vms = new VmStore(handle.vm);
+    this.vms.bindCpu(cpu, vmCache);
+    this.frames = new PageAllocator(handle.frames);
+    this.frames.bindCpu(cpu, zone);
+    this.pool = new PagesPool(handle.pool, cpu);
+    this.strings = new StringTable(handle.strings, strings, cpu);
+    this.pageTable = new PageTable(handle.pageTable, config.pageSize);
+    // Each cpu counts in its own block (no cache line written by two workers); stats() sums.
+    const stat = new Float64Array(handle.stat, cpu * VA_STAT_WORDS * 8, VA_STAT_WORDS);
+    const design = DESIGNS[config.design];
+    this.areas = new VmapAreas(
+      this.s,
+      new Int32Array(handle.ctl),
+      stat,
+      {
+        pageSize: config.pageSize,
+        nrCpus: config.nrCpus,
+        lazyMaxPages: config.lazyMaxPages,
+        vmallocStart: config.vmallocStart,
+        vmallocEnd: config.vmallocEnd,
+      },
+      this.log,
+      parts.core,
+      table,
+      (core) => design.create(core, parts.design, table),
+    );
+    this.allLocks = [
+      ...this.areas.design.locks(),
+      this.areas.purgeMutex,
+      zone,
+      strings,
+      vaCache,
+      vmCache,
+    ];
+  }
+
+  /** Sets up a new subsystem's shared state (once, by its creator). */
+  init(): void {
+    this.lockTable.setTimeout(this.config.lockTimeoutMs);
+    this.lockTable.setStats(this.config.lockStat);
+    this.areas.init(this.config.spaceStart, this.config.spaceEnd);
+  }
+
+  /**
+   * Brings every view of this thread up to date with growth done by other workers, before
+   * reading records outside the locks' discipline (checks, reports).
+   */
+  refreshAll(): void {
+    this.s.refreshViews();
+    this.vms.refreshViews();
+    this.frames.refresh();
+  }
+
+  /** The vm_struct of busy area `va` (0: none), with this thread's vm_struct views current. */
+  vmOf(va: number): number {
+    const vm = va === 0 ? 0 : this.s.vm(va);
+    if (vm !== 0) this.vms.refreshViews();
+    return vm;
+  }
+
+  /** The frame of page `index` of area `vm`, from its pages array. */
+  pfnAt(vm: number, index: number): number {
+    const slot = this.vms.pages(vm);
+    return this.pool.view(slot)[this.pool.offset(slot) + index]!;
+  }
+
+  /** Forgets this worker's translations of pages in [addr, addr + bytes). */
+  tlbFlushRange(addr: number, bytes: number): void {
+    const t = this.tlb;
+    for (let k = 0; k < 4; k += 2) {
+      if (t[k]! >= addr && t[k]! < addr + bytes) t[k] = NO_PAGE;
+    }
+  }
+
+  /** Empties the translation cache if a purge happened since it was filled. */
+  tlbSync(): void {
+    const gen = this.areas.tlbGeneration;
+    if (gen !== this.tlbGen) {
+      this.tlb[0] = NO_PAGE;
+      this.tlb[2] = NO_PAGE;
+      this.tlbGen = gen;
+    }
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * vmap() and the vm_struct-level calls: get_vm_area, find_vm_area, remove_vm_area, and the
+ * page frames users bring to vmap (alloc_pages_bulk, __free_page).
+ *
+ * Holds: the functions behind those façade methods and the VmArea snapshot of a vm_struct.
+ * Invariant: a vmap area maps exactly the frames it was given, each an allocated frame; every
+ * argument is checked before anything is reserved.
+ * Callers: the façade (src/api/vmalloc.ts).
+ *
+ * Kernel: vmap(), get_vm_area_caller(), find_vm_area(), remove_vm_area(), alloc_pages_bulk(),
+ * __free_page().
+ */
+
+import { checkInteger } from '../errors.js';
+import { kernelHex } from '../shared/layout.js';
+import { getVmAreaNode, freeVmAreaUnused } from './alloc-path.js';
+import { callerId, defaultCaller, throwEinval } from './args.js';
+import { findUnlinkWithVm, releaseArea } from './free-path.js';
+import type { VmContext } from './shared-state.js';
+import { VmFlags } from './vm-struct.js';
+
+/** A snapshot of a vm_struct. */
+export interface VmArea {
+  addr: number;
+  /** Size including the guard page. */
+  size: number;
+  flags: number;
+  nrPages: number;
+  caller: string;
+  physAddr: number;
+  /** Page frame numbers, in address order. */
+  pages: number[];
+}
+
+export interface VmapOptions {
+  /** VM_* flags besides VM_MAP. */
+  flags?: number;
+  caller?: string;
+}
+
+/** Flags only the vmalloc path itself may set. */
+const VMALLOC_ONLY = VmFlags.VM_ALLOC | VmFlags.VM_UNINITIALIZED;
+/** Every VM_* bit. */
+const ALL_VM_FLAGS = Object.values(VmFlags).reduce((a, b) => a | b, 0);
+
+function checkVmFlags(fn: string, flags: unknown): number {
+  if (typeof flags !== 'number' || !Number.isInteger(flags) || flags < 0 || flags > 0x7fffffff)
+    throwEinval(fn, 'flags must be VM_* bits', flags);
+  if ((flags & ~ALL_VM_FLAGS) !== 0) throwEinval(fn, 'flags must be VM_* bits', flags);
+  if ((flags & VMALLOC_ONLY) !== 0)
+    throwEinval(
+      fn,
+      'flags must not include VM_ALLOC or VM_UNINITIALIZED (vmalloc sets them)',
+      flags,
+    );
+  return flags;
+}
+
+/**
+ * Maps the given page frames into a new area: the address, or null. Kernel: vmap().
+ */
+export function vmap(
+  ctx: VmContext,
+  pages: ArrayLike<number>,
+  options?: VmapOptions,
+): number | null {
+  if (pages === null || typeof pages !== 'object' || typeof pages.length !== 'number')
+    throwEinval('vmap', 'pages must be an array of page frame numbers', pages);
+  if (options !== undefined && (options === null || typeof options !== 'object'))
+    throwEinval('vmap', 'options must be an object', options);
+  let flags = checkVmFlags('vmap', options?.flags ?? 0);
+  if ((flags & VmFlags.VM_FLUSH_RESET_PERMS) !== 0)
+    throwEinval('vmap', 'flags must not include VM_FLUSH_RESET_PERMS', flags);
+  const count = pages.length;
+  if (!Number.isSafeInteger(count) || count < 0)
+    throwEinval('vmap', 'pages.length must be a non-negative integer', count);
+  if (count === 0) throwEinval('vmap', 'pages must not be empty', count);
+  for (let k = 0; k < count; k++) {
+    if (!ctx.frames.isInUse(pages[k]!))
+      throwEinval('vmap', `pages[${k}] must be an allocated page frame`, pages[k]);
+  }
+  const caller =
+    options?.caller === undefined
+      ? defaultCaller(ctx, 'vmap')
+      : callerId(ctx, 'vmap', options.caller);
+  if ((flags & VmFlags.VM_NO_GUARD) !== 0) {
+    ctx.log.always('vmap: VM_NO_GUARD is not allowed and was removed');
+    flags &= ~VmFlags.VM_NO_GUARD;
+  }
+  if (count > ctx.frames.nrFrames) return null;
+  const vm = getVmAreaNode(
+    ctx,
+    count * ctx.pageSize,
+    1,
+    VmFlags.VM_MAP | flags,
+    ctx.config.vmallocStart,
+    ctx.config.vmallocEnd,
+    caller,
+    count * ctx.pageSize,
+  );
+  if (vm === 0) return null;
+  const slot = ctx.pool.alloc(count);
+  if (slot < 0) {
+    ctx.log.warn('vmap', `vmap error: failed to allocate a pages array for ${count} pages`);
+    freeVmAreaUnused(ctx, vm);
+    return null;
+  }
+  const slots = ctx.pool.view(slot);
+  const at = ctx.pool.offset(slot);
+  for (let k = 0; k < count; k++) slots[at + k] = pages[k]!;
+  ctx.vms.setPages(vm, slot);
+  ctx.vms.setNrPages(vm, count);
+  ctx.pageTable.map(ctx.vms.addr(vm), slots, at, count);
+  return ctx.vms.addr(vm);
+}
+
+/**
+ * Reserves an area of `bytes` (plus guard page) with no pages: the vm_struct id, or 0.
+ * Every argument is checked first. Kernel: get_vm_area_caller().
+ */
+export function getVmArea(
+  ctx: VmContext,
+  bytes: number,
+  flags: unknown,
+  options?: { caller?: string; physAddr?: number },
+): number {
+  const f = checkVmFlags('get_vm_area', flags);
+  if (options !== undefined && (options === null || typeof options !== 'object'))
+    throwEinval('get_vm_area', 'options must be an object', options);
+  const caller =
+    options?.caller === undefined
+      ? defaultCaller(ctx, 'get_vm_area_caller')
+      : callerId(ctx, 'get_vm_area', options.caller);
+  let phys = 0;
+  if (options?.physAddr !== undefined) {
+    phys = checkInteger('get_vm_area', 'physAddr', options.physAddr);
+    if (phys < 0) throwEinval('get_vm_area', 'physAddr must not be negative', phys);
+  }
+  const vm = getVmAreaNode(
+    ctx,
+    Math.ceil(bytes / ctx.pageSize) * ctx.pageSize,
+    1,
+    f,
+    ctx.config.vmallocStart,
+    ctx.config.vmallocEnd,
+    caller,
+    bytes,
+  );
+  if (vm !== 0 && phys !== 0) ctx.vms.setPhysAddr(vm, phys);
+  return vm;
+}
+
+/** The vm_struct of the live area containing `addr`, or 0. Kernel: find_vm_area(). */
+export function findVm(ctx: VmContext, addr: number): number {
+  return ctx.vmOf(ctx.areas.find(ctx.cpu, addr));
+}
+
+/**
+ * Removes the area starting at `addr` without freeing its pages (the caller owns them): the
+ * vm_struct it had, or null when no area starts there. Kernel: remove_vm_area().
+ */
+export function removeVmArea(ctx: VmContext, addr: number): VmArea | null {
+  if (addr % ctx.pageSize !== 0) {
+    ctx.log.always(`Trying to vfree() bad address (${kernelHex(addr)})`);
+    return null;
+  }
+  const va = findUnlinkWithVm(ctx, addr);
+  if (va <= 0) return null;
+  const vm = ctx.vmOf(va);
+  const snap = snapshot(ctx, vm);
+  releaseArea(ctx, va, vm, false);
+  return snap;
+}
+
+export function snapshot(ctx: VmContext, vm: number): VmArea {
+  const vms = ctx.vms;
+  const n = vms.nrPages(vm);
+  const pages: number[] = [];
+  for (let k = 0; k < n; k++) pages.push(ctx.pfnAt(vm, k));
+  return {
+    addr: vms.addr(vm),
+    size: vms.size(vm),
+    flags: vms.flags(vm),
+    nrPages: n,
+    caller: ctx.strings.text(vms.caller(vm)),
+    physAddr: vms.physAddr(vm),
+    pages,
+  };
+}
+
+/** Up to `n` page frames (fewer when memory runs out). Kernel: alloc_pages_bulk(). */
+export function allocPages(ctx: VmContext, n: unknown): Int32Array {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throwEinval('alloc_pages_bulk', 'n must be a non-negative integer', n);
+  const out = new Int32Array(Math.min(n, ctx.frames.freeFrames));
+  const got = ctx.frames.allocBulk(out.length, out, 0);
+  return got === out.length ? out : out.slice(0, got);
+}
+
+/** Returns page frames from allocPages. Kernel: __free_page(). */
+export function freePages(ctx: VmContext, pfns: ArrayLike<number>): void {
+  if (pfns === null || typeof pfns !== 'object' || typeof pfns.length !== 'number')
+    throwEinval('__free_page', 'pfns must be an array of page frame numbers', pfns);
+  for (let k = 0; k < pfns.length; k++) {
+    if (!ctx.frames.isInUse(pfns[k]!))
+      throwEinval('__free_page', `pfns[${k}] must be an allocated page frame`, pfns[k]);
+  }
+  for (let k = 0; k < pfns.length; k++) ctx.frames.free(pfns[k]!);
+}
