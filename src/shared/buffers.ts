@@ -1,11 +1,14 @@
 /**
  * Buffers that can grow in place.
  *
- * Holds: the one helper that makes and grows the backing memory of every arena.
+ * Holds: the helpers that make and grow the backing memory of every arena, and the guarded
+ * test for a SharedArrayBuffer.
  * Invariant: a buffer only ever grows; views made over an older, shorter length stay valid
  * (they just do not reach the new bytes), so a reader refreshes its views when the arena's
  * shared capacity word says the buffer grew.
- * Callers: record arenas (src/kva/vmap-area.ts and later arenas).
+ * Callers: record arenas (src/shared/record-arena.ts, src/kva/vmap-area.ts), page frames and
+ * page tables, the string table, VmapSpace, Vmalloc; the lock table (fixed buffers, and
+ * isSharedBuffer to know whether a waiter may sleep).
  *
  * A SharedArrayBuffer is used whenever the platform has one (Node always does; browsers only
  * when cross-origin isolated). Without it a resizable ArrayBuffer gives the same single-thread
@@ -17,17 +20,36 @@ export type AnyBuffer = SharedArrayBuffer | ArrayBuffer;
 /** Options of the growable constructors; @types/node for Node 20 does not declare them yet. */
 type GrowableCtor = new (length: number, options: { maxByteLength: number }) => AnyBuffer;
 
+/** Does the platform have a SharedArrayBuffer? (Used by src/mm/page-table.ts.) */
 export const hasSharedMemory: boolean = typeof SharedArrayBuffer === 'function';
+
+/**
+ * Is `buf` a SharedArrayBuffer? False, and no ReferenceError, where the platform has none
+ * (every mention of the global is guarded so: a page without cross-origin isolation).
+ */
+export function isSharedBuffer(buf: unknown): buf is SharedArrayBuffer {
+  return typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer;
+}
+
+/** The SharedArrayBuffer constructor; a TypeError that says why where there is none. */
+function sharedCtor(): typeof SharedArrayBuffer {
+  if (typeof SharedArrayBuffer === 'undefined') {
+    throw new TypeError(
+      'Cannot make a shared buffer: this platform has no SharedArrayBuffer (a browser page must be cross-origin isolated); pass shared: false',
+    );
+  }
+  return SharedArrayBuffer;
+}
 
 /** A buffer of `bytes` bytes that may later grow to `maxBytes`. */
 export function makeGrowableBuffer(bytes: number, maxBytes: number, shared: boolean): AnyBuffer {
-  const Ctor = (shared ? SharedArrayBuffer : ArrayBuffer) as unknown as GrowableCtor;
+  const Ctor = (shared ? sharedCtor() : ArrayBuffer) as unknown as GrowableCtor;
   return new Ctor(bytes, { maxByteLength: Math.max(bytes, maxBytes) });
 }
 
 /** A fixed-size buffer, shared when asked for. */
 export function makeFixedBuffer(bytes: number, shared: boolean): AnyBuffer {
-  return shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  return shared ? new (sharedCtor())(bytes) : new ArrayBuffer(bytes);
 }
 
 /**
@@ -47,9 +69,4 @@ export function growBuffer(buf: AnyBuffer, bytes: number): void {
     if (buf.byteLength >= bytes) return;
     throw e;
   }
-}
-
-/** The largest size `buf` may grow to. */
-export function maxByteLengthOf(buf: AnyBuffer): number {
-  return (buf as unknown as { maxByteLength?: number }).maxByteLength ?? buf.byteLength;
 }

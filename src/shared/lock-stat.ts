@@ -3,7 +3,8 @@
  *
  * Holds: aggregation of lock statistics by class (per-node locks of one kind are one class,
  * as lockdep keys them by their initialisation site) and the formatter.
- * Callers: Vmalloc.lockStat(), the CLI, the contention benchmark.
+ * Callers: Vmalloc.lockStat(), the CLI, the contention benchmark; LockTable.classStat() (the
+ * sum over cpus of a class of record locks).
  *
  * Kernel: kernel/locking/lockdep_proc.c (lock_stat version 0.4). Times are microseconds with
  * two decimals. Differs from kernel: no per-call-site contention points (the kernel lists the
@@ -12,25 +13,31 @@
 
 import type { LockStat } from './lock.js';
 
+/**
+ * Adds the statistics `s` into `a` (counts and totals summed, minimum of the minimums, maximum
+ * of the maximums). A minimum of 0 is "none yet", as in a lock's own words, except a wait
+ * minimum with contentions behind it.
+ */
+export function addStat(a: LockStat, s: LockStat): void {
+  if (s.contentions > 0 && (a.contentions === 0 || s.waitMin < a.waitMin)) a.waitMin = s.waitMin;
+  if (s.holdMin > 0 && (a.holdMin === 0 || s.holdMin < a.holdMin)) a.holdMin = s.holdMin;
+  a.acquisitions += s.acquisitions;
+  a.contentions += s.contentions;
+  a.conBounces += s.conBounces;
+  a.acqBounces += s.acqBounces;
+  a.waitMax = Math.max(a.waitMax, s.waitMax);
+  a.waitTotal += s.waitTotal;
+  a.holdMax = Math.max(a.holdMax, s.holdMax);
+  a.holdTotal += s.holdTotal;
+}
+
 /** Sums statistics of locks with the same class name. */
 export function aggregateByClass(stats: readonly LockStat[]): LockStat[] {
   const byName = new Map<string, LockStat>();
   for (const s of stats) {
     const a = byName.get(s.name);
-    if (a === undefined) {
-      byName.set(s.name, { ...s });
-      continue;
-    }
-    a.acquisitions += s.acquisitions;
-    a.contentions += s.contentions;
-    a.conBounces += s.conBounces;
-    a.acqBounces += s.acqBounces;
-    if (s.contentions > 0 && (a.waitMin === 0 || s.waitMin < a.waitMin)) a.waitMin = s.waitMin;
-    a.waitMax = Math.max(a.waitMax, s.waitMax);
-    a.waitTotal += s.waitTotal;
-    if (s.acquisitions > 0 && (a.holdMin === 0 || s.holdMin < a.holdMin)) a.holdMin = s.holdMin;
-    a.holdMax = Math.max(a.holdMax, s.holdMax);
-    a.holdTotal += s.holdTotal;
+    if (a === undefined) byName.set(s.name, { ...s });
+    else addStat(a, s);
   }
   return [...byName.values()];
 }
