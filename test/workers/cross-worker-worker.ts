@@ -1,7 +1,9 @@
 /**
- * Worker of cross-worker.test.ts: one CPU of a shared vmalloc doing random traffic for a while,
- * plus hand-offs: areas it fills and posts to a peer, which reads them back through its own
- * attached instance and stamps them; the owner verifies the stamp before freeing.
+ * Worker of cross-worker.test.ts: one CPU of a shared vmalloc doing a set number of random
+ * operations (a count, not a duration, so that what it did does not depend on the machine's
+ * speed or load), plus hand-offs: areas it fills and posts to a peer, which reads them back
+ * through its own attached instance and stamps them; the owner verifies the stamp before
+ * freeing.
  *
  * Messages in:  {type: 'check', id, owner, addr, len, seed}   read a peer's area
  *               {type: 'release', id}                         a peer has checked our area
@@ -21,7 +23,8 @@ interface Data {
   handle: VmallocHandle;
   cpu: number;
   seed: number;
-  durationMs: number;
+  /** Random operations (Churner steps) to make, in batches of 256. */
+  steps: number;
   owners: SharedArrayBuffer;
   handoffs: number;
 }
@@ -110,8 +113,7 @@ async function main(): Promise<void> {
     handed.set(id, { addr, len, seed });
     port.postMessage({ type: 'handoff', id, owner: data.cpu, addr, len, seed });
   }
-  const deadline = performance.now() + data.durationMs;
-  while (performance.now() < deadline) {
+  for (let done = 0; done < data.steps; done += 256) {
     for (let k = 0; k < 256; k++) churn.step();
     await new Promise((r) => setImmediate(r)); // let hand-off messages in
   }

@@ -1,7 +1,9 @@
 /**
- * Worker of vmap-space.test.ts: random alloc/free on a concurrent VmapSpace shared by several
- * workers. Every page of a live area is claimed in a shared owner map (Atomics) and must not
- * already belong to anyone; it is released, still ours, right before the area is freed.
+ * Worker of vmap-space.test.ts: a set number of random allocs and frees (a count, not a
+ * duration, so that what it did does not depend on the machine's speed or load) on a
+ * concurrent VmapSpace shared by several workers. Every page of a live area is claimed in a
+ * shared owner map (Atomics) and must not already belong to anyone; it is released, still
+ * ours, right before the area is freed.
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
@@ -25,7 +27,8 @@ const data = workerData as {
   handle: VmapSpaceHandle;
   id: number;
   seed: number;
-  durationMs: number;
+  /** Random operations (alloc or free) to make, in batches of 64. */
+  ops: number;
   owners: SharedArrayBuffer;
   start: SharedArrayBuffer;
 };
@@ -105,8 +108,7 @@ function free(i: number): void {
 
 const start = new Int32Array(data.start);
 while (Atomics.load(start, 0) === 0) Atomics.wait(start, 0, 0, 100);
-const deadline = performance.now() + data.durationMs;
-while (performance.now() < deadline) {
+for (let done = 0; done < data.ops; done += 64) {
   for (let k = 0; k < 64; k++) {
     if (live.length < 4 || (live.length < 100 && rng.chance(0.52))) alloc();
     else free(rng.below(live.length));
