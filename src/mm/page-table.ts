@@ -51,7 +51,12 @@
  * index past its view's end.
  */
 
-import { type AnyBuffer, growBuffer, makeGrowableBuffer } from '../shared/buffers.js';
+import {
+  type AnyBuffer,
+  growBuffer,
+  isSharedBuffer,
+  makeGrowableBuffer,
+} from '../shared/buffers.js';
 import { invariantFailure } from '../debug.js';
 import { VmallocError, hex } from '../errors.js';
 
@@ -214,10 +219,7 @@ export class PageTable {
     const shift = checkPageSize('attach a page table', pageSize);
     const top = topEntries(shift);
     if (
-      !(
-        buffer instanceof ArrayBuffer ||
-        (hasSharedMemory && buffer instanceof SharedArrayBuffer)
-      ) ||
+      !(buffer instanceof ArrayBuffer || isSharedBuffer(buffer)) ||
       buffer.byteLength < (top + HEADER_WORDS) * 4 ||
       new Int32Array(buffer, top * 4, HEADER_WORDS)[H_MAGIC] !== MAGIC ||
       new Int32Array(buffer, top * 4, HEADER_WORDS)[H_SHIFT] !== shift

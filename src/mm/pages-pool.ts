@@ -23,6 +23,11 @@ export interface PagesPoolHandle {
   readonly spaces: readonly VmapSpaceHandle[];
   readonly buffers: readonly AnyBuffer[];
   readonly slotsPerPool: number;
+  /**
+   * Without shared memory the pools cannot be attached (nothing else can reach them): the one
+   * context that exists uses these instances directly.
+   */
+  readonly local: readonly VmapSpace[] | null;
 }
 
 export class PagesPool {
@@ -36,7 +41,7 @@ export class PagesPool {
   constructor(handle: PagesPoolHandle, cpu: number) {
     this.slotsPerPool = handle.slotsPerPool;
     this.buffers = handle.buffers;
-    this.spaces = handle.spaces.map((h) => VmapSpace.attach(h, { cpu }));
+    this.spaces = handle.local?.slice() ?? handle.spaces.map((h) => VmapSpace.attach(h, { cpu }));
     this.views = handle.buffers.map((b) => new Int32Array(b, 0, b.byteLength / 4));
     this.home = cpu % handle.spaces.length;
   }
@@ -44,16 +49,16 @@ export class PagesPool {
   static createHandle(nrCpus: number, maxPagesPerPool: number, shared: boolean): PagesPoolHandle {
     const pools = Math.min(nrCpus, MAX_POOLS);
     const slotsPerPool = Math.min(Math.floor(2 ** 31 / pools) - 1, 2 * maxPagesPerPool + 4096);
-    const spaces: VmapSpaceHandle[] = [];
+    const local: VmapSpace[] = [];
     const buffers: AnyBuffer[] = [];
     for (let p = 0; p < pools; p++) {
-      spaces.push(
-        new VmapSpace({ start: 0, end: slotsPerPool, pageSize: 1, shared, concurrent: shared })
-          .handle,
+      local.push(
+        new VmapSpace({ start: 0, end: slotsPerPool, pageSize: 1, shared, concurrent: shared }),
       );
       buffers.push(makeGrowableBuffer(16 * 1024, slotsPerPool * 4, shared));
     }
-    return { spaces, buffers, slotsPerPool };
+    const spaces = local.map((s) => s.handle);
+    return { spaces, buffers, slotsPerPool, local: shared ? null : local };
   }
 
   /** A range of `n` slots in this cpu's pool (its global id), or -1 when the pool is full. */

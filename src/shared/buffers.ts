@@ -15,13 +15,12 @@
  * behaviour, so the library still works as a plain allocator in a non-isolated page.
  */
 
+import { VmallocError } from '../errors.js';
+
 export type AnyBuffer = SharedArrayBuffer | ArrayBuffer;
 
 /** Options of the growable constructors; @types/node for Node 20 does not declare them yet. */
 type GrowableCtor = new (length: number, options: { maxByteLength: number }) => AnyBuffer;
-
-/** Does the platform have a SharedArrayBuffer? (Used by src/mm/page-table.ts.) */
-export const hasSharedMemory: boolean = typeof SharedArrayBuffer === 'function';
 
 /**
  * Is `buf` a SharedArrayBuffer? False, and no ReferenceError, where the platform has none
@@ -31,11 +30,12 @@ export function isSharedBuffer(buf: unknown): buf is SharedArrayBuffer {
   return typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer;
 }
 
-/** The SharedArrayBuffer constructor; a TypeError that says why where there is none. */
+/** The SharedArrayBuffer constructor; a VmallocError (EINVAL) that says why where there is none. */
 function sharedCtor(): typeof SharedArrayBuffer {
   if (typeof SharedArrayBuffer === 'undefined') {
-    throw new TypeError(
-      'Cannot make a shared buffer: this platform has no SharedArrayBuffer (a browser page must be cross-origin isolated); pass shared: false',
+    throw new VmallocError(
+      'EINVAL',
+      'shared: true cannot be met: this platform has no SharedArrayBuffer (a browser page must be cross-origin isolated); pass shared: false',
     );
   }
   return SharedArrayBuffer;

@@ -155,6 +155,33 @@ describe('vmap, vunmap and the vm_area functions', () => {
     vm.check();
   });
 
+  for (const design of ['global', 'nodes'] as const) {
+    test(`${design}: the same 16 pages mapped again and again: each vmap succeeds or is null`, () => {
+      // Every vmap keeps its own copy of the pfn array (area->pages). With 16 frames of
+      // physical memory those copies run out long before the address space: the call must say
+      // so with null (and a warning), never with an internal error.
+      const { vm, warnings } = testVm({ design, physicalMemory: 16 * PAGE });
+      const pages = vm.allocPages(16);
+      const mapped: number[] = [];
+      let nulls = 0;
+      for (let i = 0; i < 300; i++) {
+        const a = vm.vmap(pages);
+        if (a === null) nulls++;
+        else mapped.push(a);
+      }
+      assert.ok(mapped.length >= 258, `${mapped.length} maps`);
+      assert.equal(mapped.length + nulls, 300);
+      assert.ok(nulls === 0 || warnings.some((w) => /vmap/.test(w)), 'a null is explained');
+      vm.check();
+      vm.write(mapped[mapped.length - 1]! + 5, new Uint8Array([42]));
+      assert.equal(vm.readU8(mapped[0]! + 5), 42, 'every map shows the same frames');
+      for (const a of mapped) vm.vunmap(a);
+      vm.purge();
+      assert.notEqual(vm.vmap(pages), null, 'the copies are given back by vunmap');
+      vm.check();
+    });
+  }
+
   test('get_vm_area reserves address space without pages; remove_vm_area gives it back', () => {
     const { vm } = testVm();
     const area = vm.getVmArea(5 * PAGE, VmFlags.VM_IOREMAP, {
