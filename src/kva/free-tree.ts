@@ -34,11 +34,6 @@ export const FIT_ERANGE = -2; // the lowest block that can hold it ends the allo
 export const FIT_ENOMEM = -3; // a no-edge split needed a second record and none was left
 export const FIT_EINVAL = -4; // the range is not inside the block (a bug in the caller)
 
-/** ALIGN(x, align) for a power-of-two align; exact for doubles since align is 2^k. */
-export function alignUp(x: number, align: number): number {
-  return align === 1 ? x : Math.ceil(x / align) * align;
-}
-
 /**
  * The lowest free block that can hold the request at or above `win[0]` (vstart), or 0.
  * Kernel: find_vmap_lowest_match(), with is_within_this_va() written out.
@@ -110,30 +105,15 @@ export function findVmapLowestMatch(
 }
 
 /**
- * Where `[nstart, nstart + size)` lies in block `va`. Kernel: classify_va_fit_type().
+ * Removes the range of record `nva` from free block `va`. Returns 0 or a negative FIT_ value.
+ * The four fit types of the kernel's classify_va_fit_type(), told apart inline:
  *
  *      |<------------- block ------------->|
  *   FL |###################################|   full fit: the block goes away
  *   LE |########|                          |   left edge: start moves up
  *   RE |                          |########|   right edge: end moves down
  *   NE |          |########|               |   no edge: split in two
- */
-export const FitType = { NOTHING: 0, FL: 1, LE: 2, RE: 3, NE: 4 } as const;
-export type FitType = (typeof FitType)[keyof typeof FitType];
-
-/** How the range of record `nva` lies in free block `va`. */
-export function classifyVaFitType(s: VaStore, va: number, nva: number): FitType {
-  const start = s.start(va);
-  const end = s.end(va);
-  const nstart = s.start(nva);
-  const nend = s.end(nva);
-  if (nstart < start || nend > end) return FitType.NOTHING;
-  if (nstart === start) return nend === end ? FitType.FL : FitType.LE;
-  return nend === end ? FitType.RE : FitType.NE;
-}
-
-/**
- * Removes the range of record `nva` from free block `va`. Returns 0 or a negative FIT_ value.
+ *
  * A no-edge split takes the spare record in `preload[slot]` (the kernel's per-CPU
  * ne_fit_preload_node), else allocates one.
  * Kernel: va_clip() (adjust_va_to_fit_type() before 6.9).

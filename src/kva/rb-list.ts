@@ -64,12 +64,6 @@ export function rbListFirst(s: VaStore, h: number): number {
   return x === h ? 0 : x;
 }
 
-/** Highest record under `h`, or 0. */
-export function rbListLast(s: VaStore, h: number): number {
-  const x = s.prev(h);
-  return x === h ? 0 : x;
-}
-
 /** The record after `x` in address order under `h`, or 0. */
 export function rbListNext(s: VaStore, h: number, x: number): number {
   const n = s.next(x);
@@ -106,16 +100,6 @@ export function findVaLinks(s: VaStore, h: number, va: number, from: number): nu
       return -1;
     }
   }
-}
-
-/**
- * The list record that follows a record linked at `link` (the head when it goes last): the
- * parent itself for a left link, the parent's successor for a right link.
- * Kernel: get_va_next_sibling().
- */
-export function nextSiblingOfLink(s: VaStore, h: number, link: number): number {
-  const parent = link >> 1;
-  return parent === 0 ? h : (link & 1) !== 0 ? parent : s.next(parent);
 }
 
 /**
