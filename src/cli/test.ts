@@ -6,7 +6,6 @@
  * Callers: src/cli/main.ts.
  */
 
-import { machineCpuCount } from '../shared/cpu.js';
 import { checkMask, summaryLines, type Progress } from '../test-vmalloc/driver.js';
 import { runTestVmalloc } from '../test-vmalloc/run.js';
 import {
@@ -21,6 +20,7 @@ import {
 } from '../test-vmalloc/params.js';
 import { IMPLEMENTED_MASK, TEST_CASES } from '../test-vmalloc/tests.js';
 import { UsageError } from './args.js';
+import { nodeCpuCount } from './machine.js';
 
 export function testHelp(): string {
   const params = (Object.keys(PARAM_HELP) as (keyof TestParams)[])
@@ -80,7 +80,7 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(testHelp());
     return 0;
   }
-  const numCpus = machineCpuCount();
+  const numCpus = nodeCpuCount();
   const params = defaultParams(IMPLEMENTED_MASK, numCpus);
   try {
     if (mode) applyParams(params, modeWords(mode, numCpus));
