@@ -163,7 +163,7 @@ function allocAreaPages(ctx: VmContext, vm: number, zero: boolean): boolean {
     return false;
   }
   if (zero) for (let k = 0; k < nrPages; k++) ctx.frames.zero(view[at + k]!);
-  ctx.pageTable.map(vms.addr(vm), view, at, nrPages);
+  ctx.pageTable.mapChecked(vms.addr(vm), view, at, nrPages);
   return true;
 }
 

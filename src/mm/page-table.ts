@@ -92,6 +92,8 @@ const LOW_BITS = 27;
 const LOW_SPAN = 2 ** LOW_BITS;
 const INV_LOW_SPAN = 2 ** -LOW_BITS;
 const PUD_SPAN = 1 << 18; // pages under one pud entry
+/** Entries of a thread's walk cache (a power of two). */
+const WALK_CACHE = 64;
 
 /** What to send to another thread to attach to a page table (structured-cloneable). */
 export interface PageTableHandle {
@@ -166,6 +168,13 @@ export class PageTable {
   private spare = 0;
   /** Races this thread lost when publishing a table. */
   private lost = 0;
+  /**
+   * This thread's walk cache (an MMU's paging-structure cache): for a few 512-page regions,
+   * the word index of their pte table. Entries never go stale, since a published table is
+   * never freed or moved. Tag = region + 1 (0: empty), direct-mapped by the region's low bits.
+   */
+  private readonly walkTag = new Int32Array(WALK_CACHE);
+  private readonly walkPte = new Int32Array(WALK_CACHE);
 
   /**
    * The buffer of a new, empty page table for `pageSize` (shared: a SharedArrayBuffer that any
@@ -362,11 +371,35 @@ export class PageTable {
 
   /** Word index of the pte table holding page `x` (0 <= x < nrPages), made if missing. */
   private pteTable(x: number): number {
+    const region = Math.floor(x * (1 / PTRS_PER_TABLE));
+    const k = region & (WALK_CACHE - 1);
+    if (this.walkTag[k] === region + 1) return this.walkPte[k]!;
     const g = Math.floor(x * INV_LOW_SPAN);
     const low = (x - g * LOW_SPAN) | 0;
     const pud = this.child(g);
     const pmd = this.child((pud << 9) | (low >>> 18));
-    return this.child((pmd << 9) | ((low >>> 9) & 511)) << 9;
+    const base = this.child((pmd << 9) | ((low >>> 9) & 511)) << 9;
+    this.walkTag[k] = region + 1;
+    this.walkPte[k] = base;
+    return base;
+  }
+
+  /** Word index of the pte table holding page `x`, or 0 when it does not exist (unmap). */
+  private existingPteTable(x: number): number {
+    const region = Math.floor(x * (1 / PTRS_PER_TABLE));
+    const k = region & (WALK_CACHE - 1);
+    if (this.walkTag[k] === region + 1) return this.walkPte[k]!;
+    const g = Math.floor(x * INV_LOW_SPAN);
+    const low = (x - g * LOW_SPAN) | 0;
+    const pud = Atomics.load(this.v, g);
+    if (pud === 0) return 0;
+    const pmd = this.entry(pud, low >>> 18);
+    if (pmd === 0) return 0;
+    const pte = this.entry(pmd, (low >>> 9) & 511);
+    if (pte === 0) return 0;
+    this.walkTag[k] = region + 1;
+    this.walkPte[k] = pte << 9;
+    return pte << 9;
   }
 
   // ---- argument checks -------------------------------------------------------------------
@@ -425,13 +458,26 @@ export class PageTable {
       const k = pfns.subarray(offset, offset + count).findIndex((p) => p < 0);
       einval('map', `pfns[${offset + k}]`, 'be a pfn >= 0', pfns[offset + k]);
     }
+    this.store(x0, pfns, offset, count);
+  }
+
+  /**
+   * map() for the vmalloc layer's own calls, whose arguments are valid by construction: a
+   * page-aligned address in the space, pfns from the page allocator (vmalloc) or checked by
+   * vmap(). Skips map()'s checks, which would cost a second pass over the pfns.
+   */
+  mapChecked(addr: number, pfns: Int32Array, offset: number, count: number): void {
+    this.store(addr * this.invPage, pfns, offset, count);
+  }
+
+  private store(x0: number, pfns: Int32Array, offset: number, count: number): void {
     let x = x0;
     let src = offset;
     const end = offset + count;
     let added = 0;
     while (src < end) {
       const base = this.pteTable(x);
-      const i = ((x - Math.floor(x * INV_LOW_SPAN) * LOW_SPAN) | 0) & 511;
+      const i = x & 511;
       const n = Math.min(PTRS_PER_TABLE - i, end - src);
       const v = this.v;
       for (let j = base + i, stop = base + i + n; j < stop; j++) {
@@ -452,32 +498,25 @@ export class PageTable {
     const end = x + count;
     let removed = 0;
     while (x < end) {
-      const g = Math.floor(x * INV_LOW_SPAN);
-      const low = (x - g * LOW_SPAN) | 0;
-      let step: number;
-      const pud = Atomics.load(this.v, g);
-      if (pud === 0) {
-        step = LOW_SPAN - low;
-      } else {
-        const pmd = this.entry(pud, low >>> 18);
-        if (pmd === 0) {
-          step = PUD_SPAN - (low & (PUD_SPAN - 1));
-        } else {
-          const pte = this.entry(pmd, (low >>> 9) & 511);
-          const i = low & 511;
-          step = PTRS_PER_TABLE - i;
-          if (pte !== 0) {
-            const v = this.v;
-            const base = pte << 9;
-            const stop = base + i + Math.min(step, end - x);
-            for (let j = base + i; j < stop; j++) {
-              if (v[j] !== 0) {
-                v[j] = 0;
-                removed++;
-              }
-            }
+      const i = x & 511; // x < 2^38: & works on its low 32 bits, which hold the pte index
+      let step = PTRS_PER_TABLE - i;
+      const base = this.existingPteTable(x);
+      if (base !== 0) {
+        const v = this.v;
+        const stop = base + i + Math.min(step, end - x);
+        for (let j = base + i; j < stop; j++) {
+          if (v[j] !== 0) {
+            v[j] = 0;
+            removed++;
           }
         }
+      } else {
+        // No pte table here: skip the whole span of the highest missing level.
+        const g = Math.floor(x * INV_LOW_SPAN);
+        const low = (x - g * LOW_SPAN) | 0;
+        const pud = Atomics.load(this.v, g);
+        if (pud === 0) step = LOW_SPAN - low;
+        else if (this.entry(pud, low >>> 18) === 0) step = PUD_SPAN - (low & (PUD_SPAN - 1));
       }
       x += step;
     }
@@ -498,6 +537,10 @@ export class PageTable {
     if (!(addr >= 0 && addr < ADDRESS_LIMIT))
       einval('lookup', 'addr', 'lie within [0, 2^48)', addr);
     const x = addr * this.invPage;
+    const region = Math.floor(x * (1 / PTRS_PER_TABLE));
+    if (this.walkTag[region & (WALK_CACHE - 1)] === region + 1) {
+      return (this.v[this.walkPte[region & (WALK_CACHE - 1)]! + (x & 511)]! - 1) | 0;
+    }
     const g = Math.floor(x * INV_LOW_SPAN);
     const low = (x - g * LOW_SPAN) | 0;
     // A table index past this thread's view: re-make the view. Still past it can only be a
@@ -536,17 +579,10 @@ export class PageTable {
     let x = x0;
     const end = x0 + count;
     while (x < end) {
-      const g = Math.floor(x * INV_LOW_SPAN);
-      const low = (x - g * LOW_SPAN) | 0;
-      const pud = Atomics.load(this.v, g);
-      if (pud === 0) break;
-      const pmd = this.entry(pud, low >>> 18);
-      if (pmd === 0) break;
-      const pte = this.entry(pmd, (low >>> 9) & 511);
-      if (pte === 0) break;
+      const base = this.existingPteTable(x);
+      if (base === 0) break;
       const v = this.v;
-      const i = low & 511;
-      const base = pte << 9;
+      const i = x & 511;
       const stop = base + i + Math.min(PTRS_PER_TABLE - i, end - x);
       let j = base + i;
       while (j < stop && v[j] !== 0) j++;
