@@ -86,7 +86,14 @@ const BASE_BYTES = 96 * 2 ** 20;
 
 async function contention(args: ParsedArgs, argv: readonly string[]): Promise<number> {
   const quiet = args.flags.has('quiet');
-  const workers = intListFlag(args, 'workers', [1, 2, 4, 8], MAX_THREADS, 'nr_threads', false);
+  const workers = intListFlag(
+    args,
+    'workers',
+    [1, 2, 4, 8],
+    MAX_THREADS,
+    'a worker is a CPU, and at most 4096 are simulated',
+    false,
+  );
   const biggest = Math.max(...workers);
   const givenCpus = args.flags.has('nr-cpus');
   const nrCpus = intFlag(args, 'nr-cpus', Math.max(8, biggest), 4096, 'nr_cpus');

@@ -13,8 +13,9 @@
 import type { TestParams } from '../test-vmalloc/params.js';
 import { runMemoryFor } from '../test-vmalloc/run.js';
 
-/** test_vmalloc's cap on nr_threads (USHRT_MAX). */
-export const MAX_THREADS = 65535;
+/** A worker is a CPU, and createVmalloc() simulates at most 4096 CPUs (src/mm/config.ts):
+ * below test_vmalloc's own cap on nr_threads (USHRT_MAX). */
+export const MAX_THREADS = 4096;
 
 export interface MachineMemory {
   /** Bytes the run may use: os.freemem() (MemAvailable on Linux). */
@@ -27,7 +28,7 @@ const memoryWith = (params: TestParams, n: number): number =>
   runMemoryFor({ ...params, nr_threads: n });
 
 /**
- * The largest nr_threads, from 1 to 65535, whose run fits in `availableBytes` with the other
+ * The largest nr_threads, from 1 to 4096, whose run fits in `availableBytes` with the other
  * parameters as given (the physical memory grows with the simulated CPUs, so with nr_threads).
  */
 export function maxThreadsFor(params: TestParams, availableBytes: number): number {
@@ -48,7 +49,8 @@ const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 /**
  * The refusal for params.nr_threads on this machine, or null when the run fits:
  * "nr_threads=1000 needs about 51.0 GiB; this machine has 22.9 GiB free (23.5 GiB in all);
- * at most 420 here". `name` is how the caller spells the parameter.
+ * at most 404 here" (or, on a machine that holds it, beyond 4096 workers: the simulated
+ * machine's limit). `name` is how the caller spells the parameter.
  */
 export function threadBoundError(
   params: TestParams,
@@ -58,6 +60,8 @@ export function threadBoundError(
   const n = params.nr_threads;
   const max = maxThreadsFor(params, memory.availableBytes);
   if (n <= max) return null;
+  if (memoryWith(params, n) <= memory.availableBytes)
+    return `${name}=${n}: a worker is a CPU, and the simulated machine has at most ${MAX_THREADS} CPUs`;
   return (
     `${name}=${n} needs about ${gib(memoryWith(params, n))}; this machine has ` +
     `${gib(memory.availableBytes)} free (${gib(memory.totalBytes)} in all); at most ${max} here`
