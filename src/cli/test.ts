@@ -45,8 +45,9 @@ With no mode the defaults run: every implemented test, one worker, ${(1_000_000)
 Parameters given after a mode override it.
 
 Parameters (as test_vmalloc.sh and the module take them: each one once, every value a
-number greater than zero, a bool 1, an int within its type; nr_threads at most what this
-machine's free memory holds, one Node isolate per worker besides the simulated memory):
+number greater than zero, a bool 1, an int within its type; nr_threads at most 4096, as
+a worker is a CPU, and at most what this machine's free memory holds: a Node isolate per
+worker besides the simulated memory):
 ${params}
 
 Tests (run_test_mask bits):
