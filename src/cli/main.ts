@@ -2,7 +2,8 @@
 /**
  * The `vmalloc` command line: dispatches to the subcommands.
  *
- * Holds: the top-level usage text and error handling (usage errors exit 1 with a hint).
+ * Holds: the top-level usage text and error handling (a usage error is one line on stderr
+ * and exit status 1).
  * Callers: the `bin` entry of package.json.
  */
 
@@ -40,7 +41,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'test':
       return await testCommand(rest);
     default:
-      throw new UsageError(`unknown command "${cmd}"`);
+      throw new UsageError(`unknown command "${cmd}" (the commands are test, bench, help)`);
   }
 }
 
@@ -48,7 +49,8 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
   if (err instanceof UsageError || err instanceof VmallocError) {
-    process.stderr.write(`vmalloc: ${err.message}\nRun 'vmalloc help' for usage.\n`);
+    // One line: what was refused and why; no stack trace.
+    process.stderr.write(`vmalloc: ${err.message}; run 'vmalloc help' for usage\n`);
     process.exitCode = 1;
   } else {
     throw err;

@@ -20,7 +20,8 @@ import {
 } from '../test-vmalloc/params.js';
 import { IMPLEMENTED_MASK, TEST_CASES } from '../test-vmalloc/tests.js';
 import { UsageError } from './args.js';
-import { nodeCpuCount } from './machine.js';
+import { threadBoundError } from './limits.js';
+import { machineMemory, nodeCpuCount } from './machine.js';
 
 export function testHelp(): string {
   const params = (Object.keys(PARAM_HELP) as (keyof TestParams)[])
@@ -43,7 +44,10 @@ Modes (test_vmalloc.sh):
 With no mode the defaults run: every implemented test, one worker, ${(1_000_000).toLocaleString('en-US')} loops.
 Parameters given after a mode override it.
 
-Parameters (every value must be a number greater than zero, as the script requires):
+Parameters (as test_vmalloc.sh and the module take them: each one once, every value a
+number greater than zero, a bool 1, an int within its type; nr_threads at most 4096, as
+a worker is a CPU, and at most what this machine's free memory holds: a Node isolate per
+worker besides the simulated memory):
 ${params}
 
 Tests (run_test_mask bits):
@@ -58,22 +62,31 @@ Options:
 `;
 }
 
-const FLAGS = new Set(['--json', '--vmallocinfo', '--check', '--quiet', '--help', '-h']);
+const FLAGS = ['--json', '--vmallocinfo', '--check', '--quiet', '--help'];
 
 export async function testCommand(argv: readonly string[]): Promise<number> {
   const flags = new Set<string>();
   const words: string[] = [];
   let mode: TestMode | undefined;
-  for (const [k, arg] of argv.entries()) {
-    if (arg.startsWith('-')) {
-      if (!FLAGS.has(arg)) throw new UsageError(`unknown option ${arg}`);
-      flags.add(arg === '-h' ? '--help' : arg);
-    } else if (k === 0 && !arg.includes('=')) {
-      if (!(arg in MODES))
-        throw new UsageError(`unknown mode "${arg}" (performance, stress or smoke)`);
-      mode = arg as TestMode;
+  for (const [k, raw] of argv.entries()) {
+    if (raw.startsWith('-')) {
+      const arg = raw === '-h' ? '--help' : raw;
+      if (!FLAGS.includes(arg))
+        throw new UsageError(`unknown option ${raw} (the options are ${FLAGS.join(', ')})`);
+      if (flags.has(arg)) throw new UsageError(`option ${arg} is given twice`);
+      flags.add(arg);
+    } else if (
+      k === 0 &&
+      !raw.includes('=') &&
+      !Object.prototype.hasOwnProperty.call(PARAM_HELP, raw)
+    ) {
+      if (!Object.prototype.hasOwnProperty.call(MODES, raw))
+        throw new UsageError(
+          `unknown mode "${raw}" (the modes are ${Object.keys(MODES).join(', ')}; parameters are key=value)`,
+        );
+      mode = raw as TestMode;
     } else {
-      words.push(arg);
+      words.push(raw);
     }
   }
   if (flags.has('--help')) {
@@ -84,18 +97,18 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   const params = defaultParams(IMPLEMENTED_MASK, numCpus);
   try {
     if (mode) applyParams(params, modeWords(mode, numCpus));
-    applyParams(params, words);
-  } catch (e) {
-    if (e instanceof ParamError) {
-      process.stderr.write(`${e.message}\n`);
-      return 1;
-    }
-    throw e;
-  }
-  try {
+    applyParams(params, words); // after the mode: its words override the mode's
     checkMask(params.run_test_mask);
   } catch (e) {
-    process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
+    if (e instanceof ParamError) process.stderr.write(`${e.message}\n`);
+    else process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
+    return 1;
+  }
+  // Checked once every parameter is in: the memory grows with nr_threads, nr_cpus, the mask
+  // and nr_pages.
+  const tooMany = threadBoundError(params, machineMemory());
+  if (tooMany !== null) {
+    process.stderr.write(`vmalloc test: ${tooMany}\n`);
     return 1;
   }
   const quiet = flags.has('--quiet');

@@ -2,8 +2,10 @@
  * test_vmalloc's module parameters and test_vmalloc.sh's modes and validation.
  *
  * Holds: the parameter table (the kernel's names and defaults, plus this project's design=,
- * nr_cpus= and seed=), the three canned modes, and parseTestArgs() with the script's rule:
- * every key must be a known parameter and every value a number greater than zero.
+ * nr_cpus= and seed=), the three canned modes, and applyParams() with the script's rule
+ * (every key a known parameter, every value a number greater than zero) and the module's
+ * (bools are 1, ints within their type): a refusal names the key, the value and the rule,
+ * where the kernel would clamp silently or modprobe fail after the script said nothing.
  * Callers: the CLI (`vmalloc test`), tests.
  *
  * Kernel: lib/test_vmalloc.c (6.x: nr_threads, sequential_test_order, test_repeat_count,
@@ -14,7 +16,7 @@
 import type { VmallocDesign } from '../mm/config.js';
 
 export interface TestParams {
-  /** Workers (kthreads vmalloc_test/N), clamped to [1, 65535]. */
+  /** Workers (kthreads vmalloc_test/N), 1 to 65535 (the kernel clamps; here a larger value is refused). */
   nr_threads: number;
   sequential_test_order: boolean;
   test_repeat_count: number;
@@ -72,66 +74,89 @@ export const MODES = {
 } as const;
 export type TestMode = keyof typeof MODES;
 
+/** The rule a parameter's value must follow, per parameter (after the script's "above 0"). */
+type Rule = { kind: 'bool' } | { kind: 'int'; max: number; why: string } | { kind: 'design' };
+
+const INT_MAX = 0x7fffffff;
+const INT: Rule = { kind: 'int', max: INT_MAX, why: 'an int: at most 2147483647' };
+
+/** Kernel types: bool params parse 0/1, int params refuse values beyond INT_MAX (-ERANGE). */
+const RULES: Record<keyof TestParams, Rule> = {
+  nr_threads: { kind: 'int', max: 65535, why: 'at most 65535, USHRT_MAX' },
+  sequential_test_order: { kind: 'bool' },
+  test_repeat_count: INT,
+  test_loop_count: INT,
+  nr_pages: INT,
+  use_huge: { kind: 'bool' },
+  run_test_mask: INT,
+  design: { kind: 'design' },
+  nr_cpus: { kind: 'int', max: 4096, why: 'at most 4096' },
+  seed: { kind: 'int', max: 0xffffffff, why: 'a u32: at most 4294967295' },
+  lock_stat: { kind: 'bool' },
+};
+
+export const DESIGNS: readonly VmallocDesign[] = ['global', 'nodes'];
+
+/** A refused `key=value`: the script's line, with the rule that was broken. */
 export class ParamError extends Error {
-  constructor(message: string) {
-    super(message);
+  readonly key: string;
+  readonly value: string;
+  readonly rule: string;
+  constructor(key: string, value: string, rule: string) {
+    super(`Error: key or value is not correct: ${key}${value === '' ? '' : ` ${value}`} (${rule})`);
     this.name = 'ParamError';
+    this.key = key;
+    this.value = value;
+    this.rule = rule;
   }
 }
 
 /**
- * Applies `key=value` words to `params`, as test_vmalloc.sh checks them: an unknown key, or a
- * value that is not a number greater than zero, is an error with the script's wording.
+ * Applies `key=value` words to `params`, refusing what test_vmalloc.sh and the module refuse:
+ * an unknown key, a value that is not a decimal number above 0 (the script), a bool other
+ * than 1, an int beyond its type (modprobe's -EINVAL / -ERANGE), and, unlike modprobe, a key
+ * given twice in `words`. Everything is checked before `params` changes.
  */
 export function applyParams(params: TestParams, words: readonly string[]): void {
+  const next: Partial<Record<keyof TestParams, number | boolean | VmallocDesign>> = {};
+  const seen = new Map<string, string>();
   for (const word of words) {
     const eq = word.indexOf('=');
     const key = eq < 0 ? word : word.slice(0, eq);
     const value = eq < 0 ? '' : word.slice(eq + 1);
-    const fail = (): never => {
-      throw new ParamError(`Error: key or value is not correct: ${key} ${value}`);
+    const fail = (rule: string): never => {
+      throw new ParamError(key, value, rule);
     };
-    if (!(key in PARAM_HELP)) fail();
-    if (key === 'design') {
-      if (value !== 'global' && value !== 'nodes') fail();
-      params.design = value as VmallocDesign;
+    if (!Object.prototype.hasOwnProperty.call(RULES, key)) {
+      const modeHint = Object.prototype.hasOwnProperty.call(MODES, key)
+        ? '; a mode comes first, once'
+        : '';
+      fail(`unknown parameter${modeHint}; the parameters are ${Object.keys(RULES).join(', ')}`);
+    }
+    if (eq < 0) fail(`a parameter is given as ${key}=value`);
+    const k = key as keyof TestParams;
+    const earlier = seen.get(key);
+    if (earlier !== undefined) fail(`${key} is given twice: ${key}=${earlier} and ${key}=${value}`);
+    seen.set(key, value);
+    const rule = RULES[k];
+    if (rule.kind === 'design') {
+      if (!(DESIGNS as readonly string[]).includes(value))
+        fail(`design is one of ${DESIGNS.join(', ')}`);
+      next[k] = value as VmallocDesign;
       continue;
     }
-    if (!/^[0-9]+$/.test(value) || Number(value) <= 0) fail();
+    if (!/^[0-9]+$/.test(value) || !(Number(value) > 0))
+      fail('the value must be a decimal number above 0');
     const n = Number(value);
-    if (!Number.isSafeInteger(n)) fail();
-    switch (key as keyof TestParams) {
-      case 'sequential_test_order':
-        params.sequential_test_order = n !== 0;
-        break;
-      case 'use_huge':
-        params.use_huge = n !== 0;
-        break;
-      case 'lock_stat':
-        params.lock_stat = n !== 0;
-        break;
-      case 'nr_threads':
-        params.nr_threads = Math.min(Math.max(n, 1), 65535);
-        break;
-      case 'run_test_mask':
-        params.run_test_mask = n > 0x7fffffff ? 0x7fffffff : n;
-        break;
-      case 'nr_cpus':
-        if (n > 4096) fail();
-        params.nr_cpus = n;
-        break;
-      case 'seed':
-        params.seed = n % 2 ** 32;
-        break;
-      case 'test_repeat_count':
-      case 'test_loop_count':
-      case 'nr_pages':
-        params[key as 'test_repeat_count'] = Math.min(n, 0x7fffffff);
-        break;
-      default:
-        fail();
+    if (rule.kind === 'bool') {
+      if (n !== 1) fail(`${key} is a bool: 1 turns it on, leaving it out keeps it off`);
+      next[k] = true;
+    } else {
+      if (!Number.isSafeInteger(n) || n > rule.max) fail(`${key} is ${rule.why}`);
+      next[k] = n;
     }
   }
+  Object.assign(params, next);
 }
 
 /** The words of a canned mode, with $NUM_CPUS replaced. */

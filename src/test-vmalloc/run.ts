@@ -60,6 +60,25 @@ export function physicalMemoryFor(params: TestParams, nrCpus: number, pageSize =
   return Math.min(4 * 2 ** 30, Math.max(2 ** 30, Math.ceil(bytes / pageSize) * pageSize));
 }
 
+/** What a worker thread costs besides the frames: its Node isolate, heap and code (measured
+ * about 35 MiB on Node 20, x86_64; rounded up). */
+export const WORKER_THREAD_BYTES = 48 * 2 ** 20;
+/** The main thread's share: Node and the subsystem's tables (measured about 65 MiB, with one
+ * in-process worker; rounded up). */
+const MAIN_THREAD_BYTES = 96 * 2 ** 20;
+
+/** Memory a run may need: the main thread, an isolate per worker thread (one worker runs in
+ * the main thread), and the physical memory physicalMemoryFor() sizes. The CLI bounds
+ * nr_threads with it against the machine's memory. */
+export function runMemoryFor(params: TestParams): number {
+  const threads = params.nr_threads > 1 ? params.nr_threads : 0;
+  return (
+    MAIN_THREAD_BYTES +
+    threads * WORKER_THREAD_BYTES +
+    physicalMemoryFor(params, machineCpus(params))
+  );
+}
+
 export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
   const { params } = o;
   const nrCpus = machineCpus(params);
