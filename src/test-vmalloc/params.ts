@@ -13,6 +13,7 @@
  * tools/testing/selftests/mm/test_vmalloc.sh (PERF_PARAM, SMOKE_PARAM, STRESS_PARAM).
  */
 
+import { DESIGN_NAMES } from '../designs/registry.js';
 import type { VmallocDesign } from '../mm/config.js';
 
 export interface TestParams {
@@ -95,7 +96,8 @@ const RULES: Record<keyof TestParams, Rule> = {
   lock_stat: { kind: 'bool' },
 };
 
-export const DESIGNS: readonly VmallocDesign[] = ['global', 'nodes'];
+/** Every registered design (src/designs/registry.ts). */
+export const DESIGNS: readonly VmallocDesign[] = DESIGN_NAMES;
 
 /** A refused `key=value`: the script's line, with the rule that was broken. */
 export class ParamError extends Error {

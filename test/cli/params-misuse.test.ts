@@ -12,6 +12,7 @@ import os from 'node:os';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MAX_THREADS, maxThreadsFor, threadBoundError } from '../../src/cli/limits.js';
+import { DESIGN_NAMES } from '../../src/designs/registry.js';
 import { defaultParams, type TestParams } from '../../src/test-vmalloc/params.js';
 import { runMemoryFor, WORKER_THREAD_BYTES } from '../../src/test-vmalloc/run.js';
 import { IMPLEMENTED_MASK } from '../../src/test-vmalloc/tests.js';
@@ -102,8 +103,8 @@ describe('vmalloc test: parameters the kernel would clamp or modprobe refuse', (
 
   test('design= lists the valid values', () => {
     refused(
-      ['test', 'design=legacy'],
-      new RegExp(`^${E} design legacy \\(design is one of global, nodes\\)$`),
+      ['test', 'design=solaris'],
+      new RegExp(`^${E} design solaris \\(design is one of ${DESIGN_NAMES.join(', ')}\\)$`),
     );
   });
 
@@ -243,8 +244,10 @@ describe('vmalloc bench: flags', () => {
 
   test('--design lists the valid values; --nr-cpus and --mask', () => {
     refused(
-      ['bench', 'contention', '--design', 'legacy'],
-      /^vmalloc: --design: each value is one of global, nodes, got "legacy" in legacy;/,
+      ['bench', 'contention', '--design', 'solaris'],
+      new RegExp(
+        `^vmalloc: --design: each value is one of ${DESIGN_NAMES.join(', ')}, got "solaris" in solaris;`,
+      ),
     );
     refused(
       ['bench', 'contention', '--design', 'nodes,nodes'],
