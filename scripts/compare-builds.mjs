@@ -66,6 +66,12 @@ const flag = (name, dflt) => {
   return i < 0 ? dflt : argv[i + 1];
 };
 const pairs = Number(flag('pairs', '3'));
+if (!Number.isInteger(pairs) || pairs < 1 || pairs > 100) {
+  process.stderr.write(
+    `compare-builds: --pairs must be an integer from 1 to 100, got ${flag('pairs')}\n`,
+  );
+  process.exit(1);
+}
 const only = flag('only', Object.keys(COMMANDS).join(',')).split(',');
 const [before, after] = dirs.map((d) => resolve(d));
 const median = (xs) => {
