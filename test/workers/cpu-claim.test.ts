@@ -175,6 +175,17 @@ for (const design of DESIGN_NAMES) {
       vm.check();
     });
 
+    test('detach without shared memory (shared: false)', () => {
+      const vm = createVmalloc({ design, nrCpus: 2, logger: null, shared: false });
+      vm.vfree(vm.vmalloc(PAGE));
+      vm.detach();
+      assert.throws(
+        () => vm.vmalloc(PAGE),
+        isError('EINVAL', /^Cannot vmalloc: this Vmalloc was detached from cpu 0/),
+      );
+      assert.ok(vm.lockStats().length > 0);
+    });
+
     test('markCpuDead frees the id; not for a cpu attached in this thread', () => {
       const vm = subsystem(design);
       const c1 = attachVmalloc(vm.handle, { cpu: 1, logger: null });
