@@ -130,9 +130,9 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
-  // Every worker detached before its result, so its exit freed nothing; had one died
-  // holding cpu 0, its exit would have freed the id (and this attach refuses a dead worker's
-  // id while that worker holds a lock).
+  // Every worker detached before its result (a failed one was freed by its exit), and every
+  // exit has run (terminate() waits for it): cpu 0 is free. Its exit marked it dead; the
+  // attach marks it alive again (and would refuse it if worker 0 had died holding a lock).
   const after = attachVmalloc(vm.handle, {
     cpu: 0,
     logger: o.logger === undefined ? null : o.logger,
