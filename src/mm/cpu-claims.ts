@@ -8,7 +8,7 @@
  * Invariant: the word of cpu c is 0 (free) or the token of the one thread attached as c. Only a
  * compare-and-swap from 0 takes a word, so of two threads attaching as c at once exactly one
  * succeeds; a detach releases only its own token, so it never frees a claim made after its
- * own was revoked (markCpuDead) and the id reused.
+ * own was revoked (markCpuDead) and the id taken by another thread.
  * Callers: src/mm/shared-state.ts declares the words; src/api/vmalloc.ts claims at create and
  * attach, releases at detach, frees at markCpuDead and at a watched worker's exit.
  *
