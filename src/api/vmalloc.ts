@@ -13,6 +13,7 @@
  */
 
 import { VmallocError, checkInteger } from '../errors.js';
+import { detachedPrototype } from './detached.js';
 import { NodesDesign, type VmapNodeInfo } from '../designs/nodes.js';
 import type { PurgeNotifier, VmapAreas } from '../designs/vmap-areas.js';
 import { formatLockStat } from '../shared/lock-stat.js';
@@ -31,6 +32,7 @@ import {
 } from '../mm/args.js';
 import { checkAll } from '../mm/checker.js';
 import { type VmallocConfig, type VmallocOptions, resolveConfig } from '../mm/config.js';
+import { workerToken } from '../mm/cpu-claims.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
 import { infoSource, lockStats } from '../mm/proc.js';
 import { VmContext, createHandle, type VmallocHandle } from '../mm/shared-state.js';
@@ -298,19 +300,24 @@ export class Vmalloc {
   }
 
   /**
-   * Declares that the worker using `cpu` has died (call it from its 'exit' handler): a worker
-   * waiting for a lock that cpu held gives up at once with EOWNERDEAD instead of waiting for
-   * the timeout. The state that lock protected may be inconsistent afterwards.
+   * Declares that the worker using `cpu` has died (call it from its 'exit' handler, or let
+   * watchWorker do it): a worker waiting for a lock that cpu held gives up at once with
+   * EOWNERDEAD instead of waiting for the timeout, and the id is free for a new worker to
+   * attach with. The state that lock protected may be inconsistent afterwards. Works on a
+   * detached instance too (a supervising thread).
+   * @throws VmallocError EINVAL when `cpu` is attached in this thread (it is alive: detach
+   * it instead).
    */
   markCpuDead(cpu: number): void {
     checkCpu('markCpuDead', cpu, this.config.nrCpus);
-    this.ctx.lockTable.markCpuDead(cpu);
+    this.ctx.claims.markDead('markCpuDead', cpu);
   }
 
   /**
-   * Declares `cpu` alive again (the CPU is back online), for a new worker that takes the id
-   * of one that exited cleanly. Do not use it for a worker that died holding a lock: that
-   * lock stays taken, and waiters would then wait for the timeout instead of failing at once.
+   * Declares `cpu` alive again (the CPU is back online). attachVmalloc() does this itself
+   * when it takes the id of a dead worker, so this is rarely needed. Do not use it for a
+   * worker that died holding a lock: that lock stays taken, and waiters would then wait for
+   * the timeout instead of failing at once. It does not claim the id.
    */
   markCpuAlive(cpu: number): void {
     checkCpu('markCpuAlive', cpu, this.config.nrCpus);
@@ -318,14 +325,40 @@ export class Vmalloc {
   }
 
   /**
-   * Watches a worker (anything with on('exit', fn), such as a Node Worker) that uses `cpu`,
-   * and marks the cpu dead when it exits.
+   * Watches a worker (anything with on('exit', fn), such as a Node Worker) that uses `cpu`:
+   * when it exits, the cpu is marked dead and its id freed (markCpuDead), so a new worker can
+   * attach with it. A Node Worker is recognised by its threadId: if another live thread holds
+   * the id when it exits (the worker was refused the id, or gave it back and the id was
+   * reused), nothing changes. Works on a detached instance too (a supervising thread).
    */
   watchWorker(worker: { on(event: 'exit', fn: () => void): unknown }, cpu: number): void {
     if (worker === null || typeof worker !== 'object' || typeof worker.on !== 'function')
       throwEinval('watchWorker', "worker must have an on('exit', fn) method", worker);
     checkCpu('watchWorker', cpu, this.config.nrCpus);
-    worker.on('exit', () => this.markCpuDead(cpu));
+    const claims = this.ctx.claims;
+    const token = workerToken(worker);
+    worker.on('exit', () => claims.workerExited(cpu, token));
+  }
+
+  /**
+   * Gives this instance's cpu id back, so that another worker (or a later attachVmalloc in
+   * this thread) can use it: this cpu's caches of records and pages go back to the shared
+   * pools first, then the claim is released. Afterwards the instance refuses every call with
+   * VmallocError EINVAL, except those that act as no cpu: markCpuDead, markCpuAlive,
+   * watchWorker and the lock statistics (lockStats, lockStat, setLockStat, resetLockStat).
+   * Its areas stay allocated: any worker can free them. If the claim was taken away meanwhile
+   * (markCpuDead), the caches are left to the id's new holder.
+   */
+  detach(): void {
+    const ctx = this.ctx;
+    if (ctx.claims.heldHere(this.cpu)) {
+      ctx.s.drainCpu();
+      ctx.vms.drainCpu();
+      ctx.frames.drainCpu();
+      this.afterOp();
+      ctx.claims.release(this.cpu);
+    }
+    Object.setPrototypeOf(this, detachedPrototype(Vmalloc.prototype, KEPT_AFTER_DETACH));
   }
 
   // ---------------------------------------------------------------- vmap nodes
@@ -470,17 +503,47 @@ export class Vmalloc {
   }
 }
 
-/** Creates a vmalloc subsystem. See VmallocOptions for the defaults. */
-export function createVmalloc(options: VmallocOptions = {}): Vmalloc {
+/** Methods a detached Vmalloc keeps: they supervise workers or read lock_stat, as no cpu. */
+const KEPT_AFTER_DETACH = [
+  'markCpuDead',
+  'markCpuAlive',
+  'watchWorker',
+  'lockStats',
+  'lockStat',
+  'setLockStat',
+  'resetLockStat',
+];
+
+export interface CreateVmallocOptions extends VmallocOptions {
+  /**
+   * The creating thread's cpu id, claimed as attachVmalloc claims one: no worker can attach
+   * with it until this instance detaches (vm.detach()). @defaultValue 0
+   */
+  cpu?: number;
+}
+
+/**
+ * Creates a vmalloc subsystem, with this thread as cpu `options.cpu` (0 by default): workers
+ * attach with the other ids, or this instance detaches first to lend its id. See
+ * VmallocOptions for the other defaults.
+ */
+export function createVmalloc(options: CreateVmallocOptions = {}): Vmalloc {
   const config = resolveConfig(options);
   const logger = resolveLogger('create vmalloc', options.logger);
-  const ctx = new VmContext(createHandle(config), 0, logger);
+  const cpu = options.cpu ?? 0;
+  checkCpu('create vmalloc', cpu, config.nrCpus);
+  const ctx = new VmContext(createHandle(config), cpu, logger);
   ctx.init();
+  ctx.claims.claim('create vmalloc', cpu, ctx.allLocks); // (new words: free)
   return new Vmalloc(ctx);
 }
 
 export interface AttachOptions {
-  /** This worker's cpu id: from 0 to nrCpus - 1, one worker per id. */
+  /**
+   * This worker's cpu id: from 0 to nrCpus - 1, one thread per id at a time (the creator holds
+   * its own, 0 by default). The id is claimed until detach(), or until the worker is declared
+   * dead (markCpuDead, watchWorker).
+   */
   cpu: number;
   /** Where this worker's warnings go. @defaultValue console */
   logger?: VmallocLogger | null;
@@ -489,8 +552,14 @@ export interface AttachOptions {
 /**
  * The same vmalloc subsystem in another worker: `handle` is `vm.handle` of the instance that
  * created it (sent with postMessage). Every operation works from any worker, on the same
- * areas and memory. Each worker must use its own cpu id (a worker is a CPU: per-CPU caches
- * and page lists are used without locks).
+ * areas and memory. Each thread must use its own cpu id (a worker is a CPU: per-CPU caches
+ * and page lists are used without locks), so the id is claimed in shared memory: a second
+ * attach with an id in use fails, until its holder detaches (vm.detach()) or is declared dead
+ * (markCpuDead, or watchWorker when its worker exits). Taking the id of a dead worker marks
+ * the cpu alive again.
+ * @throws VmallocError EBUSY when `cpu` is attached already (by any thread, this one too);
+ * EOWNERDEAD when the dead worker that had `cpu` still holds a lock; EINVAL for a bad handle
+ * or cpu. Nothing changes on a throw.
  */
 export function attachVmalloc(handle: VmallocHandle, options: AttachOptions): Vmalloc {
   if (handle === null || typeof handle !== 'object' || handle.kind !== 'Vmalloc') {
@@ -510,6 +579,7 @@ export function attachVmalloc(handle: VmallocHandle, options: AttachOptions): Vm
   const cpu = options.cpu;
   checkCpu('attach vmalloc', cpu, handle.config.nrCpus);
   const ctx = new VmContext(handle, cpu, resolveLogger('attach vmalloc', options.logger));
+  ctx.claims.claim('attach vmalloc', cpu, ctx.allLocks);
   return new Vmalloc(ctx);
 }
 

@@ -244,6 +244,26 @@ export class PageAllocator {
     return n;
   }
 
+  /**
+   * Returns this cpu's whole page list to the shared stack, for a thread that stops being
+   * this cpu (detach): no page stays parked on the list of a cpu nobody may use again.
+   * Returns how many pages moved. Kernel: drain_local_pages() (cpu offline).
+   */
+  drainCpu(): number {
+    const pcp = this.pcp;
+    const base = this.pcpBase;
+    const n = pcp[base]!;
+    if (n === 0) return 0;
+    const meta = this.meta;
+    this.lock?.lock(this.cpu);
+    let nfree = meta[NFREE]!;
+    for (let k = 1; k <= n; k++) this.freeList[nfree++] = pcp[base + k]!;
+    meta[NFREE] = nfree;
+    pcp[base] = 0;
+    this.lock?.unlock();
+    return n;
+  }
+
   private pcpCount(): number {
     let n = 0;
     for (let base = 0; base < this.pcp.length; base += PCP_WORDS) n += this.pcp[base]!;

@@ -6,7 +6,7 @@
  * declareParts() (every part declares its control words and locks to one ControlLayout),
  * createHandle() and VmContext, the per-thread view every module of the vmalloc layer works
  * on (record stores, page allocator, page-array pool, page table, strings, the vmap-area core
- * with its design, locks, this cpu's counters and translation cache).
+ * with its design, locks, the cpu claims, this cpu's counters and translation cache).
  * Invariant: a handle's buffers were sized by declareParts() of its configuration, and every
  * thread computes the same declarations from the same configuration.
  * Callers: the API façade (src/api/vmalloc.ts) creates and attaches; the vmalloc-layer
@@ -24,6 +24,7 @@ import { DESIGNS } from '../designs/registry.js';
 import { VA_STAT_WORDS } from '../designs/stat.js';
 import { VmapAreas, type CoreDecl } from '../designs/vmap-areas.js';
 import type { VmallocConfig } from './config.js';
+import { CpuClaims } from './cpu-claims.js';
 import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
 import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
@@ -56,6 +57,8 @@ export interface Parts {
   stringsLock: number;
   vaCacheLock: number;
   vmCacheLock: number;
+  /** First claim word (one per cpu: which thread runs as it). */
+  cpuClaims: number;
 }
 
 /** The declarations of every part, in a fixed order. */
@@ -70,6 +73,7 @@ export function declareParts(config: VmallocConfig): Parts {
     stringsLock: layout.lock('strings_lock'),
     vaCacheLock: layout.lock('vmap_area_cachep'),
     vmCacheLock: layout.lock('vm_struct_cachep'),
+    cpuClaims: CpuClaims.declare(layout, config.nrCpus),
   };
 }
 
@@ -110,6 +114,8 @@ export class VmContext {
   readonly pageTable: PageTable;
   readonly areas: VmapAreas;
   readonly lockTable: LockTable;
+  /** Which thread holds which cpu id (see cpu-claims.ts). */
+  readonly claims: CpuClaims;
   /** Every lock of the subsystem with its class name, for lock_stat. */
   readonly allLocks: readonly Lock[];
   readonly log: RateLimitedLog;
@@ -135,6 +141,7 @@ export class VmContext {
     const parts = declareParts(config);
     const table = new LockTable(handle.locks);
     this.lockTable = table;
+    this.claims = new CpuClaims(new Int32Array(handle.ctl), parts.cpuClaims, config.nrCpus, table);
     this.log = new RateLimitedLog(logger);
     const lock = (index: number, name: string): Lock => new Lock(table, index, name);
     const zone = lock(parts.zoneLock, 'zone->lock');

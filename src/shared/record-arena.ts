@@ -242,6 +242,25 @@ export class RecordArena {
     pc[base] = PCPU_CAP - PCPU_BATCH;
   }
 
+  /**
+   * Returns every id of this cpu's cache to the shared stack, for a thread that stops being
+   * this cpu (detach): no id stays parked in the cache of a cpu nobody may use again.
+   * Returns how many moved.
+   */
+  drainCpu(): number {
+    const pc = this.pcpu;
+    if (pc === null) return 0;
+    const base = this.pcpuBase;
+    const n = pc[base]!;
+    if (n === 0) return 0;
+    this.lock!.lock(this.cpu);
+    this.refreshViews();
+    for (let k = 1; k <= n; k++) this.freeShared(pc[base + k]!);
+    pc[base] = 0;
+    this.lock!.unlock();
+    return n;
+  }
+
   private cachedCount(): number {
     const pc = this.pcpu;
     if (pc === null) return 0;

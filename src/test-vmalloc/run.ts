@@ -11,7 +11,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
-import { createVmalloc, type Vmalloc } from '../api/vmalloc.js';
+import { attachVmalloc, createVmalloc, type Vmalloc } from '../api/vmalloc.js';
 import type { VmallocLogger } from '../shared/logger.js';
 import { fls } from '../shared/layout.js';
 import { allArrived, makeBarrier, openBarrier } from './barrier.js';
@@ -99,6 +99,10 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
     const r = runWorker(vm, params, 0, o.progress);
     return { vm, workers: [r], elapsedNs: Number(process.hrtime.bigint()) - start, nrCpus };
   }
+  // Worker i runs as cpu i, and this thread idles meanwhile: it lends its cpu 0 to worker 0
+  // (a cpu id is one thread's at a time), supervises as a detached instance, and takes cpu 0
+  // back once the workers have exited.
+  vm.detach();
   const barrier = makeBarrier();
   const workers: Worker[] = [];
   const results: Promise<WorkerResult>[] = [];
@@ -145,10 +149,14 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
-  // Every worker finished its tests and released its locks: their cpus (cpu 0 is also the
-  // returned instance's) are usable again, though the exits marked them dead.
-  for (let i = 0; i < params.nr_threads; i++) vm.markCpuAlive(i);
-  return { vm, workers: out, elapsedNs, nrCpus };
+  // Every worker detached before its result (a failed one was freed by its exit), and every
+  // exit has run (terminate() waits for it): cpu 0 is free. Its exit marked it dead; the
+  // attach marks it alive again (and would refuse it if worker 0 had died holding a lock).
+  const after = attachVmalloc(vm.handle, {
+    cpu: 0,
+    logger: o.logger === undefined ? null : o.logger,
+  });
+  return { vm: after, workers: out, elapsedNs, nrCpus };
 }
 
 /** Runs the selected tests with few loops, to get the JIT's optimized code before timing. */

@@ -1,6 +1,6 @@
 /**
  * A test_vmalloc worker thread (the kernel's kthread "vmalloc_test/<i>"): attaches to the
- * shared vmalloc, waits at the start barrier, runs its tests, reports back.
+ * shared vmalloc, waits at the start barrier, runs its tests, detaches, reports back.
  *
  * Callers: run.ts, which starts one per nr_threads with workerData {handle, cpu, params,
  * barrier}. Messages to the parent: {type: 'warn' | 'progress' | 'result' | 'error'}.
@@ -34,6 +34,10 @@ try {
   const result = runWorker(vm, data.params, data.worker, (p) =>
     port.postMessage({ type: 'progress', progress: p }),
   );
+  // Give the cpu id back (and this cpu's cached records and pages) before reporting: the
+  // parent takes cpu 0 again once every worker has exited, and may terminate us any time
+  // after the result.
+  vm.detach();
   port.postMessage({ type: 'result', result });
 } catch (e) {
   port.postMessage({
