@@ -18,6 +18,7 @@ export { VaFlags } from './kva/vmap-area.js';
 export { attachVmalloc, createVmalloc, Vmalloc, VmFlags } from './api/vmalloc.js';
 export type {
   AttachOptions,
+  CreateVmallocOptions,
   VmArea,
   VmallocAllocOptions,
   VmallocHandle,
