@@ -4,8 +4,7 @@
  * recognising one to attach to.
  *
  * Holds: the constants of the format, createPageTableBuffer() and checkPageTableBuffer(), and
- * the argument checks of PageTable's creation, attachment and operations (EINVAL, nothing
- * changed).
+ * the argument checks they share (EINVAL, nothing changed).
  * Invariant: a buffer made here has the magic and page shift in its header, next = first
  * table, the limit first + maxTables, no mapped page, and room for INITIAL_TABLES tables.
  * Callers: src/mm/page-table.ts (PageTable.createBuffer, its constructor, and the walk, which
@@ -153,57 +152,4 @@ export function checkPageTableBuffer(buffer: AnyBuffer, pageSize: number): numbe
     );
   }
   return shift;
-}
-
-/**
- * Page number of an aligned address with `count` pages after it inside the space of `nrPages`
- * pages of `pageSize` bytes (`invPage` = 1 / pageSize). For map() and unmap().
- */
-export function alignedPage(
-  action: string,
-  addr: number,
-  count: number,
-  pageSize: number,
-  invPage: number,
-  nrPages: number,
-): number {
-  const x = addr * invPage;
-  if (!(x >= 0 && x < nrPages && x === Math.floor(x))) {
-    if (!(addr >= 0 && addr < ADDRESS_LIMIT) || typeof addr !== 'number') {
-      einval(action, 'addr', 'lie within [0, 2^48)', addr);
-    }
-    einval(action, 'addr', `be a multiple of the page size (${pageSize})`, addr);
-  }
-  checkCount(action, x, count, nrPages);
-  return x;
-}
-
-/** `count` pages from page number `x` stay inside the space of `nrPages` pages. */
-export function checkCount(action: string, x: number, count: number, nrPages: number): void {
-  if (!(count >= 0 && count === Math.floor(count))) {
-    einval(action, 'count', 'be an integer >= 0', count);
-  }
-  if (count > nrPages - x) {
-    einval(action, 'count', `not take the range past 2^48 (${nrPages - x} pages left)`, count);
-  }
-}
-
-/** map()'s pfns[offset, offset + count): an Int32Array that long, of pfns >= 0. */
-export function checkPfns(pfns: Int32Array, offset: number, count: number): void {
-  if (!(pfns instanceof Int32Array)) einval('map', 'pfns', 'be an Int32Array', pfns);
-  if (count > pfns.length) einval('map', 'count', `not exceed pfns.length (${pfns.length})`, count);
-  if (!(offset >= 0 && offset === Math.floor(offset) && offset <= pfns.length - count)) {
-    einval(
-      'map',
-      'offset',
-      `be an integer in [0, pfns.length - count] (${pfns.length - count})`,
-      offset,
-    );
-  }
-  let bits = 0;
-  for (let k = offset, end = offset + count; k < end; k++) bits |= pfns[k]!;
-  if (bits < 0) {
-    const k = pfns.subarray(offset, offset + count).findIndex((p) => p < 0);
-    einval('map', `pfns[${offset + k}]`, 'be a pfn >= 0', pfns[offset + k]);
-  }
 }

@@ -49,10 +49,7 @@ import {
 import * as format from './page-table-format.js';
 import {
   DEFAULT_MAX_TABLES,
-  alignedPage,
-  checkCount,
   checkPageTableBuffer,
-  checkPfns,
   createPageTableBuffer,
   einval,
   firstTable,
@@ -265,6 +262,35 @@ export class PageTable {
     return this.child((pmd << 9) | ((low >>> 9) & 511)) << 9;
   }
 
+  // ---- argument checks -------------------------------------------------------------------
+
+  /** Page number of an aligned address with `count` pages after it inside the space. */
+  private alignedPage(action: string, addr: number, count: number): number {
+    const x = addr * this.invPage;
+    if (!(x >= 0 && x < this.nrPages && x === Math.floor(x))) {
+      if (!(addr >= 0 && addr < ADDRESS_LIMIT) || typeof addr !== 'number') {
+        einval(action, 'addr', 'lie within [0, 2^48)', addr);
+      }
+      einval(action, 'addr', `be a multiple of the page size (${this.pageSize})`, addr);
+    }
+    this.checkCount(action, x, count);
+    return x;
+  }
+
+  private checkCount(action: string, x: number, count: number): void {
+    if (!(count >= 0 && count === Math.floor(count))) {
+      einval(action, 'count', 'be an integer >= 0', count);
+    }
+    if (count > this.nrPages - x) {
+      einval(
+        action,
+        'count',
+        `not take the range past 2^48 (${this.nrPages - x} pages left)`,
+        count,
+      );
+    }
+  }
+
   // ---- the operations --------------------------------------------------------------------
 
   /**
@@ -274,8 +300,24 @@ export class PageTable {
    * before that point are mapped; the caller unmaps the range, as vmap_pages_range's callers do).
    */
   map(addr: number, pfns: Int32Array, offset: number, count: number): void {
-    const x0 = alignedPage('map', addr, count, this.pageSize, this.invPage, this.nrPages);
-    checkPfns(pfns, offset, count);
+    const x0 = this.alignedPage('map', addr, count);
+    if (!(pfns instanceof Int32Array)) einval('map', 'pfns', 'be an Int32Array', pfns);
+    if (count > pfns.length)
+      einval('map', 'count', `not exceed pfns.length (${pfns.length})`, count);
+    if (!(offset >= 0 && offset === Math.floor(offset) && offset <= pfns.length - count)) {
+      einval(
+        'map',
+        'offset',
+        `be an integer in [0, pfns.length - count] (${pfns.length - count})`,
+        offset,
+      );
+    }
+    let bits = 0;
+    for (let k = offset, end = offset + count; k < end; k++) bits |= pfns[k]!;
+    if (bits < 0) {
+      const k = pfns.subarray(offset, offset + count).findIndex((p) => p < 0);
+      einval('map', `pfns[${offset + k}]`, 'be a pfn >= 0', pfns[offset + k]);
+    }
     let x = x0;
     let src = offset;
     const end = offset + count;
@@ -299,7 +341,7 @@ export class PageTable {
    * tables skipped whole). Tables stay. Kernel: vunmap_range_noflush.
    */
   unmap(addr: number, count: number): void {
-    let x = alignedPage('unmap', addr, count, this.pageSize, this.invPage, this.nrPages);
+    let x = this.alignedPage('unmap', addr, count);
     const end = x + count;
     let removed = 0;
     while (x < end) {
@@ -383,7 +425,7 @@ export class PageTable {
     if (!(addr >= 0 && addr < ADDRESS_LIMIT))
       einval('mapped', 'addr', 'lie within [0, 2^48)', addr);
     const x0 = Math.floor(addr * this.invPage);
-    checkCount('mapped', x0, count, this.nrPages);
+    this.checkCount('mapped', x0, count);
     let x = x0;
     const end = x0 + count;
     while (x < end) {
