@@ -2,9 +2,11 @@
  * The 'nodes' design (kernels 6.9+): vmap nodes, each with its own busy tree, lazy tree and
  * size-segregated pools of ready areas, so that CPUs rarely meet on a lock.
  *
- * Holds: NodesDesign: the per-node structures and locks over the shared free tree; the pool
- * fast path (node_alloc), placement by address, by allocating node and by cpu; the purge that
- * refills pools from the allocating CPU's node and decays them; the shrinker.
+ * Holds: NodesDesign: the per-node busy and lazy trees and their locks over the shared free
+ * tree, owning the nodes' pools (NodePools, src/designs/node-pools.ts); node_alloc (the pool
+ * fast path and the node tag), placement by address, by allocating node and by cpu; the purge
+ * that refills pools from the allocating CPU's node and decays them. The nodes' checker and
+ * inside view are in src/designs/nodes-check.ts.
  * Invariant: a busy area is in the busy tree of the node of its start address; a lazy area in
  * the lazy tree of the node encoded in its flags (or of its address when none is); a pooled
  * area in pool[(pages - 1)] of that node, with exactly (index + 1) pages; free + busy + lazy +
@@ -13,11 +15,11 @@
  * vmapNodes(), addrToNodeId() and the shrinker.
  *
  * Kernel: mm/vmalloc.c (6.9+): struct vmap_node, vmap_init_nodes(), addr_to_node_id(),
- * encode_vn_id()/decode_vn_id(), node_alloc(), node_pool_del_va(), node_pool_add_va(),
- * free_vmap_area_noflush(), __purge_vmap_area_lazy(), purge_vmap_node(),
- * decay_va_pool_node() (2025 rewrite: floor(len / 4) per partial decay), the "vmap-node"
- * shrinker. Differs from kernel: the purge processes every node inline in the purging thread
- * (the kernel hands some to helper work items; the helper count it would use is recorded).
+ * encode_vn_id()/decode_vn_id(), node_alloc(), free_vmap_area_noflush(),
+ * __purge_vmap_area_lazy(), purge_vmap_node(), the "vmap-node" shrinker (its count and scan
+ * are the pools'). Differs from kernel: the purge processes every node inline in the purging
+ * thread (the kernel hands some to helper work items; the helper count it would use is
+ * recorded).
  * As in purge_vmap_node(), the areas a node's purge returns to the free tree are collected by
  * head insertion and so merged in descending address order (the tree's shape, and with it the
  * result of later aligned allocations, depends on that order).
@@ -25,17 +27,15 @@
  *   node n:  busy tree + list   (areas whose start is in n's 64 KiB zones)   &vn->busy.lock
  *            lazy tree + list   (areas freed, allocated from n's CPUs)         &vn->lazy.lock
  *            pool[0..255]       (ready areas of 1..256 pages, LIFO)            &vn->pool_lock
+ *                               (the pools' words and lock: node-pools.ts)
  *
  *   address:  | zone 0 | zone 1 | ... | zone N-1 | zone N | ...      zone = 16 pages
  *   node:     |   0    |   1    | ... |   N-1    |   0    | ...      (addr / zone) % N
  */
 
 import { invariantFailure } from '../debug.js';
-import { hex } from '../errors.js';
-import { checkRbList } from '../kva/check.js';
-import { mergeOrAddVmapArea } from '../kva/free-tree.js';
 import { insertVmapArea } from '../kva/busy-tree.js';
-import { rbListCount, rbListFirst, rbListInit } from '../kva/rb-list.js';
+import { rbListCount } from '../kva/rb-list.js';
 import { VaFlags, type VaStore } from '../kva/vmap-area.js';
 import type { ControlLayout } from '../shared/control-layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
@@ -56,33 +56,24 @@ import {
   listIds,
   newHead,
 } from './free-space.js';
+import { NodePools, POOL_WORDS } from './node-pools.js';
+import { checkNodes, describeNodes, type VmapNodeInfo } from './nodes-check.js';
 import { VaStat, bump } from './stat.js';
 
-/** Pools hold areas of 1..MAX_VA_SIZE_PAGES pages (guard page included). */
-export const MAX_VA_SIZE_PAGES = 256;
+export type { VmapNodeInfo } from './nodes-check.js';
+
 /** Words of one node in the control block. */
 const N_BUSY_HEAD = 0;
 const N_LAZY_HEAD = 1;
 const N_SKIP_POPULATE = 2;
-const N_POOL_HEAD = 8;
-const N_POOL_LEN = N_POOL_HEAD + MAX_VA_SIZE_PAGES;
+/** The node's pools (node-pools.ts): heads, then lengths. */
+const N_POOLS = 8;
 /** A multiple of 16 words: each node's words start on a cache line of their own. */
-const NODE_WORDS = N_POOL_LEN + MAX_VA_SIZE_PAGES + 8;
+const NODE_WORDS = N_POOLS + POOL_WORDS + 8;
 
 /** nr_vmap_nodes = clamp(possible CPUs, 1, 128). */
 export function nrVmapNodes(nrCpus: number): number {
   return Math.min(Math.max(nrCpus, 1), 128);
-}
-
-/** One vmap node as vm.vmapNodes() shows it. */
-export interface VmapNodeInfo {
-  node: number;
-  /** Busy areas whose start lies in this node's zones, in address order. */
-  busy: { start: number; end: number }[];
-  /** Lazily freed areas of the CPU(s) this node serves, in address order, not yet purged. */
-  lazy: { start: number; end: number }[];
-  /** Ready areas by exact size in pages (only sizes with some). */
-  pools: { pages: number; count: number }[];
 }
 
 export interface NodesDecl {
@@ -110,7 +101,8 @@ export class NodesDesign implements VmapDesign {
   private readonly free: FreeSpace;
   private readonly busyLocks: Lock[];
   private readonly lazyLocks: Lock[];
-  private readonly poolLocks: Lock[];
+  /** The nodes' pools (their words live in the nodes' words, at N_POOLS). */
+  readonly pools: NodePools;
   private readonly base: number;
 
   static declare(layout: ControlLayout, nrCpus: number): NodesDecl {
@@ -135,8 +127,16 @@ export class NodesDesign implements VmapDesign {
       Array.from({ length: this.nrNodes }, (_, i) => new Lock(table, first + i, name));
     this.busyLocks = locks(decl.busyLocks, '&vn->busy.lock');
     this.lazyLocks = locks(decl.lazyLocks, '&vn->lazy.lock');
-    this.poolLocks = locks(decl.poolLocks, '&vn->pool_lock');
     this.base = decl.nodes;
+    this.pools = new NodePools(
+      core,
+      this.free,
+      table,
+      this.nrNodes,
+      decl.poolLocks,
+      decl.nodes + N_POOLS,
+      NODE_WORDS,
+    );
   }
 
   init(start: number, end: number): void {
@@ -145,7 +145,7 @@ export class NodesDesign implements VmapDesign {
       const o = this.nodeBase(n);
       this.ctl[o + N_BUSY_HEAD] = newHead(s);
       this.ctl[o + N_LAZY_HEAD] = newHead(s);
-      for (let p = 0; p < MAX_VA_SIZE_PAGES; p++) this.ctl[o + N_POOL_HEAD + p] = newHead(s);
+      this.pools.initNode(n);
     }
     this.free.init(start, end);
   }
@@ -194,7 +194,7 @@ export class NodesDesign implements VmapDesign {
       return 0;
     const id = cpu % this.nrNodes;
     this.allocTag = this.encodeVnId(id);
-    const va = this.poolDelVa(cpu, id, size, align, vstart, vend);
+    const va = this.pools.delVa(cpu, id, size, align, vstart, vend);
     bump(this.core.stat, va === 0 ? VaStat.POOL_MISSES : VaStat.POOL_HITS);
     if (va !== 0) {
       this.s.setFlags(va, vaFlags | this.allocTag);
@@ -214,60 +214,6 @@ export class NodesDesign implements VmapDesign {
   ): boolean {
     if (!this.free.alloc(cpu, va, size, align, vstart, vend)) return false;
     this.insertBusyArea(cpu, va);
-    return true;
-  }
-
-  /**
-   * The head of the exact-size pool if it is aligned; otherwise the head moves to the tail
-   * and the request misses. Kernel: node_pool_del_va().
-   */
-  private poolDelVa(
-    cpu: number,
-    n: number,
-    size: number,
-    align: number,
-    vstart: number,
-    vend: number,
-  ): number {
-    const pages = size / this.core.cfg.pageSize;
-    const idx = pages - 1;
-    if (idx >= MAX_VA_SIZE_PAGES || !Number.isInteger(idx)) return 0;
-    const o = this.nodeBase(n);
-    if (Atomics.load(this.ctl, o + N_POOL_LEN + idx) === 0) return 0; // unlocked peek
-    const s = this.s;
-    const lock = this.poolLocks[n]!;
-    this.core.take(lock, cpu);
-    const h = this.ctl[o + N_POOL_HEAD + idx]!;
-    let va = rbListFirst(s, h);
-    if (va !== 0) {
-      const start = s.start(va);
-      if (align === 1 || start % align === 0) {
-        if (s.size(va) !== size || start < vstart || s.end(va) > vend) {
-          va = 0; // WARN_ON_ONCE in the kernel: left in place
-        } else {
-          listDel(s, va);
-          this.ctl[o + N_POOL_LEN + idx] = this.ctl[o + N_POOL_LEN + idx]! - 1;
-        }
-      } else {
-        listDel(s, va);
-        listAddTail(s, h, va);
-        va = 0;
-      }
-    }
-    lock.unlock();
-    return va;
-  }
-
-  /** Pushes a purged area onto its size's pool (LIFO); false when it is too big. Kernel: node_pool_add_va(). */
-  private poolAddVa(cpu: number, n: number, va: number): boolean {
-    const idx = this.s.size(va) / this.core.cfg.pageSize - 1;
-    if (idx >= MAX_VA_SIZE_PAGES) return false;
-    const o = this.nodeBase(n);
-    const lock = this.poolLocks[n]!;
-    this.core.take(lock, cpu);
-    listAdd(this.s, this.ctl[o + N_POOL_HEAD + idx]!, va);
-    Atomics.store(this.ctl, o + N_POOL_LEN + idx, this.ctl[o + N_POOL_LEN + idx]! + 1);
-    lock.unlock();
     return true;
   }
 
@@ -334,7 +280,7 @@ export class NodesDesign implements VmapDesign {
     for (let n = 0; n < this.nrNodes; n++) {
       const o = this.nodeBase(n);
       this.ctl[o + N_SKIP_POPULATE] = fullPoolDecay ? 1 : 0;
-      this.decayPoolNode(cpu, n, fullPoolDecay);
+      this.pools.decayNode(cpu, n, fullPoolDecay);
       const lh = this.ctl[o + N_LAZY_HEAD]!;
       const first = detachList(core, this.lazyLocks[n]!, lh, cpu);
       if (first !== 0) detached.push({ node: n, first, head: lh });
@@ -369,7 +315,7 @@ export class NodesDesign implements VmapDesign {
       const next = s.next(va);
       pages += s.size(va) / core.cfg.pageSize;
       count++;
-      if (!(this.decodeVnId(s.flags(va)) >= 0 && !skip && this.poolAddVa(cpu, n, va)))
+      if (!(this.decodeVnId(s.flags(va)) >= 0 && !skip && this.pools.addVa(cpu, n, va)))
         toFree.push(va);
       else bump(core.stat, VaStat.POOL_REFILLS);
       va = next;
@@ -380,86 +326,16 @@ export class NodesDesign implements VmapDesign {
     return count;
   }
 
-  /**
-   * Trims every pool of node `n`: a quarter (rounded down) of its areas, or all of them when
-   * `full`; the most recently added go first. They coalesce among themselves in a temporary
-   * tree before going back to the free tree. Returns how many areas left the pools.
-   * Kernel: decay_va_pool_node() (so pools of fewer than 4 areas lose none in a partial decay).
-   */
-  decayPoolNode(cpu: number, n: number, full: boolean): number {
-    const s = this.s;
-    const o = this.nodeBase(n);
-    const scratch = this.free.scratchHead;
-    const lock = this.poolLocks[n]!;
-    let decayed = 0;
-    for (let p = 0; p < MAX_VA_SIZE_PAGES; p++) {
-      if (Atomics.load(this.ctl, o + N_POOL_LEN + p) === 0) continue;
-      const h = this.ctl[o + N_POOL_HEAD + p]!;
-      // Detach the pool, so that no one can take from it meanwhile.
-      this.core.take(lock, cpu);
-      const first = rbListFirst(s, h);
-      const last = s.prev(h);
-      const len = this.ctl[o + N_POOL_LEN + p]!;
-      rbListInit(s, h);
-      Atomics.store(this.ctl, o + N_POOL_LEN + p, 0);
-      lock.unlock();
-      if (first === 0) continue;
-      const nDecay = full ? len : len >> 2;
-      let va = first;
-      for (let k = 0; k < nDecay; k++) {
-        const next = s.next(va);
-        if (mergeOrAddVmapArea(s, scratch, va, false) === 0)
-          invariantFailure(`pooled area #${va} overlaps another`);
-        va = next;
-      }
-      decayed += nDecay;
-      if (va !== h) {
-        // Put the rest back (only purges fill pools, and they are serialized).
-        this.core.take(lock, cpu);
-        listReattach(s, h, va, last);
-        Atomics.store(this.ctl, o + N_POOL_LEN + p, len - nDecay);
-        lock.unlock();
-      }
-    }
-    if (decayed > 0) {
-      const out = listIds(s, scratch);
-      rbListInit(s, scratch);
-      this.free.mergeAll(cpu, out, false);
-      bump(this.core.stat, VaStat.DECAYED, decayed);
-    }
-    return decayed;
-  }
-
   // ------------------------------------------------------------ shrinker
 
-  /** Areas in all pools. Kernel: vmap_node_shrink_count() (0 is SHRINK_EMPTY). */
+  /** Areas in all pools. Kernel: vmap_node_shrink_count(). */
   shrinkCount(): number {
-    let n = 0;
-    for (let node = 0; node < this.nrNodes; node++) {
-      const o = this.nodeBase(node);
-      for (let p = 0; p < MAX_VA_SIZE_PAGES; p++) n += Atomics.load(this.ctl, o + N_POOL_LEN + p);
-    }
-    return n;
+    return this.pools.count();
   }
 
   /** Empties every pool into the free tree; returns the areas released. Kernel: vmap_node_shrink_scan(). */
   shrinkScan(cpu: number): number {
-    this.core.purgeMutex.lock(cpu);
-    try {
-      let n = 0;
-      for (let node = 0; node < this.nrNodes; node++) n += this.decayPoolNode(cpu, node, true);
-      return n;
-    } finally {
-      this.core.purgeMutex.unlock();
-    }
-  }
-
-  /** Pool lengths of node `n` by size in pages (index 0: 1 page). */
-  poolLengths(n: number): number[] {
-    const o = this.nodeBase(n);
-    return Array.from({ length: MAX_VA_SIZE_PAGES }, (_, p) =>
-      Atomics.load(this.ctl, o + N_POOL_LEN + p),
-    );
+    return this.pools.scan(cpu);
   }
 
   // ------------------------------------------------------------ iteration and checks
@@ -468,49 +344,22 @@ export class NodesDesign implements VmapDesign {
   busyIds(): number[] {
     const s = this.s;
     const out: number[] = [];
-    for (let n = 0; n < this.nrNodes; n++)
-      listIds(s, this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!, out);
+    for (let n = 0; n < this.nrNodes; n++) listIds(s, this.busyHead(n), out);
     return out;
   }
 
   lazyIds(): number[] {
     const s = this.s;
     const out: number[] = [];
-    for (let n = 0; n < this.nrNodes; n++)
-      listIds(s, this.ctl[this.nodeBase(n) + N_LAZY_HEAD]!, out);
+    for (let n = 0; n < this.nrNodes; n++) listIds(s, this.lazyHead(n), out);
     return out;
   }
 
   /**
-   * Every node's contents, for people looking inside: busy and lazy areas as address ranges
-   * (lazy ranges include the guard page), and the non-empty pools by size in pages. Each list
-   * is read under its node's lock, so the view is consistent per list, not across the nodes.
+   * Every node's contents, for people looking inside (see describeNodes in nodes-check.ts).
    */
   describe(cpu: number): VmapNodeInfo[] {
-    const s = this.s;
-    const out: VmapNodeInfo[] = [];
-    const ranges = (h: number, lock: Lock): { start: number; end: number }[] => {
-      this.core.take(lock, cpu);
-      try {
-        return listIds(s, h).map((va) => ({ start: s.start(va), end: s.end(va) }));
-      } finally {
-        lock.unlock();
-      }
-    };
-    for (let n = 0; n < this.nrNodes; n++) {
-      const o = this.nodeBase(n);
-      const pools: { pages: number; count: number }[] = [];
-      this.poolLengths(n).forEach((count, k) => {
-        if (count > 0) pools.push({ pages: k + 1, count });
-      });
-      out.push({
-        node: n,
-        busy: ranges(this.ctl[o + N_BUSY_HEAD]!, this.busyLocks[n]!),
-        lazy: ranges(this.ctl[o + N_LAZY_HEAD]!, this.lazyLocks[n]!),
-        pools,
-      });
-    }
-    return out;
+    return describeNodes(this, this.core, cpu);
   }
 
   /** The node whose busy tree holds area `va` (by its start). */
@@ -520,20 +369,18 @@ export class NodesDesign implements VmapDesign {
 
   get busyCount(): number {
     let c = 0;
-    for (let n = 0; n < this.nrNodes; n++)
-      c += rbListCount(this.s, this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!);
+    for (let n = 0; n < this.nrNodes; n++) c += rbListCount(this.s, this.busyHead(n));
     return c;
   }
 
   get lazyCount(): number {
     let c = 0;
-    for (let n = 0; n < this.nrNodes; n++)
-      c += rbListCount(this.s, this.ctl[this.nodeBase(n) + N_LAZY_HEAD]!);
+    for (let n = 0; n < this.nrNodes; n++) c += rbListCount(this.s, this.lazyHead(n));
     return c;
   }
 
   locks(): readonly Lock[] {
-    return [this.free.lock, ...this.busyLocks, ...this.lazyLocks, ...this.poolLocks];
+    return [this.free.lock, ...this.busyLocks, ...this.lazyLocks, ...this.pools.locks];
   }
 
   get freeCount(): number {
@@ -541,105 +388,35 @@ export class NodesDesign implements VmapDesign {
   }
 
   pooledCount(): number {
-    return this.shrinkCount();
+    return this.pools.count();
   }
 
+  /** The free space's checks, then every node's (nodes-check.ts). */
   check(start: number, end: number): DesignCheck {
-    const s = this.s;
     const own: number[] = [];
     const free = this.free.check(start, end, own);
-    const busy: number[] = [];
-    const lazy: number[] = [];
-    const pooled: number[] = [];
-    for (let n = 0; n < this.nrNodes; n++) {
-      const o = this.nodeBase(n);
-      const bh = this.ctl[o + N_BUSY_HEAD]!;
-      const lh = this.ctl[o + N_LAZY_HEAD]!;
-      own.push(bh, lh);
-      for (const va of checkRbList(s, bh, false, `node ${n} busy tree`, start, end)) {
-        if (this.addrToNodeId(s.start(va)) !== n)
-          invariantFailure(
-            `area ${hex(s.start(va))} is in node ${n}'s busy tree, its address belongs to node ${this.addrToNodeId(s.start(va))}`,
-          );
-        busy.push(va);
-      }
-      for (const va of checkRbList(s, lh, false, `node ${n} lazy tree`, start, end)) {
-        const id = this.decodeVnId(s.flags(va));
-        const want = id >= 0 ? id : this.addrToNodeId(s.start(va));
-        if (want !== n)
-          invariantFailure(
-            `lazy area ${hex(s.start(va))} is in node ${n}, belongs in node ${want}`,
-          );
-        lazy.push(va);
-      }
-      for (let p = 0; p < MAX_VA_SIZE_PAGES; p++) {
-        const h = this.ctl[o + N_POOL_HEAD + p]!;
-        own.push(h);
-        let len = 0;
-        let prev = h;
-        for (let va = s.next(h); va !== h; va = s.next(va)) {
-          if (s.prev(va) !== prev) invariantFailure(`node ${n} pool ${p}: broken list at #${va}`);
-          if (s.size(va) !== (p + 1) * this.core.cfg.pageSize)
-            invariantFailure(`node ${n} pool ${p} holds an area of ${s.size(va)} bytes`);
-          pooled.push(va);
-          prev = va;
-          len++;
-          if (len > s.highWater) invariantFailure(`node ${n} pool ${p}: cycle`);
-        }
-        if (len !== this.ctl[o + N_POOL_LEN + p])
-          invariantFailure(
-            `node ${n} pool ${p}: len ${this.ctl[o + N_POOL_LEN + p]} but ${len} areas`,
-          );
-      }
-    }
-    return {
-      busy,
-      lazy,
-      free,
-      other: [{ kind: 'pooled', ids: pooled }],
-      own,
-      tiling: [free, busy, lazy, pooled],
-    };
+    return checkNodes(this, start, end, free, own);
   }
-}
 
-// List operations on the `list` links of records (pools are lists without trees). The record
-// layout of vmap-area.ts, as this module's own constants (V8 folds them; checked by a test).
-const I_PREV = 9,
-  I_NEXT = 10;
+  // ------------------------------------------------------------ for the checker and views
 
-function listDel(s: VaStore, x: number): void {
-  const i = s.i;
-  const p = i[(x << 4) + I_PREV]!;
-  const n = i[(x << 4) + I_NEXT]!;
-  i[(p << 4) + I_NEXT] = n;
-  i[(n << 4) + I_PREV] = p;
-}
+  /** Head of node `n`'s busy tree + list. */
+  busyHead(n: number): number {
+    return this.ctl[this.nodeBase(n) + N_BUSY_HEAD]!;
+  }
 
-/** Inserts x right after head h (the pool's most recent entry). */
-function listAdd(s: VaStore, h: number, x: number): void {
-  const i = s.i;
-  const first = i[(h << 4) + I_NEXT]!;
-  i[(x << 4) + I_PREV] = h;
-  i[(x << 4) + I_NEXT] = first;
-  i[(first << 4) + I_PREV] = x;
-  i[(h << 4) + I_NEXT] = x;
-}
+  /** Head of node `n`'s lazy tree + list. */
+  lazyHead(n: number): number {
+    return this.ctl[this.nodeBase(n) + N_LAZY_HEAD]!;
+  }
 
-/** Inserts x right before head h (the pool's least recent entry). */
-function listAddTail(s: VaStore, h: number, x: number): void {
-  const i = s.i;
-  const last = i[(h << 4) + I_PREV]!;
-  i[(x << 4) + I_PREV] = last;
-  i[(x << 4) + I_NEXT] = h;
-  i[(last << 4) + I_NEXT] = x;
-  i[(h << 4) + I_PREV] = x;
-}
+  /** &vn->busy.lock of node `n`. */
+  busyLock(n: number): Lock {
+    return this.busyLocks[n]!;
+  }
 
-/** Links the chain first..last (whose last.next is h) back under head h. */
-function listReattach(s: VaStore, h: number, first: number, last: number): void {
-  const i = s.i;
-  i[(h << 4) + I_NEXT] = first;
-  i[(first << 4) + I_PREV] = h;
-  i[(h << 4) + I_PREV] = last;
+  /** &vn->lazy.lock of node `n`. */
+  lazyLock(n: number): Lock {
+    return this.lazyLocks[n]!;
+  }
 }

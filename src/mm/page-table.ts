@@ -27,71 +27,53 @@
  * each of pud, pmd and pte, the rest (5 bits at 64 KiB pages .. 11 bits at 1 KiB) for the pgd.
  * map() overwrites a mapped pte (set_pte_at, as vmap_range for ioremap does) rather than WARN.
  *
- * Address bits with 4 KiB pages (the kernel's x86_64 4-level layout):
+ * The address geometry, the memory layout of the buffer and its header, making a buffer and
+ * the argument checks are in src/mm/page-table-format.ts; the checker behind check() and
+ * entries() in src/mm/page-table-check.ts.
  *
- *    47        39 38        30 29        21 20        12 11          0
- *   +------------+------------+------------+------------+-------------+
- *   | pgd index  | pud index  | pmd index  | pte index  | page offset |
- *   +------------+------------+------------+------------+-------------+
- *     512 entries  512 entries  512 entries  512 entries   4096 bytes
- *     (spans 512 GiB each, 1 GiB, 2 MiB, 4 KiB)
- *
- *   1 KiB pages: pgd 11 bits (2048 entries), then 9/9/9, offset 10.
- *   64 KiB pages: pgd 5 bits (32 entries), then 9/9/9, offset 16.
- *
- * Memory layout (Int32 words; table t starts at word t * 512):
- *
- *   word 0             TOP          TOP + 8                 first * 512       t * 512
- *   | pgd[TOP entries] | header (8) | pad to a table bound | table first | ... | table t | ...
- *
- *   header: magic, page shift, next table index (the bump counter), table limit, mapped pages
+ * Walk cache: each thread remembers the pte tables of its last 64 regions of 512 pages (an
+ * MMU's paging-structure cache), so a map, unmap or lookup in a recently used region skips the
+ * three upper levels. It never goes stale, since a published table is never freed or moved.
  *
  * Growth: the buffer grows (doubling) when the bump counter passes its end; a view made before
  * stays valid for the tables it covers, so a thread re-makes its view only when it meets a table
  * index past its view's end.
  */
 
-import {
-  type AnyBuffer,
-  growBuffer,
-  isSharedBuffer,
-  makeGrowableBuffer,
-} from '../shared/buffers.js';
+import { type AnyBuffer, growBuffer } from '../shared/buffers.js';
 import { invariantFailure } from '../debug.js';
-import { VmallocError, hex } from '../errors.js';
+import { VmallocError } from '../errors.js';
+import {
+  type MappedRun,
+  type PageTableCheck,
+  checkExpected,
+  checkTables,
+  mappedRuns,
+} from './page-table-check.js';
+import * as format from './page-table-format.js';
+import {
+  DEFAULT_MAX_TABLES,
+  checkPageTableBuffer,
+  createPageTableBuffer,
+  einval,
+  firstTable,
+  hasSharedMemory,
+  topEntries,
+} from './page-table-format.js';
 
-/** Entries of a lower table (9 bits of the page number), and its size. */
-export const PTRS_PER_TABLE = 512;
-export const TABLE_BYTES = PTRS_PER_TABLE * 4;
-/** Library addresses are below 2^48. */
-export const ADDRESS_LIMIT = 2 ** 48;
-/** Page sizes the tables support. */
-export const MIN_PAGE_SIZE = 1024;
-export const MAX_PAGE_SIZE = 65536;
-/** Most lower tables a page table may hold (2 GiB of tables); the default ceiling. */
-export const MAX_TABLES = (1 << 20) - 16;
-export const DEFAULT_MAX_TABLES = MAX_TABLES;
+export type { MappedRun, PageTableCheck } from './page-table-check.js';
 
-/** Whether the platform can share memory (guarded: a page without isolation has no global). */
-const hasSharedMemory = typeof SharedArrayBuffer !== 'undefined';
-
-/** Header words, at word TOP + H_*. */
-const H_MAGIC = 0;
-const H_SHIFT = 1;
-const H_NEXT = 2; // next table index to hand out: tables [first, next) exist
-const H_LIMIT = 3; // tables [first, limit) may exist
-const H_PAGES = 4; // non-zero pte entries
-const HEADER_WORDS = 8;
-const MAGIC = 0x50475442; // "PGTB"
-
-/** Lower tables made room for at creation. */
-const INITIAL_TABLES = 16;
-
-/** Page-number bits below the pgd index (pud + pmd + pte). */
-const LOW_BITS = 27;
-const LOW_SPAN = 2 ** LOW_BITS;
-const INV_LOW_SPAN = 2 ** -LOW_BITS;
-const PUD_SPAN = 1 << 18; // pages under one pud entry
+// The format's constants the walk, lookup() and mapped() use, bound as this module's own:
+// V8 folds a module's own constants into the code but loads imported ones at every use.
+const PTRS_PER_TABLE = format.PTRS_PER_TABLE;
+const TABLE_BYTES = format.TABLE_BYTES;
+const ADDRESS_LIMIT = format.ADDRESS_LIMIT;
+const H_NEXT = format.H_NEXT;
+const H_LIMIT = format.H_LIMIT;
+const H_PAGES = format.H_PAGES;
+const LOW_SPAN = format.LOW_SPAN;
+const INV_LOW_SPAN = format.INV_LOW_SPAN;
+const PUD_SPAN = format.PUD_SPAN;
 /** Entries of a thread's walk cache (a power of two). */
 const WALK_CACHE = 64;
 
@@ -99,53 +81,6 @@ const WALK_CACHE = 64;
 export interface PageTableHandle {
   readonly buffer: AnyBuffer;
   readonly pageSize: number;
-}
-
-/** A run of consecutive mapped virtual pages, in address order. */
-export interface MappedRun {
-  readonly addr: number;
-  /** The pfn of each page of the run. */
-  readonly pfns: Int32Array;
-}
-
-/** What check() counted. */
-export interface PageTableCheck {
-  /** Mapped pages (non-zero pte entries). */
-  readonly pages: number;
-  /** Lower tables allocated, and those an upper entry names. */
-  readonly tables: number;
-  readonly referencedTables: number;
-}
-
-function einval(action: string, arg: string, rule: string, value: unknown): never {
-  const shown = typeof value === 'number' && value >= 2 ** 16 ? `${value} (${hex(value)})` : value;
-  throw new VmallocError('EINVAL', `Cannot ${action}: ${arg} must ${rule}, got ${String(shown)}`);
-}
-
-function checkPageSize(action: string, pageSize: number): number {
-  if (
-    typeof pageSize !== 'number' ||
-    !(pageSize >= MIN_PAGE_SIZE && pageSize <= MAX_PAGE_SIZE) ||
-    (pageSize & (pageSize - 1)) !== 0
-  ) {
-    einval(
-      action,
-      'pageSize',
-      `be a power of two from ${MIN_PAGE_SIZE} to ${MAX_PAGE_SIZE}`,
-      pageSize,
-    );
-  }
-  return Math.log2(pageSize);
-}
-
-/** Words of the pgd for `shift` (log2 of the page size). */
-function topEntries(shift: number): number {
-  return 2 ** (48 - shift - LOW_BITS);
-}
-
-/** Index of the first lower table: the pgd and the header fill the slots before it. */
-function firstTable(shift: number): number {
-  return Math.ceil((topEntries(shift) + HEADER_WORDS) / PTRS_PER_TABLE);
 }
 
 export class PageTable {
@@ -186,32 +121,7 @@ export class PageTable {
     shared: boolean,
     maxTables = DEFAULT_MAX_TABLES,
   ): AnyBuffer {
-    const shift = checkPageSize('create a page table', pageSize);
-    if (!Number.isInteger(maxTables) || maxTables < 3 || maxTables > MAX_TABLES) {
-      einval(
-        'create a page table',
-        'maxTables',
-        `be an integer from 3 to ${MAX_TABLES}`,
-        maxTables,
-      );
-    }
-    if (shared && !hasSharedMemory) {
-      throw new VmallocError(
-        'EINVAL',
-        'Cannot create a page table: shared needs SharedArrayBuffer, which this platform lacks',
-      );
-    }
-    const first = firstTable(shift);
-    const limit = first + maxTables;
-    const initial = first + Math.min(maxTables, INITIAL_TABLES);
-    const buffer = makeGrowableBuffer(initial * TABLE_BYTES, limit * TABLE_BYTES, shared);
-    const h = new Int32Array(buffer, topEntries(shift) * 4, HEADER_WORDS);
-    h[H_SHIFT] = shift;
-    h[H_NEXT] = first;
-    h[H_LIMIT] = limit;
-    h[H_PAGES] = 0;
-    Atomics.store(h, H_MAGIC, MAGIC);
-    return buffer;
+    return createPageTableBuffer(pageSize, shared, maxTables);
   }
 
   /** A new, empty page table (shared by default when the platform can share memory). */
@@ -225,21 +135,8 @@ export class PageTable {
 
   /** Attaches to a page table made by createBuffer (in this thread or any other). */
   constructor(buffer: AnyBuffer, pageSize: number) {
-    const shift = checkPageSize('attach a page table', pageSize);
+    const shift = checkPageTableBuffer(buffer, pageSize);
     const top = topEntries(shift);
-    if (
-      !(buffer instanceof ArrayBuffer || isSharedBuffer(buffer)) ||
-      buffer.byteLength < (top + HEADER_WORDS) * 4 ||
-      new Int32Array(buffer, top * 4, HEADER_WORDS)[H_MAGIC] !== MAGIC ||
-      new Int32Array(buffer, top * 4, HEADER_WORDS)[H_SHIFT] !== shift
-    ) {
-      einval(
-        'attach a page table',
-        'buffer',
-        `be a page-table buffer made by PageTable.createBuffer for page size ${pageSize}`,
-        buffer,
-      );
-    }
     this.buffer = buffer;
     this.pageSize = pageSize;
     this.pageShift = shift;
@@ -592,43 +489,14 @@ export class PageTable {
     return x - x0;
   }
 
-  // ---- the checker -----------------------------------------------------------------------
+  // ---- the checker (page-table-check.ts) ---------------------------------------------------
 
   /**
    * Every run of consecutive mapped pages, in address order (runs join across tables). For the
    * checker and debugging; reads the tables as they are (run it while no thread maps).
    */
   *entries(): IterableIterator<MappedRun> {
-    const v = this.refresh();
-    let runAddr = -1;
-    let run: number[] = [];
-    let nextX = -1;
-    for (let g = 0; g < this.top; g++) {
-      const pud = v[g]!;
-      if (pud === 0) continue;
-      for (let a = 0; a < PTRS_PER_TABLE; a++) {
-        const pmd = v[(pud << 9) | a]!;
-        if (pmd === 0) continue;
-        for (let b = 0; b < PTRS_PER_TABLE; b++) {
-          const pte = v[(pmd << 9) | b]!;
-          if (pte === 0) continue;
-          const x0 = g * LOW_SPAN + a * PUD_SPAN + b * PTRS_PER_TABLE;
-          for (let c = 0; c < PTRS_PER_TABLE; c++) {
-            const e = v[(pte << 9) | c]!;
-            if (e === 0) continue;
-            const x = x0 + c;
-            if (x !== nextX && run.length > 0) {
-              yield { addr: runAddr, pfns: Int32Array.from(run) };
-              run = [];
-            }
-            if (run.length === 0) runAddr = x * this.pageSize;
-            run.push((e - 1) | 0);
-            nextX = x + 1;
-          }
-        }
-      }
-    }
-    if (run.length > 0) yield { addr: runAddr, pfns: Int32Array.from(run) };
+    yield* mappedRuns(this.refresh(), this.top, this.pageSize);
   }
 
   /**
@@ -638,109 +506,13 @@ export class PageTable {
    */
   check(expected?: Iterable<{ addr: number; pfns: ArrayLike<number> }>): PageTableCheck {
     const v = this.refresh();
-    const top = this.top;
-    if (v[top + H_MAGIC] !== MAGIC || v[top + H_SHIFT] !== this.pageShift) {
-      invariantFailure('page table: the header lost its magic or page shift');
-    }
-    const next = v[top + H_NEXT]!;
-    const limit = v[top + H_LIMIT]!;
-    if (!(next >= this.first && next <= limit && next <= this.viewTables)) {
-      invariantFailure(
-        `page table: next table ${next} outside [${this.first}, min(${limit}, ${this.viewTables})]`,
-      );
-    }
-    const named = new Uint8Array(next);
-    const name = (t: number, where: string): void => {
-      if (t < this.first || t >= next) {
-        invariantFailure(`page table: ${where} names table ${t}, outside [${this.first}, ${next})`);
-      }
-      if (named[t] !== 0) invariantFailure(`page table: table ${t} is named twice (${where})`);
-      named[t] = 1;
-    };
-    let pages = 0;
-    for (let g = 0; g < top; g++) {
-      const pud = v[g]!;
-      if (pud === 0) continue;
-      name(pud, `pgd[${g}]`);
-      for (let a = 0; a < PTRS_PER_TABLE; a++) {
-        const pmd = v[(pud << 9) | a]!;
-        if (pmd === 0) continue;
-        name(pmd, `pud ${pud}[${a}]`);
-        for (let b = 0; b < PTRS_PER_TABLE; b++) {
-          const pte = v[(pmd << 9) | b]!;
-          if (pte === 0) continue;
-          name(pte, `pmd ${pmd}[${b}]`);
-          for (let c = 0; c < PTRS_PER_TABLE; c++) {
-            const e = v[(pte << 9) | c]!;
-            if (e === 0) continue;
-            if (e < 0 && e !== -0x80000000) {
-              invariantFailure(`page table: pte ${pte}[${c}] holds ${e}, not pfn + 1`);
-            }
-            pages++;
-          }
-        }
-      }
-    }
-    let referenced = 0;
-    for (let t = this.first; t < next; t++) {
-      if (named[t] !== 0) {
-        referenced++;
-        continue;
-      }
-      const words = v.subarray(t << 9, (t + 1) << 9);
-      if (words.some((w) => w !== 0)) {
-        invariantFailure(`page table: table ${t} is named by no entry but is not empty`);
-      }
-    }
-    const counted = v[top + H_PAGES]!;
-    if (counted !== pages) {
-      invariantFailure(`page table: the header counts ${counted} mapped pages, the ptes ${pages}`);
-    }
-    if (expected !== undefined) this.checkExpected(expected, pages);
-    return { pages, tables: next - this.first, referencedTables: referenced };
-  }
-
-  /** Every expected page maps to its pfn, and nothing else is mapped (`pages` in all). */
-  private checkExpected(
-    expected: Iterable<{ addr: number; pfns: ArrayLike<number> }>,
-    pages: number,
-  ): void {
-    const ranges = [...expected].sort((p, q) => p.addr - q.addr);
-    let total = 0;
-    let prevEnd = 0;
-    for (const { addr, pfns } of ranges) {
-      if (addr < prevEnd) {
-        invariantFailure(`page table check: expected ranges overlap at ${hex(addr)}`);
-      }
-      for (let k = 0; k < pfns.length; k++) {
-        const a = addr + k * this.pageSize;
-        const got = this.lookup(a);
-        if (got !== pfns[k]) {
-          invariantFailure(
-            `page table: page ${hex(a)} should map pfn ${pfns[k]}, ` +
-              (got < 0 ? 'is not mapped' : `maps pfn ${got}`),
-          );
-        }
-      }
-      total += pfns.length;
-      prevEnd = addr + pfns.length * this.pageSize;
-    }
-    if (total !== pages) {
-      let stray = '';
-      const inside = (a: number): boolean =>
-        ranges.some((r) => a >= r.addr && a < r.addr + r.pfns.length * this.pageSize);
-      search: for (const run of this.entries()) {
-        for (let k = 0; k < run.pfns.length; k++) {
-          const a = run.addr + k * this.pageSize;
-          if (!inside(a)) {
-            stray = ` (e.g. pfn ${run.pfns[k]} at ${hex(a)})`;
-            break search;
-          }
-        }
-      }
-      invariantFailure(
-        `page table: ${pages} pages are mapped, ${total} expected: stray mappings${stray}`,
-      );
-    }
+    const found = checkTables(v, {
+      top: this.top,
+      first: this.first,
+      viewTables: this.viewTables,
+      pageShift: this.pageShift,
+    });
+    if (expected !== undefined) checkExpected(this, expected, found.pages);
+    return found;
   }
 }

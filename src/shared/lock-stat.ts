@@ -11,7 +11,7 @@
  * callers that contended below each class).
  */
 
-import type { LockStat } from './lock.js';
+import type { LockStat } from './lock-table.js';
 
 /**
  * Adds the statistics `s` into `a` (counts and totals summed, minimum of the minimums, maximum

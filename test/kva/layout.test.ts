@@ -14,7 +14,7 @@ const HOT = [
   'kva/rb-list.js',
   'kva/free-tree.js',
   'kva/busy-tree.js',
-  'designs/nodes.js',
+  'designs/node-pools.js',
 ];
 const dir = new URL('../../src/', import.meta.url);
 

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { VmallocError } from '../../src/errors.js';
-import { PageTable, TABLE_BYTES } from '../../src/mm/page-table.js';
+import { PageTable } from '../../src/mm/page-table.js';
+import { TABLE_BYTES } from '../../src/mm/page-table-format.js';
 import { Rng, testSeed } from '../helpers/rng.js';
 import {
   REGION_PAGES,

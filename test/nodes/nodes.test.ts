@@ -47,7 +47,7 @@ function forceDrain(vm: Vmalloc): void {
 /** Pool lengths of node `n` that are not zero, as {pages: length}. */
 function pools(nodes: NodesDesign, n: number): Record<number, number> {
   const out: Record<number, number> = {};
-  nodes.poolLengths(n).forEach((len, i) => {
+  nodes.pools.lengths(n).forEach((len, i) => {
     if (len !== 0) out[i + 1] = len;
   });
   return out;
@@ -302,18 +302,18 @@ describe('pools', () => {
     forceDrain(vm);
     assert.deepEqual(pools(nodes, 0), { 2: 3, 3: 4, 4: 9 });
     const decayed = vm.stats().decayed;
-    assert.equal(nodes.decayPoolNode(0, 0, false), 0 + 1 + 2);
+    assert.equal(nodes.pools.decayNode(0, 0, false), 0 + 1 + 2);
     assert.deepEqual(pools(nodes, 0), { 2: 3, 3: 3, 4: 7 });
     assert.equal(vm.stats().decayed, decayed + 3);
     vm.check();
-    assert.equal(nodes.decayPoolNode(0, 0, false), 1, 'then 3 -> 0, 3 -> 0, 7 -> 1');
+    assert.equal(nodes.pools.decayNode(0, 0, false), 1, 'then 3 -> 0, 3 -> 0, 7 -> 1');
     assert.deepEqual(pools(nodes, 0), { 2: 3, 3: 3, 4: 6 });
-    assert.equal(nodes.decayPoolNode(0, 1, false), 0, 'node 1 has no pools');
+    assert.equal(nodes.pools.decayNode(0, 1, false), 0, 'node 1 has no pools');
     vm.check();
     // The newest went first: the 4-page pool now serves its sixth-newest area.
     const fours = areas.slice(7);
     assert.equal(vm.vmalloc(3 * PAGE), fours[5]);
-    assert.equal(nodes.decayPoolNode(0, 0, true), 3 + 3 + 5);
+    assert.equal(nodes.pools.decayNode(0, 0, true), 3 + 3 + 5);
     assert.deepEqual(pools(nodes, 0), {});
     assert.equal(vm.stats().decayed, decayed + 4 + 11);
     assert.equal(vm.shrinker.count(), 0);
@@ -335,7 +335,7 @@ describe('pools', () => {
     assert.deepEqual(pools(nodes, 0), { 3: 5, 6: 3 });
     assert.deepEqual(pools(nodes, 1), { 2: 6, 256: 2 });
     const sum = [0, 1]
-      .map((n) => nodes.poolLengths(n).reduce((a, b) => a + b, 0))
+      .map((n) => nodes.pools.lengths(n).reduce((a, b) => a + b, 0))
       .reduce((a, b) => a + b, 0);
     assert.equal(sum, 16);
     assert.equal(vm.shrinker.count(), sum);
