@@ -33,7 +33,13 @@ import { invariant, invariantFailure } from '../debug.js';
 import { hex } from '../errors.js';
 import { findVmapArea } from '../kva/busy-tree.js';
 import { checkRbList } from '../kva/check.js';
-import { checkLegacyCache, legacyAllocRange, legacyErase, legacyInit } from '../kva/legacy-walk.js';
+import {
+  checkLegacyCache,
+  legacyAllocRange,
+  legacyCache,
+  legacyErase,
+  legacyInit,
+} from '../kva/legacy-walk.js';
 import { rbListCount, rbListFirst, rbListNext } from '../kva/rb-list.js';
 import type { VaStore } from '../kva/vmap-area.js';
 import type { ControlLayout } from '../shared/control-layout.js';
@@ -249,6 +255,19 @@ export class LegacyDesign implements VmapDesign {
 
   pooledCount(): number {
     return 0;
+  }
+
+  /** free_vmap_cache (as its range, or null) and its parameters: for tests and debugging. */
+  cacheState(): {
+    area: { start: number; end: number } | null;
+    holeSize: number;
+    vstart: number;
+    align: number;
+  } {
+    const s = this.s;
+    const c = legacyCache(s, this.head);
+    const area = c.area === 0 ? null : { start: s.start(c.area), end: s.end(c.area) };
+    return { area, holeSize: c.holeSize, vstart: c.vstart, align: c.align };
   }
 
   locks(): readonly Lock[] {
