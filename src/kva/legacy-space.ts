@@ -37,6 +37,7 @@ import { VaStore } from './vmap-area.js';
 import type { AllocOptions, Range } from './vmap-space.js';
 
 const MAX_END = 2 ** 53;
+const NO_OPTIONS: AllocOptions = {};
 
 /** The search cache, with the cached area as a range. */
 export interface LegacyCacheState {
@@ -53,6 +54,8 @@ export class LegacySpace {
   readonly pageSize: number;
   private readonly s: VaStore;
   private readonly head: number;
+  /** The space, as the request checks name it. */
+  private readonly spaceText: string;
 
   constructor(options: { start: number; end: number; pageSize?: number }) {
     if (options === null || typeof options !== 'object') {
@@ -90,6 +93,7 @@ export class LegacySpace {
     this.start = start;
     this.end = end;
     this.pageSize = pageSize;
+    this.spaceText = `the space [${hex(start)}, ${hex(end)}]`;
     this.s = VaStore.create({ shared: false });
     this.head = this.s.alloc();
     legacyInit(this.s, this.head);
@@ -99,24 +103,21 @@ export class LegacySpace {
    * Reserves `size` bytes in the first gap the walk reaches that holds them, or returns null
    * (the cache has then been updated as a failed kernel search updates it).
    */
-  alloc(size: number, options: AllocOptions = {}): number | null {
+  alloc(size: number, options?: AllocOptions): number | null {
     checkSize('alloc', 'size', size, this.pageSize, this.end - this.start, 'the size of the space');
-    if (options === null || typeof options !== 'object') {
-      throw new VmallocError(
-        'EINVAL',
-        `Cannot alloc: options must be an object, got ${String(options)}`,
-      );
+    const o = options === undefined ? NO_OPTIONS : options;
+    if (o === null || typeof o !== 'object') {
+      throw new VmallocError('EINVAL', `Cannot alloc: options must be an object, got ${String(o)}`);
     }
-    const align = options.align === undefined ? 1 : checkAlign('alloc', 'align', options.align);
-    const space = `the space [${hex(this.start)}, ${hex(this.end)}]`;
+    const align = o.align === undefined ? 1 : checkAlign('alloc', 'align', o.align);
     const vstart =
-      options.vstart === undefined
+      o.vstart === undefined
         ? this.start
-        : checkAddressIn('alloc', 'vstart', options.vstart, this.start, this.end - 1, space);
+        : checkAddressIn('alloc', 'vstart', o.vstart, this.start, this.end - 1, this.spaceText);
     const vend =
-      options.vend === undefined || options.vend === this.end
+      o.vend === undefined || o.vend === this.end
         ? this.end
-        : checkAddressIn('alloc', 'vend', options.vend, this.start + 1, this.end, space);
+        : checkAddressIn('alloc', 'vend', o.vend, this.start + 1, this.end, this.spaceText);
     if (vstart >= vend) {
       throw new VmallocError(
         'EINVAL',

@@ -29,7 +29,7 @@
  * O(number of busy areas): it walks from the bottom.
  */
 
-import { invariant } from '../debug.js';
+import { invariant, invariantFailure } from '../debug.js';
 import { hex } from '../errors.js';
 import { findVaLinks, linkVa, rbListInit, unlinkVa } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
@@ -169,13 +169,15 @@ export function legacyAllocRange(
   f[(va << 3) + F_START] = addr;
   f[(va << 3) + F_END] = addr + size;
   const link = findVaLinks(s, h, va, 0);
-  invariant(
-    link >= 0,
-    () => `legacy walk: [${hex(addr)}, ${hex(addr + size)}) overlaps a busy area`,
-  );
+  if (link < 0) overlapFailure(s, va);
   linkVa(s, h, va, link, false);
   i[(h << 4) + I_CACHE] = va;
   return true;
+}
+
+/** Kept out of legacyAllocRange, so that the hot function builds no closure. */
+function overlapFailure(s: VaStore, va: number): never {
+  invariantFailure(`legacy walk: [${hex(s.start(va))}, ${hex(s.end(va))}) overlaps a busy area`);
 }
 
 /**
