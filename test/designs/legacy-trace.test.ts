@@ -99,6 +99,8 @@ function replay(text: string, file: string): Replayed {
 }
 
 const files = readdirSync(dir).filter((f) => f.endsWith('.trace.gz'));
+/** Summed over the replays above (node:test runs a file's tests in order). */
+let notLowestTotal = 0;
 
 test('legacy trace fixtures are present', () => {
   assert.ok(files.length >= 5, `expected the C legacy traces in ${dir.pathname}`);
@@ -108,6 +110,7 @@ for (const f of files) {
   test(`replay of the C yardstick's legacy trace ${f} gives identical results`, () => {
     const text = gunzipSync(readFileSync(new URL(f, dir))).toString('utf8');
     const r = replay(text, f);
+    notLowestTotal += r.notLowest;
     console.log(`  ${f}: ${r.ops} ops, ${r.notLowest} sampled allocations above the lowest fit`);
     assert.ok(r.ops >= 4000, `${r.ops} operations replayed`);
     // The traces must exercise the cache: results that a first fit would not give.
@@ -115,10 +118,6 @@ for (const f of files) {
   });
 }
 
-test('a whole-trace check: notLowest is seen in at least one trace', () => {
-  let total = 0;
-  for (const f of files) {
-    total += replay(gunzipSync(readFileSync(new URL(f, dir))).toString('utf8'), f).notLowest;
-  }
-  assert.ok(total > 0, 'some allocation went above the lowest fit (next fit, not first fit)');
+test('the cache sent some allocations above the lowest fit (next fit, not first fit)', () => {
+  assert.ok(notLowestTotal > 0, `${notLowestTotal} sampled allocations above the lowest fit`);
 });
