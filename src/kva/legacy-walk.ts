@@ -223,12 +223,14 @@ export function checkLegacyCache(
     () => `${name}: cached_align ${c.align} is not a power of two`,
   );
   if (c.area === 0) return;
+  // Only a successful search sets the cache, and every search records its alignment.
+  invariant(c.align >= 1, () => `${name}: a cached area with no cached_align`);
   const at = busy.indexOf(c.area);
   invariant(at >= 0, () => `${name}: free_vmap_cache #${c.area} is not in the busy tree`);
   let gapStart = -Infinity;
   for (let k = 0; k <= at; k++) {
     const x = busy[k]!;
-    const from = alignUp(Math.max(gapStart, c.vstart), c.align || 1);
+    const from = alignUp(Math.max(gapStart, c.vstart), c.align);
     const len = s.start(x) - from;
     invariant(
       len <= c.holeSize,
