@@ -109,7 +109,8 @@ export interface VmapDesign {
 
   /**
    * Finds [addr, addr + size) in the window for record `va` (flags already set), sets the
-   * record's range and makes it busy. False when no range fits (nothing changed); the core
+   * record's range and makes it busy. False when no range fits (no area changed; a design's
+   * search cache may have, as 'legacy''s free_vmap_cache does on a failed search); the core
    * then purges and retries. Kernel: __alloc_vmap_area() + insert_vmap_area().
    */
   allocRange(

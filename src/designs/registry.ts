@@ -13,6 +13,7 @@ import type { ControlLayout } from '../shared/control-layout.js';
 import type { LockTable } from '../shared/lock.js';
 import type { VmapCore, VmapDesign } from './design.js';
 import { GlobalDesign } from './global.js';
+import { LegacyDesign } from './legacy.js';
 import { NodesDesign } from './nodes.js';
 
 export interface DesignEntry {
@@ -41,6 +42,11 @@ export const DESIGNS = {
     '5.2 to 6.8: one free tree, global busy and lazy trees under three global locks',
     GlobalDesign.declare,
     (core, decl, table) => new GlobalDesign(core, decl, table),
+  ),
+  legacy: entry(
+    '<= 5.1: busy tree + list only, allocation walks the gaps from free_vmap_cache; one global lock',
+    LegacyDesign.declare,
+    (core, decl, table) => new LegacyDesign(core, decl, table),
   ),
 } as const satisfies Record<string, DesignEntry>;
 

@@ -13,7 +13,7 @@
  * tools/testing/selftests/mm/test_vmalloc.sh (PERF_PARAM, SMOKE_PARAM, STRESS_PARAM).
  */
 
-import { DESIGN_NAMES } from '../designs/registry.js';
+import { DESIGNS as REGISTRY, DESIGN_NAMES } from '../designs/registry.js';
 import type { VmallocDesign } from '../mm/config.js';
 
 export interface TestParams {
@@ -61,7 +61,9 @@ export const PARAM_HELP: Record<keyof TestParams, string> = {
   nr_pages: 'Set number of pages for fix_size_alloc_test (default: 1)',
   use_huge: 'Use vmalloc_huge in fix_size_alloc_test',
   run_test_mask: 'Set tests specified in the mask (default: all implemented)',
-  design: 'Kernel generation: global (5.2-6.8) or nodes (6.9+)',
+  design:
+    'Kernel generation: ' +
+    DESIGN_NAMES.map((d) => `${d} (${REGISTRY[d].summary.split(':')[0]})`).join(', '),
   nr_cpus: 'Simulated num_online_cpus() (default: this machine)',
   seed: 'Random seed for get_random_*() (default: from the clock, printed)',
   lock_stat: 'Print /proc/lock_stat after the run (lock_stat=1)',

@@ -155,7 +155,7 @@ describe('driver rules', () => {
     });
     assert.throws(() => params(['test_loop_count=-5']), /key or value is not correct/);
     assert.throws(() => params(['test_loop_count=abc']), /key or value is not correct/);
-    assert.throws(() => params(['design=legacy']), /key or value is not correct: design legacy/);
+    assert.throws(() => params(['design=bogus']), /key or value is not correct: design bogus/);
     const perf = params(modeWords('performance', 2));
     assert.equal(perf.sequential_test_order, true);
     assert.equal(perf.test_repeat_count, 3);
