@@ -16,6 +16,7 @@
 
 import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
+import { FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
 
@@ -97,11 +98,7 @@ export function releaseArea(
   }
   if (nrPages > 0 || (vms.flags(vm) & (VmFlags.VM_ALLOC | VmFlags.VM_MAP)) !== 0) {
     const slot = vms.pages(vm);
-    if (freePages && nrPages > 0) {
-      const slots = ctx.pool.view(slot);
-      const at = ctx.pool.offset(slot);
-      for (let k = 0; k < nrPages; k++) ctx.frames.free(slots[at + k]!);
-    }
+    if (nrPages > 0) releasePages(ctx, vm, slot, nrPages, freePages);
     if (nrPages > 0 || slot !== 0) ctx.pool.free(slot);
   }
   const pagesVm = vms.pagesVm(vm);
@@ -109,6 +106,32 @@ export function releaseArea(
   ctx.s.setVm(va, 0);
   ctx.areas.freeLazy(ctx.cpu, va);
   if (pagesVm !== 0) vfreeArea(ctx, vms.addr(pagesVm));
+}
+
+/**
+ * The pages of an area that goes away: freed (`free`), or left to the user. A vmap area
+ * without VM_MAP_PUT_PAGES only drops its map of each user frame; an area that owned its
+ * pages (vmalloc, VM_MAP_PUT_PAGES) and does not free them hands them to the user
+ * (remove_vm_area, vunmap of such an area), who may then freePages() them.
+ */
+function releasePages(
+  ctx: VmContext,
+  vm: number,
+  slot: number,
+  nrPages: number,
+  free: boolean,
+): void {
+  const frames = ctx.frames;
+  const slots = ctx.pool.view(slot);
+  const at = ctx.pool.offset(slot);
+  if (free) {
+    for (let k = 0; k < nrPages; k++) frames.free(slots[at + k]!);
+    return;
+  }
+  const flags = ctx.vms.flags(vm);
+  const owned = (flags & VmFlags.VM_MAP) === 0 || (flags & VmFlags.VM_MAP_PUT_PAGES) !== 0;
+  if (owned) for (let k = 0; k < nrPages; k++) frames.setOwner(slots[at + k]!, FRAME_USER);
+  else for (let k = 0; k < nrPages; k++) frames.addMap(slots[at + k]!, -1);
 }
 
 /** vfree() of a known-good address (the nested pages array of an area). */
