@@ -64,6 +64,8 @@ export function copy(
     badAddr(op, addr);
   const len = buf.length;
   if (len === 0) return;
+  // Nothing is mapped at the top of the space (the managed space ends below 2^48).
+  if (addr + len > ADDRESS_LIMIT) fault(ctx, op, addr, len);
   const pageSize = ctx.pageSize;
   const first = addr - (addr % pageSize);
   const pages = Math.ceil((addr + len - first) / pageSize);

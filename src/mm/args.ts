@@ -74,10 +74,17 @@ export function checkAddr(fn: string, addr: unknown): number {
   throwEinval(fn, 'addr must lie in the address space [0, 2^48)', n);
 }
 
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
 /** The string id of a caller name given by the user; validated, interned. */
 export function callerId(ctx: VmContext, fn: string, caller: unknown): number {
   if (typeof caller !== 'string') throwEinval(fn, 'caller must be a string', caller);
-  if (/[\n\r]/.test(caller)) throwEinval(fn, 'caller must not contain a line break', caller);
+  // One area is one line of vmallocinfo: a line break would forge lines, other control
+  // characters would garble the one.
+  if (CONTROL.test(caller))
+    throwEinval(fn, 'caller must not contain a line break or another control character', caller);
   return ctx.strings.intern(caller);
 }
 

@@ -16,6 +16,7 @@
 
 import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
+import { ADDRESS_LIMIT, checkAddr } from './args.js';
 import { FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
@@ -36,10 +37,11 @@ export function unlinkForFree(
   addr: number,
 ): number {
   if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) checkInteger(fn, 'addr', addr);
-  if (addr % ctx.pageSize !== 0 || addr < 0) {
+  if (addr < 0 || addr >= ADDRESS_LIMIT) checkAddr(fn, addr);
+  if (addr % ctx.pageSize !== 0) {
     throw new VmallocError(
       'EINVAL',
-      `Trying to vfree() bad address (${addr < 0 ? addr : kernelHex(addr)})`,
+      `Trying to ${fn === 'vunmap' ? 'vunmap()' : 'vfree()'} bad address (${kernelHex(addr)})`,
     );
   }
   const va = findUnlinkWithVm(ctx, addr);
