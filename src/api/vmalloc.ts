@@ -407,8 +407,8 @@ export class Vmalloc {
 
   /** One byte, as `*(u8 *)addr = value`: an integer from 0 to 255. */
   writeU8(addr: number, value: number): void {
-    // One check catches every non-byte: a string, NaN, a fraction, a negative, 256 and up.
-    if ((value & 0xff) !== value)
+    // Catches every non-byte: a non-number, NaN, a fraction, a negative, 256 and up.
+    if (typeof value !== 'number' || (value & 0xff) !== value)
       throwEinval('write', 'value must be an integer from 0 to 255', value);
     const at = physOffset(this.ctx, 'write', addr, 1);
     this.ctx.frames.bytes()[at] = value;

@@ -3,25 +3,14 @@
  * handed to an area), counts and lengths, addresses outside the space, flags only vmalloc may
  * set, caller names. Each refusal is a VmallocError with its code and rule, and leaves the
  * state exactly as it was (snapshot() and check()).
- * createVmalloc() options and the sweep of every method with bad types: misuse-args.test.ts.
+ * Addresses and memory access: misuse-access.test.ts; createVmalloc() options: misuse-options.test.ts.
  */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DESIGN_NAMES, VmallocError, VmFlags, type Vmalloc } from '../../src/index.js';
-import { PAGE, snapshot, testVm } from '../helpers/vm.js';
-
-/** `call` throws VmallocError `code` with a message matching `message`; nothing changed. */
-export function refuses(vm: Vmalloc, call: () => unknown, code: string, message: RegExp): void {
-  const before = snapshot(vm);
-  assert.throws(call, (e: unknown) => {
-    assert.ok(e instanceof VmallocError, `a VmallocError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-  assert.equal(snapshot(vm), before);
-}
+import { DESIGN_NAMES, VmFlags } from '../../src/index.js';
+import { refuses } from '../helpers/misuse.js';
+import { PAGE, testVm } from '../helpers/vm.js';
 
 for (const design of DESIGN_NAMES) {
   describe(`${design}: page frames have one owner`, () => {
@@ -188,6 +177,133 @@ for (const design of DESIGN_NAMES) {
       vm.vfree(a);
       assert.equal(vm.allocPages(16).length, 16);
       vm.check();
+    });
+  });
+
+  describe(`${design}: vmap and get_vm_area check everything before reserving`, () => {
+    test('pages with a bad length: nothing reserved, the tree intact', () => {
+      const { vm } = testVm({ design });
+      const p = vm.allocPages(1);
+      const lengths: [unknown, RegExp][] = [
+        [-1, /pages\.length must be a non-negative integer, got -1$/],
+        [-Infinity, /pages\.length must be a non-negative integer, got -Infinity$/],
+        [0.5, /pages\.length must be a non-negative integer, got 0\.5$/],
+        [2 ** 53, /pages\.length must be a non-negative integer, got 9007199254740992$/],
+        [NaN, /pages\.length must be a non-negative integer, got NaN$/],
+        ['1', /pages must be an array of page frame numbers, got an object$/],
+      ];
+      for (const [length, message] of lengths) {
+        const pages = { length, 0: p[0] } as unknown as ArrayLike<number>;
+        refuses(vm, () => vm.vmap(pages), 'EINVAL', message);
+      }
+      refuses(vm, () => vm.vmap(null as unknown as number[]), 'EINVAL', /pages must be an array/);
+      refuses(vm, () => vm.vmap([]), 'EINVAL', /pages must not be empty/);
+      refuses(vm, () => vm.vmap(p, 5 as unknown as object), 'EINVAL', /options must be an object/);
+      vm.freePages(p);
+      vm.check();
+    });
+
+    test('a bad physAddr or caller: no area and no vm_struct leak', () => {
+      const { vm } = testVm({ design });
+      const opts: [object, RegExp][] = [
+        [{ physAddr: 'x' }, /^Cannot get_vm_area: physAddr must be a number, got "x"$/],
+        [{ physAddr: -1 }, /physAddr must not be negative, got -1$/],
+        [{ physAddr: 1.5 }, /physAddr must be an integer, got 1\.5$/],
+        [{ physAddr: 2 ** 53 }, /physAddr must not exceed 2\^53 - 1 in magnitude/],
+        [{ caller: 7 }, /caller must be a string, got 7$/],
+      ];
+      for (const [o, message] of opts)
+        refuses(vm, () => vm.getVmArea(PAGE, 0, o), 'EINVAL', message);
+      refuses(
+        vm,
+        () => vm.getVmArea(PAGE, 0, null as unknown as object),
+        'EINVAL',
+        /options must be an object/,
+      );
+      for (const size of [0, -PAGE, 0.5, NaN, 2 ** 49, '4096'])
+        refuses(vm, () => vm.getVmArea(size as number), 'EINVAL', /^Cannot get_vm_area: size must/);
+    });
+
+    test('flags only the vmalloc path sets, unknown bits and non-integers are refused', () => {
+      const { vm } = testVm({ design });
+      const p = vm.allocPages(1);
+      const internal: [number, RegExp][] = [
+        [
+          VmFlags.VM_ALLOC,
+          /flags must not include VM_ALLOC or VM_UNINITIALIZED \(vmalloc sets them\), got 2$/,
+        ],
+        [VmFlags.VM_UNINITIALIZED, /flags must not include VM_ALLOC or VM_UNINITIALIZED/],
+        [VmFlags.VM_ALLOC | VmFlags.VM_MAP, /flags must not include VM_ALLOC/],
+      ];
+      const bad: unknown[] = [
+        2 ** 53,
+        2 ** 31,
+        -1,
+        0.5,
+        NaN,
+        Infinity,
+        0x800,
+        0x2000,
+        '4',
+        4n,
+        true,
+      ];
+      for (const [flags, message] of internal) {
+        refuses(vm, () => vm.getVmArea(PAGE, flags), 'EINVAL', message);
+        refuses(vm, () => vm.vmap(p, { flags }), 'EINVAL', message);
+      }
+      for (const flags of bad) {
+        refuses(
+          vm,
+          () => vm.getVmArea(PAGE, flags as number),
+          'EINVAL',
+          /^Cannot get_vm_area: flags must be VM_\* bits, got /,
+        );
+        refuses(
+          vm,
+          () => vm.vmap(p, { flags: flags as number }),
+          'EINVAL',
+          /^Cannot vmap: flags must be VM_\* bits, got /,
+        );
+      }
+      // Every other bit is accepted, and the state stays sound through the area's life.
+      for (const [name, bit] of Object.entries(VmFlags)) {
+        if (bit === VmFlags.VM_ALLOC || bit === VmFlags.VM_UNINITIALIZED) continue;
+        const area = vm.getVmArea(PAGE, bit);
+        assert.notEqual(area, null, name);
+        vm.check();
+        vm.vfree(area!.addr);
+      }
+      vm.purge();
+      vm.freePages(p);
+      vm.check();
+    });
+
+    test('a caller name with a line break or any control character is refused', () => {
+      const { vm } = testVm({ design });
+      const p = vm.allocPages(1);
+      const names = [
+        'a\nb',
+        'a\rb',
+        'a\tb',
+        'a\u0000',
+        'a\u007f',
+        'a\u0085',
+        'a\u2028b',
+        'a\u2029',
+      ];
+      const rule = /caller must not contain a line break or another control character, got "/;
+      for (const caller of names) {
+        refuses(vm, () => vm.vmalloc(PAGE, { caller }), 'EINVAL', rule);
+        refuses(vm, () => vm.vzalloc(PAGE, { caller }), 'EINVAL', rule);
+        refuses(vm, () => vm.vmallocHuge(PAGE, { caller }), 'EINVAL', rule);
+        refuses(vm, () => vm.vmap(p, { caller }), 'EINVAL', rule);
+        refuses(vm, () => vm.getVmArea(PAGE, 0, { caller }), 'EINVAL', rule);
+      }
+      const a = vm.vmalloc(PAGE, { caller: 'drm_gem_shmem_vmap+0x6c/0x120 [drm] ünïcode' })!;
+      assert.match(vm.vmallocinfo(), /drm_gem_shmem_vmap\+0x6c\/0x120 \[drm\] ünïcode pages=1/);
+      vm.vfree(a);
+      vm.freePages(p);
     });
   });
 }
