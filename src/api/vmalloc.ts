@@ -258,10 +258,18 @@ export class Vmalloc {
   registerPurgeNotifier(fn: PurgeNotifier): void {
     if (typeof fn !== 'function')
       throwEinval('register_vmap_purge_notifier', 'fn must be a function', fn);
+    // As the kernel's notifier chains refuse a block registered twice (-EEXIST).
+    if (this.ctx.notifiers.has(fn))
+      throw new VmallocError(
+        'EINVAL',
+        'Cannot register_vmap_purge_notifier: fn is registered already (unregister it first)',
+      );
+    this.ctx.notifiers.add(fn);
     this.ctx.areas.registerNotifier(fn);
   }
 
   unregisterPurgeNotifier(fn: PurgeNotifier): boolean {
+    this.ctx.notifiers.delete(fn);
     return this.ctx.areas.unregisterNotifier(fn);
   }
 
@@ -289,7 +297,8 @@ export class Vmalloc {
 
   /** Turns lock statistics on or off, for every worker. Off, a lock costs one extra load. */
   setLockStat(on: boolean): void {
-    this.ctx.lockTable.setStats(on === true);
+    if (typeof on !== 'boolean') throwEinval('setLockStat', 'on must be a boolean', on);
+    this.ctx.lockTable.setStats(on);
   }
 
   /** Zeroes the lock statistics. */

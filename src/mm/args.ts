@@ -32,6 +32,20 @@ export function throwEinval(fn: string, rule: string, value: unknown): never {
   throw new VmallocError('EINVAL', `Cannot ${fn}: ${rule}, got ${shown}`);
 }
 
+/**
+ * Refuses option names `fn` does not know: a misspelt option would otherwise be ignored
+ * without a word. Not used on the vmalloc() path, whose options are checked field by field.
+ */
+export function checkOptionNames(fn: string, options: object, names: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!names.includes(key))
+      throw new VmallocError(
+        'EINVAL',
+        `Cannot ${fn}: ${JSON.stringify(key)} is not an option (the options are ${names.join(', ')})`,
+      );
+  }
+}
+
 /** A cpu id argument: an integer in [0, nrCpus). */
 export function checkCpu(op: string, cpu: unknown, nrCpus: number): asserts cpu is number {
   if (!Number.isInteger(cpu) || (cpu as number) < 0 || (cpu as number) >= nrCpus) {

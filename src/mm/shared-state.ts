@@ -123,6 +123,8 @@ export class VmContext {
   tlbGen = 0;
   /** Operations since the last check() in the checked mode. */
   opsSinceCheck = 0;
+  /** The purge notifiers this worker registered (the chain is per worker), to refuse one twice. */
+  readonly notifiers = new Set<() => number>();
   /** Interned default caller names, by API function (see callers.ts). */
   readonly defaultCallers = new Map<string, number>();
 

@@ -14,7 +14,7 @@
 import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
 import { getVmAreaNode, freeVmAreaUnused } from './alloc-path.js';
-import { callerId, defaultCaller, throwEinval } from './args.js';
+import { callerId, checkOptionNames, defaultCaller, throwEinval } from './args.js';
 import { findUnlinkWithVm, releaseArea } from './free-path.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_NONE, FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
@@ -38,6 +38,9 @@ export interface VmapOptions {
   flags?: number;
   caller?: string;
 }
+
+const VMAP_OPTIONS = ['flags', 'caller'];
+const GET_VM_AREA_OPTIONS = ['caller', 'physAddr'];
 
 /** Flags only the vmalloc path itself may set. */
 const VMALLOC_ONLY = VmFlags.VM_ALLOC | VmFlags.VM_UNINITIALIZED;
@@ -67,8 +70,11 @@ export function vmap(
 ): number | null {
   if (pages === null || typeof pages !== 'object' || typeof pages.length !== 'number')
     throwEinval('vmap', 'pages must be an array of page frame numbers', pages);
-  if (options !== undefined && (options === null || typeof options !== 'object'))
-    throwEinval('vmap', 'options must be an object', options);
+  if (options !== undefined) {
+    if (options === null || typeof options !== 'object')
+      throwEinval('vmap', 'options must be an object', options);
+    checkOptionNames('vmap', options, VMAP_OPTIONS);
+  }
   let flags = checkVmFlags('vmap', options?.flags ?? 0);
   if ((flags & VmFlags.VM_FLUSH_RESET_PERMS) !== 0)
     throwEinval('vmap', 'flags must not include VM_FLUSH_RESET_PERMS', flags);
@@ -141,8 +147,11 @@ export function getVmArea(
   options?: { caller?: string; physAddr?: number },
 ): number {
   const f = checkVmFlags('get_vm_area', flags);
-  if (options !== undefined && (options === null || typeof options !== 'object'))
-    throwEinval('get_vm_area', 'options must be an object', options);
+  if (options !== undefined) {
+    if (options === null || typeof options !== 'object')
+      throwEinval('get_vm_area', 'options must be an object', options);
+    checkOptionNames('get_vm_area', options, GET_VM_AREA_OPTIONS);
+  }
   const caller =
     options?.caller === undefined
       ? defaultCaller(ctx, 'get_vm_area_caller')

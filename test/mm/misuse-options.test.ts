@@ -6,7 +6,13 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DESIGN_NAMES, VmallocError, createVmalloc, type VmallocOptions } from '../../src/index.js';
+import {
+  DESIGN_NAMES,
+  VmFlags,
+  VmallocError,
+  createVmalloc,
+  type VmallocOptions,
+} from '../../src/index.js';
 import { refuses } from '../helpers/misuse.js';
 import { PAGE, testVm } from '../helpers/vm.js';
 
@@ -182,6 +188,50 @@ for (const design of DESIGN_NAMES) {
         'EINVAL',
         /^Cannot __free_page: pfns\.length must be a non-negative integer, got -1$/,
       );
+    });
+
+    test('a purge notifier registered twice is refused; setLockStat takes a boolean', () => {
+      const { vm } = testVm({ design });
+      const fn = (): number => 0;
+      vm.registerPurgeNotifier(fn);
+      refuses(
+        vm,
+        () => vm.registerPurgeNotifier(fn),
+        'EINVAL',
+        /^Cannot register_vmap_purge_notifier: fn is registered already \(unregister it first\)$/,
+      );
+      assert.equal(vm.unregisterPurgeNotifier(fn), true);
+      assert.equal(vm.unregisterPurgeNotifier(fn), false, 'it was registered once');
+      vm.registerPurgeNotifier(fn);
+      assert.equal(vm.unregisterPurgeNotifier(fn), true);
+      vm.setLockStat(true);
+      for (const on of ['yes', 1, 0, null, undefined])
+        refuses(
+          vm,
+          () => vm.setLockStat(on as unknown as boolean),
+          'EINVAL',
+          /^Cannot setLockStat: on must be a boolean, got /,
+        );
+      assert.ok(vm.lockStats().length > 0);
+      vm.setLockStat(false);
+    });
+
+    test('vmap and get_vm_area refuse option names they do not know', () => {
+      const { vm } = testVm({ design });
+      const p = vm.allocPages(1);
+      refuses(
+        vm,
+        () => vm.vmap(p, { flag: VmFlags.VM_USERMAP } as object),
+        'EINVAL',
+        /^Cannot vmap: "flag" is not an option \(the options are flags, caller\)$/,
+      );
+      refuses(
+        vm,
+        () => vm.getVmArea(PAGE, 0, { phys_addr: 0x1000 } as object),
+        'EINVAL',
+        /^Cannot get_vm_area: "phys_addr" is not an option \(the options are caller, physAddr\)$/,
+      );
+      vm.freePages(p);
     });
   });
 }
