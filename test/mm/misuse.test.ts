@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DESIGN_NAMES, VmFlags } from '../../src/index.js';
+import { DESIGN_NAMES, VmallocError, VmFlags } from '../../src/index.js';
 import { refuses } from '../helpers/misuse.js';
 import { PAGE, testVm } from '../helpers/vm.js';
 
@@ -300,6 +300,14 @@ for (const design of DESIGN_NAMES) {
         refuses(vm, () => vm.vmap(p, { caller }), 'EINVAL', rule);
         refuses(vm, () => vm.getVmArea(PAGE, 0, { caller }), 'EINVAL', rule);
       }
+      const long = 'f'.repeat(1025);
+      for (const call of [
+        () => vm.vmalloc(PAGE, { caller: long }),
+        () => vm.vmap(p, { caller: long }),
+        () => vm.getVmArea(PAGE, 0, { caller: long }),
+      ])
+        refuses(vm, call, 'EINVAL', /caller must be at most 1024 characters long, got 1025$/);
+      vm.vfree(vm.vmalloc(PAGE, { caller: long.slice(1) }));
       const a = vm.vmalloc(PAGE, { caller: 'drm_gem_shmem_vmap+0x6c/0x120 [drm] ünïcode' })!;
       assert.match(vm.vmallocinfo(), /drm_gem_shmem_vmap\+0x6c\/0x120 \[drm\] ünïcode pages=1/);
       vm.vfree(a);
@@ -307,3 +315,36 @@ for (const design of DESIGN_NAMES) {
     });
   });
 }
+
+describe('caller names', () => {
+  test('a full table of caller names is ENOMEM, not a RangeError; known names still work', () => {
+    // The table is shared by the designs alike: one design is enough. vmap() of more frames
+    // than memory has interns its caller and returns null without reserving anything, so the
+    // table fills without 65536 areas (64 MiB of names: 65536 of 1024 characters).
+    const { vm } = testVm({ physicalMemory: 16 * PAGE });
+    const p = vm.allocPages(1);
+    const pages = new Array<number>(17).fill(p[0]!);
+    const base = 'x'.repeat(1018);
+    let k = 0;
+    for (; k < 70_000; k++) {
+      const caller = base + String(k).padStart(6, '0');
+      try {
+        assert.equal(vm.vmap(pages, { caller }), null);
+      } catch (e) {
+        assert.ok(e instanceof VmallocError, String(e));
+        assert.equal(e.code, 'ENOMEM');
+        assert.match(
+          e.message,
+          /^Cannot vmap: the table of caller names is full .*; reuse caller names/,
+        );
+        break;
+      }
+    }
+    assert.equal(k, 65536);
+    const again = vm.vmap(p, { caller: base + '000001' })!;
+    assert.match(vm.vmallocinfo(), /x{1018}000001 pages=1 vmap/);
+    vm.vunmap(again);
+    vm.freePages(p);
+    vm.check();
+  });
+});
