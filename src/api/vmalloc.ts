@@ -167,6 +167,7 @@ export class Vmalloc {
 
   /**
    * Unmaps an area made by vmap(); the pages stay the caller's (unless VM_MAP_PUT_PAGES).
+   * @throws VmallocError EINVAL for a vmalloc area (vfree() frees it and its pages).
    * Kernel: vunmap().
    */
   vunmap(addr: number | null | undefined): void {

@@ -44,6 +44,7 @@ export function unlinkForFree(
       `Trying to ${fn === 'vunmap' ? 'vunmap()' : 'vfree()'} bad address (${kernelHex(addr)})`,
     );
   }
+  if (fn === 'vunmap') refuseVmallocArea(ctx, addr);
   const va = findUnlinkWithVm(ctx, addr);
   if (va > 0) return va;
   const shown = fn === 'vunmap' ? 'vunmap()' : 'vfree()';
@@ -63,6 +64,21 @@ export function unlinkForFree(
     'ENOENT',
     `Trying to ${shown} nonexistent vm area (${kernelHex(addr)}): ${at} is a vm_map_ram area; use vm_unmap_ram()`,
   );
+}
+
+/**
+ * vunmap() of a vmalloc area would leave its pages owned by no one (the kernel leaks them):
+ * refused, with the call that frees it. One more lookup, on vunmap only.
+ */
+function refuseVmallocArea(ctx: VmContext, addr: number): void {
+  const va = ctx.areas.find(ctx.cpu, addr);
+  if (va === 0 || ctx.s.start(va) !== addr) return;
+  const vm = ctx.vmOf(va);
+  if (vm !== 0 && (ctx.vms.flags(vm) & VmFlags.VM_ALLOC) !== 0)
+    throw new VmallocError(
+      'EINVAL',
+      `Cannot vunmap: ${kernelHex(addr)} is a vmalloc area; free it with vfree()`,
+    );
 }
 
 /** The area found by the last refused lookup (for the error message). */

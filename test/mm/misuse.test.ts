@@ -137,6 +137,22 @@ for (const design of DESIGN_NAMES) {
       vm.check();
     });
 
+    test('vunmap of a vmalloc area is refused (its pages would belong to no one)', () => {
+      const { vm } = testVm({ design });
+      const a = vm.vmalloc(2 * PAGE)!;
+      refuses(
+        vm,
+        () => vm.vunmap(a),
+        'EINVAL',
+        /^Cannot vunmap: 0xffffc90000000000 is a vmalloc area; free it with vfree\(\)$/,
+      );
+      const area = vm.getVmArea(PAGE)!;
+      vm.vunmap(area.addr); // an area without pages of its own is vunmap's to remove
+      vm.vfree(a);
+      assert.equal(vm.stats().pagesUsed, 0);
+      vm.check();
+    });
+
     test('remove_vm_area of a vmalloc area hands its pages to the caller, who frees them', () => {
       const { vm } = testVm({ design });
       const a = vm.vmalloc(3 * PAGE)!;
