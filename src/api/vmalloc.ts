@@ -18,7 +18,7 @@ import type { PurgeNotifier, VmapAreas } from '../designs/vmap-areas.js';
 import { formatLockStat } from '../shared/lock-stat.js';
 import type { LockStat } from '../shared/lock.js';
 import { consoleLogger, type VmallocLogger } from '../shared/logger.js';
-import { copy, physOffset, vmallocToPage } from '../mm/access.js';
+import { copy, physOffset, readBytes, vmallocToPage } from '../mm/access.js';
 import { vmallocNodeRange } from '../mm/alloc-path.js';
 import {
   checkAddr,
@@ -392,9 +392,7 @@ export class Vmalloc {
     checkInteger('read', 'length', length);
     if (length < 0) throwEinval('read', 'length must not be negative', length);
     if (length > 2 ** 31) throwEinval('read', 'length must not exceed 2^31 bytes', length);
-    const out = new Uint8Array(length);
-    copy(this.ctx, 'read', addr, out, true);
-    return out;
+    return readBytes(this.ctx, 'read', addr, length);
   }
 
   /** Copies bytes out of mapped pages into `target`. */

@@ -75,7 +75,7 @@ export function vmap(
       throwEinval('vmap', 'options must be an object', options);
     checkOptionNames('vmap', options, VMAP_OPTIONS);
   }
-  let flags = checkVmFlags('vmap', options?.flags ?? 0);
+  let flags = checkVmFlags('vmap', options?.flags === undefined ? 0 : options.flags);
   if ((flags & VmFlags.VM_FLUSH_RESET_PERMS) !== 0)
     throwEinval('vmap', 'flags must not include VM_FLUSH_RESET_PERMS', flags);
   const count = pages.length;

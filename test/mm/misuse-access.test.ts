@@ -161,7 +161,15 @@ for (const design of DESIGN_NAMES) {
           'EINVAL',
           /^Cannot write: bytes must be a Uint8Array, got /,
         );
+      // Checked against the mapping before the buffer is made: no 2 GiB array for an EFAULT.
+      refuses(
+        vm,
+        () => vm.read(a, 2 ** 31),
+        'EFAULT',
+        /^Cannot read 2147483648 bytes at 0xffffc90000000000: the range runs past the mapped pages/,
+      );
       assert.deepEqual(vm.read(a, 0), new Uint8Array(0));
+      refuses(vm, () => vm.read(-1, 0), 'EINVAL', /addr must lie in the address space/);
     });
 
     test('writeU8 takes a byte, writePtr an address a kernel pointer can hold', () => {

@@ -251,6 +251,12 @@ for (const design of DESIGN_NAMES) {
         [VmFlags.VM_UNINITIALIZED, /flags must not include VM_ALLOC or VM_UNINITIALIZED/],
         [VmFlags.VM_ALLOC | VmFlags.VM_MAP, /flags must not include VM_ALLOC/],
       ];
+      refuses(
+        vm,
+        () => vm.vmap(p, { flags: null as unknown as number }),
+        'EINVAL',
+        /^Cannot vmap: flags must be VM_\* bits, got null$/,
+      );
       const bad: unknown[] = [
         2 ** 53,
         2 ** 31,
