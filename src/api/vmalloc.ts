@@ -253,25 +253,23 @@ export class Vmalloc {
 
   /**
    * Registers a function called when an allocation fails even after a purge; it should free
-   * what it can and return how much it freed (> 0 makes the allocation retry).
+   * what it can and return how much it freed (> 0 makes the allocation retry). It runs in the
+   * middle of the allocation, so an exception it throws is dropped (it counts as 0 freed).
    * Kernel: register_vmap_purge_notifier().
    */
   registerPurgeNotifier(fn: PurgeNotifier): void {
     if (typeof fn !== 'function')
       throwEinval('register_vmap_purge_notifier', 'fn must be a function', fn);
     // As the kernel's notifier chains refuse a block registered twice (-EEXIST).
-    if (this.ctx.notifiers.has(fn))
+    if (!this.ctx.addNotifier(fn))
       throw new VmallocError(
         'EINVAL',
         'Cannot register_vmap_purge_notifier: fn is registered already (unregister it first)',
       );
-    this.ctx.notifiers.add(fn);
-    this.ctx.areas.registerNotifier(fn);
   }
 
   unregisterPurgeNotifier(fn: PurgeNotifier): boolean {
-    this.ctx.notifiers.delete(fn);
-    return this.ctx.areas.unregisterNotifier(fn);
+    return this.ctx.removeNotifier(fn);
   }
 
   /** vmap_lazy_nr: pages (guard pages included) freed lazily and not yet purged. */

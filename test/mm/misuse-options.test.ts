@@ -233,5 +233,49 @@ for (const design of DESIGN_NAMES) {
       );
       vm.freePages(p);
     });
+
+    test('a logger or a purge notifier that throws cannot leave an operation half-done', () => {
+      const logger = {
+        calls: 0,
+        warn(): void {
+          this.calls++;
+          throw new Error('a broken logger');
+        },
+      };
+      const vm = createVmalloc({
+        design,
+        nrCpus: 1,
+        physicalMemory: 16 * PAGE,
+        vmallocSize: 16 * PAGE,
+        logger,
+      });
+      const a = vm.vmalloc(10 * PAGE)!;
+      // Page frames run out: the half-made area is undone after the warning.
+      assert.equal(vm.vmalloc(4 * PAGE), null);
+      vm.check();
+      let calls = 0;
+      const broken = (): number => {
+        calls++;
+        throw new Error('a broken notifier');
+      };
+      vm.registerPurgeNotifier(broken);
+      // Address space runs out: the notifiers are asked, the allocation is undone.
+      assert.equal(vm.vmalloc(5 * PAGE), null);
+      assert.equal(calls, 1);
+      assert.ok(logger.calls >= 2, 'every warning reached the logger');
+      vm.check();
+      // A notifier that frees still makes the allocation retry, after the broken one.
+      const freeing = (): number => {
+        vm.vfree(a);
+        return 10;
+      };
+      vm.registerPurgeNotifier(freeing);
+      const b = vm.vmalloc(5 * PAGE);
+      assert.notEqual(b, null);
+      assert.equal(vm.unregisterPurgeNotifier(broken), true);
+      assert.equal(vm.unregisterPurgeNotifier(freeing), true);
+      vm.vfree(b);
+      vm.check();
+    });
   });
 }
