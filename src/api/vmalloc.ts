@@ -182,7 +182,12 @@ export class Vmalloc {
   // ---------------------------------------------------------------- vmap & friends
 
   /**
-   * Maps the given page frames (from allocPages) into a new area: the address, or null.
+   * Maps the given page frames (from allocPages) into a new area: the address, or null. The
+   * frames stay the caller's (a frame may be mapped by several areas) unless
+   * VM_MAP_PUT_PAGES hands them to the area, whose vfree() then frees them.
+   * @throws VmallocError EINVAL for a number that is no allocated frame (or a frame listed
+   * twice with VM_MAP_PUT_PAGES); EBUSY for a vmalloc area's page, or, with VM_MAP_PUT_PAGES,
+   * a frame another area maps.
    * Kernel: vmap().
    */
   vmap(pages: ArrayLike<number>, options?: VmapOptions): number | null {
@@ -213,8 +218,9 @@ export class Vmalloc {
   }
 
   /**
-   * Removes the area starting at `addr` without freeing its pages (the caller owns them): the
-   * vm_struct it had, or null when no area starts there. Kernel: remove_vm_area().
+   * Removes the area starting at `addr` without freeing its pages: the vm_struct it had (its
+   * `pages` are now the caller's, to freePages()), or null when no area starts there.
+   * Kernel: remove_vm_area().
    */
   removeVmArea(addr: number): VmArea | null {
     const snap = removeVmArea(this.ctx, checkAddr('remove_vm_area', addr));
@@ -230,14 +236,24 @@ export class Vmalloc {
     return vmallocToPage(this.ctx, checkAddr('vmalloc_to_page', addr));
   }
 
-  /** Up to `n` page frames (fewer when memory runs out). Kernel: alloc_pages_bulk(). */
+  /**
+   * Up to `n` page frames (fewer when memory runs out), the caller's until freePages().
+   * @throws VmallocError EINVAL when `n` exceeds the frames of physical memory.
+   * Kernel: alloc_pages_bulk().
+   */
   allocPages(n: number): Int32Array {
     const out = allocPages(this.ctx, n);
     this.afterOp();
     return out;
   }
 
-  /** Returns page frames from allocPages. Kernel: __free_page(). */
+  /**
+   * Returns page frames from allocPages (and those remove_vm_area handed back). The whole
+   * list is checked first: nothing is freed unless every frame can be.
+   * @throws VmallocError EINVAL for a number that is no allocated frame or a frame listed
+   * twice; EBUSY for a frame a vmap area still maps, or an area's own page.
+   * Kernel: __free_page().
+   */
   freePages(pfns: ArrayLike<number>): void {
     freePages(this.ctx, pfns);
     this.afterOp();

@@ -3,8 +3,10 @@
  * page frames users bring to vmap (alloc_pages_bulk, __free_page).
  *
  * Holds: the functions behind those façade methods and the VmArea snapshot of a vm_struct.
- * Invariant: a vmap area maps exactly the frames it was given, each an allocated frame; every
- * argument is checked before anything is reserved.
+ * Invariant: a vmap area maps exactly the frames it was given, each an allocated frame of the
+ * user's, counted in the frame's owner word (or owned by the area with VM_MAP_PUT_PAGES); a
+ * frame is freed only when nothing maps or owns it; every argument is checked before anything
+ * is reserved or freed.
  * Callers: the façade (src/api/vmalloc.ts).
  *
  * Kernel: vmap(), get_vm_area_caller(), find_vm_area(), remove_vm_area(), alloc_pages_bulk(),
