@@ -87,6 +87,10 @@ for (const design of DESIGN_NAMES) {
         /pfns\[1\] \(pfn \d+\) is still mapped by 1 vmap area$/,
       );
       vm.vfree(m2); // vfree of a vmap area without VM_MAP_PUT_PAGES drops the map only
+      const m3 = vm.vmap(p)!;
+      refuses(vm, () => vm.freePages(p), 'EBUSY', /is still mapped by 1 vmap area$/);
+      assert.deepEqual(vm.removeVmArea(m3)!.pages, [...p]); // so does remove_vm_area
+      vm.check();
       vm.freePages(p);
       assert.equal(vm.stats().pagesUsed, 0);
       vm.check();
@@ -134,6 +138,12 @@ for (const design of DESIGN_NAMES) {
       refuses(vm, () => vm.vmap([p[0]!]), 'EBUSY', /is an area's own page/);
       vm.vfree(owned);
       assert.equal(vm.stats().pagesUsed, 0, 'the area freed the frames it was given');
+      // remove_vm_area gives frames handed over with VM_MAP_PUT_PAGES back to the caller.
+      const q = vm.allocPages(2);
+      const removed = vm.removeVmArea(vm.vmap(q, put)!)!;
+      vm.check();
+      vm.freePages(removed.pages);
+      assert.equal(vm.stats().pagesUsed, 0);
       vm.check();
     });
 
