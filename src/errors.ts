@@ -13,7 +13,8 @@
  * Error codes: EINVAL a bad argument; ENOENT no such live area; EFAULT a memory access outside
  * a live area's mapped pages; EINVARIANT the checker found a broken invariant (a bug);
  * EOWNERDEAD a lock's holder died (its worker exited); ETIMEDOUT a lock was not released
- * within the lock timeout. EBUSY and ENOMEM are kept for the kernel's uses of those names.
+ * within the lock timeout. EBUSY a page frame still in use (freed or handed over while an area
+ * maps or owns it); ENOMEM the table of caller names is full.
  */
 export type VmallocErrorCode =
   'EINVAL' | 'ENOENT' | 'EBUSY' | 'ENOMEM' | 'EFAULT' | 'EINVARIANT' | 'EOWNERDEAD' | 'ETIMEDOUT';

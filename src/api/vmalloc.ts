@@ -19,7 +19,7 @@ import type { PurgeNotifier, VmapAreas } from '../designs/vmap-areas.js';
 import { formatLockStat } from '../shared/lock-stat.js';
 import type { LockStat } from '../shared/lock.js';
 import { consoleLogger, type VmallocLogger } from '../shared/logger.js';
-import { copy, physOffset, vmallocToPage } from '../mm/access.js';
+import { copy, physOffset, readBytes, vmallocToPage } from '../mm/access.js';
 import { vmallocNodeRange } from '../mm/alloc-path.js';
 import {
   checkAddr,
@@ -169,6 +169,7 @@ export class Vmalloc {
 
   /**
    * Unmaps an area made by vmap(); the pages stay the caller's (unless VM_MAP_PUT_PAGES).
+   * @throws VmallocError EINVAL for a vmalloc area (vfree() frees it and its pages).
    * Kernel: vunmap().
    */
   vunmap(addr: number | null | undefined): void {
@@ -183,7 +184,12 @@ export class Vmalloc {
   // ---------------------------------------------------------------- vmap & friends
 
   /**
-   * Maps the given page frames (from allocPages) into a new area: the address, or null.
+   * Maps the given page frames (from allocPages) into a new area: the address, or null. The
+   * frames stay the caller's (a frame may be mapped by several areas) unless
+   * VM_MAP_PUT_PAGES hands them to the area, whose vfree() then frees them.
+   * @throws VmallocError EINVAL for a number that is no allocated frame (or a frame listed
+   * twice with VM_MAP_PUT_PAGES); EBUSY for a vmalloc area's page, or, with VM_MAP_PUT_PAGES,
+   * a frame another area maps.
    * Kernel: vmap().
    */
   vmap(pages: ArrayLike<number>, options?: VmapOptions): number | null {
@@ -214,8 +220,9 @@ export class Vmalloc {
   }
 
   /**
-   * Removes the area starting at `addr` without freeing its pages (the caller owns them): the
-   * vm_struct it had, or null when no area starts there. Kernel: remove_vm_area().
+   * Removes the area starting at `addr` without freeing its pages: the vm_struct it had (its
+   * `pages` are now the caller's, to freePages()), or null when no area starts there.
+   * Kernel: remove_vm_area().
    */
   removeVmArea(addr: number): VmArea | null {
     const snap = removeVmArea(this.ctx, checkAddr('remove_vm_area', addr));
@@ -231,14 +238,24 @@ export class Vmalloc {
     return vmallocToPage(this.ctx, checkAddr('vmalloc_to_page', addr));
   }
 
-  /** Up to `n` page frames (fewer when memory runs out). Kernel: alloc_pages_bulk(). */
+  /**
+   * Up to `n` page frames (fewer when memory runs out), the caller's until freePages().
+   * @throws VmallocError EINVAL when `n` exceeds the frames of physical memory.
+   * Kernel: alloc_pages_bulk().
+   */
   allocPages(n: number): Int32Array {
     const out = allocPages(this.ctx, n);
     this.afterOp();
     return out;
   }
 
-  /** Returns page frames from allocPages. Kernel: __free_page(). */
+  /**
+   * Returns page frames from allocPages (and those remove_vm_area handed back). The whole
+   * list is checked first: nothing is freed unless every frame can be.
+   * @throws VmallocError EINVAL for a number that is no allocated frame or a frame listed
+   * twice; EBUSY for a frame a vmap area still maps, or an area's own page.
+   * Kernel: __free_page().
+   */
   freePages(pfns: ArrayLike<number>): void {
     freePages(this.ctx, pfns);
     this.afterOp();
@@ -254,17 +271,23 @@ export class Vmalloc {
 
   /**
    * Registers a function called when an allocation fails even after a purge; it should free
-   * what it can and return how much it freed (> 0 makes the allocation retry).
+   * what it can and return how much it freed (> 0 makes the allocation retry). It runs in the
+   * middle of the allocation, so an exception it throws is dropped (it counts as 0 freed).
    * Kernel: register_vmap_purge_notifier().
    */
   registerPurgeNotifier(fn: PurgeNotifier): void {
     if (typeof fn !== 'function')
       throwEinval('register_vmap_purge_notifier', 'fn must be a function', fn);
-    this.ctx.areas.registerNotifier(fn);
+    // As the kernel's notifier chains refuse a block registered twice (-EEXIST).
+    if (!this.ctx.addNotifier(fn))
+      throw new VmallocError(
+        'EINVAL',
+        'Cannot register_vmap_purge_notifier: fn is registered already (unregister it first)',
+      );
   }
 
   unregisterPurgeNotifier(fn: PurgeNotifier): boolean {
-    return this.ctx.areas.unregisterNotifier(fn);
+    return this.ctx.removeNotifier(fn);
   }
 
   /** vmap_lazy_nr: pages (guard pages included) freed lazily and not yet purged. */
@@ -291,7 +314,8 @@ export class Vmalloc {
 
   /** Turns lock statistics on or off, for every worker. Off, a lock costs one extra load. */
   setLockStat(on: boolean): void {
-    this.ctx.lockTable.setStats(on === true);
+    if (typeof on !== 'boolean') throwEinval('setLockStat', 'on must be a boolean', on);
+    this.ctx.lockTable.setStats(on);
   }
 
   /** Zeroes the lock statistics. */
@@ -415,9 +439,7 @@ export class Vmalloc {
     checkInteger('read', 'length', length);
     if (length < 0) throwEinval('read', 'length must not be negative', length);
     if (length > 2 ** 31) throwEinval('read', 'length must not exceed 2^31 bytes', length);
-    const out = new Uint8Array(length);
-    copy(this.ctx, 'read', addr, out, true);
-    return out;
+    return readBytes(this.ctx, 'read', addr, length);
   }
 
   /** Copies bytes out of mapped pages into `target`. */
@@ -438,8 +460,11 @@ export class Vmalloc {
     return this.ctx.frames.bytes()[at]!;
   }
 
-  /** One byte, as `*(u8 *)addr = value`. */
+  /** One byte, as `*(u8 *)addr = value`: an integer from 0 to 255. */
   writeU8(addr: number, value: number): void {
+    // Catches every non-byte: a non-number, NaN, a fraction, a negative, 256 and up.
+    if (typeof value !== 'number' || (value & 0xff) !== value)
+      throwEinval('write', 'value must be an integer from 0 to 255', value);
     const at = physOffset(this.ctx, 'write', addr, 1);
     this.ctx.frames.bytes()[at] = value;
   }
@@ -528,9 +553,9 @@ export interface CreateVmallocOptions extends VmallocOptions {
  * VmallocOptions for the other defaults.
  */
 export function createVmalloc(options: CreateVmallocOptions = {}): Vmalloc {
-  const config = resolveConfig(options);
+  const config = resolveConfig(options, ['cpu']);
   const logger = resolveLogger('create vmalloc', options.logger);
-  const cpu = options.cpu ?? 0;
+  const cpu = options.cpu === undefined ? 0 : options.cpu;
   checkCpu('create vmalloc', cpu, config.nrCpus);
   const ctx = new VmContext(createHandle(config), cpu, logger);
   ctx.init();

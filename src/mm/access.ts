@@ -60,16 +60,42 @@ export function copy(
   buf: Uint8Array,
   out: boolean,
 ): void {
+  if (checkMapped(ctx, op, addr, buf.length)) copyMapped(ctx, addr, buf, out);
+}
+
+/**
+ * The `length` bytes at `addr`, in a new array made only once every page is known to be
+ * mapped (a wrong length must not first cost a buffer of that size).
+ */
+export function readBytes(ctx: VmContext, op: string, addr: number, length: number): Uint8Array {
+  const out = new Uint8Array(checkMapped(ctx, op, addr, length) ? length : 0);
+  if (length > 0) copyMapped(ctx, addr, out, true);
+  return out;
+}
+
+/**
+ * Checks that [addr, addr + len) lies in mapped pages (EINVAL for a bad address, EFAULT for
+ * an unmapped page); false when there is nothing to copy.
+ */
+function checkMapped(ctx: VmContext, op: string, addr: number, len: number): boolean {
   if (typeof addr !== 'number' || !(addr >= 0 && addr < ADDRESS_LIMIT) || !Number.isInteger(addr))
     badAddr(op, addr);
-  const len = buf.length;
-  if (len === 0) return;
+  if (len === 0) return false;
+  // Nothing is mapped at the top of the space (the managed space ends below 2^48).
+  if (addr + len > ADDRESS_LIMIT) fault(ctx, op, addr, len);
   const pageSize = ctx.pageSize;
   const first = addr - (addr % pageSize);
   const pages = Math.ceil((addr + len - first) / pageSize);
   // All or nothing: every page must be mapped before a byte moves.
   const mapped = ctx.pageTable.mapped(first, pages);
   if (mapped < pages) fault(ctx, op, addr, len);
+  return true;
+}
+
+/** The copy itself, over pages checkMapped() found mapped. */
+function copyMapped(ctx: VmContext, addr: number, buf: Uint8Array, out: boolean): void {
+  const len = buf.length;
+  const pageSize = ctx.pageSize;
   ctx.frames.refresh();
   const mem = ctx.frames.bytes();
   let at = addr;

@@ -18,6 +18,7 @@
 
 import { invariantFailure } from '../debug.js';
 import { releaseArea } from './free-path.js';
+import { FRAME_AREA } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
 
@@ -151,7 +152,7 @@ function allocAreaPages(ctx: VmContext, vm: number, zero: boolean): boolean {
   vms.setPages(vm, slot);
   const view = ctx.pool.view(slot);
   const at = ctx.pool.offset(slot);
-  const got = ctx.frames.allocBulk(nrPages, view, at);
+  const got = ctx.frames.allocBulk(nrPages, view, at, FRAME_AREA);
   vms.setNrPages(vm, got);
   if (got < nrPages) {
     ctx.log.warn(

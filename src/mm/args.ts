@@ -32,6 +32,20 @@ export function throwEinval(fn: string, rule: string, value: unknown): never {
   throw new VmallocError('EINVAL', `Cannot ${fn}: ${rule}, got ${shown}`);
 }
 
+/**
+ * Refuses option names `fn` does not know: a misspelt option would otherwise be ignored
+ * without a word. Not used on the vmalloc() path, whose options are checked field by field.
+ */
+export function checkOptionNames(fn: string, options: object, names: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!names.includes(key))
+      throw new VmallocError(
+        'EINVAL',
+        `Cannot ${fn}: ${JSON.stringify(key)} is not an option (the options are ${names.join(', ')})`,
+      );
+  }
+}
+
 /** A cpu id argument: an integer in [0, nrCpus). */
 export function checkCpu(op: string, cpu: unknown, nrCpus: number): asserts cpu is number {
   if (!Number.isInteger(cpu) || (cpu as number) < 0 || (cpu as number) >= nrCpus) {
@@ -74,11 +88,38 @@ export function checkAddr(fn: string, addr: unknown): number {
   throwEinval(fn, 'addr must lie in the address space [0, 2^48)', n);
 }
 
-/** The string id of a caller name given by the user; validated, interned. */
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** The longest caller name, in UTF-16 code units (a symbol+offset is far shorter). */
+export const MAX_CALLER_LENGTH = 1024;
+
+/**
+ * The string id of a caller name given by the user; validated, interned. Names live for the
+ * subsystem's life in a shared table: a program that makes a new name per call fills it, and
+ * is told so (ENOMEM) rather than given a RangeError.
+ */
 export function callerId(ctx: VmContext, fn: string, caller: unknown): number {
   if (typeof caller !== 'string') throwEinval(fn, 'caller must be a string', caller);
-  if (/[\n\r]/.test(caller)) throwEinval(fn, 'caller must not contain a line break', caller);
-  return ctx.strings.intern(caller);
+  if (caller.length > MAX_CALLER_LENGTH)
+    throw new VmallocError(
+      'EINVAL',
+      `Cannot ${fn}: caller must be at most ${MAX_CALLER_LENGTH} characters long, got ${caller.length}`,
+    );
+  // One area is one line of vmallocinfo: a line break would forge lines, other control
+  // characters would garble the one.
+  if (CONTROL.test(caller))
+    throwEinval(fn, 'caller must not contain a line break or another control character', caller);
+  try {
+    return ctx.strings.intern(caller);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new VmallocError(
+      'ENOMEM',
+      `Cannot ${fn}: the table of caller names is full (${e.message}); reuse caller names instead of making one per call`,
+    );
+  }
 }
 
 /** The string id of the default caller name of API function `fn` ("fn+0x0/0x0"). */

@@ -11,6 +11,7 @@
 
 import { invariantFailure } from '../debug.js';
 import { kernelHex } from '../shared/layout.js';
+import { FRAME_AREA, FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags, type VmStore } from './vm-struct.js';
 
@@ -21,7 +22,9 @@ export function checkAll(ctx: VmContext): void {
   const cfg = ctx.config;
   const pageSize = ctx.pageSize;
   const { busy } = ctx.areas.check(cfg.spaceStart, cfg.spaceEnd);
+  // Frames an area owns (vmalloc, VM_MAP_PUT_PAGES), and how many vmap areas map each user frame.
   const owner = new Map<number, number>();
+  const maps = new Map<number, number>();
   const liveVms: number[] = [];
   const poolRanges = new Map(ctx.pool.ranges().map((r) => [r.start, r.end - r.start]));
   let mappedPages = 0;
@@ -51,6 +54,7 @@ export function checkAll(ctx: VmContext): void {
         `${where}: its pages array (slot ${slot}) is not a live pool range of ${nrPages}`,
       );
     const addr = vms.addr(vm);
+    const ownsPages = (flags & VmFlags.VM_MAP) === 0 || (flags & VmFlags.VM_MAP_PUT_PAGES) !== 0;
     for (let k = 0; k < nrPages; k++) {
       const pfn = slots[at + k]!;
       if (!ctx.frames.isInUse(pfn))
@@ -60,12 +64,14 @@ export function checkAll(ctx: VmContext): void {
         invariantFailure(
           `${where}: the page table maps page ${k} to ${pte < 0 ? 'nothing' : `pfn ${pte}`}, its pages array to pfn ${pfn}`,
         );
-      if ((flags & VmFlags.VM_ALLOC) !== 0) {
+      if (ownsPages) {
         if (owner.has(pfn))
           invariantFailure(
             `pfn ${pfn} belongs to two vmalloc areas (#${owner.get(pfn)} and #${vm})`,
           );
         owner.set(pfn, vm);
+      } else {
+        maps.set(pfn, (maps.get(pfn) ?? 0) + 1);
       }
     }
     if (
@@ -80,10 +86,33 @@ export function checkAll(ctx: VmContext): void {
     invariantFailure(
       `the page table maps ${ptPages} pages, the live areas ${mappedPages} (a stale mapping)`,
     );
+  checkOwnerWords(ctx, owner, maps);
   checkVmStore(vms, liveVms);
   const problems = ctx.frames.checkProblems();
   if (problems.length > 0) invariantFailure(`page allocator: ${problems[0]}`);
   ctx.pool.check();
+}
+
+/** Every frame's owner word says what the live areas say of it (see page-alloc.ts). */
+function checkOwnerWords(
+  ctx: VmContext,
+  owner: Map<number, number>,
+  maps: Map<number, number>,
+): void {
+  const words = ctx.frames.owners();
+  for (let pfn = 0; pfn < words.length; pfn++) {
+    const word = words[pfn]!;
+    if (word === FRAME_AREA) {
+      if (!owner.has(pfn))
+        invariantFailure(`pfn ${pfn} is marked as an area's page, but no live area owns it`);
+    } else if (owner.has(pfn)) {
+      invariantFailure(`pfn ${pfn} is owned by vm_struct #${owner.get(pfn)}, its word is ${word}`);
+    } else if (word >= FRAME_USER && word - FRAME_USER !== (maps.get(pfn) ?? 0)) {
+      invariantFailure(
+        `pfn ${pfn} is counted as mapped by ${word - FRAME_USER} vmap areas, ${maps.get(pfn) ?? 0} map it`,
+      );
+    }
+  }
 }
 
 function checkVmStore(vms: VmStore, live: number[]): void {

@@ -87,18 +87,68 @@ export interface VmallocConfig {
 }
 
 function bad(what: string, value: unknown): never {
-  throw new VmallocError('EINVAL', `Cannot create vmalloc: ${what}, got ${String(value)}`);
+  throw new VmallocError('EINVAL', `Cannot create vmalloc: ${what}, got ${shown(value)}`);
 }
 
-export function resolveConfig(o: VmallocOptions = {}): VmallocConfig {
-  if (o === null || typeof o !== 'object') bad('options must be an object', o);
-  const design = o.design ?? DEFAULT_DESIGN;
+/** A value in a message, as the other validators show it (strings quoted). */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n (a bigint)`;
+  if (typeof value === 'symbol') return 'a symbol';
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (value !== null && typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+/** Every option createVmalloc() knows; any other key is refused (a typo would be ignored). */
+const OPTION_NAMES: readonly (keyof VmallocOptions)[] = [
+  'design',
+  'nrCpus',
+  'pageSize',
+  'vmallocStart',
+  'vmallocSize',
+  'physicalMemory',
+  'shared',
+  'logger',
+  'checkEveryOp',
+  'numaInfo',
+  'lockStat',
+  'lockTimeoutMs',
+];
+
+function checkOptionNames(o: object, also: readonly string[]): void {
+  for (const key of Reflect.ownKeys(o)) {
+    if (typeof key === 'string' && (OPTION_NAMES as readonly string[]).includes(key)) continue;
+    if (typeof key === 'string' && also.includes(key)) continue;
+    throw new VmallocError(
+      'EINVAL',
+      `Cannot create vmalloc: ${typeof key === 'symbol' ? 'a symbol key' : JSON.stringify(key)} is not an option (the options are ${[...OPTION_NAMES, ...also].join(', ')})`,
+    );
+  }
+}
+
+/** An optional boolean option. */
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') bad(`${name} must be a boolean`, value);
+  return value;
+}
+
+/**
+ * Checks every option (undefined means the default; null only for logger, which
+ * createVmalloc checks) and resolves the configuration. Throws EINVAL naming the option.
+ */
+export function resolveConfig(o: VmallocOptions = {}, also: readonly string[] = []): VmallocConfig {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) bad('options must be an object', o);
+  checkOptionNames(o, also);
+  const design = o.design === undefined ? DEFAULT_DESIGN : o.design;
   if (!isDesignName(design))
     bad(`design must be one of ${DESIGN_NAMES.map((d) => `'${d}'`).join(', ')}`, design);
-  const nrCpus = o.nrCpus ?? machineCpuCount();
+  const nrCpus = o.nrCpus === undefined ? machineCpuCount() : o.nrCpus;
   if (!Number.isInteger(nrCpus) || nrCpus < 1 || nrCpus > 4096)
     bad('nrCpus must be an integer from 1 to 4096', nrCpus);
-  const pageSize = o.pageSize ?? 4096;
+  const pageSize = o.pageSize === undefined ? 4096 : o.pageSize;
   if (
     typeof pageSize !== 'number' ||
     !isPowerOfTwo(pageSize) ||
@@ -107,8 +157,8 @@ export function resolveConfig(o: VmallocOptions = {}): VmallocConfig {
   ) {
     bad('pageSize must be a power of two from 1024 to 65536', pageSize);
   }
-  const vmallocStart = o.vmallocStart ?? X86_64_VMALLOC_START;
-  const vmallocSize = o.vmallocSize ?? X86_64_VMALLOC_SIZE;
+  const vmallocStart = o.vmallocStart === undefined ? X86_64_VMALLOC_START : o.vmallocStart;
+  const vmallocSize = o.vmallocSize === undefined ? X86_64_VMALLOC_SIZE : o.vmallocSize;
   if (
     !Number.isSafeInteger(vmallocStart) ||
     vmallocStart % pageSize !== 0 ||
@@ -127,7 +177,7 @@ export function resolveConfig(o: VmallocOptions = {}): VmallocConfig {
       vmallocSize,
     );
   }
-  const physicalMemory = o.physicalMemory ?? 2 ** 30;
+  const physicalMemory = o.physicalMemory === undefined ? 2 ** 30 : o.physicalMemory;
   if (
     !Number.isSafeInteger(physicalMemory) ||
     physicalMemory % pageSize !== 0 ||
@@ -149,10 +199,10 @@ export function resolveConfig(o: VmallocOptions = {}): VmallocConfig {
     vmallocEnd: vmallocStart + vmallocSize - 1,
     physicalMemory,
     lazyMaxPages: fls(nrCpus) * ((32 * 2 ** 20) / pageSize),
-    shared: o.shared ?? typeof SharedArrayBuffer === 'function',
-    numaInfo: o.numaInfo ?? true,
+    shared: flag('shared', o.shared, typeof SharedArrayBuffer === 'function'),
+    numaInfo: flag('numaInfo', o.numaInfo, true),
     checkEveryOp: checkEvery(o.checkEveryOp),
-    lockStat: o.lockStat === true,
+    lockStat: flag('lockStat', o.lockStat, false),
     lockTimeoutMs: lockTimeout(o.lockTimeoutMs),
   };
 }

@@ -16,6 +16,8 @@
 
 import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
+import { ADDRESS_LIMIT, checkAddr } from './args.js';
+import { FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
 
@@ -35,12 +37,14 @@ export function unlinkForFree(
   addr: number,
 ): number {
   if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) checkInteger(fn, 'addr', addr);
-  if (addr % ctx.pageSize !== 0 || addr < 0) {
+  if (addr < 0 || addr >= ADDRESS_LIMIT) checkAddr(fn, addr);
+  if (addr % ctx.pageSize !== 0) {
     throw new VmallocError(
       'EINVAL',
-      `Trying to vfree() bad address (${addr < 0 ? addr : kernelHex(addr)})`,
+      `Trying to ${fn === 'vunmap' ? 'vunmap()' : 'vfree()'} bad address (${kernelHex(addr)})`,
     );
   }
+  if (fn === 'vunmap') refuseVmallocArea(ctx, addr);
   const va = findUnlinkWithVm(ctx, addr);
   if (va > 0) return va;
   const shown = fn === 'vunmap' ? 'vunmap()' : 'vfree()';
@@ -60,6 +64,21 @@ export function unlinkForFree(
     'ENOENT',
     `Trying to ${shown} nonexistent vm area (${kernelHex(addr)}): ${at} is a vm_map_ram area; use vm_unmap_ram()`,
   );
+}
+
+/**
+ * vunmap() of a vmalloc area would leave its pages owned by no one (the kernel leaks them):
+ * refused, with the call that frees it. One more lookup, on vunmap only.
+ */
+function refuseVmallocArea(ctx: VmContext, addr: number): void {
+  const va = ctx.areas.find(ctx.cpu, addr);
+  if (va === 0 || ctx.s.start(va) !== addr) return;
+  const vm = ctx.vmOf(va);
+  if (vm !== 0 && (ctx.vms.flags(vm) & VmFlags.VM_ALLOC) !== 0)
+    throw new VmallocError(
+      'EINVAL',
+      `Cannot vunmap: ${kernelHex(addr)} is a vmalloc area; free it with vfree()`,
+    );
 }
 
 /** The area found by the last refused lookup (for the error message). */
@@ -97,11 +116,7 @@ export function releaseArea(
   }
   if (nrPages > 0 || (vms.flags(vm) & (VmFlags.VM_ALLOC | VmFlags.VM_MAP)) !== 0) {
     const slot = vms.pages(vm);
-    if (freePages && nrPages > 0) {
-      const slots = ctx.pool.view(slot);
-      const at = ctx.pool.offset(slot);
-      for (let k = 0; k < nrPages; k++) ctx.frames.free(slots[at + k]!);
-    }
+    if (nrPages > 0) releasePages(ctx, vm, slot, nrPages, freePages);
     if (nrPages > 0 || slot !== 0) ctx.pool.free(slot);
   }
   const pagesVm = vms.pagesVm(vm);
@@ -109,6 +124,32 @@ export function releaseArea(
   ctx.s.setVm(va, 0);
   ctx.areas.freeLazy(ctx.cpu, va);
   if (pagesVm !== 0) vfreeArea(ctx, vms.addr(pagesVm));
+}
+
+/**
+ * The pages of an area that goes away: freed (`free`), or left to the user. A vmap area
+ * without VM_MAP_PUT_PAGES only drops its map of each user frame; an area that owned its
+ * pages (vmalloc, VM_MAP_PUT_PAGES) and does not free them hands them to the user
+ * (remove_vm_area, vunmap of such an area), who may then freePages() them.
+ */
+function releasePages(
+  ctx: VmContext,
+  vm: number,
+  slot: number,
+  nrPages: number,
+  free: boolean,
+): void {
+  const frames = ctx.frames;
+  const slots = ctx.pool.view(slot);
+  const at = ctx.pool.offset(slot);
+  if (free) {
+    for (let k = 0; k < nrPages; k++) frames.free(slots[at + k]!);
+    return;
+  }
+  const flags = ctx.vms.flags(vm);
+  const owned = (flags & VmFlags.VM_MAP) === 0 || (flags & VmFlags.VM_MAP_PUT_PAGES) !== 0;
+  if (owned) for (let k = 0; k < nrPages; k++) frames.setOwner(slots[at + k]!, FRAME_USER);
+  else for (let k = 0; k < nrPages; k++) frames.addMap(slots[at + k]!, -1);
 }
 
 /** vfree() of a known-good address (the nested pages array of an area). */

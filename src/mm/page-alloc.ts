@@ -2,10 +2,10 @@
  * Physical memory: page frames in a SharedArrayBuffer and the allocator that hands them out.
  *
  * Holds: the frames (nrFrames * pageSize bytes, grown on first use), a shared stack of free
- * frame numbers (pfns) under the zone lock, per-CPU page lists, and a state byte per frame.
- * Invariant: every pfn below the high-water mark is either handed out (state USED) or free
- * (state FREE: on the shared stack or on exactly one CPU's list), never both; pfns at or above
- * the high-water mark have never been used.
+ * frame numbers (pfns) under the zone lock, per-CPU page lists, and an owner word per frame.
+ * Invariant: every pfn below the high-water mark is either handed out (owner FRAME_AREA or
+ * FRAME_USER + n) or free (owner FRAME_FREE: on the shared stack or on exactly one CPU's
+ * list), never both; pfns at or above the high-water mark have never been used (FRAME_FREE).
  * Callers: the vmalloc layer (vmalloc pages, vmap pages given by users), tests.
  *
  * Kernel: the buddy allocator's order-0 path (alloc_pages, alloc_pages_bulk, __free_page) and
@@ -17,7 +17,17 @@
  *   frames:   | pfn 0 | pfn 1 | pfn 2 | ...                | pfn nrFrames-1 |   pageSize bytes each
  *   freeList: | pfn | pfn | ... (NFREE deep)                                  under zone->lock
  *   pcp:      | cpu 0: count, pfns[PCP_HIGH] | cpu 1: ... |                   one CPU each
- *   state:    | 0/1 | 0/1 | ...                                               1 byte per frame
+ *   owner:    | 0 / -1 / 1+n | ...                                         one Int32 per frame
+ *
+ * The owner word says who may free a frame, so misuse is refused instead of corrupting memory
+ * (a frame freed twice, or freed while an area still maps it):
+ *   FRAME_FREE (0)       on a free list
+ *   FRAME_AREA (-1)      an area's own page: a vmalloc area's, or one handed to vmap() with
+ *                        VM_MAP_PUT_PAGES; only that area's vfree() frees it
+ *   FRAME_USER + n (1+n) allocated to the user by allocPages() and mapped by n vmap() areas;
+ *                        freePages() takes it only at n = 0
+ * It is written where the allocator already touches the frame (alloc, free), and by vmap and
+ * the unmap of a vmap area (one atomic add per page, since two workers may map one frame).
  */
 
 import {
@@ -34,8 +44,12 @@ const NFREE = 2; // depth of the shared free stack
 const CAP_FRAMES = 3; // frames the frames buffer holds now
 const META_WORDS = 8;
 
-const FREE = 0;
-const IN_USE = 1;
+/** Owner words: see the header. */
+export const FRAME_FREE = 0;
+export const FRAME_AREA = -1;
+export const FRAME_USER = 1;
+/** What frameOwner() answers for a number that is not a frame of this memory. */
+export const FRAME_NONE = -2;
 
 /** Per-CPU page list: the most pages it keeps (pcp->high) and how many move at once (pcp->batch). */
 const PCP_HIGH = 256;
@@ -59,7 +73,7 @@ export class PageAllocator {
   readonly pageSize: number;
   private readonly meta: Int32Array;
   private readonly freeList: Int32Array;
-  private readonly state: Uint8Array;
+  private readonly state: Int32Array;
   private readonly pcp: Int32Array;
   private pcpBase = 0;
   private cpu = 0;
@@ -76,7 +90,7 @@ export class PageAllocator {
     this.pageSize = buffers.pageSize;
     this.meta = new Int32Array(buffers.meta);
     this.freeList = new Int32Array(buffers.freeList);
-    this.state = new Uint8Array(buffers.state);
+    this.state = new Int32Array(buffers.state);
     this.pcp = new Int32Array(buffers.pcp);
     this.zeroPage = new Uint8Array(buffers.pageSize);
     this.refresh();
@@ -94,7 +108,7 @@ export class PageAllocator {
       meta: makeFixedBuffer(META_WORDS * 4, shared),
       frames: makeGrowableBuffer(initialFrames * pageSize, nrFrames * pageSize, shared),
       freeList: makeFixedBuffer(nrFrames * 4, shared),
-      state: makeFixedBuffer(nrFrames, shared),
+      state: makeFixedBuffer(nrFrames * 4, shared),
       pcp: makeFixedBuffer(nrCpus * PCP_WORDS * 4, shared),
       pageSize,
     };
@@ -148,8 +162,11 @@ export class PageAllocator {
     return this.dv;
   }
 
-  /** One frame, or -1 when memory is exhausted. Kernel: alloc_page() via the pcp list. */
-  alloc(): number {
+  /**
+   * One frame for `owner` (FRAME_AREA or FRAME_USER), or -1 when memory is exhausted.
+   * Kernel: alloc_page() via the pcp list.
+   */
+  alloc(owner: number): number {
     const pcp = this.pcp;
     const base = this.pcpBase;
     let n = pcp[base]!;
@@ -159,18 +176,18 @@ export class PageAllocator {
     }
     const pfn = pcp[base + n]!;
     pcp[base] = n - 1;
-    this.state[pfn] = IN_USE;
+    this.state[pfn] = owner;
     return pfn;
   }
 
   /**
    * Up to `n` frames into out[at..]; returns how many were allocated (fewer when memory runs
-   * out). Kernel: alloc_pages_bulk().
+   * out), each owned by `owner`. Kernel: alloc_pages_bulk().
    */
-  allocBulk(n: number, out: Int32Array, at: number): number {
+  allocBulk(n: number, out: Int32Array, at: number, owner: number): number {
     let got = 0;
     while (got < n) {
-      const pfn = this.alloc();
+      const pfn = this.alloc(owner);
       if (pfn < 0) break;
       out[at + got++] = pfn;
     }
@@ -181,7 +198,7 @@ export class PageAllocator {
   free(pfn: number): void {
     const pcp = this.pcp;
     const base = this.pcpBase;
-    this.state[pfn] = FREE;
+    this.state[pfn] = FRAME_FREE;
     let n = pcp[base]!;
     if (n === PCP_HIGH) n = this.drain();
     pcp[base + 1 + n] = pfn;
@@ -189,8 +206,31 @@ export class PageAllocator {
   }
 
   /** Is `pfn` a frame that is handed out now? */
-  isInUse(pfn: number): boolean {
-    return Number.isInteger(pfn) && pfn >= 0 && pfn < this.meta[HWM]! && this.state[pfn] === IN_USE;
+  isInUse(pfn: unknown): boolean {
+    const owner = this.frameOwner(pfn);
+    return owner !== FRAME_FREE && owner !== FRAME_NONE;
+  }
+
+  /** The owner word of frame `pfn`, or FRAME_NONE when `pfn` is not a frame of this memory. */
+  frameOwner(pfn: unknown): number {
+    if (typeof pfn !== 'number' || !Number.isInteger(pfn) || pfn < 0 || pfn >= this.nrFrames)
+      return FRAME_NONE;
+    return Atomics.load(this.state, pfn);
+  }
+
+  /** Sets the owner word of a handed-out frame (an area hands its pages over, or back). */
+  setOwner(pfn: number, owner: number): void {
+    Atomics.store(this.state, pfn, owner);
+  }
+
+  /** One more (delta 1) or one fewer (-1) vmap area maps user frame `pfn`. */
+  addMap(pfn: number, delta: number): void {
+    Atomics.add(this.state, pfn, delta);
+  }
+
+  /** The owner words of the frames below the high-water mark (for the checker). */
+  owners(): Int32Array {
+    return this.state.subarray(0, this.meta[HWM]!);
   }
 
   /**
@@ -278,7 +318,7 @@ export class PageAllocator {
     this.refresh();
   }
 
-  /** Invariant check: free stack, per-CPU lists and state bytes agree. Returns problems. */
+  /** Invariant check: free stack, per-CPU lists and owner words agree. Returns problems. */
   checkProblems(): string[] {
     const problems: string[] = [];
     const hwm = this.meta[HWM]!;
@@ -287,8 +327,8 @@ export class PageAllocator {
       if (pfn < 0 || pfn >= hwm)
         problems.push(`${where} holds pfn ${pfn} beyond the high-water mark ${hwm}`);
       else if (seen[pfn]) problems.push(`pfn ${pfn} is free twice (${where})`);
-      else if (this.state[pfn] !== FREE)
-        problems.push(`pfn ${pfn} is on ${where} but marked in use`);
+      else if (this.state[pfn] !== FRAME_FREE)
+        problems.push(`pfn ${pfn} is on ${where} but marked in use (owner ${this.state[pfn]})`);
       else seen[pfn] = 1;
     };
     const nfree = this.meta[NFREE]!;
@@ -298,8 +338,11 @@ export class PageAllocator {
         onFree(this.pcp[base + k]!, `cpu ${base / PCP_WORDS}'s page list`);
     }
     for (let pfn = 0; pfn < hwm; pfn++) {
-      if (seen[pfn] === 0 && this.state[pfn] !== IN_USE)
+      const owner = this.state[pfn]!;
+      if (seen[pfn] === 0 && owner === FRAME_FREE)
         problems.push(`pfn ${pfn} is neither free nor in use (lost)`);
+      else if (owner !== FRAME_FREE && owner !== FRAME_AREA && owner < FRAME_USER)
+        problems.push(`pfn ${pfn} has the owner word ${owner}, which means nothing`);
     }
     return problems;
   }

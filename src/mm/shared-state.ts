@@ -22,7 +22,7 @@ import type { ArenaBuffers } from '../shared/record-arena.js';
 import { StringTable, type StringTableBuffers } from '../shared/strings.js';
 import { DESIGNS } from '../designs/registry.js';
 import { VA_STAT_WORDS } from '../designs/stat.js';
-import { VmapAreas, type CoreDecl } from '../designs/vmap-areas.js';
+import { VmapAreas, type CoreDecl, type PurgeNotifier } from '../designs/vmap-areas.js';
 import type { VmallocConfig } from './config.js';
 import { CpuClaims } from './cpu-claims.js';
 import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
@@ -129,6 +129,12 @@ export class VmContext {
   tlbGen = 0;
   /** Operations since the last check() in the checked mode. */
   opsSinceCheck = 0;
+  /**
+   * The purge notifiers this worker registered (the chain is per worker), each with the
+   * guard registered in its place: a notifier runs in the middle of an allocation, so what it
+   * throws must not escape (it counts as nothing freed, the exception is dropped).
+   */
+  readonly notifiers = new Map<PurgeNotifier, PurgeNotifier>();
   /** Interned default caller names, by API function (see callers.ts). */
   readonly defaultCallers = new Map<string, number>();
 
@@ -184,6 +190,29 @@ export class VmContext {
       vaCache,
       vmCache,
     ];
+  }
+
+  /** Registers `fn` behind its guard; false when it is registered already. */
+  addNotifier(fn: PurgeNotifier): boolean {
+    if (this.notifiers.has(fn)) return false;
+    const guard = (): number => {
+      try {
+        return fn();
+      } catch {
+        return 0;
+      }
+    };
+    this.notifiers.set(fn, guard);
+    this.areas.registerNotifier(guard);
+    return true;
+  }
+
+  /** Unregisters `fn`; false when it was not registered. */
+  removeNotifier(fn: PurgeNotifier): boolean {
+    const guard = this.notifiers.get(fn);
+    if (guard === undefined) return false;
+    this.notifiers.delete(fn);
+    return this.areas.unregisterNotifier(guard);
   }
 
   /** Sets up a new subsystem's shared state (once, by its creator). */

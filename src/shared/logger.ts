@@ -4,10 +4,17 @@
  *
  * Holds: the logger type and a rate limiter (10 messages per 5 seconds, then a "callbacks
  * suppressed" line when messages flow again).
+ * Invariant: a warning never throws into the operation that emits it (a logger's exception
+ * is dropped), so every operation finishes or undoes what it began.
  * Callers: the vmalloc layer.
  */
 
 export interface VmallocLogger {
+  /**
+   * Receives one warning. It is called in the middle of operations (an allocation that
+   * failed is being undone), so it must not throw: an exception it throws is dropped, as a
+   * throw there would leave the allocator half-changed.
+   */
   warn(message: string): void;
 }
 
@@ -33,14 +40,14 @@ export class RateLimitedLog {
     if (!this.logger) return;
     const now = Date.now();
     if (now - this.windowStart >= INTERVAL_MS) {
-      if (this.suppressed > 0) this.logger.warn(`${fn}: ${this.suppressed} callbacks suppressed`);
+      if (this.suppressed > 0) this.emit(`${fn}: ${this.suppressed} callbacks suppressed`);
       this.windowStart = now;
       this.printed = 0;
       this.suppressed = 0;
     }
     if (this.printed < BURST) {
       this.printed++;
-      this.logger.warn(message);
+      this.emit(message);
     } else {
       this.suppressed++;
     }
@@ -48,6 +55,15 @@ export class RateLimitedLog {
 
   /** Unlimited (WARN / WARN_ONCE style messages that the caller already limits). */
   always(message: string): void {
-    this.logger?.warn(message);
+    if (this.logger) this.emit(message);
+  }
+
+  /** Hands a message to the logger; what the logger throws is dropped (see VmallocLogger). */
+  private emit(message: string): void {
+    try {
+      this.logger?.warn(message);
+    } catch {
+      // The operation that warned is half-way through: it must finish.
+    }
   }
 }
