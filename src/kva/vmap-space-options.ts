@@ -225,18 +225,13 @@ export function resolveSpaceOptions(options: unknown): SpaceConfig {
     if (!KNOWN_OPTIONS.includes(key))
       einval(CREATE_CALL, `options may hold only ${KNOWN_OPTIONS.join(', ')}`, key);
   }
-  const ps = opts.pageSize ?? 4096;
+  const ps = opts.pageSize === undefined ? 4096 : opts.pageSize;
   if (typeof ps !== 'number' || !isPowerOfTwo(ps) || ps > MAX_PAGE_SIZE)
     einval(CREATE_CALL, 'pageSize must be a power of two from 1 to 2^30', ps);
   const pageSize = ps;
-  const start = checkBound(
-    CREATE_CALL,
-    'start',
-    opts.start,
-    0,
-    MAX_END - 1,
-    'lie within [0, 2^53)',
-  );
+  // + 0: a start of -0 is 0 (else the first area's address would read as -0).
+  const start =
+    checkBound(CREATE_CALL, 'start', opts.start, 0, MAX_END - 1, 'lie within [0, 2^53)') + 0;
   const end = checkBound(
     CREATE_CALL,
     'end',
@@ -286,7 +281,7 @@ export function resolveSpaceOptions(options: unknown): SpaceConfig {
 /** The cpu of VmapSpace.attach()'s options. */
 export function checkAttachOptions(options: unknown): number {
   const opts = checkOptions(ATTACH_CALL, options) ?? {};
-  const cpu = opts.cpu ?? 0;
+  const cpu = opts.cpu === undefined ? 0 : opts.cpu;
   checkBound(ATTACH_CALL, 'cpu', cpu, 0, 0xffff, 'be from 0 to 65535');
   return cpu as number;
 }
