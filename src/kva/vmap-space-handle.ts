@@ -53,7 +53,7 @@ export const S_END = 2;
 export const S_PAGE_SIZE = 3;
 export const STAT_WORDS = 4;
 
-/** A new space's handle: its buffers, initialized. Nothing is made if a buffer cannot be. */
+/** A new space's handle: its buffers, initialized (ENOMEM when the store cannot be reserved). */
 export function createSpaceHandle(cfg: SpaceConfig): VmapSpaceHandle {
   const { start, end, pageSize, shared } = cfg;
   const s = createStore(shared, cfg.maxRecords);

@@ -96,7 +96,12 @@ export interface VmapSpaceStats {
 
 /** One past the largest address: 2^53, the end of the exact integers in a double. */
 export const MAX_END = 2 ** 53;
+/**
+ * Records a space needs for its first allocation: record 0 (never used), the two tree heads,
+ * the free block, the area and the spare a split may take.
+ */
 export const MIN_RECORDS = 6;
+/** 2^26 records of 64 bytes: 4 GiB, the largest growable buffer V8 makes. */
 export const MAX_RECORDS = 2 ** 26;
 const MAX_PAGE_SIZE = 2 ** 30;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
@@ -147,9 +152,9 @@ export function refuse(action: string, text: string): never {
 }
 
 /**
- * An integer in [lo, hi] (`rule` says so in words), where hi may be 2^53 (an end address): a number, finite, with no
- * fraction, within the range. Every double >= 2^53 is an integer, so `hi <= 2^53` keeps the
- * accepted values exact.
+ * An integer in [lo, hi], where hi may be 2^53 (an end address): a number, finite, with no
+ * fraction, within the range (`rule` says which in words). Every double >= 2^53 is an integer,
+ * so `hi <= 2^53` is what keeps the accepted values exact.
  */
 export function checkBound(
   action: string,
