@@ -4,12 +4,13 @@
  * Holds: the red-black rules, parent links, exact augmentation, tree/list agreement and order
  * of one rb_list; the free-space rules (coalesced, disjoint from busy, tiling the space); the
  * record accounting of a VaStore.
- * Callers: VmapSpace.check(), the vmalloc layer's check(), tests after every operation.
+ * Callers: VmapSpace.check() (checkSpace), the vmalloc layer's check(), tests after every
+ * operation.
  *
  * Kernel: the compiled-out DEBUG_AUGMENT_PROPAGATE_CHECK walk, extended to every rule.
  */
 
-import { invariant } from '../debug.js';
+import { invariant, invariantFailure } from '../debug.js';
 import { hex } from '../errors.js';
 import { subtreeMax } from './rbtree.js';
 import { rbListCount } from './rb-list.js';
@@ -181,4 +182,31 @@ export function checkStore(s: VaStore, inUse: readonly number[], name: string): 
   for (let i = 1; i < hwm; i++) {
     invariant(mark[i] !== 0, () => `${name}: record #${i} is neither reachable nor free (a leak)`);
   }
+}
+
+/**
+ * Every rule of a bare range allocator (VmapSpace): both trees, the free blocks coalesced,
+ * free and busy tiling [start, end), `busyBytes` equal to the bytes of the busy areas, and the
+ * record accounting (the two heads, the blocks, the areas and the spare `preload`, 0: none).
+ */
+export function checkSpace(
+  s: VaStore,
+  freeHead: number,
+  busyHead: number,
+  start: number,
+  end: number,
+  busyBytes: number,
+  preload: number,
+): void {
+  const free = checkRbList(s, freeHead, true, 'free tree', start, end);
+  const busy = checkRbList(s, busyHead, false, 'busy tree', start, end);
+  checkCoalesced(s, free, 'free tree');
+  checkTiling(s, [free, busy], start, end, 'space');
+  let counted = 0;
+  for (const x of busy) counted += s.end(x) - s.start(x);
+  if (counted !== busyBytes)
+    invariantFailure(`busy bytes counted ${busyBytes}, areas hold ${counted}`);
+  const inUse = [freeHead, busyHead, ...free, ...busy];
+  if (preload !== 0) inUse.push(preload);
+  checkStore(s, inUse, 'records');
 }

@@ -7,8 +7,12 @@
  * where the next begins) and every node's smax is max(own size, children's smax).
  * Callers: VmapSpace (src/kva/vmap-space.ts) and the vmalloc layer (src/mm/).
  *
- * Differs from kernel: addresses are exact integers in doubles below 2^53 instead of unsigned
- * longs, so the wrap-around checks become plain comparisons. A range to clip out is given as a
+ * Differs from kernel: addresses are exact integers in doubles up to 2^53 instead of unsigned
+ * longs, so the wrap-around checks become plain comparisons. A sum can still round: an aligned
+ * start may lie at or past 2^53, and 2^53 + 1 rounds to 2^53. So "does [a, a + size) end by
+ * `end`" is always written `a <= end - size` (end and size are integers <= 2^53, so the
+ * difference is exact), never `a + size <= end`; an aligned start is exact whatever its size
+ * (an integer times a power of two). A range to clip out is given as a
  * record holding it (the busy area being made), not as two addresses: V8 boxes a computed
  * double passed to a call it does not inline, an allocation per call above 2^31.
  */
@@ -62,6 +66,8 @@ export function findVmapLowestMatch(
   // `| 0` and `+` keep ids in int32 and sizes in float64 registers through the loop (V8).
   const sz = +size;
   const al = +align;
+  // Only a pruning bound: it may round above 2^53, but no block is longer than 2^53, and a
+  // block of exactly 2^53 is the only one in its tree, so the rounding never changes a path.
   const length = adjust ? sz + al - 1 : sz;
   // ALIGN(x, al) = ceil(x / al) * al; 1 / al is exact for a power of two, and a multiply is
   // several times cheaper than a divide.
@@ -79,7 +85,7 @@ export function findVmapLowestMatch(
     // Does the request fit in this block, at or after vstart?
     if (start < lo) start = lo;
     if (al !== 1) start = Math.ceil(start * inv) * al;
-    if (start + sz <= f[(node << 3) + F_END]!) return node;
+    if (start <= f[(node << 3) + F_END]! - sz) return node;
     const r = i[ni + I_RIGHT]! | 0;
     if (f[(r << 3) + F_SMAX]! >= length) {
       node = r;
@@ -92,7 +98,7 @@ export function findVmapLowestMatch(
       const nstart = f[(node << 3) + F_START]!;
       start = nstart < lo ? lo : nstart;
       if (al !== 1) start = Math.ceil(start * inv) * al;
-      if (start + sz <= f[(node << 3) + F_END]!) return node;
+      if (start <= f[(node << 3) + F_END]! - sz) return node;
       const rr = i[(node << 4) + I_RIGHT]! | 0;
       if (f[(rr << 3) + F_SMAX]! >= length && lo <= nstart) {
         lo = nstart + 1;
@@ -209,7 +215,8 @@ export function allocFromFreeTree(
   let nstart = f[(va << 3) + F_START]!;
   if (nstart < vstart) nstart = vstart;
   if (align !== 1) nstart = Math.ceil(nstart * (1 / align)) * align;
-  if (nstart + size > vend) return FIT_ERANGE;
+  if (nstart > vend - size) return FIT_ERANGE;
+  // Exact now: nstart + size <= vend <= 2^53.
   f[(nva << 3) + F_START] = nstart;
   f[(nva << 3) + F_END] = nstart + size;
   return vaClip(s, h, va, nva, preload, slot);

@@ -33,3 +33,15 @@ test('layout constants copied into the hot modules match vmap-area.ts', () => {
     }
   }
 });
+
+test("VmapSpace's copies of its hot control and statistics words match vmap-space-handle.ts", async () => {
+  const handle = (await import('../../src/kva/vmap-space-handle.js')) as unknown as Record<
+    string,
+    unknown
+  >;
+  const src = readFileSync(new URL('kva/vmap-space.js', dir), 'utf8');
+  const found = [...src.matchAll(/\b((?:C|S)_[A-Z_]+) = (\d+)/g)];
+  assert.ok(found.length >= 2, 'vmap-space.ts declares its hot words');
+  for (const [, name, value] of found)
+    assert.equal(Number(value), handle[name!], `vmap-space.ts: ${name} = ${value}`);
+});

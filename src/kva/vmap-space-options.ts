@@ -1,0 +1,292 @@
+/**
+ * VmapSpace's contract: its option, handle and result types, and the checks of what a caller
+ * hands it (constructor options, attach options, window bounds, addresses); the handle itself
+ * is made and checked in vmap-space-handle.ts.
+ *
+ * Invariant: every check here runs before the space changes or allocates anything, and throws
+ * VmallocError (EINVAL) naming the call, the argument and the rule; none of it runs per loop
+ * iteration of an operation (the hot entry points test the common case inline and call here
+ * only for the rest).
+ * Callers: VmapSpace (src/kva/vmap-space.ts), vmap-space-handle.ts.
+ */
+
+import { VmallocError, checkInteger, checkOptions, hex, isPowerOfTwo } from '../errors.js';
+import type { AnyBuffer } from '../shared/buffers.js';
+import type { ArenaBuffers } from '../shared/record-arena.js';
+import { DEFAULT_MAX_RECORDS, type VaStore } from './vmap-area.js';
+
+export interface VmapSpaceOptions {
+  /** First address of the space (inclusive). An integer in [0, 2^53). */
+  start: number;
+  /**
+   * End of the space (exclusive). An integer in (start, 2^53] with room for at least one page:
+   * end - start >= pageSize. (Addresses need not be page-aligned: the page size is the granule
+   * of sizes, and an area starts where the search puts it, aligned as the request asks.)
+   */
+  end: number;
+  /** Allocation granule: sizes must be multiples of it. A power of two from 1 to 2^30. */
+  pageSize?: number;
+  /** Keep the records in SharedArrayBuffers (default: whenever the platform has them). */
+  shared?: boolean;
+  /**
+   * Ceiling on records (record 0, two tree heads, one spare, one per busy area and free
+   * block): an integer from MIN_RECORDS (6: enough for a first allocation) to MAX_RECORDS
+   * (2^26: 4 GiB of records, the largest growable buffer). @defaultValue 2^25
+   */
+  maxRecords?: number;
+  /**
+   * Take a lock (in shared memory) around every operation, so that workers attached with
+   * VmapSpace.attach() can use the space at the same time. @defaultValue false
+   */
+  concurrent?: boolean;
+  /**
+   * With `concurrent`: how long a worker waits for the lock before throwing VmallocError
+   * ETIMEDOUT (the holder's worker may have died), in milliseconds, from 1 to 2^31 - 1.
+   * Ignored (but checked) without `concurrent`. @defaultValue 10000
+   */
+  lockTimeoutMs?: number;
+}
+
+/** What a worker needs to attach to a space: structured-cloneable (postMessage it). */
+export interface VmapSpaceHandle {
+  readonly kind: 'VmapSpace';
+  readonly start: number;
+  readonly end: number;
+  readonly pageSize: number;
+  readonly store: ArenaBuffers;
+  readonly ctl: AnyBuffer;
+  readonly stat: AnyBuffer;
+  readonly locks: AnyBuffer | null;
+}
+
+export interface VmapSpaceAttachOptions {
+  /** This worker's id in the lock's owner word: an integer from 0 to 65535. @defaultValue 0 */
+  cpu?: number;
+}
+
+export interface AllocOptions {
+  /** Power of two the address must be a multiple of; default 1. */
+  align?: number;
+  /** Lowest acceptable address (inclusive), in [start, end); default the space's start. */
+  vstart?: number;
+  /** Highest acceptable end address (exclusive), in (start, end]; default the space's end. */
+  vend?: number;
+}
+
+/** A half-open range [start, end). */
+export interface Range {
+  start: number;
+  end: number;
+}
+
+export interface VmapSpaceStats {
+  /** end - start */
+  size: number;
+  busyCount: number;
+  busyBytes: number;
+  freeCount: number;
+  freeBytes: number;
+  /** Largest single free block: the largest request with align 1 that can succeed. */
+  largestFree: number;
+  /** Records handed out by the store (areas, blocks, heads, spare). */
+  records: number;
+  /** Records the store can hold before it grows. */
+  capacity: number;
+}
+
+/** One past the largest address: 2^53, the end of the exact integers in a double. */
+export const MAX_END = 2 ** 53;
+/**
+ * Records a space needs for its first allocation: record 0 (never used), the two tree heads,
+ * the free block, the area and the spare a split may take.
+ */
+export const MIN_RECORDS = 6;
+/** 2^26 records of 64 bytes: 4 GiB, the largest growable buffer V8 makes. */
+export const MAX_RECORDS = 2 ** 26;
+const MAX_PAGE_SIZE = 2 ** 30;
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+const CREATE_CALL = 'create VmapSpace';
+export const ATTACH_CALL = 'attach VmapSpace';
+const KNOWN_OPTIONS = [
+  'start',
+  'end',
+  'pageSize',
+  'shared',
+  'maxRecords',
+  'concurrent',
+  'lockTimeoutMs',
+];
+
+/** The constructor's options, checked and with every default filled in. */
+export interface SpaceConfig {
+  start: number;
+  end: number;
+  pageSize: number;
+  shared: boolean;
+  maxRecords: number;
+  concurrent: boolean;
+  /** undefined: the lock table's default. */
+  lockTimeoutMs: number | undefined;
+}
+
+/** How a value reads in a message (a symbol would throw in a template literal). */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n (a bigint)`;
+  if (typeof value === 'symbol') return 'a symbol';
+  if (typeof value === 'function') return 'a function';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  if (typeof value === 'number' && Number.isInteger(value) && Math.abs(value) >= 2 ** 16)
+    return `${value} (${hex(value)})`;
+  return String(value);
+}
+
+export function einval(action: string, rule: string, value: unknown): never {
+  refuse(action, `${rule}, got ${shown(value)}`);
+}
+
+export function refuse(action: string, text: string): never {
+  throw new VmallocError('EINVAL', `Cannot ${action}: ${text}`);
+}
+
+/**
+ * An integer in [lo, hi], where hi may be 2^53 (an end address): a number, finite, with no
+ * fraction, within the range (`rule` says which in words). Every double >= 2^53 is an integer,
+ * so `hi <= 2^53` is what keeps the accepted values exact.
+ */
+export function checkBound(
+  action: string,
+  arg: string,
+  value: unknown,
+  lo: number,
+  hi: number,
+  rule: string,
+): number {
+  if (typeof value !== 'number') einval(action, `${arg} must be a number`, value);
+  if (!Number.isFinite(value)) einval(action, `${arg} must be a finite number`, value);
+  if (!Number.isInteger(value)) einval(action, `${arg} must be an integer`, value);
+  if (value < lo || value > hi) einval(action, `${arg} must ${rule}`, value);
+  return value;
+}
+
+/** An address argument (free, find): an integer from 0 to 2^53 - 1. */
+export function checkAddr(action: string, value: unknown): number {
+  const n = checkInteger(action, 'addr', value);
+  if (n < 0) einval(action, 'addr must be an address (an integer from 0 to 2^53 - 1)', n);
+  return n;
+}
+
+/** alloc()'s vstart: an integer in [start, end). */
+export function checkVstart(start: number, end: number, v: unknown): number {
+  return checkBound(
+    'alloc',
+    'vstart',
+    v,
+    start,
+    end - 1,
+    `lie within the space [${hex(start)}, ${hex(end)})`,
+  );
+}
+
+/** alloc()'s vend: an integer in (start, end]; end may be 2^53. */
+export function checkVend(start: number, end: number, v: unknown): number {
+  return checkBound(
+    'alloc',
+    'vend',
+    v,
+    start + 1,
+    end,
+    `lie within the space (${hex(start)}, ${hex(end)}]`,
+  );
+}
+
+export function windowInverted(vstart: number, vend: number): never {
+  refuse('alloc', `vstart must be below vend, got vstart ${hex(vstart)} and vend ${hex(vend)}`);
+}
+
+/** free(addr) found no area starting at addr: `va` is the area containing it, or 0. */
+export function notAnAreaStart(s: VaStore, va: number, addr: number): never {
+  throw new VmallocError(
+    'ENOENT',
+    va === 0
+      ? `Cannot free ${hex(addr)}: no live area contains it (never allocated, or already freed)`
+      : `Cannot free ${hex(addr)}: it lies inside the area [${hex(s.start(va))}, ${hex(s.end(va))}); pass the area's start`,
+  );
+}
+
+function checkBoolean(name: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean')
+    einval(CREATE_CALL, `${name} must be true or false`, value);
+  return value;
+}
+
+/** Checks every constructor option, before anything is created. */
+export function resolveSpaceOptions(options: unknown): SpaceConfig {
+  const opts = checkOptions(CREATE_CALL, options);
+  if (opts === undefined) einval(CREATE_CALL, 'options {start, end} are required', options);
+  for (const key of Object.keys(opts)) {
+    if (!KNOWN_OPTIONS.includes(key))
+      einval(CREATE_CALL, `options may hold only ${KNOWN_OPTIONS.join(', ')}`, key);
+  }
+  const ps = opts.pageSize === undefined ? 4096 : opts.pageSize;
+  if (typeof ps !== 'number' || !isPowerOfTwo(ps) || ps > MAX_PAGE_SIZE)
+    einval(CREATE_CALL, 'pageSize must be a power of two from 1 to 2^30', ps);
+  const pageSize = ps;
+  // + 0: a start of -0 is 0 (else the first area's address would read as -0).
+  const start =
+    checkBound(CREATE_CALL, 'start', opts.start, 0, MAX_END - 1, 'lie within [0, 2^53)') + 0;
+  const end = checkBound(
+    CREATE_CALL,
+    'end',
+    opts.end,
+    start + 1,
+    MAX_END,
+    `lie within (start, 2^53], start being ${hex(start)}`,
+  );
+  if (end - start < pageSize) {
+    einval(
+      CREATE_CALL,
+      `the space [start, end) must hold at least one page (pageSize ${pageSize}): end - start`,
+      end - start,
+    );
+  }
+  const shared = checkBoolean('shared', opts.shared) ?? typeof SharedArrayBuffer === 'function';
+  const concurrent = checkBoolean('concurrent', opts.concurrent) ?? false;
+  const mr = opts.maxRecords;
+  const maxRecords =
+    mr === undefined
+      ? DEFAULT_MAX_RECORDS
+      : checkBound(
+          CREATE_CALL,
+          'maxRecords',
+          mr,
+          MIN_RECORDS,
+          MAX_RECORDS,
+          `be from ${MIN_RECORDS} (record 0, two tree heads, a spare, a free block and an area) to 2^26 (4 GiB of records)`,
+        );
+  const t = opts.lockTimeoutMs;
+  const lockTimeoutMs =
+    t === undefined
+      ? undefined
+      : checkBound(
+          CREATE_CALL,
+          'lockTimeoutMs',
+          t,
+          1,
+          MAX_TIMEOUT_MS,
+          'be from 1 to 2^31 - 1 (milliseconds)',
+        );
+  if (concurrent && !shared)
+    refuse(CREATE_CALL, 'concurrent: true needs shared memory (shared: true), got shared: false');
+  return { start, end, pageSize, shared, maxRecords, concurrent, lockTimeoutMs };
+}
+
+/** The cpu of VmapSpace.attach()'s options. */
+export function checkAttachOptions(options: unknown): number {
+  const opts = checkOptions(ATTACH_CALL, options) ?? {};
+  const cpu = opts.cpu === undefined ? 0 : opts.cpu;
+  checkBound(ATTACH_CALL, 'cpu', cpu, 0, 0xffff, 'be from 0 to 65535');
+  return cpu as number;
+}
