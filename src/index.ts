@@ -10,6 +10,7 @@ export { VmapSpace } from './kva/vmap-space.js';
 export type {
   AllocOptions,
   Range,
+  VmapSpaceAttachOptions,
   VmapSpaceHandle,
   VmapSpaceOptions,
   VmapSpaceStats,
