@@ -14,6 +14,7 @@ import type { LockTable } from '../shared/lock.js';
 import type { VmapCore, VmapDesign } from './design.js';
 import { GlobalDesign } from './global.js';
 import { NodesDesign } from './nodes.js';
+import { Offload2023Design } from './offload2023.js';
 
 export interface DesignEntry {
   /** Which kernels used it, and what it is, for help texts. */
@@ -41,6 +42,11 @@ export const DESIGNS = {
     '5.2 to 6.8: one free tree, global busy and lazy trees under three global locks',
     GlobalDesign.declare,
     (core, decl, table) => new GlobalDesign(core, decl, table),
+  ),
+  offload2023: entry(
+    'v2 of the 6.9 series (Aug 2023, not merged): vmap nodes with their own free heaps, fed node_size blocks from the global heap',
+    Offload2023Design.declare,
+    (core, decl, table) => new Offload2023Design(core, decl, table),
   ),
 } as const satisfies Record<string, DesignEntry>;
 
