@@ -116,6 +116,7 @@ const GLOBAL_LOCKS: Record<VmallocDesign, string[]> = {
   global: ['free_vmap_area_lock', 'vmap_area_lock', 'purge_vmap_area_lock', 'vmap_purge_lock'],
   nodes: ['free_vmap_area_lock', 'vmap_purge_lock'],
   legacy: ['vmap_area_lock', 'vmap_purge_lock'],
+  offload2023: ['free_vmap_area_lock', 'vmap_purge_lock'],
 };
 const NODE_LOCKS = ['&vn->busy.lock', '&vn->lazy.lock', '&vn->pool_lock'];
 

@@ -15,6 +15,7 @@ import type { VmapCore, VmapDesign } from './design.js';
 import { GlobalDesign } from './global.js';
 import { LegacyDesign } from './legacy.js';
 import { NodesDesign } from './nodes.js';
+import { Offload2023Design } from './offload2023.js';
 
 export interface DesignEntry {
   /** Which kernels used it, and what it is, for help texts. */
@@ -47,6 +48,11 @@ export const DESIGNS = {
     '<= 5.1: busy tree + list only, allocation walks the gaps from free_vmap_cache; one global lock',
     LegacyDesign.declare,
     (core, decl, table) => new LegacyDesign(core, decl, table),
+  ),
+  offload2023: entry(
+    'v2 of the 6.9 series (Aug 2023, not merged): vmap nodes with their own free heaps, fed node_size blocks from the global heap',
+    Offload2023Design.declare,
+    (core, decl, table) => new Offload2023Design(core, decl, table),
   ),
 } as const satisfies Record<string, DesignEntry>;
 

@@ -117,7 +117,7 @@ describe('addresses outside the address space', () => {
         vm,
         () => vm.vunmap(a + 1),
         'EINVAL',
-        /^Trying to vunmap\(\) bad address \(0xffffc90000000001\)$/,
+        /^Trying to vunmap\(\) bad address \(0xffffc9[0-9a-f]+1\)$/, // a + 1
       );
       assert.equal(vm.findVmArea(top), null);
       assert.equal(vm.findVmArea(0), null);
