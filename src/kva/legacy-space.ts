@@ -143,8 +143,8 @@ export class LegacySpace {
       throw new VmallocError(
         'ENOENT',
         va === 0
-          ? `Cannot free ${hex(addr)}: no live area contains it (never allocated, or already freed)`
-          : `Cannot free ${hex(addr)}: it lies inside the area [${hex(s.start(va))}, ${hex(s.end(va))}); pass the area's start`,
+          ? `Cannot free: addr must be the start of a live area, got ${hex(addr)}, which no live area contains (never allocated, or already freed)`
+          : `Cannot free: addr must be the start of a live area, got ${hex(addr)}, which lies inside the area [${hex(s.start(va))}, ${hex(s.end(va))}); pass the area's start`,
       );
     }
     legacyErase(s, this.head, va);

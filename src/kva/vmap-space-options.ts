@@ -211,9 +211,21 @@ export function notAnAreaStart(s: VaStore, va: number, addr: number): never {
   throw new VmallocError(
     'ENOENT',
     va === 0
-      ? `Cannot free ${hex(addr)}: no live area contains it (never allocated, or already freed)`
-      : `Cannot free ${hex(addr)}: it lies inside the area [${hex(s.start(va))}, ${hex(s.end(va))}); pass the area's start`,
+      ? `Cannot free: addr must be the start of a live area, got ${hex(addr)}, which no live area contains (never allocated, or already freed)`
+      : `Cannot free: addr must be the start of a live area, got ${hex(addr)}, which lies inside the area [${hex(s.start(va))}, ${hex(s.end(va))}); pass the area's start`,
   );
+}
+
+/**
+ * An options bag: undefined, or a plain object (not null, not an array: an array is an object
+ * whose keys would be silently ignored). Out of line: the hot callers test the common case.
+ */
+export function checkOptionsBag(
+  action: string,
+  value: unknown,
+): Record<string, unknown> | undefined {
+  if (Array.isArray(value)) einval(action, 'options must be an object, not an array', value);
+  return checkOptions(action, value);
 }
 
 function checkBoolean(name: string, value: unknown): boolean | undefined {
@@ -224,8 +236,9 @@ function checkBoolean(name: string, value: unknown): boolean | undefined {
 
 /** Checks every constructor option, before anything is created. */
 export function resolveSpaceOptions(options: unknown): SpaceConfig {
-  const opts = checkOptions(CREATE_CALL, options);
-  if (opts === undefined) einval(CREATE_CALL, 'options {start, end} are required', options);
+  const opts = checkOptionsBag(CREATE_CALL, options);
+  if (opts === undefined)
+    einval(CREATE_CALL, 'options must be an object with start and end', options);
   for (const key of Object.keys(opts)) {
     if (!KNOWN_OPTIONS.includes(key))
       einval(CREATE_CALL, `options may hold only ${KNOWN_OPTIONS.join(', ')}`, key);
@@ -279,13 +292,16 @@ export function resolveSpaceOptions(options: unknown): SpaceConfig {
           'be from 1 to 2^31 - 1 (milliseconds)',
         );
   if (concurrent && !shared)
-    refuse(CREATE_CALL, 'concurrent: true needs shared memory (shared: true), got shared: false');
+    refuse(
+      CREATE_CALL,
+      'concurrent must be false when shared is false (a concurrent space needs shared memory), got concurrent: true and shared: false',
+    );
   return { start, end, pageSize, shared, maxRecords, concurrent, lockTimeoutMs };
 }
 
 /** The cpu of VmapSpace.attach()'s options. */
 export function checkAttachOptions(options: unknown): number {
-  const opts = checkOptions(ATTACH_CALL, options) ?? {};
+  const opts = checkOptionsBag(ATTACH_CALL, options) ?? {};
   const cpu = opts.cpu === undefined ? 0 : opts.cpu;
   checkBound(ATTACH_CALL, 'cpu', cpu, 0, 0xffff, 'be from 0 to 65535');
   return cpu as number;

@@ -13,7 +13,7 @@
  * `free` takes exactly the start of an area (the kernel looks areas up by containment).
  */
 
-import { checkAlign, checkOptions, checkSize, hex } from '../errors.js';
+import { checkAlign, checkSize, hex } from '../errors.js';
 import { invariantFailure } from '../debug.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
 import { checkSpace } from './check.js';
@@ -23,6 +23,7 @@ import { VaStore } from './vmap-area.js';
 import {
   checkAddr,
   checkAttachOptions,
+  checkOptionsBag,
   checkVend,
   checkVstart,
   notAnAreaStart,
@@ -149,7 +150,8 @@ export class VmapSpace {
     let vstart = this.start;
     let vend = this.end;
     if (options !== undefined) {
-      if (options === null || typeof options !== 'object') checkOptions('alloc', options);
+      if (options === null || typeof options !== 'object' || Array.isArray(options))
+        checkOptionsBag('alloc', options);
       const a = options.align;
       if (a !== undefined) {
         // Common powers of two up to 2^30 are tested inline; the rest (and errors) out of line.

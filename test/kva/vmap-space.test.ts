@@ -327,7 +327,7 @@ describe('bad input: VmallocError, named argument and rule, state unchanged', ()
       'EINVAL',
       /options must be an object/,
     ],
-    ['free of an unknown address', (sp) => sp.free(12 * P), 'ENOENT', /no live area contains it/],
+    ['free of an unknown address', (sp) => sp.free(12 * P), 'ENOENT', /no live area contains/],
     [
       'free of an interior address',
       (sp) => sp.free(P + 1),
@@ -378,7 +378,7 @@ describe('bad input: VmallocError, named argument and rule, state unchanged', ()
 
   test('constructor arguments', () => {
     const bad: [unknown, RegExp][] = [
-      [undefined, /options \{start, end\} are required/],
+      [undefined, /options must be an object with start and end/],
       [{ start: 0 }, /end must be a number/],
       [{ start: 10, end: 10 }, /end must lie within \(start, 2\^53\]/],
       [{ start: -1, end: 10 }, /start must lie within \[0, 2\^53\)/],
