@@ -115,6 +115,7 @@ export async function runContentionBench(o: ContentionOptions): Promise<Contenti
 const GLOBAL_LOCKS: Record<VmallocDesign, string[]> = {
   global: ['free_vmap_area_lock', 'vmap_area_lock', 'purge_vmap_area_lock', 'vmap_purge_lock'],
   nodes: ['free_vmap_area_lock', 'vmap_purge_lock'],
+  rfc2018: ['vmap_area_lock', 'vmap_purge_lock'],
 };
 const NODE_LOCKS = ['&vn->busy.lock', '&vn->lazy.lock', '&vn->pool_lock'];
 

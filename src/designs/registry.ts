@@ -14,6 +14,7 @@ import type { LockTable } from '../shared/lock.js';
 import type { VmapCore, VmapDesign } from './design.js';
 import { GlobalDesign } from './global.js';
 import { NodesDesign } from './nodes.js';
+import { Rfc2018Design } from './rfc2018.js';
 
 export interface DesignEntry {
   /** Which kernels used it, and what it is, for help texts. */
@@ -41,6 +42,11 @@ export const DESIGNS = {
     '5.2 to 6.8: one free tree, global busy and lazy trees under three global locks',
     GlobalDesign.declare,
     (core, decl, table) => new GlobalDesign(core, decl, table),
+  ),
+  rfc2018: entry(
+    'October 2018 RFC (never merged): free blocks in a plain rb-tree + list, first fit over the list, one vmap_area_lock, 4.19 lazy purge',
+    Rfc2018Design.declare,
+    (core, decl, table) => new Rfc2018Design(core, decl, table),
   ),
 } as const satisfies Record<string, DesignEntry>;
 
