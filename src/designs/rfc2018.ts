@@ -292,6 +292,16 @@ export class Rfc2018Design implements VmapDesign {
     return this.marked(1);
   }
 
+  /** The free blocks in address order (for tests and reports; read without the lock). */
+  freeRanges(): { start: number; end: number }[] {
+    const s = this.core.s;
+    const h = this.freeHead;
+    const out: { start: number; end: number }[] = [];
+    for (let x = rbListFirst(s, h); x !== 0; x = rbListNext(s, h, x))
+      out.push({ start: s.start(x), end: s.end(x) });
+    return out;
+  }
+
   get busyCount(): number {
     return rbListCount(this.core.s, this.busyHead) - this.ctl[this.w + W_UNLINKED]!;
   }
