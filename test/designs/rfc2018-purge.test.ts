@@ -90,8 +90,7 @@ describe('the purge: priority threshold (RFC patch 2/2)', () => {
 function params(words: string[], nrCpus = 1): TestParams {
   const p = defaultParams(IMPLEMENTED_MASK, nrCpus);
   p.seed = 42;
-  applyParams(p, words);
-  p.design = 'rfc2018'; // (the design= word accepts only 'global' and 'nodes' so far)
+  applyParams(p, ['design=rfc2018', ...words]);
   return p;
 }
 
