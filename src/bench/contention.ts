@@ -117,6 +117,7 @@ const GLOBAL_LOCKS: Record<VmallocDesign, string[]> = {
   nodes: ['free_vmap_area_lock', 'vmap_purge_lock'],
   legacy: ['vmap_area_lock', 'vmap_purge_lock'],
   offload2023: ['free_vmap_area_lock', 'vmap_purge_lock'],
+  rfc2018: ['vmap_area_lock', 'vmap_purge_lock'],
 };
 const NODE_LOCKS = ['&vn->busy.lock', '&vn->lazy.lock', '&vn->pool_lock'];
 

@@ -16,6 +16,7 @@ import { GlobalDesign } from './global.js';
 import { LegacyDesign } from './legacy.js';
 import { NodesDesign } from './nodes.js';
 import { Offload2023Design } from './offload2023.js';
+import { Rfc2018Design } from './rfc2018.js';
 
 export interface DesignEntry {
   /** Which kernels used it, and what it is, for help texts. */
@@ -48,6 +49,11 @@ export const DESIGNS = {
     '<= 5.1: busy tree + list only, allocation walks the gaps from free_vmap_cache; one global lock',
     LegacyDesign.declare,
     (core, decl, table) => new LegacyDesign(core, decl, table),
+  ),
+  rfc2018: entry(
+    'October 2018 RFC (never merged): free blocks in a plain rb-tree + list, first fit over the list, one vmap_area_lock, 4.19 lazy purge',
+    Rfc2018Design.declare,
+    (core, decl, table) => new Rfc2018Design(core, decl, table),
   ),
   offload2023: entry(
     'v2 of the 6.9 series (Aug 2023, not merged): vmap nodes with their own free heaps, fed node_size blocks from the global heap',
