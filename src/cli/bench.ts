@@ -29,14 +29,16 @@ export const BENCH_HELP = `Usage: vmalloc bench kva [options]
        vmalloc bench contention [options]
 
 bench contention: test_vmalloc's run_test_mask=7 with 1, 2, 4 and 8 workers (threads), for
-the 'global' and the 'nodes' design, in one run: tests per second, scaling ratios, lock_stat
-(contentions per lock class), and a model of larger machines calibrated on the measurements.
+the 'global' and the 'nodes' design (or those of --design), in one run: tests per second,
+scaling ratios, lock_stat (contentions per lock class), and a model of larger machines
+calibrated on the measurements (for global and nodes).
 
   --loops N           test_loop_count of the throughput runs (default 200000)
   --lock-stat-loops N test_loop_count of the lock-statistics runs (default 50000)
   --workers LIST      distinct worker counts (default 1,2,4,8), each at most what this
                       machine's free memory holds (as vmalloc test's nr_threads)
-  --design LIST       designs to compare: global, nodes or both (default global,nodes)
+  --design LIST       designs to compare, from ${DESIGNS.join(', ')}
+                      (default global,nodes)
   --nr-cpus N         CPUs of the simulated machine in every run, 1 to 4096 (default 8,
                       raised to the largest worker count; given, at least that count)
   --mask M            run_test_mask, implemented tests only (default 7)
