@@ -19,6 +19,7 @@ import { allocTables } from './misuse-battery-alloc.js';
 import { createTables } from './misuse-battery-create.js';
 import { freeTables } from './misuse-battery-free.js';
 import { memoryTables } from './misuse-battery-memory.js';
+import { spaceOpTables } from './misuse-battery-space-ops.js';
 import { spaceTables } from './misuse-battery-space.js';
 
 const tables: AnyTable[] = [
@@ -27,6 +28,7 @@ const tables: AnyTable[] = [
   ...freeTables,
   ...memoryTables,
   ...spaceTables,
+  ...spaceOpTables,
 ];
 
 for (const t of tables) {

@@ -45,6 +45,8 @@ export function makeVm(design: Design | undefined, extra: VmallocOptions = {}): 
     nrCpus: VM_CPUS,
     physicalMemory: 256 * PAGE,
     logger: null,
+    // A call that leaves a lock taken fails the state check in 2 s instead of 10.
+    lockTimeoutMs: 2000,
     ...extra,
   });
 }
@@ -92,12 +94,13 @@ export const vmFixture: Fixture<VmFx> = { make: makeVmFx, state: vmState };
 export const noFixture: Fixture<null> = { make: () => null, state: () => null };
 
 /**
- * A space [S, S + 64 pages) with S = 2^20: `a1` (1 page) at S, `a2` (2 pages) at S + 1 page,
- * and `freed`, S + 3 pages, allocated and freed again.
+ * A space [S, S + 64 pages) (S = 2^20 unless given): `a1` (1 page) at S, `a2` (2 pages) at
+ * S + 1 page, and `freed`, S + 3 pages, allocated and freed again.
  */
 export interface SpaceFx {
   space: VmapSpace;
   S: number;
+  end: number;
   a1: number;
   a2: number;
   freed: number;
@@ -105,16 +108,20 @@ export interface SpaceFx {
 
 export const SPACE_START = 2 ** 20;
 export const SPACE_PAGES = 64;
+/** A space at the top of the safe integers: [2^53 - 64 pages, 2^53). */
+export const TOP_START = 2 ** 53 - SPACE_PAGES * PAGE;
 
-export function makeSpaceFx(concurrent = false): SpaceFx {
-  const S = SPACE_START;
-  const space = new VmapSpace({ start: S, end: S + SPACE_PAGES * PAGE, concurrent });
+export function makeSpaceFx(concurrent = false, S = SPACE_START): SpaceFx {
+  const end = S + SPACE_PAGES * PAGE;
+  // A short lock timeout: a call that leaves the lock taken fails the state check quickly.
+  const timeout = concurrent ? { lockTimeoutMs: 1000 } : {};
+  const space = new VmapSpace({ start: S, end, concurrent, ...timeout });
   const a1 = space.alloc(PAGE)!;
   const a2 = space.alloc(2 * PAGE)!;
   const freed = space.alloc(PAGE)!;
   space.free(freed);
   if (a1 !== S || a2 !== S + PAGE || freed !== S + 3 * PAGE) throw new Error('bad fixture');
-  return { space, S, a1, a2, freed };
+  return { space, S, end, a1, a2, freed };
 }
 
 /** stats(), the free blocks and the busy areas; check() must pass. */
@@ -129,6 +136,16 @@ export function spaceState(fx: { space: VmapSpace }): unknown {
 
 export const spaceFixture: Fixture<SpaceFx> = {
   make: () => makeSpaceFx(false),
+  state: spaceState,
+};
+
+export const concurrentSpaceFixture: Fixture<SpaceFx> = {
+  make: () => makeSpaceFx(true),
+  state: spaceState,
+};
+
+export const topSpaceFixture: Fixture<SpaceFx> = {
+  make: () => makeSpaceFx(false, TOP_START),
   state: spaceState,
 };
 
