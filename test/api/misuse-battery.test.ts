@@ -9,7 +9,8 @@
  * The cases come from the tables in misuse-battery-*.ts (one table per function: argument,
  * expected code, bad values); a test per table row runs its values and lists the ones that
  * fail with what actually happened. The run ends with one line: cases run / failing. Set
- * MISUSE_BATTERY_VERBOSE=1 to print every failing case with its actual behaviour.
+ * MISUSE_BATTERY_VERBOSE=1 to print every failing case with its actual behaviour, one per line
+ * (fields separated by " || ").
  */
 
 import assert from 'node:assert/strict';
@@ -53,8 +54,11 @@ for (const t of tables) {
 
 after(() => {
   if (process.env.MISUSE_BATTERY_VERBOSE === '1') {
-    for (const r of tally.failing)
-      console.log(`FAIL ${r.name}: ${r.failed.join(', ')} | ${r.actual}`);
+    // Function, design, argument, value, failed checks, what happened.
+    for (const r of tally.failing) {
+      const fields = [r.fn, r.design ?? '-', r.pos, r.label, r.failed.join(', '), r.actual];
+      console.log(`FAIL || ${fields.join(' || ')}`);
+    }
   }
   console.log(`misuse battery: ${tally.run} cases run, ${tally.failing.length} failing`);
 });

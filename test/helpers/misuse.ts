@@ -168,6 +168,9 @@ export interface CaseResult {
   /** "vm.vmalloc [nodes] size = NaN" */
   name: string;
   fn: string;
+  design: Design | undefined;
+  pos: string;
+  label: string;
   /** Empty when the case passes: which of the checks failed. */
   failed: string[];
   /** What happened: what was thrown or returned, and whether the state changed. */
@@ -238,7 +241,15 @@ export function runCase<F>(
     if (!/\bmust\b/.test(error.message)) failed.push('message states no rule (must ...)');
   }
   if (stateNote !== 'state unchanged') failed.push(stateNote.split(' (')[0]!.toLowerCase());
-  return { name, fn: table.fn, failed, actual: `${outcome}; ${stateNote}` };
+  return {
+    name,
+    fn: table.fn,
+    design,
+    pos: row.pos,
+    label: bad.label,
+    failed,
+    actual: `${outcome}; ${stateNote}`,
+  };
 }
 
 /** Counters for the one-line summary, and every failing case for the detailed listing. */
