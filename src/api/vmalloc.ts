@@ -13,12 +13,17 @@
  */
 
 import { VmallocError, checkInteger } from '../errors.js';
+import {
+  type AttachOptions,
+  type CreateVmallocOptions,
+  attachContext,
+  createContext,
+} from './create.js';
 import { detachedPrototype } from './detached.js';
 import { NodesDesign, type VmapNodeInfo } from '../designs/nodes.js';
 import type { PurgeNotifier, VmapAreas } from '../designs/vmap-areas.js';
 import { formatLockStat } from '../shared/lock-stat.js';
 import type { LockStat } from '../shared/lock.js';
-import { consoleLogger, type VmallocLogger } from '../shared/logger.js';
 import { copy, physOffset, readBytes, vmallocToPage } from '../mm/access.js';
 import { vmallocNodeRange } from '../mm/alloc-path.js';
 import {
@@ -31,11 +36,11 @@ import {
   throwEinval,
 } from '../mm/args.js';
 import { checkAll } from '../mm/checker.js';
-import { type VmallocConfig, type VmallocOptions, resolveConfig } from '../mm/config.js';
+import type { VmallocConfig } from '../mm/config.js';
 import { workerToken } from '../mm/cpu-claims.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
 import { infoSource, lockStats } from '../mm/proc.js';
-import { VmContext, createHandle, type VmallocHandle } from '../mm/shared-state.js';
+import type { VmContext, VmallocHandle } from '../mm/shared-state.js';
 import { collectStats, type VmallocStats } from '../mm/statistics.js';
 import { VmFlags } from '../mm/vm-struct.js';
 import { type VmallocinfoSource, formatVmallocinfo } from '../mm/vmallocinfo.js';
@@ -125,7 +130,7 @@ export class Vmalloc {
     let zero = zeroed;
     let caller = 0;
     if (options !== undefined) {
-      if (options === null || typeof options !== 'object')
+      if (options === null || typeof options !== 'object' || Array.isArray(options))
         throwEinval(fn, 'options must be an object', options);
       if (options.align !== undefined) align = checkAlign(fn, options.align);
       if (options.zero !== undefined && typeof options.zero !== 'boolean')
@@ -286,7 +291,14 @@ export class Vmalloc {
       );
   }
 
+  /**
+   * Unregisters a function registerPurgeNotifier() registered: false when it was not.
+   * @throws VmallocError EINVAL when `fn` is not a function.
+   * Kernel: unregister_vmap_purge_notifier().
+   */
   unregisterPurgeNotifier(fn: PurgeNotifier): boolean {
+    if (typeof fn !== 'function')
+      throwEinval('unregister_vmap_purge_notifier', 'fn must be a function', fn);
     return this.ctx.removeNotifier(fn);
   }
 
@@ -539,39 +551,13 @@ const KEPT_AFTER_DETACH = [
   'resetLockStat',
 ];
 
-export interface CreateVmallocOptions extends VmallocOptions {
-  /**
-   * The creating thread's cpu id, claimed as attachVmalloc claims one: no worker can attach
-   * with it until this instance detaches (vm.detach()). @defaultValue 0
-   */
-  cpu?: number;
-}
-
 /**
  * Creates a vmalloc subsystem, with this thread as cpu `options.cpu` (0 by default): workers
  * attach with the other ids, or this instance detaches first to lend its id. See
  * VmallocOptions for the other defaults.
  */
 export function createVmalloc(options: CreateVmallocOptions = {}): Vmalloc {
-  const config = resolveConfig(options, ['cpu']);
-  const logger = resolveLogger('create vmalloc', options.logger);
-  const cpu = options.cpu === undefined ? 0 : options.cpu;
-  checkCpu('create vmalloc', cpu, config.nrCpus);
-  const ctx = new VmContext(createHandle(config), cpu, logger);
-  ctx.init();
-  ctx.claims.claim('create vmalloc', cpu, ctx.allLocks); // (new words: free)
-  return new Vmalloc(ctx);
-}
-
-export interface AttachOptions {
-  /**
-   * This worker's cpu id: from 0 to nrCpus - 1, one thread per id at a time (the creator holds
-   * its own, 0 by default). The id is claimed until detach(), or until the worker is declared
-   * dead (markCpuDead, watchWorker).
-   */
-  cpu: number;
-  /** Where this worker's warnings go. @defaultValue console */
-  logger?: VmallocLogger | null;
+  return new Vmalloc(createContext(options));
 }
 
 /**
@@ -584,37 +570,19 @@ export interface AttachOptions {
  * the cpu alive again.
  * @throws VmallocError EBUSY when `cpu` is attached already (by any thread, this one too);
  * EOWNERDEAD when the dead worker that had `cpu` still holds a lock; EINVAL for a bad handle
- * or cpu. Nothing changes on a throw.
+ * (not one, a copy that lost its shared buffers, one edited after creation, one of a
+ * shared: false subsystem) or cpu. Nothing changes on a throw.
  */
 export function attachVmalloc(handle: VmallocHandle, options: AttachOptions): Vmalloc {
-  if (handle === null || typeof handle !== 'object' || handle.kind !== 'Vmalloc') {
-    throw new VmallocError(
-      'EINVAL',
-      'Cannot attach vmalloc: handle must be the handle of a Vmalloc (vm.handle)',
-    );
-  }
-  if (!handle.config.shared) {
-    throw new VmallocError(
-      'EINVAL',
-      'Cannot attach vmalloc: it was created with shared: false, so it cannot be shared between workers',
-    );
-  }
-  if (options === null || typeof options !== 'object')
-    throwEinval('attach vmalloc', 'options must be an object with a cpu', options);
-  const cpu = options.cpu;
-  checkCpu('attach vmalloc', cpu, handle.config.nrCpus);
-  const ctx = new VmContext(handle, cpu, resolveLogger('attach vmalloc', options.logger));
-  ctx.claims.claim('attach vmalloc', cpu, ctx.allLocks);
-  return new Vmalloc(ctx);
-}
-
-function resolveLogger(fn: string, logger: unknown): VmallocLogger | null {
-  if (logger === undefined) return consoleLogger;
-  if (logger === null) return null;
-  if (typeof logger !== 'object' || typeof (logger as VmallocLogger).warn !== 'function')
-    throwEinval(fn, 'logger must be an object with a warn(message) method, or null', logger);
-  return logger as VmallocLogger;
+  return new Vmalloc(attachContext(handle, options));
 }
 
 export { VmFlags };
-export type { VmArea, VmapOptions, VmallocHandle, VmallocStats };
+export type {
+  AttachOptions,
+  CreateVmallocOptions,
+  VmArea,
+  VmapOptions,
+  VmallocHandle,
+  VmallocStats,
+};

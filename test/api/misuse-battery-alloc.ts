@@ -248,11 +248,18 @@ export const allocTables: AnyTable[] = [
         arg: 'pfns',
         pos: 'pfns',
         code: 'EINVAL',
+        bad: [...badFrameLists(), at('[a held frame twice]', (fx) => [fx.held[0], fx.held[0]])],
+        call: (fx, v) => fx.vm.freePages(v as number[]),
+      },
+      {
+        // A frame an area holds is in use, not a bad number: EBUSY, as the doc comment says.
+        arg: 'pfns',
+        pos: 'pfns',
+        code: 'EBUSY',
         bad: [
-          ...badFrameLists(),
-          at('[a held frame twice]', (fx) => [fx.held[0], fx.held[0]]),
           at('[a frame of the vmalloc area A]', (fx) => [fx.aFrame]),
           at('[a frame still mapped by the vmap area B]', (fx) => [fx.bFrame]),
+          at('[a held frame, then a frame of A] (nothing freed)', (fx) => [fx.held[0], fx.aFrame]),
         ],
         call: (fx, v) => fx.vm.freePages(v as number[]),
       },

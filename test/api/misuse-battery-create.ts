@@ -3,7 +3,7 @@
  * handle and options, and the address helpers kernelHex, toKernelAddress, fromKernelAddress.
  * Tables only; test/api/misuse-battery.test.ts runs them.
  *
- * Legal values left out: any vmallocStart / vmallocSize / physicalMemory that is page-aligned
+ * Legal values left out: every design of DESIGN_NAMES ('legacy' among them), any vmallocStart / vmallocSize / physicalMemory that is page-aligned
  * and in range (2^31 and 2^32 among them), checkEveryOp 0 and any safe non-negative integer,
  * logger null; for attach, a free cpu (2 of 0..2 here: cpu 0 is the creator, cpu 1 a worker
  * the fixture attached).
@@ -124,10 +124,22 @@ function badHandles(): Bad<AttachFx>[] {
       ...fx.vm.handle,
       config: { ...fx.vm.handle.config, nrCpus: 0 },
     })),
-    at("the handle with config.design 'legacy'", (fx) => ({
+    at("the handle with config.design 'bogus'", (fx) => ({
       ...fx.vm.handle,
-      config: { ...fx.vm.handle.config, design: 'legacy' },
+      config: { ...fx.vm.handle.config, design: 'bogus' },
     })),
+    at('the handle with another design (config edited)', (fx) => ({
+      ...fx.vm.handle,
+      config: {
+        ...fx.vm.handle.config,
+        design: fx.vm.handle.config.design === 'nodes' ? 'global' : 'nodes',
+      },
+    })),
+    at('the handle with config.physicalMemory doubled (config edited)', (fx) => ({
+      ...fx.vm.handle,
+      config: { ...fx.vm.handle.config, physicalMemory: 2 * fx.vm.handle.config.physicalMemory },
+    })),
+
     at('a VmapSpace handle (concurrent)', (fx) => fx.space.handle),
     at('a VmapSpace handle (not concurrent)', (fx) => fx.plainSpace.handle),
     at('the handle of a shared: false subsystem', (fx) => fx.privateVm.handle),
@@ -206,7 +218,7 @@ export const createTables: AnyTable[] = [
       option('design', [
         ...wrongTypes<null>('undefined'),
         val("''", ''),
-        val("'legacy' (not implemented)", 'legacy'),
+        val("'bogus' (no such design)", 'bogus'),
         val("'Nodes'", 'Nodes'),
         val("'toString'", 'toString'),
       ]),

@@ -40,7 +40,9 @@ function isError(code: string, ...patterns: RegExp[]): (e: unknown) => boolean {
 const busy = (cpu: number, by: 'in this thread' | 'by another worker'): ((e: unknown) => boolean) =>
   isError(
     'EBUSY',
-    new RegExp(`^Cannot attach vmalloc: cpu ${cpu} is already attached \\(${by}\\)`),
+    new RegExp(
+      `^Cannot attach vmalloc: cpu must be an id no thread holds, got ${cpu}, which is already attached \\(${by}\\)`,
+    ),
     /each worker needs its own cpu id from 0 to nrCpus - 1 \(3\)/,
     /vm\.detach\(\)/,
     new RegExp(`markCpuDead\\(${cpu}\\)`),
@@ -192,10 +194,13 @@ for (const design of DESIGN_NAMES) {
       const before = snapshot(vm);
       const alive = isError(
         'EINVAL',
-        /^Cannot markCpuDead: cpu 1 is attached in this thread, which is alive; detach it/,
+        /^Cannot markCpuDead: cpu must not be attached in this thread \(it is alive\), got 1; detach it/,
       );
       assert.throws(() => vm.markCpuDead(1), alive);
-      assert.throws(() => c1.markCpuDead(0), isError('EINVAL', /cpu 0 is attached in this thread/));
+      assert.throws(
+        () => c1.markCpuDead(0),
+        isError('EINVAL', /cpu must not be attached in this thread \(it is alive\), got 0/),
+      );
       assert.equal(isDead(vm, 1), false);
       assert.equal(snapshot(vm), before);
       c1.vfree(c1.vmalloc(PAGE));
