@@ -154,7 +154,7 @@ for (const design of DESIGN_NAMES) {
         vm,
         () => vm.vunmap(a),
         'EINVAL',
-        /^Cannot vunmap: 0xffffc90000000000 is a vmalloc area; free it with vfree\(\)$/,
+        /^Cannot vunmap: addr must not be a vmalloc area \(free it with vfree\(\)\), got 0xffffc90000000000$/,
       );
       const area = vm.getVmArea(PAGE)!;
       vm.vunmap(area.addr); // an area without pages of its own is vunmap's to remove
