@@ -154,13 +154,18 @@ for (const design of DESIGN_NAMES) {
       // Every method and getter of the class, but those that act as no cpu.
       const kept = ['constructor', 'markCpuDead', 'markCpuAlive', 'watchWorker'];
       const lockStatCalls = ['lockStats', 'lockStat', 'setLockStat', 'resetLockStat'];
-      for (const name of Object.getOwnPropertyNames(Vmalloc.prototype)) {
-        if (kept.includes(name) || lockStatCalls.includes(name)) continue;
-        const d = Object.getOwnPropertyDescriptor(Vmalloc.prototype, name)!;
-        const call = d.get
-          ? (): unknown => (c1 as unknown as Record<string, unknown>)[name]
-          : (): unknown => (c1 as unknown as Record<string, () => unknown>)[name]!();
-        assert.throws(call, isError('EINVAL', new RegExp(`^Cannot ${name}: `)), name);
+      // Vmalloc's own methods and those it inherits from its base class.
+      const protos = [Vmalloc.prototype, Object.getPrototypeOf(Vmalloc.prototype) as object];
+      assert.ok(Object.getOwnPropertyNames(protos[1]).includes('stats'));
+      for (const proto of protos) {
+        for (const name of Object.getOwnPropertyNames(proto)) {
+          if (kept.includes(name) || lockStatCalls.includes(name)) continue;
+          const d = Object.getOwnPropertyDescriptor(proto, name)!;
+          const call = d.get
+            ? (): unknown => (c1 as unknown as Record<string, unknown>)[name]
+            : (): unknown => (c1 as unknown as Record<string, () => unknown>)[name]!();
+          assert.throws(call, isError('EINVAL', new RegExp(`^Cannot ${name}: `)), name);
+        }
       }
       // The calls of a supervising thread still work.
       c1.setLockStat(true);
