@@ -4,7 +4,9 @@
  *
  * Legal values are left out on purpose: a size of 2^31 or 2^32 is legal (the answer is null
  * when it does not fit), so is any power of two up to 2^48 as align, flags 0 written -0, and
- * any n for allocPages that is a non-negative safe integer (fewer frames come back).
+ * any n for allocPages that is a non-negative safe integer (fewer frames come back), and
+ * unknown keys in the per-call options of vmalloc / vzalloc / vmallocHuge (ignored: a key
+ * loop would cost every call; vmap and getVmArea, off the hot path, refuse them).
  */
 
 import { VmFlags, type VmallocAllocOptions } from '../../src/index.js';
