@@ -8,7 +8,9 @@
  * on (record stores, page allocator, page-array pool, page table, strings, the vmap-area core
  * with its design, locks, the cpu claims, this cpu's counters and translation cache).
  * Invariant: a handle's buffers were sized by declareParts() of its configuration, and every
- * thread computes the same declarations from the same configuration.
+ * thread computes the same declarations from the same configuration; the creator's init()
+ * writes BRAND and the configuration's fingerprint into the control block, which
+ * attachVmalloc checks (src/api/create.ts) before it trusts a handle.
  * Callers: the API façade (src/api/vmalloc.ts) creates and attaches; the vmalloc-layer
  * modules read the context.
  */

@@ -6,6 +6,8 @@
  * Invariant: every address handled by the library is an exact integer below 2^48; the kernel
  * address it stands for is KERNEL_BASE + addr (so the top 256 TiB of the 64-bit space, where
  * x86_64 keeps its kernel mappings, is modelled exactly, alignments included).
+ * The public helpers (kernelHex, toKernelAddress, fromKernelAddress) refuse anything else with
+ * VmallocError EINVAL naming the argument and the rule.
  * Callers: the vmalloc layer, vmallocinfo, error messages, the CLI.
  *
  *   kernel address      0xffff000000000001 ............................... 0xffffffffffffffff
