@@ -2,8 +2,12 @@
  * The public face of the vmalloc subsystem: Vmalloc, createVmalloc(), attachVmalloc().
  *
  * Holds: the Vmalloc class, whose methods check their arguments and delegate to the modules
- * named after the kernel's concepts (src/mm/: alloc-path, free-path, vmap, access, statistics,
- * proc, checker; src/designs/: the vmap-area core and the designs).
+ * named after the kernel's concepts (src/mm/: alloc-path, free-path, vmap, access,
+ * purge-notifier, cpu-supervision; src/designs/: the vmap-area core and the designs); what
+ * allocates nothing (lookups, statistics, checks, worker supervision, vmap nodes) it inherits
+ * from VmallocBase (vmalloc-base.ts). createVmalloc() and attachVmalloc() build their
+ * context in create.ts. The hot methods (vmalloc, vfree, read, write, readU8 ...) stay one
+ * call above the vmalloc layer.
  * Invariant: a method either completes or throws before changing anything (misuse), and in
  * the checked mode every state-changing method ends with check().
  * Callers: library users, the test_vmalloc driver, the CLI.
@@ -12,80 +16,42 @@
  * cpu) of state that lives entirely in shared buffers.
  */
 
-import { VmallocError, checkInteger } from '../errors.js';
-import { detachedPrototype } from './detached.js';
-import { NodesDesign, type VmapNodeInfo } from '../designs/nodes.js';
-import type { PurgeNotifier, VmapAreas } from '../designs/vmap-areas.js';
-import { formatLockStat } from '../shared/lock-stat.js';
-import type { LockStat } from '../shared/lock.js';
-import { consoleLogger, type VmallocLogger } from '../shared/logger.js';
-import { copy, physOffset, readBytes, vmallocToPage } from '../mm/access.js';
-import { vmallocNodeRange } from '../mm/alloc-path.js';
-import {
-  checkAddr,
-  checkAlign,
-  checkByteSize,
-  checkCpu,
-  callerId,
-  defaultCaller,
-  throwEinval,
-} from '../mm/args.js';
-import { checkAll } from '../mm/checker.js';
-import { type VmallocConfig, type VmallocOptions, resolveConfig } from '../mm/config.js';
-import { workerToken } from '../mm/cpu-claims.js';
+import { checkInteger } from '../errors.js';
+import type { PurgeNotifier } from '../designs/vmap-areas.js';
+import { copy, physOffset, readBytes } from '../mm/access.js';
+import { type VmallocAllocOptions, allocate } from '../mm/alloc-path.js';
+import { checkAddr, checkByteSize, throwEinval } from '../mm/args.js';
+import { releaseCpu } from '../mm/cpu-supervision.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
-import { infoSource, lockStats } from '../mm/proc.js';
-import { VmContext, createHandle, type VmallocHandle } from '../mm/shared-state.js';
-import { collectStats, type VmallocStats } from '../mm/statistics.js';
+import { registerPurgeNotifier, unregisterPurgeNotifier } from '../mm/purge-notifier.js';
+import type { VmallocHandle } from '../mm/shared-state.js';
+import type { VmallocStats } from '../mm/statistics.js';
 import { VmFlags } from '../mm/vm-struct.js';
-import { type VmallocinfoSource, formatVmallocinfo } from '../mm/vmallocinfo.js';
 import {
   type VmArea,
   type VmapOptions,
   allocPages,
-  findVm,
   freePages,
   getVmArea,
   removeVmArea,
   snapshot,
   vmap,
 } from '../mm/vmap.js';
+import {
+  type AttachOptions,
+  type CreateVmallocOptions,
+  attachContext,
+  createContext,
+} from './create.js';
+import { detachedPrototype } from './detached.js';
+import { KEPT_AFTER_DETACH, VmallocBase } from './vmalloc-base.js';
 
-export interface VmallocAllocOptions {
-  /** Power of two the address must be a multiple of. @defaultValue 1 */
-  align?: number;
-  /** Zero the pages (vzalloc, __GFP_ZERO). @defaultValue false */
-  zero?: boolean;
-  /**
-   * Shown in vmallocinfo, like the kernel's %pS of the return address.
-   * @defaultValue the API function, as "vmalloc+0x0/0x0"
-   */
-  caller?: string;
-}
-
-export class Vmalloc {
-  readonly config: VmallocConfig;
-  /** This thread's cpu id. */
-  readonly cpu: number;
-  readonly pageSize: number;
-  /** VMALLOC_START and VMALLOC_END. */
-  readonly vmallocStart: number;
-  readonly vmallocEnd: number;
-  /** Structured-cloneable: pass it to a worker and attachVmalloc() it there. */
-  readonly handle: VmallocHandle;
-  private readonly ctx: VmContext;
-
-  /** @internal Use createVmalloc() or attachVmalloc(). */
-  constructor(ctx: VmContext) {
-    this.ctx = ctx;
-    this.handle = ctx.handle;
-    this.config = ctx.config;
-    this.cpu = ctx.cpu;
-    this.pageSize = ctx.pageSize;
-    this.vmallocStart = ctx.config.vmallocStart;
-    this.vmallocEnd = ctx.config.vmallocEnd;
-  }
-
+/**
+ * One thread's view (one cpu) of a vmalloc subsystem: the calls that allocate, free, map and
+ * access memory here; lookups, statistics, checks and the supervision of workers are
+ * inherited from VmallocBase (src/api/vmalloc-base.ts).
+ */
+export class Vmalloc extends VmallocBase {
   // ---------------------------------------------------------------- allocation
 
   /**
@@ -95,12 +61,16 @@ export class Vmalloc {
    * Kernel: vmalloc() / __vmalloc_node().
    */
   vmalloc(size: number, options?: VmallocAllocOptions): number | null {
-    return this.allocate('vmalloc', size, options, false, 0);
+    const addr = allocate(this.ctx, 'vmalloc', size, options, false, 0);
+    this.afterOp();
+    return addr;
   }
 
   /** vmalloc() with zeroed pages. Kernel: vzalloc(). */
   vzalloc(size: number, options?: Omit<VmallocAllocOptions, 'zero'>): number | null {
-    return this.allocate('vzalloc', size, options, true, 0);
+    const addr = allocate(this.ctx, 'vzalloc', size, options, true, 0);
+    this.afterOp();
+    return addr;
   }
 
   /**
@@ -109,42 +79,8 @@ export class Vmalloc {
    * Kernel: vmalloc_huge(). Differs from kernel: the pages are still single frames.
    */
   vmallocHuge(size: number, options?: VmallocAllocOptions): number | null {
-    return this.allocate('vmalloc_huge', size, options, false, VmFlags.VM_ALLOW_HUGE_VMAP);
-  }
-
-  private allocate(
-    fn: string,
-    size: number,
-    options: VmallocAllocOptions | undefined,
-    zeroed: boolean,
-    vmFlags: number,
-  ): number | null {
-    const ctx = this.ctx;
-    const bytes = checkByteSize(fn, size);
-    let align = 1;
-    let zero = zeroed;
-    let caller = 0;
-    if (options !== undefined) {
-      if (options === null || typeof options !== 'object')
-        throwEinval(fn, 'options must be an object', options);
-      if (options.align !== undefined) align = checkAlign(fn, options.align);
-      if (options.zero !== undefined && typeof options.zero !== 'boolean')
-        throwEinval(fn, 'zero must be a boolean', options.zero);
-      zero ||= options.zero === true;
-      if (options.caller !== undefined) caller = callerId(ctx, fn, options.caller);
-    }
-    if (caller === 0) caller = defaultCaller(ctx, fn);
-    const start = this.vmallocStart;
-    const end = this.vmallocEnd;
-    let addr: number | null;
-    const pmd = this.pageSize * (this.pageSize / 8);
-    if (vmFlags !== 0 && bytes >= pmd) {
-      const huge = Math.ceil(bytes / pmd) * pmd;
-      addr = vmallocNodeRange(ctx, huge, Math.max(align, pmd), start, end, zero, vmFlags, caller);
-      addr ??= vmallocNodeRange(ctx, bytes, align, start, end, zero, vmFlags, caller);
-    } else {
-      addr = vmallocNodeRange(ctx, bytes, align, start, end, zero, 0, caller);
-    }
+    const flags = VmFlags.VM_ALLOW_HUGE_VMAP;
+    const addr = allocate(this.ctx, 'vmalloc_huge', size, options, false, flags);
     this.afterOp();
     return addr;
   }
@@ -213,12 +149,6 @@ export class Vmalloc {
     return vm === 0 ? null : snapshot(this.ctx, vm);
   }
 
-  /** The vm_struct of the live area containing `addr`, or null. Kernel: find_vm_area(). */
-  findVmArea(addr: number): VmArea | null {
-    const vm = findVm(this.ctx, checkAddr('find_vm_area', addr));
-    return vm === 0 ? null : snapshot(this.ctx, vm);
-  }
-
   /**
    * Removes the area starting at `addr` without freeing its pages: the vm_struct it had (its
    * `pages` are now the caller's, to freePages()), or null when no area starts there.
@@ -228,14 +158,6 @@ export class Vmalloc {
     const snap = removeVmArea(this.ctx, checkAddr('remove_vm_area', addr));
     this.afterOp();
     return snap;
-  }
-
-  /**
-   * The page frame mapped at `addr`, or null (no area, guard page, unmapped): a walk of the
-   * page table. Kernel: vmalloc_to_page().
-   */
-  vmallocToPage(addr: number): number | null {
-    return vmallocToPage(this.ctx, checkAddr('vmalloc_to_page', addr));
   }
 
   /**
@@ -276,92 +198,16 @@ export class Vmalloc {
    * Kernel: register_vmap_purge_notifier().
    */
   registerPurgeNotifier(fn: PurgeNotifier): void {
-    if (typeof fn !== 'function')
-      throwEinval('register_vmap_purge_notifier', 'fn must be a function', fn);
-    // As the kernel's notifier chains refuse a block registered twice (-EEXIST).
-    if (!this.ctx.addNotifier(fn))
-      throw new VmallocError(
-        'EINVAL',
-        'Cannot register_vmap_purge_notifier: fn is registered already (unregister it first)',
-      );
+    registerPurgeNotifier(this.ctx, fn);
   }
 
+  /**
+   * Unregisters a function registerPurgeNotifier() registered: false when it was not.
+   * @throws VmallocError EINVAL when `fn` is not a function.
+   * Kernel: unregister_vmap_purge_notifier().
+   */
   unregisterPurgeNotifier(fn: PurgeNotifier): boolean {
-    return this.ctx.removeNotifier(fn);
-  }
-
-  /** vmap_lazy_nr: pages (guard pages included) freed lazily and not yet purged. */
-  get lazyPages(): number {
-    return this.ctx.areas.lazyPages;
-  }
-
-  /** lazy_max_pages() */
-  get lazyMaxPages(): number {
-    return this.config.lazyMaxPages;
-  }
-
-  // ---------------------------------------------------------------- locks and workers
-
-  /** Per-lock statistics (lock_stat), each under its lock class name. */
-  lockStats(): LockStat[] {
-    return lockStats(this.ctx);
-  }
-
-  /** /proc/lock_stat in the kernel's layout, classes by contentions. */
-  lockStat(): string {
-    return formatLockStat(this.lockStats());
-  }
-
-  /** Turns lock statistics on or off, for every worker. Off, a lock costs one extra load. */
-  setLockStat(on: boolean): void {
-    if (typeof on !== 'boolean') throwEinval('setLockStat', 'on must be a boolean', on);
-    this.ctx.lockTable.setStats(on);
-  }
-
-  /** Zeroes the lock statistics. */
-  resetLockStat(): void {
-    this.ctx.lockTable.resetStats();
-  }
-
-  /**
-   * Declares that the worker using `cpu` has died (call it from its 'exit' handler, or let
-   * watchWorker do it): a worker waiting for a lock that cpu held gives up at once with
-   * EOWNERDEAD instead of waiting for the timeout, and the id is free for a new worker to
-   * attach with. The state that lock protected may be inconsistent afterwards. Works on a
-   * detached instance too (a supervising thread).
-   * @throws VmallocError EINVAL when `cpu` is attached in this thread (it is alive: detach
-   * it instead).
-   */
-  markCpuDead(cpu: number): void {
-    checkCpu('markCpuDead', cpu, this.config.nrCpus);
-    this.ctx.claims.markDead('markCpuDead', cpu);
-  }
-
-  /**
-   * Declares `cpu` alive again (the CPU is back online). attachVmalloc() does this itself
-   * when it takes the id of a dead worker, so this is rarely needed. Do not use it for a
-   * worker that died holding a lock: that lock stays taken, and waiters would then wait for
-   * the timeout instead of failing at once. It does not claim the id.
-   */
-  markCpuAlive(cpu: number): void {
-    checkCpu('markCpuAlive', cpu, this.config.nrCpus);
-    this.ctx.lockTable.markCpuAlive(cpu);
-  }
-
-  /**
-   * Watches a worker (anything with on('exit', fn), such as a Node Worker) that uses `cpu`:
-   * when it exits, the cpu is marked dead and its id freed (markCpuDead), so a new worker can
-   * attach with it. A Node Worker is recognised by its threadId: if another live thread holds
-   * the id when it exits (the worker was refused the id, or gave it back and the id was
-   * reused), nothing changes. Works on a detached instance too (a supervising thread).
-   */
-  watchWorker(worker: { on(event: 'exit', fn: () => void): unknown }, cpu: number): void {
-    if (worker === null || typeof worker !== 'object' || typeof worker.on !== 'function')
-      throwEinval('watchWorker', "worker must have an on('exit', fn) method", worker);
-    checkCpu('watchWorker', cpu, this.config.nrCpus);
-    const claims = this.ctx.claims;
-    const token = workerToken(worker);
-    worker.on('exit', () => claims.workerExited(cpu, token));
+    return unregisterPurgeNotifier(this.ctx, fn);
   }
 
   /**
@@ -374,62 +220,8 @@ export class Vmalloc {
    * (markCpuDead), the caches are left to the id's new holder.
    */
   detach(): void {
-    const ctx = this.ctx;
-    if (ctx.claims.heldHere(this.cpu)) {
-      ctx.s.drainCpu();
-      ctx.vms.drainCpu();
-      ctx.frames.drainCpu();
-      this.afterOp();
-      ctx.claims.release(this.cpu);
-    }
+    releaseCpu(this.ctx, () => this.afterOp());
     Object.setPrototypeOf(this, detachedPrototype(Vmalloc.prototype, KEPT_AFTER_DETACH));
-  }
-
-  // ---------------------------------------------------------------- vmap nodes
-
-  /** @internal The vmap-area core and its design, for tests that look inside. */
-  get areas(): VmapAreas {
-    return this.ctx.areas;
-  }
-
-  /** The nodes design's structures (null in other designs). */
-  get nodes(): NodesDesign | null {
-    const d = this.ctx.areas.design;
-    return d instanceof NodesDesign ? d : null;
-  }
-
-  /**
-   * The nodes design, node by node: busy areas (placed by address), lazy areas (placed by the
-   * allocating CPU's node), pool lengths by size. Empty for the other designs.
-   */
-  vmapNodes(): VmapNodeInfo[] {
-    const nodes = this.nodes;
-    if (nodes === null) return [];
-    this.ctx.refreshAll();
-    return nodes.describe(this.cpu);
-  }
-
-  /** The vmap node whose zone holds `addr` (addr_to_node_id()); 0 in the other designs. */
-  addrToNodeId(addr: number): number {
-    checkAddr('addrToNodeId', addr);
-    const nodes = this.nodes;
-    return nodes === null ? 0 : nodes.addrToNodeId(addr);
-  }
-
-  /**
-   * The "vmap-node" shrinker: count() is the number of areas held in node pools, scan()
-   * releases them all to the free tree and returns how many it released.
-   */
-  get shrinker(): { count(): number; scan(): number } {
-    const nodes = this.nodes;
-    return {
-      count: () => (nodes === null ? 0 : nodes.shrinkCount()),
-      scan: () => {
-        const n = nodes === null ? 0 : nodes.shrinkScan(this.cpu);
-        this.afterOp();
-        return n;
-      },
-    };
   }
 
   // ---------------------------------------------------------------- memory
@@ -489,62 +281,6 @@ export class Vmalloc {
     const hi = dv.getUint32(at + 4, true);
     return hi === 0 && lo === 0 ? 0 : (hi - 0xffff0000) * 2 ** 32 + lo;
   }
-
-  // ---------------------------------------------------------------- introspection
-
-  /** /proc/vmallocinfo. Kernel: vmalloc_info_show(). */
-  vmallocinfo(): string {
-    return formatVmallocinfo(this.infoSource());
-  }
-
-  /** @internal Data for vmallocinfo and the report. */
-  infoSource(): VmallocinfoSource {
-    return infoSource(this.ctx);
-  }
-
-  stats(): VmallocStats {
-    return collectStats(this.ctx);
-  }
-
-  /**
-   * Verifies every invariant of the subsystem: the design's trees and lists, the tiling of
-   * the managed space (designs that record free space), vmap_lazy_nr, every record accounted
-   * for, every vm_struct against its area, every page owned once, the page table against the
-   * areas' pages, the page allocator, the page-array pool.
-   * @throws VmallocError EINVARIANT naming the first violation.
-   */
-  check(): void {
-    checkAll(this.ctx);
-  }
-
-  /** The checked mode: check() after every (or every n-th) operation that changes state. */
-  private afterOp(): void {
-    const every = this.config.checkEveryOp;
-    const ctx = this.ctx;
-    if (every !== 0 && ++ctx.opsSinceCheck >= every) {
-      ctx.opsSinceCheck = 0;
-      checkAll(ctx);
-    }
-  }
-}
-
-/** Methods a detached Vmalloc keeps: they supervise workers or read lock_stat, as no cpu. */
-const KEPT_AFTER_DETACH = [
-  'markCpuDead',
-  'markCpuAlive',
-  'watchWorker',
-  'lockStats',
-  'lockStat',
-  'setLockStat',
-  'resetLockStat',
-];
-
-export interface CreateVmallocOptions extends VmallocOptions {
-  /**
-   * The creating thread's cpu id, claimed as attachVmalloc claims one: no worker can attach
-   * with it until this instance detaches (vm.detach()). @defaultValue 0
-   */
-  cpu?: number;
 }
 
 /**
@@ -553,25 +289,7 @@ export interface CreateVmallocOptions extends VmallocOptions {
  * VmallocOptions for the other defaults.
  */
 export function createVmalloc(options: CreateVmallocOptions = {}): Vmalloc {
-  const config = resolveConfig(options, ['cpu']);
-  const logger = resolveLogger('create vmalloc', options.logger);
-  const cpu = options.cpu === undefined ? 0 : options.cpu;
-  checkCpu('create vmalloc', cpu, config.nrCpus);
-  const ctx = new VmContext(createHandle(config), cpu, logger);
-  ctx.init();
-  ctx.claims.claim('create vmalloc', cpu, ctx.allLocks); // (new words: free)
-  return new Vmalloc(ctx);
-}
-
-export interface AttachOptions {
-  /**
-   * This worker's cpu id: from 0 to nrCpus - 1, one thread per id at a time (the creator holds
-   * its own, 0 by default). The id is claimed until detach(), or until the worker is declared
-   * dead (markCpuDead, watchWorker).
-   */
-  cpu: number;
-  /** Where this worker's warnings go. @defaultValue console */
-  logger?: VmallocLogger | null;
+  return new Vmalloc(createContext(options));
 }
 
 /**
@@ -584,37 +302,20 @@ export interface AttachOptions {
  * the cpu alive again.
  * @throws VmallocError EBUSY when `cpu` is attached already (by any thread, this one too);
  * EOWNERDEAD when the dead worker that had `cpu` still holds a lock; EINVAL for a bad handle
- * or cpu. Nothing changes on a throw.
+ * (not one, a copy that lost its shared buffers, one edited after creation, one of a
+ * shared: false subsystem) or cpu. Nothing changes on a throw.
  */
 export function attachVmalloc(handle: VmallocHandle, options: AttachOptions): Vmalloc {
-  if (handle === null || typeof handle !== 'object' || handle.kind !== 'Vmalloc') {
-    throw new VmallocError(
-      'EINVAL',
-      'Cannot attach vmalloc: handle must be the handle of a Vmalloc (vm.handle)',
-    );
-  }
-  if (!handle.config.shared) {
-    throw new VmallocError(
-      'EINVAL',
-      'Cannot attach vmalloc: it was created with shared: false, so it cannot be shared between workers',
-    );
-  }
-  if (options === null || typeof options !== 'object')
-    throwEinval('attach vmalloc', 'options must be an object with a cpu', options);
-  const cpu = options.cpu;
-  checkCpu('attach vmalloc', cpu, handle.config.nrCpus);
-  const ctx = new VmContext(handle, cpu, resolveLogger('attach vmalloc', options.logger));
-  ctx.claims.claim('attach vmalloc', cpu, ctx.allLocks);
-  return new Vmalloc(ctx);
-}
-
-function resolveLogger(fn: string, logger: unknown): VmallocLogger | null {
-  if (logger === undefined) return consoleLogger;
-  if (logger === null) return null;
-  if (typeof logger !== 'object' || typeof (logger as VmallocLogger).warn !== 'function')
-    throwEinval(fn, 'logger must be an object with a warn(message) method, or null', logger);
-  return logger as VmallocLogger;
+  return new Vmalloc(attachContext(handle, options));
 }
 
 export { VmFlags };
-export type { VmArea, VmapOptions, VmallocHandle, VmallocStats };
+export type {
+  AttachOptions,
+  CreateVmallocOptions,
+  VmallocAllocOptions,
+  VmArea,
+  VmapOptions,
+  VmallocHandle,
+  VmallocStats,
+};

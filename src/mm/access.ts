@@ -32,19 +32,19 @@ export function physOffset(ctx: VmContext, op: string, addr: number, n: number):
   const pageSize = ctx.pageSize;
   const inPage = addr % pageSize;
   if (inPage + n > pageSize) crossesPage(op, addr, n);
-  const pfn = translate(ctx, op, addr - inPage, n);
+  const pfn = translate(ctx, op, addr, addr - inPage, n);
   ctx.frames.refresh();
   return pfn * pageSize + inPage;
 }
 
 /** The frame mapped at the page starting at `page`; throws EFAULT when none is. */
-function translate(ctx: VmContext, op: string, page: number, n: number): number {
+function translate(ctx: VmContext, op: string, addr: number, page: number, n: number): number {
   ctx.tlbSync();
   const t = ctx.tlb;
   if (t[0] === page) return t[1]!;
   if (t[2] === page) return t[3]!;
   const pfn = ctx.pageTable.lookup(page);
-  if (pfn < 0) fault(ctx, op, page, n);
+  if (pfn < 0) fault(ctx, op, addr, n);
   t[2] = t[0]!;
   t[3] = t[1]!;
   t[0] = page;
@@ -82,13 +82,13 @@ function checkMapped(ctx: VmContext, op: string, addr: number, len: number): boo
     badAddr(op, addr);
   if (len === 0) return false;
   // Nothing is mapped at the top of the space (the managed space ends below 2^48).
-  if (addr + len > ADDRESS_LIMIT) fault(ctx, op, addr, len);
+  if (addr + len > ADDRESS_LIMIT) fault(ctx, op, addr, 0, len);
   const pageSize = ctx.pageSize;
   const first = addr - (addr % pageSize);
   const pages = Math.ceil((addr + len - first) / pageSize);
   // All or nothing: every page must be mapped before a byte moves.
   const mapped = ctx.pageTable.mapped(first, pages);
-  if (mapped < pages) fault(ctx, op, addr, len);
+  if (mapped < pages) fault(ctx, op, addr, 0, len);
   return true;
 }
 
@@ -128,27 +128,24 @@ function badAddr(op: string, addr: unknown): never {
 function crossesPage(op: string, addr: number, n: number): never {
   throw new VmallocError(
     'EFAULT',
-    `Cannot ${op} ${n} bytes at ${kernelHex(addr)}: they cross a page boundary (use read/write)`,
+    `Cannot ${op}: addr .. addr + ${n} must lie in one page (read/write copy across pages), got ${kernelHex(addr)}`,
   );
 }
 
-/** Says why `addr` is not mapped: no area, a guard page, past the mapped pages. */
-function fault(ctx: VmContext, op: string, addr: number, n: number): never {
+/**
+ * Says why [addr, addr + n) is not mapped (no area, a guard page, past the mapped pages): the
+ * rule first, the reason after. `n` is 0 for the copies, whose message names their length.
+ */
+function fault(ctx: VmContext, op: string, addr: number, n: number, len = n): never {
+  const span = n === 0 ? 'addr .. addr + length' : `addr .. addr + ${n}`;
+  const rule = `Cannot ${op}: ${span} must lie in the mapped pages of a live vm area, got ${kernelHex(addr)}${n === 0 ? ` and length ${len}` : ''}`;
   const va = ctx.areas.find(ctx.cpu, addr);
-  if (va === 0) {
-    throw new VmallocError(
-      'EFAULT',
-      `Cannot ${op} ${kernelHex(addr)}: no live vm area contains it`,
-    );
-  }
+  if (va === 0) throw new VmallocError('EFAULT', `${rule} (no live vm area contains it)`);
   const s = ctx.s;
   const vm = ctx.vmOf(va);
   const range = `${kernelHex(s.start(va))}-${kernelHex(s.end(va))}`;
   if (vm === 0) {
-    throw new VmallocError(
-      'EFAULT',
-      `Cannot ${op} ${n} bytes at ${kernelHex(addr)}: no page is mapped there in the area ${range}`,
-    );
+    throw new VmallocError('EFAULT', `${rule} (no page is mapped there in the area ${range})`);
   }
   const vms = ctx.vms;
   const start = vms.addr(vm);
@@ -156,12 +153,12 @@ function fault(ctx: VmContext, op: string, addr: number, n: number): never {
   const guard = addr >= start + vms.areaSize(vm, ctx.pageSize);
   throw new VmallocError(
     'EFAULT',
-    `Cannot ${op} ${n} bytes at ${kernelHex(addr)}: ${
+    `${rule} (${
       guard
         ? 'that is the guard page'
         : addr < mappedEnd
           ? 'the range runs past the mapped pages'
           : 'no page is mapped there'
-    } of the vm area ${range}`,
+    } of the vm area ${range})`,
   );
 }

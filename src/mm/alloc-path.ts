@@ -1,7 +1,8 @@
 /**
  * The allocation path: from vmalloc() to a mapped area with its pages.
  *
- * Holds: vmallocNodeRange() (an area, its pages array, its pages, their mapping),
+ * Holds: allocate() (the checked entry of vmalloc, vzalloc, vmalloc_huge and their per-call
+ * options), vmallocNodeRange() (an area, its pages array, its pages, their mapping),
  * getVmAreaNode() (a vm_struct and its address range), and the undo of a half-made area.
  * Invariant: an allocation either returns a complete area (vm_struct, pages, page-table
  * entries, VM_UNINITIALIZED cleared) or leaves nothing behind (a warning was logged).
@@ -17,10 +18,65 @@
  */
 
 import { invariantFailure } from '../debug.js';
+import { callerId, checkAlign, checkByteSize, defaultCaller, throwEinval } from './args.js';
 import { releaseArea } from './free-path.js';
 import { FRAME_AREA } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
+
+export interface VmallocAllocOptions {
+  /** Power of two the address must be a multiple of. @defaultValue 1 */
+  align?: number;
+  /** Zero the pages (vzalloc, __GFP_ZERO). @defaultValue false */
+  zero?: boolean;
+  /**
+   * Shown in vmallocinfo, like the kernel's %pS of the return address.
+   * @defaultValue the API function, as "vmalloc+0x0/0x0"
+   */
+  caller?: string;
+}
+
+/**
+ * The entry of vmalloc(), vzalloc() and vmalloc_huge(): checks the size and the per-call
+ * options (an array is refused; unknown keys are ignored: a key loop here would cost every
+ * call), then allocates; the address or null. A huge request (VM_ALLOW_HUGE_VMAP, at least a
+ * PMD) is tried PMD-aligned first.
+ */
+export function allocate(
+  ctx: VmContext,
+  fn: string,
+  size: number,
+  options: VmallocAllocOptions | undefined,
+  zeroed: boolean,
+  vmFlags: number,
+): number | null {
+  const bytes = checkByteSize(fn, size);
+  let align = 1;
+  let zero = zeroed;
+  let caller = 0;
+  if (options !== undefined) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
+      throwEinval(fn, 'options must be an object', options);
+    if (options.align !== undefined) align = checkAlign(fn, options.align);
+    if (options.zero !== undefined && typeof options.zero !== 'boolean')
+      throwEinval(fn, 'zero must be a boolean', options.zero);
+    zero ||= options.zero === true;
+    if (options.caller !== undefined) caller = callerId(ctx, fn, options.caller);
+  }
+  if (caller === 0) caller = defaultCaller(ctx, fn);
+  const start = ctx.config.vmallocStart;
+  const end = ctx.config.vmallocEnd;
+  let addr: number | null;
+  const pmd = ctx.pageSize * (ctx.pageSize / 8);
+  if (vmFlags !== 0 && bytes >= pmd) {
+    const huge = Math.ceil(bytes / pmd) * pmd;
+    addr = vmallocNodeRange(ctx, huge, Math.max(align, pmd), start, end, zero, vmFlags, caller);
+    addr ??= vmallocNodeRange(ctx, bytes, align, start, end, zero, vmFlags, caller);
+  } else {
+    addr = vmallocNodeRange(ctx, bytes, align, start, end, zero, 0, caller);
+  }
+  return addr;
+}
 
 /**
  * Kernel: __vmalloc_node_range(): the area, its pages array, its pages, their mapping.

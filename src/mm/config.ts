@@ -162,9 +162,15 @@ export function resolveConfig(o: VmallocOptions = {}, also: readonly string[] = 
   if (
     !Number.isSafeInteger(vmallocStart) ||
     vmallocStart % pageSize !== 0 ||
-    vmallocStart < SPACE_START
+    vmallocStart < SPACE_START ||
+    // Below the end of the space by the 16 pages vmallocSize needs at least: a start past it
+    // is the start's fault, not the size's.
+    vmallocStart > SPACE_END - 16 * pageSize
   ) {
-    bad('vmallocStart must be a page-aligned address in the managed space', vmallocStart);
+    bad(
+      'vmallocStart must be a page-aligned address in the managed space, at least 16 pages below its end',
+      vmallocStart,
+    );
   }
   if (
     !Number.isSafeInteger(vmallocSize) ||

@@ -100,7 +100,7 @@ export class CpuClaims {
     if (holder !== 0) {
       throw new VmallocError(
         'EBUSY',
-        `Cannot ${fn}: cpu ${cpu} is already attached (${holder === token ? 'in this thread' : 'by another worker'}); ` +
+        `Cannot ${fn}: cpu must be an id no thread holds, got ${cpu}, which is already attached (${holder === token ? 'in this thread' : 'by another worker'}); ` +
           `each worker needs its own cpu id from 0 to nrCpus - 1 (${this.nrCpus - 1}), because a cpu's caches are used without locks: ` +
           `detach the other one first (vm.detach()), or if its worker died, call markCpuDead(${cpu}) (watchWorker does it when the worker exits)`,
       );
@@ -135,7 +135,7 @@ export class CpuClaims {
     if (this.heldHere(cpu)) {
       throw new VmallocError(
         'EINVAL',
-        `Cannot ${fn}: cpu ${cpu} is attached in this thread, which is alive; detach it (vm.detach()) to give the id up`,
+        `Cannot ${fn}: cpu must not be attached in this thread (it is alive), got ${cpu}; detach it (vm.detach()) to give the id up`,
       );
     }
     // Dead before free: whoever claims the id next sees it dead and marks it alive.

@@ -1,8 +1,8 @@
 /**
  * The free path: vfree(), vunmap(), remove_vm_area(), down to the lazy free of the range.
  *
- * Holds: the busy lookup that refuses what is not the start of a live vm area (with the
- * kernel's wording), and releaseArea(): unmap, free the pages and the pages array, free the
+ * Holds: the busy lookup that refuses what is not the start of a live vm area (naming the
+ * argument and the rule, with the kernel's wording as context), and releaseArea(): unmap, free the pages and the pages array, free the
  * vm_struct, hand the range to the lazy list.
  * Invariant: nothing changes before the address is known to start a live vm area; after
  * releaseArea() no page of the range is mapped and no translation of it is cached here.
@@ -27,8 +27,8 @@ const UNLINK_INSIDE = -1;
 const UNLINK_NO_VM = -2;
 
 /**
- * Checks `addr` and unlinks its area from the busy tree; throws with the kernel's wording
- * when it is not the start of a live vm area (nothing changes then).
+ * Checks `addr` and unlinks its area from the busy tree; throws (the rule, then the kernel's
+ * wording) when it is not the start of a live vm area (nothing changes then).
  * Kernel: remove_vm_area() -> find_unlink_vmap_area().
  */
 export function unlinkForFree(
@@ -38,31 +38,31 @@ export function unlinkForFree(
 ): number {
   if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) checkInteger(fn, 'addr', addr);
   if (addr < 0 || addr >= ADDRESS_LIMIT) checkAddr(fn, addr);
+  const name = fn === 'vunmap' ? 'vunmap' : 'vfree';
   if (addr % ctx.pageSize !== 0) {
     throw new VmallocError(
       'EINVAL',
-      `Trying to ${fn === 'vunmap' ? 'vunmap()' : 'vfree()'} bad address (${kernelHex(addr)})`,
+      `Cannot ${fn}: addr must be page-aligned (a multiple of ${ctx.pageSize}), got ${kernelHex(addr)} (the kernel: "Trying to ${name}() bad address")`,
     );
   }
   if (fn === 'vunmap') refuseVmallocArea(ctx, addr);
   const va = findUnlinkWithVm(ctx, addr);
   if (va > 0) return va;
-  const shown = fn === 'vunmap' ? 'vunmap()' : 'vfree()';
-  if (va === UNLINK_NONE) {
-    throw new VmallocError('ENOENT', `Trying to ${shown} nonexistent vm area (${kernelHex(addr)})`);
-  }
+  const kernel = `(the kernel: "Trying to ${name}() nonexistent vm area")`;
+  const rule = `Cannot ${fn}: addr must be the start of a live vm area, got ${kernelHex(addr)}`;
+  if (va === UNLINK_NONE) throw new VmallocError('ENOENT', `${rule} ${kernel}`);
   const s = ctx.s;
   const found = lastFound;
   const at = `${kernelHex(s.start(found))}-${kernelHex(s.end(found))}`;
   if (va === UNLINK_INSIDE) {
     throw new VmallocError(
       'ENOENT',
-      `Trying to ${shown} nonexistent vm area (${kernelHex(addr)}): it lies inside the vm area ${at}; pass its start`,
+      `${rule}, which lies inside the vm area ${at}: pass its start ${kernel}`,
     );
   }
   throw new VmallocError(
     'ENOENT',
-    `Trying to ${shown} nonexistent vm area (${kernelHex(addr)}): ${at} is a vm_map_ram area; use vm_unmap_ram()`,
+    `${rule}, which starts the vm_map_ram area ${at}: use vm_unmap_ram() ${kernel}`,
   );
 }
 
@@ -77,7 +77,7 @@ function refuseVmallocArea(ctx: VmContext, addr: number): void {
   if (vm !== 0 && (ctx.vms.flags(vm) & VmFlags.VM_ALLOC) !== 0)
     throw new VmallocError(
       'EINVAL',
-      `Cannot vunmap: ${kernelHex(addr)} is a vmalloc area; free it with vfree()`,
+      `Cannot vunmap: addr must not be a vmalloc area (free it with vfree()), got ${kernelHex(addr)}`,
     );
 }
 

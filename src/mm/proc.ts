@@ -2,11 +2,14 @@
  * What the kernel shows under /proc: vmallocinfo's data, and lock_stat.
  *
  * Holds: infoSource() (the plain data vmallocinfo.ts formats: busy areas with their
- * vm_structs, lazily freed areas) and lockStats().
- * Callers: the façade (vmallocinfo(), lockStat()), the report.
+ * vm_structs, lazily freed areas), lockStats() and lockStatText(), and the switch of lock
+ * statistics (setLockStat).
+ * Callers: the façade (vmallocinfo(), lockStats(), lockStat(), setLockStat()), the report.
  */
 
+import { formatLockStat } from '../shared/lock-stat.js';
 import type { LockStat } from '../shared/lock.js';
+import { throwEinval } from './args.js';
 import type { VmContext } from './shared-state.js';
 import type { VmallocinfoSource } from './vmallocinfo.js';
 
@@ -46,4 +49,15 @@ export function infoSource(ctx: VmContext): VmallocinfoSource {
 /** Per-lock statistics (lock_stat), each under its lock class name. */
 export function lockStats(ctx: VmContext): LockStat[] {
   return ctx.allLocks.map((l) => ctx.lockTable.stat(l.index, l.name));
+}
+
+/** /proc/lock_stat in the kernel's layout. */
+export function lockStatText(ctx: VmContext): string {
+  return formatLockStat(lockStats(ctx));
+}
+
+/** Turns lock statistics on or off for every worker (the flag lives in shared memory). */
+export function setLockStat(ctx: VmContext, on: unknown): void {
+  if (typeof on !== 'boolean') throwEinval('setLockStat', 'on must be a boolean', on);
+  ctx.lockTable.setStats(on);
 }

@@ -8,7 +8,9 @@
  * on (record stores, page allocator, page-array pool, page table, strings, the vmap-area core
  * with its design, locks, the cpu claims, this cpu's counters and translation cache).
  * Invariant: a handle's buffers were sized by declareParts() of its configuration, and every
- * thread computes the same declarations from the same configuration.
+ * thread computes the same declarations from the same configuration; the creator's init()
+ * writes BRAND and the configuration's fingerprint into the control block, which
+ * attachVmalloc checks (src/api/create.ts) before it trusts a handle.
  * Callers: the API façade (src/api/vmalloc.ts) creates and attaches; the vmalloc-layer
  * modules read the context.
  */
@@ -59,6 +61,33 @@ export interface Parts {
   vmCacheLock: number;
   /** First claim word (one per cpu: which thread runs as it). */
   cpuClaims: number;
+  /** Two words written at creation: BRAND and the configuration's fingerprint. */
+  brand: number;
+}
+
+/** "vmal": marks a control block initialized by createVmalloc. */
+const BRAND = 0x766d616c;
+
+/**
+ * A 32-bit FNV-1a hash of the configuration (keys sorted), stored beside BRAND: a handle
+ * whose config was edited after creation no longer matches its buffers and is refused.
+ */
+export function configFingerprint(config: VmallocConfig): number {
+  const text = Object.keys(config)
+    .sort()
+    .map((k) => `${k}=${String((config as unknown as Record<string, unknown>)[k])}`)
+    .join(';');
+  let h = 0x811c9dc5;
+  for (let k = 0; k < text.length; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
+  return h | 0;
+}
+
+/** Does control block `ctl` carry the brand and fingerprint of `config` (see configFingerprint)? */
+export function brandMatches(ctl: Int32Array, parts: Parts, config: VmallocConfig): boolean {
+  return (
+    Atomics.load(ctl, parts.brand) === BRAND &&
+    Atomics.load(ctl, parts.brand + 1) === configFingerprint(config)
+  );
 }
 
 /** The declarations of every part, in a fixed order. */
@@ -74,6 +103,7 @@ export function declareParts(config: VmallocConfig): Parts {
     vaCacheLock: layout.lock('vmap_area_cachep'),
     vmCacheLock: layout.lock('vm_struct_cachep'),
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
+    brand: layout.words(2),
   };
 }
 
@@ -137,6 +167,8 @@ export class VmContext {
   readonly notifiers = new Map<PurgeNotifier, PurgeNotifier>();
   /** Interned default caller names, by API function (see callers.ts). */
   readonly defaultCallers = new Map<string, number>();
+  /** Caller names this thread has validated and interned: a known name costs one lookup. */
+  readonly callerIds = new Map<string, number>();
 
   constructor(handle: VmallocHandle, cpu: number, logger: VmallocLogger | null) {
     const config = handle.config;
@@ -220,6 +252,10 @@ export class VmContext {
     this.lockTable.setTimeout(this.config.lockTimeoutMs);
     this.lockTable.setStats(this.config.lockStat);
     this.areas.init(this.config.spaceStart, this.config.spaceEnd);
+    const ctl = new Int32Array(this.handle.ctl);
+    const brand = declareParts(this.config).brand;
+    Atomics.store(ctl, brand + 1, configFingerprint(this.config));
+    Atomics.store(ctl, brand, BRAND);
   }
 
   /**

@@ -73,7 +73,7 @@ export function vmap(
   if (pages === null || typeof pages !== 'object' || typeof pages.length !== 'number')
     throwEinval('vmap', 'pages must be an array of page frame numbers', pages);
   if (options !== undefined) {
-    if (options === null || typeof options !== 'object')
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
       throwEinval('vmap', 'options must be an object', options);
     checkOptionNames('vmap', options, VMAP_OPTIONS);
   }
@@ -150,7 +150,7 @@ export function getVmArea(
 ): number {
   const f = checkVmFlags('get_vm_area', flags);
   if (options !== undefined) {
-    if (options === null || typeof options !== 'object')
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
       throwEinval('get_vm_area', 'options must be an object', options);
     checkOptionNames('get_vm_area', options, GET_VM_AREA_OPTIONS);
   }
@@ -294,7 +294,10 @@ function busy(fn: string, arg: string, pfn: number, owner: number, why = ''): ne
       : owner > FRAME_USER
         ? `is still mapped by ${maps} vmap area${maps === 1 ? '' : 's'}${why}`
         : 'is being freed or handed to an area by another call';
-  throw new VmallocError('EBUSY', `Cannot ${fn}: ${arg} (pfn ${pfn}) ${holder}`);
+  throw new VmallocError(
+    'EBUSY',
+    `Cannot ${fn}: ${arg} must be a page frame no area holds, got pfn ${pfn}, which ${holder}`,
+  );
 }
 
 /**

@@ -6,6 +6,8 @@
  * Invariant: every address handled by the library is an exact integer below 2^48; the kernel
  * address it stands for is KERNEL_BASE + addr (so the top 256 TiB of the 64-bit space, where
  * x86_64 keeps its kernel mappings, is modelled exactly, alignments included).
+ * The public helpers (kernelHex, toKernelAddress, fromKernelAddress) refuse anything else with
+ * VmallocError EINVAL naming the argument and the rule.
  * Callers: the vmalloc layer, vmallocinfo, error messages, the CLI.
  *
  *   kernel address      0xffff000000000001 ............................... 0xffffffffffffffff
@@ -21,6 +23,8 @@
  * Differs from kernel: addresses below 0xffff000000000000 do not exist here.
  */
 
+import { VmallocError } from '../errors.js';
+
 /** The kernel address of library address 0. */
 export const KERNEL_BASE = 0xffff000000000000n;
 
@@ -32,22 +36,74 @@ export const SPACE_END = 2 ** 48 - 1;
 export const X86_64_VMALLOC_START = 0xc90000000000;
 export const X86_64_VMALLOC_SIZE = 32 * 2 ** 40;
 
+const LIMIT = 2 ** 48;
+const LIMIT_N = 2n ** 48n;
+
+/**
+ * Refuses what is not a library address (an integer in [0, 2^48)): these helpers are public,
+ * and BigInt() would throw a TypeError or RangeError, or turn '4096' into a number silently.
+ */
+function checkLibraryAddress(fn: string, addr: unknown): void {
+  if (typeof addr === 'number' && addr >= 0 && addr < LIMIT && Number.isInteger(addr)) return;
+  const shown =
+    typeof addr === 'string'
+      ? JSON.stringify(addr)
+      : typeof addr === 'bigint'
+        ? `${addr}n (a bigint)`
+        : typeof addr === 'object' && addr !== null
+          ? 'an object'
+          : typeof addr === 'symbol' || typeof addr === 'function'
+            ? `a ${typeof addr}`
+            : String(addr);
+  throw new VmallocError(
+    'EINVAL',
+    `Cannot ${fn}: addr must be a library address, an integer in [0, 2^48), got ${shown}`,
+  );
+}
+
 /** A library address as the kernel prints a pointer with %px / %pK: 0x + 16 hex digits. */
 export function kernelHex(addr: number): string {
+  checkLibraryAddress('kernelHex', addr);
   return '0x' + (KERNEL_BASE + BigInt(addr)).toString(16).padStart(16, '0');
 }
 
 /** The kernel address a library address stands for. */
 export function toKernelAddress(addr: number): bigint {
+  checkLibraryAddress('toKernelAddress', addr);
   return KERNEL_BASE + BigInt(addr);
 }
 
-/** The library address of a kernel address (bigint or 0x string); throws outside the model. */
+/**
+ * The library address of a kernel address (a bigint, or a string BigInt() reads, such as
+ * "0xffffc90000000000").
+ * @throws VmallocError EINVAL for another type, a string that is no integer, or an address
+ * outside the modelled kernel half [KERNEL_BASE, 2^64).
+ */
 export function fromKernelAddress(kaddr: bigint | string): number {
-  const k = typeof kaddr === 'bigint' ? kaddr : BigInt(kaddr);
+  const rule = 'be a kernel address in [0xffff000000000000, 2^64), as a bigint or a string';
+  const refuse = (shown: string): never => {
+    throw new VmallocError('EINVAL', `Cannot fromKernelAddress: kaddr must ${rule}, got ${shown}`);
+  };
+  let k: bigint;
+  if (typeof kaddr === 'bigint') k = kaddr;
+  else if (typeof kaddr === 'string') {
+    try {
+      k = BigInt(kaddr);
+    } catch {
+      return refuse(JSON.stringify(kaddr.length > 40 ? kaddr.slice(0, 40) + '...' : kaddr));
+    }
+  } else {
+    const t = typeof kaddr as string;
+    return refuse(
+      kaddr === null
+        ? 'null'
+        : t === 'number' || t === 'undefined' || t === 'boolean'
+          ? String(kaddr)
+          : `a ${t}`,
+    );
+  }
   const a = k - KERNEL_BASE;
-  if (a < 0n || a >= 2n ** 48n)
-    throw new RangeError(`${kaddr.toString()} is outside the modelled kernel half`);
+  if (a < 0n || a >= LIMIT_N) refuse(`0x${k < 0n ? '-' + (-k).toString(16) : k.toString(16)}`);
   return Number(a);
 }
 

@@ -102,22 +102,33 @@ describe('addresses outside the address space', () => {
         vm,
         () => vm.read(top, 2),
         'EFAULT',
-        /^Cannot read 0xffffffffffffffff: no live vm area contains it$/,
+        /^Cannot read: addr \.\. addr \+ length must lie in the mapped pages of a live vm area, got 0xffffffffffffffff and length 2 \(no live vm area contains it\)$/,
       );
-      refuses(vm, () => vm.write(top, new Uint8Array(2)), 'EFAULT', /no live vm area contains it$/);
-      refuses(vm, () => vm.readPtr(top - 7), 'EFAULT', /no live vm area contains it$/);
-      refuses(vm, () => vm.readU8(0), 'EFAULT', /^Cannot read 0xffff000000000000: no live vm area/);
+      refuses(
+        vm,
+        () => vm.write(top, new Uint8Array(2)),
+        'EFAULT',
+        /no live vm area contains it\)$/,
+      );
+      refuses(vm, () => vm.readPtr(top - 7), 'EFAULT', /no live vm area contains it\)$/);
+      refuses(
+        vm,
+        () => vm.readU8(0),
+        'EFAULT',
+        /^Cannot read: addr \.\. addr \+ 1 must lie in the mapped pages of a live vm area, got 0xffff000000000000 \(no live vm area/,
+      );
       refuses(
         vm,
         () => vm.vfree(top + 1 - PAGE),
         'ENOENT',
-        /^Trying to vfree\(\) nonexistent vm area \(0xfffffffffffff000\)$/,
+        /^Cannot vfree: addr must be the start of a live vm area, got 0xfffffffffffff000 \(the kernel: "Trying to vfree\(\) nonexistent vm area"\)$/,
       );
       refuses(
         vm,
         () => vm.vunmap(a + 1),
         'EINVAL',
-        /^Trying to vunmap\(\) bad address \(0xffffc9[0-9a-f]+1\)$/, // a + 1
+        // a + 1: where a is depends on the design (offload2023 serves it from a node's block)
+        /^Cannot vunmap: addr must be page-aligned \(a multiple of 4096\), got 0xffffc9[0-9a-f]+1 \(the kernel: "Trying to vunmap\(\) bad address"\)$/,
       );
       assert.equal(vm.findVmArea(top), null);
       assert.equal(vm.findVmArea(0), null);
@@ -166,7 +177,7 @@ for (const design of DESIGN_NAMES) {
         vm,
         () => vm.read(a, 2 ** 31),
         'EFAULT',
-        /^Cannot read 2147483648 bytes at 0xffffc90000000000: the range runs past the mapped pages/,
+        /^Cannot read: addr \.\. addr \+ length must lie in the mapped pages of a live vm area, got 0xffffc90000000000 and length 2147483648 \(the range runs past the mapped pages/,
       );
       assert.deepEqual(vm.read(a, 0), new Uint8Array(0));
       refuses(vm, () => vm.read(-1, 0), 'EINVAL', /addr must lie in the address space/);

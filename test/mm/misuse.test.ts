@@ -58,7 +58,7 @@ for (const design of DESIGN_NAMES) {
         vm,
         () => vm.freePages([pfn]),
         'EBUSY',
-        /^Cannot __free_page: pfns\[0\] \(pfn \d+\) is an area's own page \(vfree\(\) of that area frees it\)$/,
+        /^Cannot __free_page: pfns\[0\] must be a page frame no area holds, got pfn \d+, which is an area's own page \(vfree\(\) of that area frees it\)$/,
       );
       const b = vm.vmalloc(PAGE)!;
       assert.notEqual(vm.vmallocToPage(b), pfn);
@@ -77,14 +77,14 @@ for (const design of DESIGN_NAMES) {
         vm,
         () => vm.freePages(p),
         'EBUSY',
-        /pfns\[0\] \(pfn \d+\) is still mapped by 1 vmap area$/,
+        /pfns\[0\] must be a page frame no area holds, got pfn \d+, which is still mapped by 1 vmap area$/,
       );
       vm.vunmap(m1);
       refuses(
         vm,
         () => vm.freePages(p),
         'EBUSY',
-        /pfns\[1\] \(pfn \d+\) is still mapped by 1 vmap area$/,
+        /pfns\[1\] must be a page frame no area holds, got pfn \d+, which is still mapped by 1 vmap area$/,
       );
       vm.vfree(m2); // vfree of a vmap area without VM_MAP_PUT_PAGES drops the map only
       const m3 = vm.vmap(p)!;
@@ -111,7 +111,7 @@ for (const design of DESIGN_NAMES) {
         vm,
         () => vm.vmap([vm.vmallocToPage(a)!]),
         'EBUSY',
-        /^Cannot vmap: pages\[0\] \(pfn \d+\) is an area's own page/,
+        /^Cannot vmap: pages\[0\] must be a page frame no area holds, got pfn \d+, which is an area's own page/,
       );
     });
 
@@ -130,7 +130,7 @@ for (const design of DESIGN_NAMES) {
         vm,
         () => vm.vmap(p, put),
         'EBUSY',
-        /^Cannot vmap: pages\[1\] \(pfn \d+\) is still mapped by 1 vmap area \(VM_MAP_PUT_PAGES hands it to the area\)$/,
+        /^Cannot vmap: pages\[1\] must be a page frame no area holds, got pfn \d+, which is still mapped by 1 vmap area \(VM_MAP_PUT_PAGES hands it to the area\)$/,
       );
       vm.vunmap(m);
       const owned = vm.vmap(p, put)!;
@@ -154,7 +154,7 @@ for (const design of DESIGN_NAMES) {
         vm,
         () => vm.vunmap(a),
         'EINVAL',
-        /^Cannot vunmap: 0xffffc90000000000 is a vmalloc area; free it with vfree\(\)$/,
+        /^Cannot vunmap: addr must not be a vmalloc area \(free it with vfree\(\)\), got 0xffffc90000000000$/,
       );
       const area = vm.getVmArea(PAGE)!;
       vm.vunmap(area.addr); // an area without pages of its own is vunmap's to remove

@@ -40,7 +40,9 @@ function isError(code: string, ...patterns: RegExp[]): (e: unknown) => boolean {
 const busy = (cpu: number, by: 'in this thread' | 'by another worker'): ((e: unknown) => boolean) =>
   isError(
     'EBUSY',
-    new RegExp(`^Cannot attach vmalloc: cpu ${cpu} is already attached \\(${by}\\)`),
+    new RegExp(
+      `^Cannot attach vmalloc: cpu must be an id no thread holds, got ${cpu}, which is already attached \\(${by}\\)`,
+    ),
     /each worker needs its own cpu id from 0 to nrCpus - 1 \(3\)/,
     /vm\.detach\(\)/,
     new RegExp(`markCpuDead\\(${cpu}\\)`),
@@ -152,13 +154,18 @@ for (const design of DESIGN_NAMES) {
       // Every method and getter of the class, but those that act as no cpu.
       const kept = ['constructor', 'markCpuDead', 'markCpuAlive', 'watchWorker'];
       const lockStatCalls = ['lockStats', 'lockStat', 'setLockStat', 'resetLockStat'];
-      for (const name of Object.getOwnPropertyNames(Vmalloc.prototype)) {
-        if (kept.includes(name) || lockStatCalls.includes(name)) continue;
-        const d = Object.getOwnPropertyDescriptor(Vmalloc.prototype, name)!;
-        const call = d.get
-          ? (): unknown => (c1 as unknown as Record<string, unknown>)[name]
-          : (): unknown => (c1 as unknown as Record<string, () => unknown>)[name]!();
-        assert.throws(call, isError('EINVAL', new RegExp(`^Cannot ${name}: `)), name);
+      // Vmalloc's own methods and those it inherits from its base class.
+      const protos = [Vmalloc.prototype, Object.getPrototypeOf(Vmalloc.prototype) as object];
+      assert.ok(Object.getOwnPropertyNames(protos[1]).includes('stats'));
+      for (const proto of protos) {
+        for (const name of Object.getOwnPropertyNames(proto)) {
+          if (kept.includes(name) || lockStatCalls.includes(name)) continue;
+          const d = Object.getOwnPropertyDescriptor(proto, name)!;
+          const call = d.get
+            ? (): unknown => (c1 as unknown as Record<string, unknown>)[name]
+            : (): unknown => (c1 as unknown as Record<string, () => unknown>)[name]!();
+          assert.throws(call, isError('EINVAL', new RegExp(`^Cannot ${name}: `)), name);
+        }
       }
       // The calls of a supervising thread still work.
       c1.setLockStat(true);
@@ -192,10 +199,13 @@ for (const design of DESIGN_NAMES) {
       const before = snapshot(vm);
       const alive = isError(
         'EINVAL',
-        /^Cannot markCpuDead: cpu 1 is attached in this thread, which is alive; detach it/,
+        /^Cannot markCpuDead: cpu must not be attached in this thread \(it is alive\), got 1; detach it/,
       );
       assert.throws(() => vm.markCpuDead(1), alive);
-      assert.throws(() => c1.markCpuDead(0), isError('EINVAL', /cpu 0 is attached in this thread/));
+      assert.throws(
+        () => c1.markCpuDead(0),
+        isError('EINVAL', /cpu must not be attached in this thread \(it is alive\), got 0/),
+      );
       assert.equal(isDead(vm, 1), false);
       assert.equal(snapshot(vm), before);
       c1.vfree(c1.vmalloc(PAGE));
