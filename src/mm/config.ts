@@ -29,8 +29,10 @@ export type VmallocDesign = DesignName;
 export interface VmallocOptions {
   /**
    * Which kernel generation's structures: 'nodes' (6.9+: per-CPU vmap nodes with their own busy
-   * and lazy trees and size-segregated pools) or 'global' (5.2 to 6.8: one free tree, global
-   * busy and lazy trees under three global locks). @defaultValue 'nodes'
+   * and lazy trees and size-segregated pools), 'global' (5.2 to 6.8: one free tree, global
+   * busy and lazy trees under three global locks), 'legacy' (<= 5.1: the busy-list walk with
+   * free_vmap_cache), 'rfc2018' (the 2018 RFC: first fit over the free list) or 'offload2023'
+   * (the 2023 v2 series: per-node free heaps). See src/designs/registry.ts. @defaultValue 'nodes'
    */
   design?: VmallocDesign;
   /**
