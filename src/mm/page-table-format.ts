@@ -28,7 +28,8 @@
  *   word 0             TOP          TOP + 8                 first * 512       t * 512
  *   | pgd[TOP entries] | header (8) | pad to a table bound | table first | ... | table t | ...
  *
- *   header: magic, page shift, next table index (the bump counter), table limit, mapped pages
+ *   header: magic, page shift, next table index (the bump counter), table limit, a reserved
+ *   word (0: the mapped pages are counted by a walk, not kept in a shared counter)
  */
 
 import { type AnyBuffer, isSharedBuffer, makeGrowableBuffer } from '../shared/buffers.js';
@@ -54,7 +55,7 @@ export const H_MAGIC = 0;
 export const H_SHIFT = 1;
 export const H_NEXT = 2; // next table index to hand out: tables [first, next) exist
 export const H_LIMIT = 3; // tables [first, limit) may exist
-export const H_PAGES = 4; // non-zero pte entries
+export const H_PAGES = 4; // reserved, 0 (see countMapped())
 export const HEADER_WORDS = 8;
 export const MAGIC = 0x50475442; // "PGTB"
 

@@ -9,9 +9,10 @@
  * (0: none yet). The pgd always exists; lower tables are made on first use, never freed (the
  * kernel never frees the page tables of the vmalloc range either).
  * Invariant: every non-zero upper entry names a table in [first, next) that no other entry
- * names; a table that no entry names is all zeros (a spare, see below); the header's page
- * count equals the non-zero pte entries. Independent of vm_structs: the checker compares the
- * translations with the areas that should hold them.
+ * names; a table that no entry names is all zeros (a spare, see below). No shared counter is
+ * kept on the map/unmap path (every worker would write its cache line on every call): `pages`
+ * counts by a walk. Independent of vm_structs: the checker compares the translations with the
+ * areas that should hold them.
  * Callers: the vmalloc layer: vmalloc, vmap, vm_map_ram and the percpu mappings map their pages
  * through it and unmap them at free; read/write and vmalloc_to_page translate through it.
  *
@@ -48,6 +49,7 @@ import {
   type PageTableCheck,
   checkExpected,
   checkTables,
+  countMapped,
   mappedRuns,
 } from './page-table-check.js';
 import * as format from './page-table-format.js';
@@ -70,7 +72,6 @@ const TABLE_BYTES = format.TABLE_BYTES;
 const ADDRESS_LIMIT = format.ADDRESS_LIMIT;
 const H_NEXT = format.H_NEXT;
 const H_LIMIT = format.H_LIMIT;
-const H_PAGES = format.H_PAGES;
 const LOW_SPAN = format.LOW_SPAN;
 const INV_LOW_SPAN = format.INV_LOW_SPAN;
 const PUD_SPAN = format.PUD_SPAN;
@@ -193,9 +194,9 @@ export class PageTable {
     return this.lost;
   }
 
-  /** Pages mapped (non-zero pte entries). */
+  /** Pages mapped (non-zero pte entries), counted by a walk of the tables: O(tables). */
   get pages(): number {
-    return Atomics.load(this.v, this.top + H_PAGES);
+    return countMapped(this.refresh(), this.top);
   }
 
   // ---- the walk --------------------------------------------------------------------------
@@ -371,19 +372,16 @@ export class PageTable {
     let x = x0;
     let src = offset;
     const end = offset + count;
-    let added = 0;
     while (src < end) {
       const base = this.pteTable(x);
       const i = x & 511;
       const n = Math.min(PTRS_PER_TABLE - i, end - src);
       const v = this.v;
       for (let j = base + i, stop = base + i + n; j < stop; j++) {
-        if (v[j] === 0) added++;
         v[j] = pfns[src++]! + 1; // pfn 2^31 - 1 wraps to -2^31; lookup unwraps it
       }
       x += n;
     }
-    if (added !== 0) Atomics.add(this.v, this.top + H_PAGES, added);
   }
 
   /**
@@ -393,7 +391,6 @@ export class PageTable {
   unmap(addr: number, count: number): void {
     let x = this.alignedPage('unmap', addr, count);
     const end = x + count;
-    let removed = 0;
     while (x < end) {
       const i = x & 511; // x < 2^38: & works on its low 32 bits, which hold the pte index
       let step = PTRS_PER_TABLE - i;
@@ -401,12 +398,7 @@ export class PageTable {
       if (base !== 0) {
         const v = this.v;
         const stop = base + i + Math.min(step, end - x);
-        for (let j = base + i; j < stop; j++) {
-          if (v[j] !== 0) {
-            v[j] = 0;
-            removed++;
-          }
-        }
+        for (let j = base + i; j < stop; j++) v[j] = 0;
       } else {
         // No pte table here: skip the whole span of the highest missing level.
         const g = Math.floor(x * INV_LOW_SPAN);
@@ -417,7 +409,6 @@ export class PageTable {
       }
       x += step;
     }
-    if (removed !== 0) Atomics.sub(this.v, this.top + H_PAGES, removed);
   }
 
   /** Entry `i` of table `t` (an atomic load), the view re-made if `t` is past it. */
