@@ -75,6 +75,9 @@ const H_LIMIT = format.H_LIMIT;
 const LOW_SPAN = format.LOW_SPAN;
 const INV_LOW_SPAN = format.INV_LOW_SPAN;
 const PUD_SPAN = format.PUD_SPAN;
+/** A region (512 pages, one pte table) number: its bits below the pgd index (pud, pmd). */
+const REGION_MID_BITS = 18;
+const REGION_MID_MASK = (1 << REGION_MID_BITS) - 1;
 /** Entries of a thread's walk cache (a power of two). */
 const WALK_CACHE = 64;
 
@@ -267,33 +270,34 @@ export class PageTable {
     }
   }
 
-  /** Word index of the pte table holding page `x` (0 <= x < nrPages), made if missing. */
-  private pteTable(x: number): number {
-    const region = Math.floor(x * (1 / PTRS_PER_TABLE));
+  /**
+   * Word index of the pte table of `region` (page number >> 9, a small integer: < 2^29, so it
+   * crosses calls unboxed where a page number above 2^31 would be a heap number), made if
+   * missing. Region bits: pgd index = region >> 18, pud index = (region >> 9) & 511, pmd
+   * index = region & 511.
+   */
+  private pteTable(region: number): number {
     const k = region & (WALK_CACHE - 1);
     if (this.walkTag[k] === region + 1) return this.walkPte[k]!;
-    const g = Math.floor(x * INV_LOW_SPAN);
-    const low = (x - g * LOW_SPAN) | 0;
-    const pud = this.child(g);
-    const pmd = this.child((pud << 9) | (low >>> 18));
-    const base = this.child((pmd << 9) | ((low >>> 9) & 511)) << 9;
+    const mid = region & REGION_MID_MASK;
+    const pud = this.child(region >>> REGION_MID_BITS);
+    const pmd = this.child((pud << 9) | (mid >>> 9));
+    const base = this.child((pmd << 9) | (mid & 511)) << 9;
     this.walkTag[k] = region + 1;
     this.walkPte[k] = base;
     return base;
   }
 
-  /** Word index of the pte table holding page `x`, or 0 when it does not exist (unmap). */
-  private existingPteTable(x: number): number {
-    const region = Math.floor(x * (1 / PTRS_PER_TABLE));
+  /** Word index of the pte table of `region`, or 0 when it does not exist (unmap). */
+  private existingPteTable(region: number): number {
     const k = region & (WALK_CACHE - 1);
     if (this.walkTag[k] === region + 1) return this.walkPte[k]!;
-    const g = Math.floor(x * INV_LOW_SPAN);
-    const low = (x - g * LOW_SPAN) | 0;
-    const pud = Atomics.load(this.v, g);
+    const mid = region & REGION_MID_MASK;
+    const pud = Atomics.load(this.v, region >>> REGION_MID_BITS);
     if (pud === 0) return 0;
-    const pmd = this.entry(pud, low >>> 18);
+    const pmd = this.entry(pud, mid >>> 9);
     if (pmd === 0) return 0;
-    const pte = this.entry(pmd, (low >>> 9) & 511);
+    const pte = this.entry(pmd, mid & 511);
     if (pte === 0) return 0;
     this.walkTag[k] = region + 1;
     this.walkPte[k] = pte << 9;
@@ -356,7 +360,7 @@ export class PageTable {
       const k = pfns.subarray(offset, offset + count).findIndex((p) => p < 0);
       einval('map', `pfns[${offset + k}]`, 'be a pfn >= 0', pfns[offset + k]);
     }
-    this.store(x0, pfns, offset, count);
+    this.store(Math.floor(x0 * (1 / PTRS_PER_TABLE)), x0 & 511, pfns, offset, count);
   }
 
   /**
@@ -365,22 +369,25 @@ export class PageTable {
    * vmap(). Skips map()'s checks, which would cost a second pass over the pfns.
    */
   mapChecked(addr: number, pfns: Int32Array, offset: number, count: number): void {
-    this.store(addr * this.invPage, pfns, offset, count);
+    const x = addr * this.invPage;
+    this.store(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, pfns, offset, count);
   }
 
-  private store(x0: number, pfns: Int32Array, offset: number, count: number): void {
-    let x = x0;
+  /** Stores the ptes from pte `first` of `region` on (small integers: see pteTable()). */
+  private store(region: number, first: number, pfns: Int32Array, offset: number, count: number) {
+    let r = region;
+    let i = first;
     let src = offset;
     const end = offset + count;
     while (src < end) {
-      const base = this.pteTable(x);
-      const i = x & 511;
+      const base = this.pteTable(r);
       const n = Math.min(PTRS_PER_TABLE - i, end - src);
       const v = this.v;
       for (let j = base + i, stop = base + i + n; j < stop; j++) {
         v[j] = pfns[src++]! + 1; // pfn 2^31 - 1 wraps to -2^31; lookup unwraps it
       }
-      x += n;
+      r++;
+      i = 0;
     }
   }
 
@@ -394,7 +401,7 @@ export class PageTable {
     while (x < end) {
       const i = x & 511; // x < 2^38: & works on its low 32 bits, which hold the pte index
       let step = PTRS_PER_TABLE - i;
-      const base = this.existingPteTable(x);
+      const base = this.existingPteTable(Math.floor(x * (1 / PTRS_PER_TABLE)));
       if (base !== 0) {
         const v = this.v;
         const stop = base + i + Math.min(step, end - x);
@@ -467,7 +474,7 @@ export class PageTable {
     let x = x0;
     const end = x0 + count;
     while (x < end) {
-      const base = this.existingPteTable(x);
+      const base = this.existingPteTable(Math.floor(x * (1 / PTRS_PER_TABLE)));
       if (base === 0) break;
       const v = this.v;
       const i = x & 511;
