@@ -3,8 +3,9 @@
  * which level), the words of the header, where the lower tables start; making a new buffer and
  * recognising one to attach to.
  *
- * Holds: the constants of the format, createPageTableBuffer() and checkPageTableBuffer(), and
- * the argument checks they share (EINVAL, nothing changed).
+ * Holds: the constants of the format, createPageTableBuffer() and checkPageTableBuffer(), the
+ * argument checks they share, and map()'s check of its source pfns (checkMapSource): EINVAL,
+ * nothing changed.
  * Invariant: a buffer made here has the magic and page shift in its header, next = first
  * table, the limit first + maxTables, no mapped page, and room for INITIAL_TABLES tables.
  * Callers: src/mm/page-table.ts (PageTable.createBuffer, its constructor, its argument checks
@@ -20,6 +21,8 @@
  *     512 entries  512 entries  512 entries  512 entries   4096 bytes
  *     (spans 512 GiB each, 1 GiB, 2 MiB, 4 KiB)
  *
+ *   The top level is as wide as the page size leaves it: 48 - log2(pageSize) page-number
+ *   bits, 9 for each of pud, pmd and pte, the rest for the pgd (the kernel's x86_64 pgd is 9):
  *   1 KiB pages: pgd 11 bits (2048 entries), then 9/9/9, offset 10.
  *   64 KiB pages: pgd 5 bits (32 entries), then 9/9/9, offset 16.
  *
@@ -154,4 +157,28 @@ export function checkPageTableBuffer(buffer: AnyBuffer, pageSize: number): numbe
     );
   }
   return shift;
+}
+
+/**
+ * map()'s source: pfns[offset .. offset + count) within an Int32Array, every pfn >= 0. The
+ * public map() checks them (vmap's pages come from its caller); the vmalloc layer's own pages
+ * skip this pass (PageTable.mapChecked).
+ */
+export function checkMapSource(pfns: Int32Array, offset: number, count: number): void {
+  if (!(pfns instanceof Int32Array)) einval('map', 'pfns', 'be an Int32Array', pfns);
+  if (count > pfns.length) einval('map', 'count', `not exceed pfns.length (${pfns.length})`, count);
+  if (!(offset >= 0 && offset === Math.floor(offset) && offset <= pfns.length - count)) {
+    einval(
+      'map',
+      'offset',
+      `be an integer in [0, pfns.length - count] (${pfns.length - count})`,
+      offset,
+    );
+  }
+  let bits = 0;
+  for (let k = offset, end = offset + count; k < end; k++) bits |= pfns[k]!;
+  if (bits < 0) {
+    const k = pfns.subarray(offset, offset + count).findIndex((p) => p < 0);
+    einval('map', `pfns[${offset + k}]`, 'be a pfn >= 0', pfns[offset + k]);
+  }
 }

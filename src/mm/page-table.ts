@@ -23,10 +23,9 @@
  * only if it is still none and frees its page otherwise, a thread here bumps the shared table
  * counter, then compare-and-swaps the parent entry from 0 to its table; the loser keeps its
  * (still zero) table as a spare for its next allocation instead of freeing it.
- * Differs from kernel: no p4d (4-level paging), no huge (pmd/pud block) mappings, no TLB; the
- * top level is as wide as the page size leaves it: 48 - log2(pageSize) page-number bits, 9 for
- * each of pud, pmd and pte, the rest (5 bits at 64 KiB pages .. 11 bits at 1 KiB) for the pgd.
- * map() overwrites a mapped pte (set_pte_at, as vmap_range for ioremap does) rather than WARN.
+ * Differs from kernel: no p4d (4-level paging), no huge (pmd/pud block) mappings, no TLB, a
+ * top level as wide as the page size leaves it (see the format). map() overwrites a mapped
+ * pte (set_pte_at, as vmap_range for ioremap does) rather than WARN.
  *
  * The address geometry, the memory layout of the buffer and its header, making a buffer and
  * the argument checks are in src/mm/page-table-format.ts; the checker behind check() and
@@ -55,6 +54,7 @@ import {
 import * as format from './page-table-format.js';
 import {
   DEFAULT_MAX_TABLES,
+  checkMapSource,
   checkPageTableBuffer,
   createPageTableBuffer,
   einval,
@@ -343,23 +343,7 @@ export class PageTable {
    */
   map(addr: number, pfns: Int32Array, offset: number, count: number): void {
     const x0 = this.alignedPage('map', addr, count);
-    if (!(pfns instanceof Int32Array)) einval('map', 'pfns', 'be an Int32Array', pfns);
-    if (count > pfns.length)
-      einval('map', 'count', `not exceed pfns.length (${pfns.length})`, count);
-    if (!(offset >= 0 && offset === Math.floor(offset) && offset <= pfns.length - count)) {
-      einval(
-        'map',
-        'offset',
-        `be an integer in [0, pfns.length - count] (${pfns.length - count})`,
-        offset,
-      );
-    }
-    let bits = 0;
-    for (let k = offset, end = offset + count; k < end; k++) bits |= pfns[k]!;
-    if (bits < 0) {
-      const k = pfns.subarray(offset, offset + count).findIndex((p) => p < 0);
-      einval('map', `pfns[${offset + k}]`, 'be a pfn >= 0', pfns[offset + k]);
-    }
+    checkMapSource(pfns, offset, count);
     this.store(Math.floor(x0 * (1 / PTRS_PER_TABLE)), x0 & 511, pfns, offset, count);
   }
 
