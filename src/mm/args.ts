@@ -102,10 +102,10 @@ export const MAX_CALLER_LENGTH = 1024;
  */
 export function callerId(ctx: VmContext, fn: string, caller: unknown): number {
   if (typeof caller !== 'string') throwEinval(fn, 'caller must be a string', caller);
-  // test_vmalloc passes a caller on every call: a name seen before skips the checks below
-  // (it passed them when it was first seen).
-  const known = ctx.callerIds.get(caller);
-  if (known !== undefined) return known;
+  // test_vmalloc passes a caller on every call: a name already in the table skips the checks
+  // below (every text in the table passed them, in whichever thread interned it first).
+  const known = ctx.strings.find(caller);
+  if (known !== 0) return known;
   if (caller.length > MAX_CALLER_LENGTH)
     throw new VmallocError(
       'EINVAL',
@@ -125,7 +125,6 @@ export function callerId(ctx: VmContext, fn: string, caller: unknown): number {
       `Cannot ${fn}: the table of caller names is full (${e.message}); reuse caller names instead of making one per call`,
     );
   }
-  ctx.callerIds.set(caller, id);
   return id;
 }
 

@@ -167,8 +167,6 @@ export class VmContext {
   readonly notifiers = new Map<PurgeNotifier, PurgeNotifier>();
   /** Interned default caller names, by API function (see callers.ts). */
   readonly defaultCallers = new Map<string, number>();
-  /** Caller names this thread has validated and interned: a known name costs one lookup. */
-  readonly callerIds = new Map<string, number>();
 
   constructor(handle: VmallocHandle, cpu: number, logger: VmallocLogger | null) {
     const config = handle.config;

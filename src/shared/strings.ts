@@ -53,6 +53,15 @@ export class StringTable {
     };
   }
 
+  /**
+   * The id of `text` if this thread already knows it, else 0 (no lock, no sync: the cheap
+   * first try of a caller that validates new texts before interning them).
+   */
+  find(text: string): number {
+    if (text === this.lastText && this.lastId !== 0) return this.lastId;
+    return this.ids.get(text) ?? 0;
+  }
+
   /** The id of `text`, adding it if new. */
   intern(text: string): number {
     if (text === this.lastText && this.lastId !== 0) return this.lastId;
