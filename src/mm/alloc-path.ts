@@ -21,6 +21,7 @@ import { invariantFailure } from '../debug.js';
 import { callerId, checkAlign, checkByteSize, defaultCaller, throwEinval } from './args.js';
 import { releaseArea } from './free-path.js';
 import { FRAME_AREA } from './page-alloc.js';
+import { PTRS_PER_TABLE } from './page-table-format.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
 
@@ -64,8 +65,8 @@ export function allocate(
     if (options.caller !== undefined) caller = callerId(ctx, fn, options.caller);
   }
   if (caller === 0) caller = defaultCaller(ctx, fn);
-  const start = ctx.config.vmallocStart;
-  const end = ctx.config.vmallocEnd;
+  const start = ctx.vmallocStart;
+  const end = ctx.vmallocEnd;
   let addr: number | null;
   const pmd = ctx.pageSize * (ctx.pageSize / 8);
   if (vmFlags !== 0 && bytes >= pmd) {
@@ -178,8 +179,8 @@ function allocAreaPages(ctx: VmContext, vm: number, zero: boolean): boolean {
       ctx,
       arrayBytes,
       1,
-      ctx.config.vmallocStart,
-      ctx.config.vmallocEnd,
+      ctx.vmallocStart,
+      ctx.vmallocEnd,
       false,
       0,
       vms.caller(vm),
@@ -220,7 +221,9 @@ function allocAreaPages(ctx: VmContext, vm: number, zero: boolean): boolean {
     return false;
   }
   if (zero) for (let k = 0; k < nrPages; k++) ctx.frames.zero(view[at + k]!);
-  ctx.pageTable.mapChecked(vms.addr(vm), view, at, nrPages);
+  // (region, pte index) are small integers: the address itself would be boxed by the call.
+  const x = vms.addr(vm) * ctx.pageTable.invPage;
+  ctx.pageTable.mapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, view, at, nrPages);
   return true;
 }
 

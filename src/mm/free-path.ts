@@ -18,6 +18,7 @@ import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
 import { ADDRESS_LIMIT, checkAddr } from './args.js';
 import { FRAME_USER } from './page-alloc.js';
+import { PTRS_PER_TABLE } from './page-table-format.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
 
@@ -111,7 +112,9 @@ export function releaseArea(
   const nrPages = vms.nrPages(vm);
   const addr = vms.addr(vm);
   if (mapped && nrPages > 0) {
-    ctx.pageTable.unmap(addr, nrPages);
+    // (region, pte index) are small integers: the address itself would be boxed by the call.
+    const x = addr * ctx.pageTable.invPage;
+    ctx.pageTable.unmapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, nrPages);
     ctx.tlbFlushRange(addr, nrPages * ctx.pageSize);
   }
   if (nrPages > 0 || (vms.flags(vm) & (VmFlags.VM_ALLOC | VmFlags.VM_MAP)) !== 0) {

@@ -162,7 +162,7 @@ export function checkPageTableBuffer(buffer: AnyBuffer, pageSize: number): numbe
 /**
  * map()'s source: pfns[offset .. offset + count) within an Int32Array, every pfn >= 0. The
  * public map() checks them (vmap's pages come from its caller); the vmalloc layer's own pages
- * skip this pass (PageTable.mapChecked).
+ * skip this pass (PageTable.mapRegion).
  */
 export function checkMapSource(pfns: Int32Array, offset: number, count: number): void {
   if (!(pfns instanceof Int32Array)) einval('map', 'pfns', 'be an Int32Array', pfns);

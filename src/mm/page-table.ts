@@ -98,8 +98,12 @@ export class PageTable {
   private readonly top: number;
   /** Index of the first lower table. */
   private readonly first: number;
-  /** 1 / pageSize (exact: a power of two). */
-  private readonly invPage: number;
+  /**
+   * 1 / pageSize (exact: a power of two). Public so that the vmalloc layer can turn an
+   * address into (region, pte index), two small integers, before calling mapRegion /
+   * unmapRegion: an address above 2^31 passed into a call is a heap number each time.
+   */
+  readonly invPage: number;
   /** This thread's view of the tables, and how many whole tables it covers. */
   private v!: Int32Array;
   private viewTables = 0;
@@ -349,12 +353,12 @@ export class PageTable {
 
   /**
    * map() for the vmalloc layer's own calls, whose arguments are valid by construction: a
-   * page-aligned address in the space, pfns from the page allocator (vmalloc) or checked by
-   * vmap(). Skips map()'s checks, which would cost a second pass over the pfns.
+   * page-aligned address in the space, given as its region (page number / 512) and pte index
+   * (page number % 512), and pfns from the page allocator (vmalloc) or checked by vmap().
+   * Skips map()'s checks, which would cost a second pass over the pfns.
    */
-  mapChecked(addr: number, pfns: Int32Array, offset: number, count: number): void {
-    const x = addr * this.invPage;
-    this.store(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, pfns, offset, count);
+  mapRegion(region: number, first: number, pfns: Int32Array, offset: number, count: number) {
+    this.store(region, first, pfns, offset, count);
   }
 
   /** Stores the ptes from pte `first` of `region` on (small integers: see pteTable()). */
@@ -380,7 +384,16 @@ export class PageTable {
    * tables skipped whole). Tables stay. Kernel: vunmap_range_noflush.
    */
   unmap(addr: number, count: number): void {
-    let x = this.alignedPage('unmap', addr, count);
+    const x = this.alignedPage('unmap', addr, count);
+    this.unmapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, count);
+  }
+
+  /**
+   * unmap() for the vmalloc layer's own calls (arguments valid by construction), from pte
+   * `first` of `region` (small integers, as mapRegion takes them).
+   */
+  unmapRegion(region: number, first: number, count: number): void {
+    let x = region * PTRS_PER_TABLE + first;
     const end = x + count;
     while (x < end) {
       const i = x & 511; // x < 2^38: & works on its low 32 bits, which hold the pte index

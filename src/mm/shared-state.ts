@@ -136,6 +136,13 @@ export class VmContext {
   readonly config: VmallocConfig;
   readonly cpu: number;
   readonly pageSize: number;
+  /**
+   * The vmalloc window (config.vmallocStart / vmallocEnd), copied here for the hot paths: a
+   * class field holds its number as it is, while the config object's double fields are
+   * copied into a new heap number at each read that is passed on to a call.
+   */
+  readonly vmallocStart: number;
+  readonly vmallocEnd: number;
   readonly s: VaStore;
   readonly vms: VmStore;
   readonly frames: PageAllocator;
@@ -174,6 +181,8 @@ export class VmContext {
     this.config = config;
     this.cpu = cpu;
     this.pageSize = config.pageSize;
+    this.vmallocStart = config.vmallocStart;
+    this.vmallocEnd = config.vmallocEnd;
     const parts = declareParts(config);
     const table = new LockTable(handle.locks);
     this.lockTable = table;

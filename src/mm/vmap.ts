@@ -109,8 +109,8 @@ export function vmap(
     count * ctx.pageSize,
     1,
     VmFlags.VM_MAP | flags,
-    ctx.config.vmallocStart,
-    ctx.config.vmallocEnd,
+    ctx.vmallocStart,
+    ctx.vmallocEnd,
     caller,
     count * ctx.pageSize,
   );
@@ -168,8 +168,8 @@ export function getVmArea(
     Math.ceil(bytes / ctx.pageSize) * ctx.pageSize,
     1,
     f,
-    ctx.config.vmallocStart,
-    ctx.config.vmallocEnd,
+    ctx.vmallocStart,
+    ctx.vmallocEnd,
     caller,
     bytes,
   );
