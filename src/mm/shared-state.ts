@@ -31,6 +31,7 @@ import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
 import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
 import { VmStore } from './vm-struct.js';
+import { VmapBlocks, type VbDecl } from './vmap-block.js';
 
 /**
  * Everything a worker needs to attach to a Vmalloc: its configuration and every shared buffer.
@@ -48,6 +49,8 @@ export interface VmallocHandle {
   readonly locks: AnyBuffer;
   readonly ctl: AnyBuffer;
   readonly stat: AnyBuffer;
+  /** The vmap block records (vm_map_ram). */
+  readonly vb: ArenaBuffers;
 }
 
 /** Offsets every part got from the layout. */
@@ -59,6 +62,7 @@ export interface Parts {
   stringsLock: number;
   vaCacheLock: number;
   vmCacheLock: number;
+  vmapBlocks: VbDecl;
   /** First claim word (one per cpu: which thread runs as it). */
   cpuClaims: number;
   /** Two words written at creation: BRAND and the configuration's fingerprint. */
@@ -102,6 +106,7 @@ export function declareParts(config: VmallocConfig): Parts {
     stringsLock: layout.lock('strings_lock'),
     vaCacheLock: layout.lock('vmap_area_cachep'),
     vmCacheLock: layout.lock('vm_struct_cachep'),
+    vmapBlocks: VmapBlocks.declare(layout, config),
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
     brand: layout.words(2),
   };
@@ -124,6 +129,7 @@ export function createHandle(config: VmallocConfig): VmallocHandle {
     locks: LockTable.create(layout.lockCount, shared, cpus, layout.classCount).buffer,
     ctl: makeFixedBuffer(layout.ctlWords * 4, shared),
     stat: makeFixedBuffer(cpus * VA_STAT_WORDS * 8, shared),
+    vb: VmapBlocks.createBuffers(config),
   };
 }
 
@@ -143,6 +149,8 @@ export class VmContext {
   readonly strings: StringTable;
   readonly pageTable: PageTable;
   readonly areas: VmapAreas;
+  /** The per-CPU vmap blocks of vm_map_ram. */
+  readonly vb: VmapBlocks;
   readonly lockTable: LockTable;
   /** Which thread holds which cpu id (see cpu-claims.ts). */
   readonly claims: CpuClaims;
@@ -212,6 +220,16 @@ export class VmContext {
       table,
       (core) => design.create(core, parts.design, table),
     );
+    this.vb = new VmapBlocks(
+      handle.vb,
+      new Int32Array(handle.ctl),
+      table,
+      parts.vmapBlocks,
+      config,
+      cpu,
+      this,
+    );
+    this.areas.fragmentedPurge = () => this.vb.purgeFragmentedAll(true);
     this.allLocks = [
       ...this.areas.design.locks(),
       this.areas.purgeMutex,
@@ -219,6 +237,7 @@ export class VmContext {
       strings,
       vaCache,
       vmCache,
+      ...this.vb.locks(),
     ];
   }
 
