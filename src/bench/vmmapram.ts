@@ -109,7 +109,15 @@ export async function runVmMapRamBench(o: VmMapRamOptions): Promise<VmMapRamResu
       );
     }
   }
-  const { progress: _, ...options } = o;
+  const options = {
+    loops: o.loops,
+    lockStatLoops: o.lockStatLoops,
+    workers: o.workers,
+    hashes: o.hashes,
+    design: o.design,
+    nrCpus: o.nrCpus,
+    nrPages: o.nrPages,
+  };
   return { options, rows };
 }
 
