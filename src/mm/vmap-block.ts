@@ -103,6 +103,21 @@ export interface VbDeps {
   readonly areas: VmapAreas;
 }
 
+/** A block as blockInfo() shows it. */
+export interface VbInfo {
+  start: number;
+  free: number;
+  dirty: number;
+  dirtyMin: number;
+  dirtyMax: number;
+  cpu: number;
+  onFreeList: boolean;
+  /** Which hash holds it (0 with the global hash). */
+  hash: number;
+  /** used_map: the pages of live mappings, rounded up to powers of two. */
+  used: number[];
+}
+
 /** What _vm_unmap_aliases flushed: [start, end) (start > end: nothing) and whether it did. */
 export interface AliasFlush {
   start: number;
@@ -256,6 +271,30 @@ export class VmapBlocks {
     if (id !== 0) this.blockLock.lock(cpu, this.arena.i, this.at(id) + W_LOCK);
     hl.unlock();
     return id;
+  }
+
+  /** A snapshot of the block holding `addr`, or null (for tests and debugging). */
+  blockInfo(addr: number): VbInfo | null {
+    const id = this.lockBlockOf(addr);
+    if (id === 0) return null;
+    const b = this.at(id);
+    const i = this.arena.i;
+    const used: number[] = [];
+    for (let k = 0; k < this.geo.bits; k++)
+      if (((i[b + W_MAP + (k >> 5)]! >>> (k & 31)) & 1) === 1) used.push(k);
+    const info: VbInfo = {
+      start: this.startOf(id),
+      free: i[b + W_FREE]!,
+      dirty: i[b + W_DIRTY]!,
+      dirtyMin: i[b + W_DMIN]!,
+      dirtyMax: i[b + W_DMAX]!,
+      cpu: i[b + W_CPU]!,
+      onFreeList: i[b + W_ONLIST] === 1,
+      hash: this.hashOf(i[b + W_KEY]!),
+      used,
+    };
+    this.unlockBlock(id);
+    return info;
   }
 
   unlockBlock(id: number): void {
