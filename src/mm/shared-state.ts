@@ -31,7 +31,9 @@ import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
 import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
 import { VmStore } from './vm-struct.js';
-import { VmapBlocks, type VbDecl } from './vmap-block.js';
+import { VmapBlocks } from './vmap-block.js';
+import { createVbBuffers, declareVmapBlocks, type VbDecl } from './vmap-block-layout.js';
+import { purgeFragmentedAll } from './vmap-block-purge.js';
 
 /**
  * Everything a worker needs to attach to a Vmalloc: its configuration and every shared buffer.
@@ -106,7 +108,7 @@ export function declareParts(config: VmallocConfig): Parts {
     stringsLock: layout.lock('strings_lock'),
     vaCacheLock: layout.lock('vmap_area_cachep'),
     vmCacheLock: layout.lock('vm_struct_cachep'),
-    vmapBlocks: VmapBlocks.declare(layout, config),
+    vmapBlocks: declareVmapBlocks(layout, config),
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
     brand: layout.words(2),
   };
@@ -129,7 +131,7 @@ export function createHandle(config: VmallocConfig): VmallocHandle {
     locks: LockTable.create(layout.lockCount, shared, cpus, layout.classCount).buffer,
     ctl: makeFixedBuffer(layout.ctlWords * 4, shared),
     stat: makeFixedBuffer(cpus * VA_STAT_WORDS * 8, shared),
-    vb: VmapBlocks.createBuffers(config),
+    vb: createVbBuffers(config),
   };
 }
 
@@ -229,7 +231,7 @@ export class VmContext {
       cpu,
       this,
     );
-    this.areas.fragmentedPurge = () => this.vb.purgeFragmentedAll(true);
+    this.areas.fragmentedPurge = () => purgeFragmentedAll(this.vb, true);
     this.allLocks = [
       ...this.areas.design.locks(),
       this.areas.purgeMutex,

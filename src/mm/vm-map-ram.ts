@@ -22,7 +22,8 @@ import { kernelHex } from '../shared/layout.js';
 import { checkAddr, throwEinval } from './args.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_NONE, FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
-import { VMAP_MAX_ALLOC, type AliasFlush } from './vmap-block.js';
+import { VMAP_MAX_ALLOC, type AliasFlush } from './vmap-block-layout.js';
+import { unmapAliases } from './vmap-block-purge.js';
 
 /** The pfns of a block mapping, copied for the page table (one worker: one module). */
 const scratch = new Int32Array(VMAP_MAX_ALLOC);
@@ -193,5 +194,5 @@ function unmapPages(ctx: VmContext, a: number, n: number): void {
 
 /** Kernel: vm_unmap_aliases(): what was flushed (for tests and the curious). */
 export function vmUnmapAliases(ctx: VmContext): AliasFlush {
-  return ctx.vb.unmapAliases();
+  return unmapAliases(ctx.vb);
 }

@@ -9,7 +9,8 @@
  * dirty range, its place on its owner's free list (iff free > 0); the page table maps each
  * live mapping's pages and nothing else in a block; a large vm_map_ram area maps all of its
  * pages. It counts every mapped page and every map of a user frame for the whole-state check.
- * Callers: checkAll() (src/mm/checker.ts).
+ * Also blockInfo(), a snapshot of one block for tests and debugging.
+ * Callers: checkAll() (src/mm/checker.ts); tests.
  */
 
 import { VaFlags } from '../kva/vmap-area.js';
@@ -32,7 +33,9 @@ import {
   W_MAP,
   W_ONLIST,
   W_VA,
-} from './vmap-block.js';
+  type VbInfo,
+} from './vmap-block-layout.js';
+import type { VmapBlocks } from './vmap-block.js';
 
 const RAM_MASK = VaFlags.VMAP_RAM | VaFlags.VMAP_BLOCK;
 
@@ -192,4 +195,28 @@ function checkFreeLists(ctx: VmContext, live: Set<number>): void {
   for (const id of live) if (vb.arena.i[vb.at(id) + W_FREE]! > 0) withFree++;
   if (withFree !== onLists)
     invariantFailure(`${withFree} vmap blocks have free space, ${onLists} are on free lists`);
+}
+
+/** A snapshot of the block holding `addr`, or null (for tests and debugging). */
+export function blockInfo(vb: VmapBlocks, addr: number): VbInfo | null {
+  const id = vb.lockBlockOf(addr);
+  if (id === 0) return null;
+  const b = vb.at(id);
+  const i = vb.arena.i;
+  const used: number[] = [];
+  for (let k = 0; k < vb.geo.bits; k++)
+    if (((i[b + W_MAP + (k >> 5)]! >>> (k & 31)) & 1) === 1) used.push(k);
+  const info: VbInfo = {
+    start: vb.startOf(id),
+    free: i[b + W_FREE]!,
+    dirty: i[b + W_DIRTY]!,
+    dirtyMin: i[b + W_DMIN]!,
+    dirtyMax: i[b + W_DMAX]!,
+    cpu: i[b + W_CPU]!,
+    onFreeList: i[b + W_ONLIST] === 1,
+    hash: vb.hashOf(i[b + W_KEY]!),
+    used,
+  };
+  vb.unlockBlock(id);
+  return info;
 }

@@ -3,12 +3,13 @@
  * pages) carved out of blocks of VMAP_BBMAP_BITS pages, so that mapping and unmapping a few
  * pages does not take the vmap-area locks each time.
  *
- * Holds: the block geometry (vbGeometry), the block records (a RecordArena in shared memory,
- * a lock in each record: kernel vb->lock), the per-CPU free lists (vmap_block_queue, each
- * under its lock), the block lookup (one global hash under one lock, or one hash per CPU
- * chosen by (addr / VMAP_BLOCK_SIZE) % nrCpus, each under its own lock: the vmapBlockHash
- * option), vb_alloc / new_vmap_block, vb_free / free_vmap_block, the fragmented-block purge
- * and _vm_unmap_aliases. Page mapping is the caller's (src/mm/vm-map-ram.ts).
+ * Holds: VmapBlocks: the block records (a RecordArena in shared memory, a lock in each
+ * record: kernel vb->lock), the per-CPU free lists (vmap_block_queue, each under its lock),
+ * the block lookup (one global hash under one lock, or one hash per CPU chosen by
+ * (addr / VMAP_BLOCK_SIZE) % nrCpus, each under its own lock: the vmapBlockHash option),
+ * vb_alloc / new_vmap_block, vb_free / free_vmap_block. The geometry and record layout are in
+ * vmap-block-layout.ts, the fragmented purge and _vm_unmap_aliases in vmap-block-purge.ts, the
+ * checks in vmap-block-check.ts; page mapping is the caller's (src/mm/vm-map-ram.ts).
  * Invariant (outside an operation): a block is in exactly one hash, under its key; it is on
  * its owner CPU's free list iff free > 0; its set used_map bits are the pages of its live
  * mappings rounded up to powers of two; BITS - free = live bits + dirty; a block with
@@ -27,103 +28,44 @@
  * corrupting the block.
  */
 
-import type { VaStore } from '../kva/vmap-area.js';
 import { VaFlags } from '../kva/vmap-area.js';
-import { PurgeMode } from '../designs/design.js';
-import type { VmapAreas } from '../designs/vmap-areas.js';
-import type { ControlLayout } from '../shared/control-layout.js';
 import { Lock, LockClass, type LockTable } from '../shared/lock.js';
-import { RecordArena, createArenaBuffers, type ArenaBuffers } from '../shared/record-arena.js';
+import { RecordArena, type ArenaBuffers } from '../shared/record-arena.js';
 import { invariantFailure } from '../debug.js';
 import type { VmallocConfig } from './config.js';
+import {
+  QUEUE_STRIDE,
+  type VbDecl,
+  type VbDeps,
+  type VbGeometry,
+  VbCount,
+  W_CPU,
+  W_DIRTY,
+  W_DMAX,
+  W_DMIN,
+  W_FNEXT,
+  W_FPREV,
+  W_FREE,
+  W_HNEXT,
+  W_KEY,
+  W_LIVE,
+  W_LOCK,
+  W_MAP,
+  W_ONLIST,
+  W_VA,
+  roundupPow2,
+} from './vmap-block-layout.js';
 
-/** VMAP_MAX_ALLOC: BITS_PER_LONG pages (64-bit). */
-export const VMAP_MAX_ALLOC = 64;
-/** VMALLOC_SPACE: the kernel's 64-bit guess at the vmalloc size, 128 GiB. */
-const VMALLOC_SPACE = 128 * 2 ** 30;
-
-export interface VbGeometry {
-  /** VMAP_BBMAP_BITS: pages of a block. */
-  bits: number;
-  /** VMAP_BLOCK_SIZE in bytes. */
-  blockSize: number;
-  /** VMAP_PURGE_THRESHOLD: bits / 4. */
-  purgeThreshold: number;
-}
-
-const roundupPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(n));
-
-/** The kernel's VMAP_BBMAP_BITS from CONFIG_NR_CPUS and the page size. */
-export function vbGeometry(pageSize: number, configNrCpus: number): VbGeometry {
-  const raw = Math.floor(VMALLOC_SPACE / pageSize / roundupPow2(configNrCpus) / 16);
-  const bits = Math.min(1024, Math.max(2 * VMAP_MAX_ALLOC, raw));
-  return { bits, blockSize: bits * pageSize, purgeThreshold: bits / 4 };
-}
-
-// A block record, in Int32 words.
-export const W_LOCK = 0; // 4 words (LOCK_WORDS): vb->lock
-export const W_VA = 4; // the block's vmap_area
-export const W_FREE = 5; // pages never handed out, counted from the end
-export const W_DIRTY = 6; // pages handed out and returned, not yet flushed
-export const W_DMIN = 7; // dirty range [dmin, dmax) in pages; empty: bits, 0
-export const W_DMAX = 8;
-export const W_CPU = 9; // owner CPU (whose free list)
-export const W_FNEXT = 10; // free list links (record ids, 0: none)
-export const W_FPREV = 11;
-export const W_ONLIST = 12;
-export const W_HNEXT = 13; // hash chain
-export const W_KEY = 14; // addr / blockSize
-export const W_LIVE = 15; // 1 while in the hash
-export const W_MAP = 16; // used_map: bits / 32 words, then the count bytes (bits / 4 words)
-
-/** Offsets of the allocator's shared words and locks. */
-export interface VbDecl {
-  geo: VbGeometry;
-  perCpuHash: boolean;
-  nHash: number;
-  buckets: number;
-  heads: number;
-  queues: number;
-  counters: number;
-  hashLock: number;
-  queueLock: number;
-  blockClass: number;
-  cacheLock: number;
-}
-
-/** Shared counters (one line). */
-export const VbCount = { BLOCKS: 0, CREATED: 1, FREED: 2, PURGED: 3 } as const;
-
-/** A line of Int32 words per CPU for its free list's head and tail. */
-export const QUEUE_STRIDE = 16;
-
-/** What the allocator uses of a thread's context (VmContext has all of it). */
-export interface VbDeps {
-  readonly s: VaStore;
-  readonly areas: VmapAreas;
-}
-
-/** A block as blockInfo() shows it. */
-export interface VbInfo {
-  start: number;
-  free: number;
-  dirty: number;
-  dirtyMin: number;
-  dirtyMax: number;
-  cpu: number;
-  onFreeList: boolean;
-  /** Which hash holds it (0 with the global hash). */
-  hash: number;
-  /** used_map: the pages of live mappings, rounded up to powers of two. */
-  used: number[];
-}
-
-/** What _vm_unmap_aliases flushed: [start, end) (start > end: nothing) and whether it did. */
-export interface AliasFlush {
-  start: number;
-  end: number;
-  flushed: boolean;
-}
+export {
+  type AliasFlush,
+  type VbDecl,
+  type VbGeometry,
+  type VbInfo,
+  QUEUE_STRIDE,
+  VMAP_MAX_ALLOC,
+  VbCount,
+  vbGeometry,
+} from './vmap-block-layout.js';
 
 export class VmapBlocks {
   readonly geo: VbGeometry;
@@ -137,49 +79,10 @@ export class VmapBlocks {
   readonly queueLocks: readonly Lock[];
   readonly blockLock: LockClass;
   private readonly cacheLock: Lock;
-  private readonly deps: VbDeps;
-  private readonly cfg: VmallocConfig;
-  private readonly cpu: number;
-
-  static declare(layout: ControlLayout, config: VmallocConfig): VbDecl {
-    const geo = vbGeometry(config.pageSize, config.configNrCpus);
-    const n = config.nrCpus;
-    const perCpuHash = config.vmapBlockHash === 'percpu';
-    const nHash = perCpuHash ? n : 1;
-    const buckets = perCpuHash ? Math.max(16, roundupPow2(Math.ceil(1024 / n))) : 1024;
-    return {
-      geo,
-      perCpuHash,
-      nHash,
-      buckets,
-      heads: layout.lines(nHash * buckets),
-      queues: layout.lines(n * QUEUE_STRIDE),
-      counters: layout.lines(16),
-      // The kernel's lock_stat names: the global xarray's lock (before 6.4) and the lock of
-      // the per-CPU xarrays (one class: they are initialised at one site).
-      hashLock: perCpuHash
-        ? layout.lockArray('&xa->xa_lock#1', n)
-        : layout.lock('vmap_blocks.xa_lock'),
-      queueLock: layout.lockArray('&vbq->lock', n),
-      blockClass: layout.lockClass('&vb->lock'),
-      cacheLock: layout.lock('vmap_block_cachep'),
-    };
-  }
-
-  /** Record size for `config`'s geometry. */
-  static recordBytes(config: VmallocConfig): number {
-    const bits = vbGeometry(config.pageSize, config.configNrCpus).bits;
-    const words = W_MAP + bits / 32 + bits / 4;
-    return Math.ceil(words / 2) * 8;
-  }
-
-  static createBuffers(config: VmallocConfig): ArenaBuffers {
-    return createArenaBuffers(VmapBlocks.recordBytes(config), 1 << 16, {
-      shared: config.shared,
-      perCpu: config.nrCpus,
-      initialCapacity: 16,
-    });
-  }
+  /** For the purges (vmap-block-purge.ts): the context, configuration and this cpu. */
+  readonly deps: VbDeps;
+  readonly cfg: VmallocConfig;
+  readonly cpu: number;
 
   constructor(
     buffers: ArenaBuffers,
@@ -271,30 +174,6 @@ export class VmapBlocks {
     if (id !== 0) this.blockLock.lock(cpu, this.arena.i, this.at(id) + W_LOCK);
     hl.unlock();
     return id;
-  }
-
-  /** A snapshot of the block holding `addr`, or null (for tests and debugging). */
-  blockInfo(addr: number): VbInfo | null {
-    const id = this.lockBlockOf(addr);
-    if (id === 0) return null;
-    const b = this.at(id);
-    const i = this.arena.i;
-    const used: number[] = [];
-    for (let k = 0; k < this.geo.bits; k++)
-      if (((i[b + W_MAP + (k >> 5)]! >>> (k & 31)) & 1) === 1) used.push(k);
-    const info: VbInfo = {
-      start: this.startOf(id),
-      free: i[b + W_FREE]!,
-      dirty: i[b + W_DIRTY]!,
-      dirtyMin: i[b + W_DMIN]!,
-      dirtyMax: i[b + W_DMAX]!,
-      cpu: i[b + W_CPU]!,
-      onFreeList: i[b + W_ONLIST] === 1,
-      hash: this.hashOf(i[b + W_KEY]!),
-      used,
-    };
-    this.unlockBlock(id);
-    return info;
   }
 
   unlockBlock(id: number): void {
@@ -426,7 +305,7 @@ export class VmapBlocks {
   }
 
   /** Removes block `id` from its owner's free list (that vbq lock held). */
-  private unlist(id: number, b: number): void {
+  unlist(id: number, b: number): void {
     const i = this.arena.i;
     const qAt = this.decl.queues + i[b + W_CPU]! * QUEUE_STRIDE;
     const prev = i[b + W_FPREV]!;
@@ -469,7 +348,7 @@ export class VmapBlocks {
   }
 
   /** Kernel: free_vmap_block(): out of the hash, the area freed lazily, the record freed. */
-  private freeBlock(id: number): void {
+  freeBlock(id: number): void {
     const cpu = this.cpu;
     const b = this.at(id);
     const i = this.arena.i;
@@ -500,109 +379,5 @@ export class VmapBlocks {
     this.arena.free(id);
     Atomics.sub(this.ctl, this.decl.counters + VbCount.BLOCKS, 1);
     Atomics.add(this.ctl, this.decl.counters + VbCount.FREED, 1);
-  }
-
-  /**
-   * Kernel: purge_fragmented_block(), with the owner's vbq lock and the block lock held: a
-   * block with no live mapping left, not yet freed, and (unless `force`) less than a quarter
-   * still fresh, becomes fully dirty and leaves its free list; true when it did (the caller
-   * frees it once the locks are dropped).
-   */
-  private purgeFragmented(id: number, b: number, force: boolean): boolean {
-    const i = this.arena.i;
-    const bits = this.geo.bits;
-    const free = i[b + W_FREE]!;
-    const dirty = i[b + W_DIRTY]!;
-    if (free + dirty !== bits || dirty === bits) return false;
-    if (!force && free >= this.geo.purgeThreshold) return false;
-    i[b + W_FREE] = 0;
-    i[b + W_DIRTY] = bits;
-    i[b + W_DMIN] = 0;
-    i[b + W_DMAX] = bits;
-    if (i[b + W_ONLIST] === 1) this.unlist(id, b);
-    return true;
-  }
-
-  /**
-   * Every CPU's fragmented blocks, purged (`force`: whatever their fresh space) and freed;
-   * how many. Kernel: purge_fragmented_blocks_allcpus(), from reclaim_and_purge_vmap_areas().
-   */
-  purgeFragmentedAll(force: boolean): number {
-    const cpu = this.cpu;
-    const purged: number[] = [];
-    for (let c = 0; c < this.cfg.nrCpus; c++) {
-      const q = this.queueLocks[c]!;
-      q.lock(cpu);
-      let id = this.ctl[this.decl.queues + c * QUEUE_STRIDE]!;
-      while (id !== 0) {
-        const b = this.at(id);
-        const i = this.arena.i;
-        const next = i[b + W_FNEXT]!;
-        this.blockLock.lock(cpu, i, b + W_LOCK);
-        if (this.purgeFragmented(id, b, force)) purged.push(id);
-        this.blockLock.unlock(i, b + W_LOCK);
-        id = next;
-      }
-      q.unlock();
-    }
-    for (const id of purged) this.freeBlock(id);
-    Atomics.add(this.ctl, this.decl.counters + VbCount.PURGED, purged.length);
-    return purged.length;
-  }
-
-  /**
-   * Kernel: _vm_unmap_aliases(ULONG_MAX, 0, 0): with vmap_purge_lock, every block of every
-   * hash either purged (fragmented, below the threshold) or its dirty range added to the
-   * flush range and reset; then the purged blocks freed and the lazy areas purged, which
-   * flushes; else one flush of the range if any block had one.
-   */
-  unmapAliases(): AliasFlush {
-    const cpu = this.cpu;
-    const bits = this.geo.bits;
-    const ps = this.cfg.pageSize;
-    const areas = this.deps.areas;
-    let start = Infinity;
-    let end = 0;
-    let flush = false;
-    const purged: number[] = [];
-    areas.purgeMutex.lock(cpu);
-    try {
-      const d = this.decl;
-      for (let h = 0; h < d.nHash; h++) {
-        const hl = this.hashLocks[h]!;
-        hl.lock(cpu);
-        for (let k = 0; k < d.buckets; k++) {
-          let id = this.ctl[d.heads + h * d.buckets + k]!;
-          while (id !== 0) {
-            const b = this.at(id);
-            const i = this.arena.i;
-            const q = this.queueLocks[i[b + W_CPU]!]!;
-            q.lock(cpu);
-            this.blockLock.lock(cpu, i, b + W_LOCK);
-            if (this.purgeFragmented(id, b, false)) {
-              purged.push(id);
-            } else if (i[b + W_DMAX] !== 0 && i[b + W_DIRTY] !== bits) {
-              const va = i[b + W_KEY]! * this.geo.blockSize;
-              start = Math.min(start, va + i[b + W_DMIN]! * ps);
-              end = Math.max(end, va + i[b + W_DMAX]! * ps);
-              i[b + W_DMIN] = bits;
-              i[b + W_DMAX] = 0;
-              flush = true;
-            }
-            this.blockLock.unlock(i, b + W_LOCK);
-            q.unlock();
-            id = i[b + W_HNEXT]!;
-          }
-        }
-        hl.unlock();
-      }
-      for (const id of purged) this.freeBlock(id);
-      Atomics.add(this.ctl, d.counters + VbCount.PURGED, purged.length);
-      const purgedLazy = areas.design.purgeLocked(cpu, PurgeMode.DRAIN);
-      if (!purgedLazy && flush) areas.flushTlbAll();
-      return { start, end, flushed: purgedLazy || flush };
-    } finally {
-      areas.purgeMutex.unlock();
-    }
   }
 }

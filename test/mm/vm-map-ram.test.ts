@@ -11,10 +11,11 @@ import { describe, test } from 'node:test';
 import { DESIGN_NAMES, type Vmalloc, type VmallocDesign } from '../../src/index.js';
 import type { VmContext } from '../../src/mm/shared-state.js';
 import { vmUnmapAliases } from '../../src/mm/vm-map-ram.js';
+import { blockInfo } from '../../src/mm/vmap-block-check.js';
 import { PAGE, testVm } from '../helpers/vm.js';
 
 const ctxOf = (vm: Vmalloc): VmContext => (vm as unknown as { ctx: VmContext }).ctx;
-const info = (vm: Vmalloc, addr: number) => ctxOf(vm).vb.blockInfo(addr)!;
+const info = (vm: Vmalloc, addr: number) => blockInfo(ctxOf(vm).vb, addr)!;
 /** Default geometry: CONFIG_NR_CPUS 8192 -> VMAP_BBMAP_BITS 256 (1 MiB blocks). */
 const BITS = 256;
 const BLOCK = BITS * PAGE;
@@ -97,7 +98,7 @@ for (const design of ['global', 'nodes'] as VmallocDesign[]) {
       let i = info(vm, first);
       assert.deepEqual([i.free, i.dirty], [16, 240]);
       vm.vmUnmapAliases();
-      assert.equal(ctxOf(vm).vb.blockInfo(first), null, 'purged: free < VMAP_PURGE_THRESHOLD');
+      assert.equal(blockInfo(ctxOf(vm).vb, first), null, 'purged: free < VMAP_PURGE_THRESHOLD');
       assert.equal(vm.stats().vmapBlocksPurged, 1);
       // Block 2: one page handed out and returned: 255 fresh pages, kept.
       const one = vm.vmMapRam(pages, 1)!;
@@ -109,7 +110,7 @@ for (const design of ['global', 'nodes'] as VmallocDesign[]) {
       vm.check();
       // A reclaim (purge after an allocation failure) forces it.
       vm.purge();
-      assert.equal(ctxOf(vm).vb.blockInfo(one), null);
+      assert.equal(blockInfo(ctxOf(vm).vb, one), null);
       assert.equal(vm.stats().vmapBlocksPurged, 2);
       vm.check();
     });
