@@ -119,7 +119,7 @@ describe('createVmalloc() options', () => {
       assert.equal(e.code, 'EINVAL');
       assert.equal(
         e.message,
-        `Cannot create vmalloc: ${JSON.stringify(key)} is not an option (the options are design, nrCpus, pageSize, vmallocStart, vmallocSize, physicalMemory, shared, logger, checkEveryOp, numaInfo, lockStat, lockTimeoutMs, cpu)`,
+        `Cannot create vmalloc: ${JSON.stringify(key)} is not an option (the options are design, nrCpus, pageSize, vmallocStart, vmallocSize, physicalMemory, shared, logger, checkEveryOp, numaInfo, lockStat, lockTimeoutMs, vmapBlockHash, configNrCpus, cpu)`,
       );
     }
     assert.match(
