@@ -23,6 +23,7 @@ import { type VmallocAllocOptions, allocate } from '../mm/alloc-path.js';
 import { checkAddr, checkByteSize, throwEinval } from '../mm/args.js';
 import { releaseCpu } from '../mm/cpu-supervision.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
+import { vmMapRam, vmUnmapAliases, vmUnmapRam } from '../mm/vm-map-ram.js';
 import { registerPurgeNotifier, unregisterPurgeNotifier } from '../mm/purge-notifier.js';
 import type { VmallocHandle } from '../mm/shared-state.js';
 import type { VmallocStats } from '../mm/statistics.js';
@@ -180,6 +181,42 @@ export class Vmalloc extends VmallocBase {
    */
   freePages(pfns: ArrayLike<number>): void {
     freePages(this.ctx, pfns);
+    this.afterOp();
+  }
+
+  /**
+   * Maps the first `count` frames of `pages` (from allocPages) at a new address: the address,
+   * or null when no address space is left. Up to 64 pages (VMAP_MAX_ALLOC) come from this
+   * cpu's vmap blocks; more get an area of their own (no guard page). The frames stay the
+   * caller's; freePages() refuses them while mapped.
+   * @throws VmallocError EINVAL for a count that is not a positive integer or exceeds the
+   * vmalloc window, or pages that are not an array of at least count allocated frames;
+   * EBUSY for an area's own page.
+   * Kernel: vm_map_ram().
+   */
+  vmMapRam(pages: ArrayLike<number>, count: number): number | null {
+    const addr = vmMapRam(this.ctx, pages, count);
+    this.afterOp();
+    return addr;
+  }
+
+  /**
+   * Unmaps what vmMapRam() mapped at `addr`, with the same `count`.
+   * @throws VmallocError ENOENT when no mapping starts at `addr` (never mapped, unmapped
+   * already, inside a mapping); EINVAL for another count, or a bad address or count.
+   * Kernel: vm_unmap_ram().
+   */
+  vmUnmapRam(addr: number, count: number): void {
+    vmUnmapRam(this.ctx, addr, count);
+    this.afterOp();
+  }
+
+  /**
+   * Flushes the lazily unmapped vm_map_ram pages everywhere: purges fragmented vmap blocks
+   * and the lazily freed areas. Kernel: vm_unmap_aliases().
+   */
+  vmUnmapAliases(): void {
+    vmUnmapAliases(this.ctx);
     this.afterOp();
   }
 

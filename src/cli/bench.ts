@@ -10,6 +10,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { formatKvaBench, runKvaBench } from '../bench/kva.js';
 import { formatContention, runContentionBench } from '../bench/contention.js';
+import { formatVmMapRam, runVmMapRamBench, type HashMode } from '../bench/vmmapram.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { checkMask } from '../test-vmalloc/driver.js';
 import { DESIGNS, defaultParams } from '../test-vmalloc/params.js';
@@ -27,6 +28,22 @@ import { machineLine, machineMemory } from './machine.js';
 
 export const BENCH_HELP = `Usage: vmalloc bench kva [options]
        vmalloc bench contention [options]
+       vmalloc bench vmmapram [options]
+
+bench vmmapram: test_vmalloc's vm_map_ram_test with 1 and 2 workers (threads), the vmap
+blocks found through one global hash (vmap_blocks.xa_lock, before seed 002) and through
+per-CPU hashes (&xa->xa_lock#1, after), in one run: maps per second and the hash lock's
+lock_stat (con-bounces, contentions), beside the seed's 862,689 -> 10,333.
+
+  --loops N           test_loop_count of the throughput runs (default 200000)
+  --lock-stat-loops N test_loop_count of the lock-statistics runs (default 200000)
+  --workers LIST      distinct worker counts (default 1,2)
+  --hash LIST         hash modes, from global, percpu (default global,percpu)
+  --design D          the design, one of ${DESIGNS.join(', ')} (default nodes)
+  --nr-cpus N         CPUs of the simulated machine (and of per-CPU hashes), 1 to 4096
+                      (default: the largest worker count)
+  --nr-pages N        nr_pages: pages per mapping, 1 to 64 (default 1, as the seed's test)
+  --json, --quiet     as below
 
 bench contention: test_vmalloc's run_test_mask=7 with 1, 2, 4 and 8 workers (threads), for
 the 'global' and the 'nodes' design (or those of --design), in one run: tests per second,
@@ -79,7 +96,70 @@ const BENCH_FLAGS = {
     values: ['loops', 'lock-stat-loops', 'workers', 'design', 'nr-cpus', 'mask'],
     booleans: ['json', 'quiet', 'help'],
   },
+  vmmapram: {
+    values: ['loops', 'lock-stat-loops', 'workers', 'hash', 'design', 'nr-cpus', 'nr-pages'],
+    booleans: ['json', 'quiet', 'help'],
+  },
 } as const;
+
+async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<number> {
+  const quiet = args.flags.has('quiet');
+  const workers = intListFlag(
+    args,
+    'workers',
+    [1, 2],
+    MAX_THREADS,
+    'a worker is a CPU, and at most 4096 are simulated',
+    false,
+  );
+  const biggest = Math.max(...workers);
+  const nrCpus = intFlag(args, 'nr-cpus', biggest, 4096, 'nr_cpus');
+  if (nrCpus < biggest)
+    throw new UsageError(
+      `--nr-cpus ${nrCpus} is below the largest --workers count ${biggest} (a worker is a CPU)`,
+    );
+  const designs = wordListFlag<VmallocDesign>(args, 'design', ['nodes'], DESIGNS);
+  if (designs.length !== 1) throw new UsageError('--design takes one design here');
+  const o = {
+    loops: intFlag(args, 'loops', 200_000, INT_MAX, 'test_loop_count is an int'),
+    lockStatLoops: intFlag(args, 'lock-stat-loops', 200_000, INT_MAX, 'test_loop_count is an int'),
+    workers,
+    hashes: wordListFlag<HashMode>(args, 'hash', ['global', 'percpu'], ['global', 'percpu']),
+    design: designs[0]!,
+    nrCpus,
+    nrPages: intFlag(args, 'nr-pages', 1, 64, 'vm_map_ram blocks serve at most 64 pages'),
+    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+  };
+  const memory = machineMemory();
+  const p = defaultParams(1024, nrCpus);
+  p.run_test_mask = 1024;
+  for (const w of workers) {
+    const tooMany = threadBoundError({ ...p, nr_threads: w }, memory, '--workers');
+    if (tooMany !== null) throw new UsageError(tooMany);
+  }
+  const started = new Date();
+  const result = await runVmMapRamBench(o);
+  if (args.flags.has('json')) {
+    process.stdout.write(
+      JSON.stringify({ machine: machineLine(), date: started.toISOString(), ...result }, null, 2) +
+        '\n',
+    );
+    return 0;
+  }
+  process.stdout.write(
+    [
+      `## bench vmmapram: ${started.toISOString().slice(0, 10)}`,
+      '',
+      `- command: \`${['npx vmalloc bench vmmapram', ...argv.slice(1)].join(' ')}\``,
+      `- machine: ${machineLine()}`,
+      `- design ${o.design}, nr_cpus ${o.nrCpus}, nr_pages ${o.nrPages}, test_loop_count ${o.loops} (lock statistics: ${o.lockStatLoops}); one vm_map_ram + store + vm_unmap_ram per loop`,
+      '',
+      formatVmMapRam(result),
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
 
 /** Bytes per B of the kva scaling run: two 1-page areas and their slots (about 290 MB at
  * B = 1,000,000, measured; rounded up). */
@@ -152,13 +232,21 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
 
 export async function benchCommand(argv: readonly string[]): Promise<number> {
   // The benchmark's own flags: one of the other benchmark's is refused, not ignored.
-  const named = argv.find((a): a is keyof typeof BENCH_FLAGS => a === 'kva' || a === 'contention');
+  const named = argv.find(
+    (a): a is keyof typeof BENCH_FLAGS => a === 'kva' || a === 'contention' || a === 'vmmapram',
+  );
   const args = parseArgs(
     argv,
     named
       ? { ...BENCH_FLAGS[named], owner: `bench ${named}` }
       : {
-          values: [...new Set([...BENCH_FLAGS.kva.values, ...BENCH_FLAGS.contention.values])],
+          values: [
+            ...new Set([
+              ...BENCH_FLAGS.kva.values,
+              ...BENCH_FLAGS.contention.values,
+              ...BENCH_FLAGS.vmmapram.values,
+            ]),
+          ],
           booleans: BENCH_FLAGS.kva.booleans,
         },
   );
@@ -167,11 +255,14 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(BENCH_HELP);
     return what === undefined && !args.flags.has('help') ? 1 : 0;
   }
-  if (what !== 'kva' && what !== 'contention')
-    throw new UsageError(`unknown benchmark "${what}" (the benchmarks are kva, contention)`);
+  if (what !== 'kva' && what !== 'contention' && what !== 'vmmapram')
+    throw new UsageError(
+      `unknown benchmark "${what}" (the benchmarks are kva, contention, vmmapram)`,
+    );
   if (args.positional.length > 1)
     throw new UsageError(`unexpected argument "${args.positional[1]}" after bench ${what}`);
   if (what === 'contention') return contention(args, argv);
+  if (what === 'vmmapram') return vmmapram(args, argv);
   const cref = args.flags.get('cref');
   if (cref !== undefined && (typeof cref !== 'string' || !existsSync(cref))) {
     throw new UsageError(

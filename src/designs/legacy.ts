@@ -47,8 +47,12 @@ import { Lock, type LockTable } from '../shared/lock.js';
 import type { DesignCheck, PurgeModeValue, VmapCore, VmapDesign } from './design.js';
 import { VaStat, bump } from './stat.js';
 
-/** va->flags: lazily freed, waiting in the busy tree for a purge (4.19's VM_LAZY_FREE). */
-export const LEGACY_LAZY_FREE = 0x2;
+/**
+ * va->flags: lazily freed, waiting in the busy tree for a purge (4.19's VM_LAZY_FREE, 0x2
+ * there; here a bit the later kernels' VMAP_RAM / VMAP_BLOCK bits (0x1, 0x2) do not use, as
+ * vm_map_ram areas carry those in this design too).
+ */
+export const LEGACY_LAZY_FREE = 0x4;
 
 /** Int32 word of a record holding its next area on the purge list (0: the last one). */
 const I_PURGE_NEXT = 13;

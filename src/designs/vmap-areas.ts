@@ -62,6 +62,11 @@ export class VmapAreas implements VmapCore {
   readonly design: VmapDesign;
   private readonly decl: CoreDecl;
   private readonly notifiers: PurgeNotifier[] = [];
+  /**
+   * purge_fragmented_blocks_allcpus() of the vm_map_ram blocks (src/mm/vmap-block.ts, a layer
+   * above), run by a reclaim under vmap_purge_lock; null until the vmalloc layer sets it.
+   */
+  fragmentedPurge: (() => void) | null = null;
 
   static declare(layout: ControlLayout): CoreDecl {
     return {
@@ -240,6 +245,8 @@ export class VmapAreas implements VmapCore {
   reclaimAndPurge(cpu: number): boolean {
     this.purgeMutex.lock(cpu);
     try {
+      // The vmap blocks with no live mapping go first, so their areas are purged now too.
+      this.fragmentedPurge?.();
       return this.design.purgeLocked(cpu, PurgeMode.RECLAIM);
     } finally {
       this.purgeMutex.unlock();

@@ -66,10 +66,12 @@ export const I_VM = 12;
  * va->flags bits, defined here once for every layer.
  *
  *   bit 0      VMAP_RAM: a vm_map_ram area (no vm_struct)
+ *   bit 1      VMAP_BLOCK: with VMAP_RAM, the area of a per-CPU vmap block
  *   bits 8..   the 6.9+ vmap node id + 1 (encode_vn_id()); 0: none
  */
 export const VaFlags = {
   VMAP_RAM: 0x1,
+  VMAP_BLOCK: 0x2,
   /** va->flags >> VN_ID_SHIFT is the node id + 1. */
   VN_ID_SHIFT: 8,
 } as const;

@@ -14,6 +14,7 @@ import { kernelHex } from '../shared/layout.js';
 import { FRAME_AREA, FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags, type VmStore } from './vm-struct.js';
+import { checkVmMapRam } from './vmap-block-check.js';
 
 export function checkAll(ctx: VmContext): void {
   ctx.refreshAll();
@@ -21,7 +22,7 @@ export function checkAll(ctx: VmContext): void {
   const vms = ctx.vms;
   const cfg = ctx.config;
   const pageSize = ctx.pageSize;
-  const { busy } = ctx.areas.check(cfg.spaceStart, cfg.spaceEnd);
+  const { busy, lazy } = ctx.areas.check(cfg.spaceStart, cfg.spaceEnd);
   // Frames an area owns (vmalloc, VM_MAP_PUT_PAGES), and how many vmap areas map each user frame.
   const owner = new Map<number, number>();
   const maps = new Map<number, number>();
@@ -81,6 +82,7 @@ export function checkAll(ctx: VmContext): void {
       invariantFailure(`${where}: the page after its mapped pages (the guard page) is mapped`);
     mappedPages += nrPages;
   }
+  mappedPages += checkVmMapRam(ctx, busy, lazy, maps);
   const ptPages = ctx.pageTable.pages;
   if (ptPages !== mappedPages)
     invariantFailure(

@@ -66,6 +66,18 @@ export interface VmallocOptions {
    * died without markCpuDead() being called). @defaultValue 10000
    */
   lockTimeoutMs?: number;
+  /**
+   * How vm_map_ram finds the vmap block of an address: 'percpu' (6.4+: one hash per CPU,
+   * chosen by (addr / VMAP_BLOCK_SIZE) % nrCpus, each under its own lock) or 'global' (before:
+   * one hash, vmap_blocks, under one lock). @defaultValue 'percpu'
+   */
+  vmapBlockHash?: 'global' | 'percpu';
+  /**
+   * CONFIG_NR_CPUS, the compile-time CPU limit VMAP_BBMAP_BITS (the pages of a vmap block) is
+   * computed from: min(1024, max(128, VMALLOC_PAGES / roundup_pow_of_two(NR_CPUS) / 16)), with
+   * VMALLOC_SPACE 128 GiB. At least nrCpus. @defaultValue 8192 (a distribution kernel's: 256 pages)
+   */
+  configNrCpus?: number;
 }
 
 export interface VmallocConfig {
@@ -86,6 +98,8 @@ export interface VmallocConfig {
   checkEveryOp: number;
   lockStat: boolean;
   lockTimeoutMs: number;
+  vmapBlockHash: 'global' | 'percpu';
+  configNrCpus: number;
 }
 
 function bad(what: string, value: unknown): never {
@@ -117,6 +131,8 @@ const OPTION_NAMES: readonly (keyof VmallocOptions)[] = [
   'numaInfo',
   'lockStat',
   'lockTimeoutMs',
+  'vmapBlockHash',
+  'configNrCpus',
 ];
 
 function checkOptionNames(o: object, also: readonly string[]): void {
@@ -212,6 +228,8 @@ export function resolveConfig(o: VmallocOptions = {}, also: readonly string[] = 
     checkEveryOp: checkEvery(o.checkEveryOp),
     lockStat: flag('lockStat', o.lockStat, false),
     lockTimeoutMs: lockTimeout(o.lockTimeoutMs),
+    vmapBlockHash: blockHash(o.vmapBlockHash),
+    configNrCpus: configCpus(o.configNrCpus, nrCpus),
   };
 }
 
@@ -228,4 +246,17 @@ function lockTimeout(v: number | undefined): number {
   if (!Number.isSafeInteger(v) || v < 1 || v > 2 ** 31 - 1)
     bad('lockTimeoutMs must be a positive integer', v);
   return v;
+}
+
+function blockHash(v: unknown): 'global' | 'percpu' {
+  if (v === undefined) return 'percpu';
+  if (v !== 'global' && v !== 'percpu') bad("vmapBlockHash must be 'global' or 'percpu'", v);
+  return v;
+}
+
+function configCpus(v: unknown, nrCpus: number): number {
+  if (v === undefined) return Math.max(8192, nrCpus);
+  if (!Number.isSafeInteger(v) || (v as number) < nrCpus || (v as number) > 2 ** 20)
+    bad(`configNrCpus must be an integer from nrCpus (${nrCpus}) to 2^20`, v);
+  return v as number;
 }

@@ -50,6 +50,7 @@ export function releaseCpu(ctx: VmContext, afterDrain: () => void): void {
   if (!ctx.claims.heldHere(ctx.cpu)) return;
   ctx.s.drainCpu();
   ctx.vms.drainCpu();
+  ctx.vb.arena.drainCpu();
   ctx.frames.drainCpu();
   afterDrain();
   ctx.claims.release(ctx.cpu);

@@ -48,7 +48,10 @@ export function infoSource(ctx: VmContext): VmallocinfoSource {
 
 /** Per-lock statistics (lock_stat), each under its lock class name. */
 export function lockStats(ctx: VmContext): LockStat[] {
-  return ctx.allLocks.map((l) => ctx.lockTable.stat(l.index, l.name));
+  const stats = ctx.allLocks.map((l) => ctx.lockTable.stat(l.index, l.name));
+  // Locks inside records (vb->lock) are one class each, summed over the cpus.
+  stats.push(ctx.vb.blockLock.stat());
+  return stats;
 }
 
 /** /proc/lock_stat in the kernel's layout. */

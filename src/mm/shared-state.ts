@@ -31,6 +31,9 @@ import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
 import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
 import { VmStore } from './vm-struct.js';
+import { VmapBlocks } from './vmap-block.js';
+import { createVbBuffers, declareVmapBlocks, type VbDecl } from './vmap-block-layout.js';
+import { purgeFragmentedAll } from './vmap-block-purge.js';
 
 /**
  * Everything a worker needs to attach to a Vmalloc: its configuration and every shared buffer.
@@ -48,6 +51,8 @@ export interface VmallocHandle {
   readonly locks: AnyBuffer;
   readonly ctl: AnyBuffer;
   readonly stat: AnyBuffer;
+  /** The vmap block records (vm_map_ram). */
+  readonly vb: ArenaBuffers;
 }
 
 /** Offsets every part got from the layout. */
@@ -59,6 +64,7 @@ export interface Parts {
   stringsLock: number;
   vaCacheLock: number;
   vmCacheLock: number;
+  vmapBlocks: VbDecl;
   /** First claim word (one per cpu: which thread runs as it). */
   cpuClaims: number;
   /** Two words written at creation: BRAND and the configuration's fingerprint. */
@@ -102,6 +108,7 @@ export function declareParts(config: VmallocConfig): Parts {
     stringsLock: layout.lock('strings_lock'),
     vaCacheLock: layout.lock('vmap_area_cachep'),
     vmCacheLock: layout.lock('vm_struct_cachep'),
+    vmapBlocks: declareVmapBlocks(layout, config),
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
     brand: layout.words(2),
   };
@@ -124,6 +131,7 @@ export function createHandle(config: VmallocConfig): VmallocHandle {
     locks: LockTable.create(layout.lockCount, shared, cpus, layout.classCount).buffer,
     ctl: makeFixedBuffer(layout.ctlWords * 4, shared),
     stat: makeFixedBuffer(cpus * VA_STAT_WORDS * 8, shared),
+    vb: createVbBuffers(config),
   };
 }
 
@@ -150,6 +158,8 @@ export class VmContext {
   readonly strings: StringTable;
   readonly pageTable: PageTable;
   readonly areas: VmapAreas;
+  /** The per-CPU vmap blocks of vm_map_ram. */
+  readonly vb: VmapBlocks;
   readonly lockTable: LockTable;
   /** Which thread holds which cpu id (see cpu-claims.ts). */
   readonly claims: CpuClaims;
@@ -221,6 +231,16 @@ export class VmContext {
       table,
       (core) => design.create(core, parts.design, table),
     );
+    this.vb = new VmapBlocks(
+      handle.vb,
+      new Int32Array(handle.ctl),
+      table,
+      parts.vmapBlocks,
+      config,
+      cpu,
+      this,
+    );
+    this.areas.fragmentedPurge = () => purgeFragmentedAll(this.vb, true);
     this.allLocks = [
       ...this.areas.design.locks(),
       this.areas.purgeMutex,
@@ -228,6 +248,7 @@ export class VmContext {
       strings,
       vaCache,
       vmCache,
+      ...this.vb.locks(),
     ];
   }
 

@@ -8,6 +8,7 @@
 
 import { VaStat, sumStats } from '../designs/stat.js';
 import type { VmContext } from './shared-state.js';
+import { VbCount } from './vmap-block.js';
 
 export interface VmallocStats {
   design: string;
@@ -48,6 +49,11 @@ export interface VmallocStats {
   pageTablePages: number;
   vmStructs: number;
   vmapAreaRecords: number;
+  /** vm_map_ram: live vmap blocks, and those made, freed (fully dirty) and purged (fragmented). */
+  vmapBlocks: number;
+  vmapBlocksCreated: number;
+  vmapBlocksFreed: number;
+  vmapBlocksPurged: number;
 }
 
 export function collectStats(ctx: VmContext): VmallocStats {
@@ -80,5 +86,9 @@ export function collectStats(ctx: VmContext): VmallocStats {
     pageTablePages: ctx.pageTable.tables,
     vmStructs: ctx.vms.live,
     vmapAreaRecords: ctx.s.live,
+    vmapBlocks: ctx.vb.count(VbCount.BLOCKS),
+    vmapBlocksCreated: ctx.vb.count(VbCount.CREATED),
+    vmapBlocksFreed: ctx.vb.count(VbCount.FREED),
+    vmapBlocksPurged: ctx.vb.count(VbCount.PURGED),
   };
 }

@@ -31,6 +31,8 @@ export interface RunOptions {
    * the JIT has compiled the code in every worker: for benchmarks. @defaultValue false
    */
   warmup?: boolean;
+  /** How vm_map_ram finds its blocks (the vmapBlockHash option). @defaultValue 'percpu' */
+  vmapBlockHash?: 'global' | 'percpu';
 }
 
 export interface RunResult {
@@ -89,6 +91,7 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
     checkEveryOp: o.checkEveryOp === true && params.nr_threads === 1,
     logger: o.logger === undefined ? null : o.logger,
     lockStat: o.lockStatFromStart === true,
+    ...(o.vmapBlockHash === undefined ? {} : { vmapBlockHash: o.vmapBlockHash }),
   });
   if (params.nr_threads === 1) {
     if (o.warmup === true) {

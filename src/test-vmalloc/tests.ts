@@ -15,6 +15,7 @@ import type { Vmalloc, VmallocAllocOptions } from '../api/vmalloc.js';
 import { fls } from '../shared/layout.js';
 import type { TestParams } from './params.js';
 import type { KernelRandom } from './random.js';
+import { vmMapRamTest } from './vm-map-ram-test.js';
 
 export interface TestContext {
   vm: Vmalloc;
@@ -183,7 +184,7 @@ export const TEST_CASES: readonly TestCase[] = [
   { name: 'pcpu_alloc_test', bit: 128, run: null },
   { name: 'kvfree_rcu_1_arg_vmalloc_test', bit: 256, run: null },
   { name: 'kvfree_rcu_2_arg_vmalloc_test', bit: 512, run: null },
-  { name: 'vm_map_ram_test', bit: 1024, run: null },
+  { name: 'vm_map_ram_test', bit: 1024, run: vmMapRamTest },
 ];
 
 /** The mask of every implemented test. */

@@ -22,6 +22,7 @@ import { freeTables } from './misuse-battery-free.js';
 import { memoryTables } from './misuse-battery-memory.js';
 import { spaceOpTables } from './misuse-battery-space-ops.js';
 import { spaceTables } from './misuse-battery-space.js';
+import { vmMapRamTables } from './misuse-battery-vmmapram.js';
 
 const tables: AnyTable[] = [
   ...createTables,
@@ -30,6 +31,7 @@ const tables: AnyTable[] = [
   ...memoryTables,
   ...spaceTables,
   ...spaceOpTables,
+  ...vmMapRamTables,
 ];
 
 for (const t of tables) {

@@ -147,8 +147,8 @@ describe('vmalloc test: parameters the kernel would clamp or modprobe refuse', (
 
   test('a mask with a test not implemented yet', () => {
     refused(
-      ['test', 'run_test_mask=1024'],
-      /^vmalloc test: run_test_mask=1024 selects vm_map_ram_test \(1024\), not implemented yet/,
+      ['test', 'run_test_mask=128'],
+      /^vmalloc test: run_test_mask=128 selects pcpu_alloc_test \(128\), not implemented yet/,
     );
   });
 });
@@ -313,7 +313,7 @@ describe('vmalloc bench: flags', () => {
     refused(['bench', 'kva', 'extra'], /^vmalloc: unexpected argument "extra" after bench kva;/);
     refused(
       ['bench', 'nothing'],
-      /^vmalloc: unknown benchmark "nothing" \(the benchmarks are kva, contention\);/,
+      /^vmalloc: unknown benchmark "nothing" \(the benchmarks are kva, contention, vmmapram\);/,
     );
   });
 });

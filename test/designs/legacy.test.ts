@@ -288,6 +288,7 @@ describe('test_vmalloc with design=legacy, one worker', () => {
         ['fix_align_alloc_test', 1, 0],
         ['random_size_align_alloc_test', 1, 0],
         ['align_shift_alloc_test', 0, 1],
+        ['vm_map_ram_test', 1, 0],
       ],
     );
     assert.ok(
@@ -298,7 +299,8 @@ describe('test_vmalloc with design=legacy, one worker', () => {
     );
     vm.check();
     const st = vm.stats();
-    assert.equal(st.busyAreas, 0, 'every area was freed');
+    // vm_map_ram_test leaves its last vmap block (no live mapping) until a purge.
+    assert.equal(st.busyAreas, st.vmapBlocks, 'every area but vmap blocks was freed');
     assert.equal(st.pagesUsed, 0, 'every page was freed');
     assert.ok(st.purges >= 1, 'full_fit_alloc_test frees more than lazy_max_pages()');
     vm.purge();

@@ -108,10 +108,12 @@ describe('test_vmalloc with design=rfc2018', () => {
         ['fix_align_alloc_test', 2, 0],
         ['random_size_align_alloc_test', 2, 0],
         ['align_shift_alloc_test', 0, 2],
+        ['vm_map_ram_test', 2, 0],
       ],
     );
     vm.check();
-    assert.equal(vm.stats().busyAreas, 0);
+    // vm_map_ram_test leaves its last vmap block (no live mapping) until a purge.
+    assert.equal(vm.stats().busyAreas, vm.stats().vmapBlocks);
     assert.equal(vm.stats().pagesUsed, 0);
     vm.purge();
     assert.equal(vm.stats().freeBlocks, 1);

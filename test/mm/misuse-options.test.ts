@@ -58,6 +58,8 @@ const OPTIONS: Record<keyof VmallocOptions, [RegExp, string[]]> = {
   numaInfo: [/numaInfo must be a boolean/, ['true', 'false']],
   lockStat: [/lockStat must be a boolean/, ['true', 'false']],
   lockTimeoutMs: [/lockTimeoutMs must be a positive integer/, ['2', '3']],
+  vmapBlockHash: [/vmapBlockHash must be 'global' or 'percpu'/, []],
+  configNrCpus: [/configNrCpus must be an integer from nrCpus \(1\) to 2\^20/, ['2', '3']],
 };
 
 function refusal(options: unknown): VmallocError | null {
@@ -117,7 +119,7 @@ describe('createVmalloc() options', () => {
       assert.equal(e.code, 'EINVAL');
       assert.equal(
         e.message,
-        `Cannot create vmalloc: ${JSON.stringify(key)} is not an option (the options are design, nrCpus, pageSize, vmallocStart, vmallocSize, physicalMemory, shared, logger, checkEveryOp, numaInfo, lockStat, lockTimeoutMs, cpu)`,
+        `Cannot create vmalloc: ${JSON.stringify(key)} is not an option (the options are design, nrCpus, pageSize, vmallocStart, vmallocSize, physicalMemory, shared, logger, checkEveryOp, numaInfo, lockStat, lockTimeoutMs, vmapBlockHash, configNrCpus, cpu)`,
       );
     }
     assert.match(
