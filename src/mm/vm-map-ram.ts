@@ -21,6 +21,7 @@ import { VaFlags } from '../kva/vmap-area.js';
 import { kernelHex } from '../shared/layout.js';
 import { checkAddr, throwEinval } from './args.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_NONE, FRAME_USER } from './page-alloc.js';
+import { PTRS_PER_TABLE } from './page-table-format.js';
 import type { VmContext } from './shared-state.js';
 import { VMAP_MAX_ALLOC, type AliasFlush } from './vmap-block-layout.js';
 import { unmapAliases } from './vmap-block-purge.js';
@@ -85,20 +86,20 @@ export function vmMapRam(ctx: VmContext, pages: unknown, count: unknown): number
     addr = ctx.vb.alloc(n);
     if (addr === 0) return null;
   } else {
-    const cfg = ctx.config;
     const va = ctx.areas.alloc(
       ctx.cpu,
       n * ctx.pageSize,
       ctx.pageSize,
-      cfg.vmallocStart,
-      cfg.vmallocEnd,
+      ctx.vmallocStart,
+      ctx.vmallocEnd,
       VaFlags.VMAP_RAM,
     );
     if (va === 0) return null;
     addr = ctx.s.start(va);
   }
   for (let k = 0; k < n; k++) frames.addMap(pfns[k]!, 1);
-  ctx.pageTable.mapChecked(addr, pfns, 0, n);
+  const x = addr * ctx.pageTable.invPage; // (region, pte index): small integers, no heap number
+  ctx.pageTable.mapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, pfns, 0, n);
   return addr;
 }
 
