@@ -66,10 +66,13 @@ export const I_VM = 12;
  * va->flags bits, defined here once for every layer.
  *
  *   bit 0      VMAP_RAM: a vm_map_ram area (no vm_struct)
+ *   bit 2      PCPU: an area made by pcpu_get_vm_areas() (library-only: the kernel keeps no
+ *              such bit; it lets vfree() and check() tell these areas apart)
  *   bits 8..   the 6.9+ vmap node id + 1 (encode_vn_id()); 0: none
  */
 export const VaFlags = {
   VMAP_RAM: 0x1,
+  PCPU: 0x4,
   /** va->flags >> VN_ID_SHIFT is the node id + 1. */
   VN_ID_SHIFT: 8,
 } as const;

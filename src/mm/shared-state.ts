@@ -30,6 +30,7 @@ import { CpuClaims } from './cpu-claims.js';
 import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
 import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
+import { PcpuChunks, createPcpuBuffer, pcpuGeometry } from './percpu-chunk.js';
 import { VmStore } from './vm-struct.js';
 
 /**
@@ -48,6 +49,8 @@ export interface VmallocHandle {
   readonly locks: AnyBuffer;
   readonly ctl: AnyBuffer;
   readonly stat: AnyBuffer;
+  /** The percpu allocator's chunk records (percpu-chunk.ts). */
+  readonly pcpu: AnyBuffer;
 }
 
 /** Offsets every part got from the layout. */
@@ -59,6 +62,7 @@ export interface Parts {
   stringsLock: number;
   vaCacheLock: number;
   vmCacheLock: number;
+  pcpuLock: number;
   /** First claim word (one per cpu: which thread runs as it). */
   cpuClaims: number;
   /** Two words written at creation: BRAND and the configuration's fingerprint. */
@@ -102,6 +106,7 @@ export function declareParts(config: VmallocConfig): Parts {
     stringsLock: layout.lock('strings_lock'),
     vaCacheLock: layout.lock('vmap_area_cachep'),
     vmCacheLock: layout.lock('vm_struct_cachep'),
+    pcpuLock: layout.lock('pcpu_alloc_mutex'),
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
     brand: layout.words(2),
   };
@@ -124,6 +129,7 @@ export function createHandle(config: VmallocConfig): VmallocHandle {
     locks: LockTable.create(layout.lockCount, shared, cpus, layout.classCount).buffer,
     ctl: makeFixedBuffer(layout.ctlWords * 4, shared),
     stat: makeFixedBuffer(cpus * VA_STAT_WORDS * 8, shared),
+    pcpu: createPcpuBuffer(config.pageSize, cpus, shared),
   };
 }
 
@@ -143,6 +149,9 @@ export class VmContext {
   readonly strings: StringTable;
   readonly pageTable: PageTable;
   readonly areas: VmapAreas;
+  /** The percpu allocator's chunks, and pcpu_alloc_mutex over them (src/mm/percpu.ts). */
+  readonly pcpu: PcpuChunks;
+  readonly pcpuLock: Lock;
   readonly lockTable: LockTable;
   /** Which thread holds which cpu id (see cpu-claims.ts). */
   readonly claims: CpuClaims;
@@ -184,6 +193,8 @@ export class VmContext {
     const strings = lock(parts.stringsLock, 'strings_lock');
     const vaCache = lock(parts.vaCacheLock, 'vmap_area_cachep');
     const vmCache = lock(parts.vmCacheLock, 'vm_struct_cachep');
+    this.pcpuLock = lock(parts.pcpuLock, 'pcpu_alloc_mutex');
+    this.pcpu = new PcpuChunks(handle.pcpu, pcpuGeometry(config.pageSize, config.nrCpus));
     this.s = new VaStore(handle.va);
     this.s.bindCpu(cpu, vaCache);
     this.vms = new VmStore(handle.vm);
@@ -219,6 +230,7 @@ export class VmContext {
       strings,
       vaCache,
       vmCache,
+      this.pcpuLock,
     ];
   }
 
