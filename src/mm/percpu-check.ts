@@ -22,6 +22,7 @@ export interface PercpuCheck {
 
 export function checkPercpu(ctx: VmContext): PercpuCheck {
   const chunks = ctx.pcpu;
+  chunks.refresh();
   const g = chunks.g;
   const s = ctx.s;
   const frames = new Map<number, number>();

@@ -14,7 +14,8 @@
  * pcpu_find_block_fit() / pcpu_alloc_area() / pcpu_free_area() in spirit (PCPU_MIN_ALLOC_SIZE
  * is 4 bytes here as there).
  * Differs from kernel: no per-block hints (metadata blocks): the whole map is scanned, by
- * words; the hint is recomputed exactly after every change.
+ * words; the contig hint is recomputed exactly after every change, and the last request that
+ * found no aligned fit is remembered until a free (the kernel's scan hints play that part).
  *
  *   buffer:  | header (16 words) | chunk 0 | chunk 1 | ...            (grows by whole slots)
  *   chunk:   | state freeBits contig nrAlloc base(f64) nrPopulated - | populated bits |
@@ -43,7 +44,10 @@ const C_CONTIG = 2;
 const C_NR_ALLOC = 3;
 const C_BASE = 4; // float64 at words 4-5
 const C_POPULATED = 6;
-const C_BITS = 8; // populated bitmap, then alloc map, then bound map
+/** The last request that found no fit (bits, align bits): any as demanding fails too. */
+const C_FAIL_BITS = 7;
+const C_FAIL_ALIGN = 8;
+const C_BITS = 10; // populated bitmap, then alloc map, then bound map
 
 /** The geometry every thread derives from the configuration. */
 export interface PcpuGeometry {
@@ -92,9 +96,12 @@ function ctz(w: number): number {
 export class PcpuChunks {
   readonly g: PcpuGeometry;
   private readonly buf: AnyBuffer;
-  /** Length-tracking views: they follow the buffer as any thread grows it. */
-  private readonly w: Int32Array;
-  private readonly d: Float64Array;
+  /**
+   * Fixed-length views, re-made by refresh() when the buffer grew (V8 reads a length-tracking
+   * view of a growable buffer several times slower).
+   */
+  private w: Int32Array;
+  private d: Float64Array;
   private readonly recWords: number;
   private readonly popWords: number;
   private readonly mapWords: number;
@@ -102,11 +109,19 @@ export class PcpuChunks {
   constructor(buf: AnyBuffer, g: PcpuGeometry) {
     this.g = g;
     this.buf = buf;
-    this.w = new Int32Array(buf);
-    this.d = new Float64Array(buf);
+    this.w = new Int32Array(buf, 0, buf.byteLength >> 2);
+    this.d = new Float64Array(buf, 0, buf.byteLength >> 3);
     this.recWords = recordWords(g.unitPages, g.mapBits);
     this.popWords = Math.ceil(g.unitPages / 32);
     this.mapWords = g.mapBits / 32;
+  }
+
+  /** Brings the views up to the buffer's length (another thread may have grown it). */
+  refresh(): void {
+    const bytes = this.buf.byteLength;
+    if (bytes === this.w.byteLength) return;
+    this.w = new Int32Array(this.buf, 0, bytes >> 2);
+    this.d = new Float64Array(this.buf, 0, bytes >> 3);
   }
 
   // ---------------------------------------------------------------- header
@@ -137,6 +152,7 @@ export class PcpuChunks {
     for (let c = 0; c < n; c++) if (this.w[this.rec(c) + C_STATE] === 0) return c;
     if (n >= this.g.maxChunks) return -1;
     growBuffer(this.buf, (HEADER_WORDS + (n + 1) * this.recWords) * 4);
+    this.refresh();
     this.w[H_SLOTS] = n + 1;
     return n;
   }
@@ -261,6 +277,29 @@ export class PcpuChunks {
 
   /** The first unit of an aligned run of `bits` free units, or -1. */
   findFit(c: number, bits: number, alignBits: number): number {
+    const r = this.rec(c);
+    const w = this.w;
+    const contig = w[r + C_CONTIG]!;
+    if (contig < bits) return -1;
+    // A run of bits + alignBits - 1 always holds an aligned fit; below that, a request at
+    // least as demanding as one that failed since the last free fails too.
+    const failBits = w[r + C_FAIL_BITS]!;
+    if (
+      contig < bits + alignBits - 1 &&
+      failBits !== 0 &&
+      bits >= failBits &&
+      alignBits >= w[r + C_FAIL_ALIGN]!
+    )
+      return -1;
+    const at = this.scanFit(c, bits, alignBits);
+    if (at < 0) {
+      w[r + C_FAIL_BITS] = bits;
+      w[r + C_FAIL_ALIGN] = alignBits;
+    }
+    return at;
+  }
+
+  private scanFit(c: number, bits: number, alignBits: number): number {
     const o = this.allocMap(c);
     const limit = this.g.mapBits;
     let pos = this.next(o, 0, limit, false);
@@ -302,6 +341,7 @@ export class PcpuChunks {
     this.fill(this.boundMap(c), start, start + 1, false);
     this.w[o + C_FREE]! += bits;
     this.w[o + C_NR_ALLOC]!--;
+    this.w[o + C_FAIL_BITS] = 0;
     this.w[o + C_CONTIG] = this.largestRun(c);
   }
 

@@ -39,6 +39,12 @@ import type { VmContext } from './shared-state.js';
 /** One page frame number, for mapChecked (made once per thread). */
 const scratch = new Int32Array(1);
 
+/** Takes pcpu_alloc_mutex and brings this thread's views of the chunks up to date. */
+function lockPcpu(ctx: VmContext): void {
+  ctx.pcpuLock.lock(ctx.cpu);
+  ctx.pcpu.refresh();
+}
+
 // ---------------------------------------------------------------- pcpu_get_vm_areas entries
 
 /** pcpu_get_vm_areas(): the areas' vm_struct ids, or null when no base fits. */
@@ -63,7 +69,7 @@ export function pcpuFreeVmAreas(ctx: VmContext, addrs: unknown): void {
       throwEinval(fn, `areas[${i}] must be an area pcpu_get_vm_areas() returned, or its addr`, a);
     list.push(addr);
   }
-  ctx.pcpuLock.lock(ctx.cpu);
+  lockPcpu(ctx);
   try {
     checkPcpuFree(ctx, fn, list, (addr) =>
       ctx.pcpu.chunkOfArea(addr) >= 0 ? 'a chunk of the percpu allocator' : null,
@@ -105,10 +111,10 @@ export function allocPercpu(ctx: VmContext, size: unknown, align: unknown): numb
   const bits = Math.ceil(size / PCPU_MIN_ALLOC_SIZE);
   const alignBits = Math.max(align, PCPU_MIN_ALLOC_SIZE) / PCPU_MIN_ALLOC_SIZE;
   const chunks = ctx.pcpu;
-  ctx.pcpuLock.lock(ctx.cpu);
+  lockPcpu(ctx);
   try {
     for (let c = 0; c < chunks.slots; c++) {
-      if (!chunks.isLive(c) || chunks.contig(c) < bits) continue;
+      if (!chunks.isLive(c)) continue;
       const at = chunks.findFit(c, bits, alignBits);
       if (at >= 0) return allocIn(ctx, c, at, bits, size);
     }
@@ -261,7 +267,7 @@ export function freePercpu(ctx: VmContext, ptr: unknown): void {
   if (ptr === null || ptr === undefined || ptr === 0) return;
   const p = checkInteger('free_percpu', 'ptr', ptr);
   const chunks = ctx.pcpu;
-  ctx.pcpuLock.lock(ctx.cpu);
+  lockPcpu(ctx);
   try {
     const [c, at] = locate(ctx, 'free_percpu', p);
     chunks.clear(c, at, chunks.extent(c, at));
@@ -281,7 +287,7 @@ export function perCpuPtr(ctx: VmContext, ptr: unknown, cpu: unknown): number {
   const p = checkInteger('per_cpu_ptr', 'ptr', ptr);
   checkCpu('per_cpu_ptr', cpu, ctx.config.nrCpus);
   const chunks = ctx.pcpu;
-  ctx.pcpuLock.lock(ctx.cpu);
+  lockPcpu(ctx);
   try {
     const c = chunks.chunkOf(p);
     if (c < 0)
@@ -297,6 +303,8 @@ export function perCpuPtr(ctx: VmContext, ptr: unknown, cpu: unknown): number {
 
 /** What the percpu allocator holds now. */
 export interface PercpuInfo {
+  /** False in designs without pcpu_get_vm_areas() ('legacy', 'rfc2018'): every call refuses. */
+  supported: boolean;
   unitSize: number;
   chunks: number;
   allocations: number;
@@ -309,6 +317,7 @@ export interface PercpuInfo {
 
 export function percpuInfo(ctx: VmContext): PercpuInfo {
   const chunks = ctx.pcpu;
+  chunks.refresh();
   let allocations = 0;
   let freeBytes = 0;
   for (let c = 0; c < chunks.slots; c++) {
@@ -317,6 +326,7 @@ export function percpuInfo(ctx: VmContext): PercpuInfo {
     freeBytes += chunks.freeBits(c) * PCPU_MIN_ALLOC_SIZE;
   }
   return {
+    supported: ctx.areas.design.pcpu !== undefined,
     unitSize: chunks.g.unitSize,
     chunks: chunks.live,
     allocations,
