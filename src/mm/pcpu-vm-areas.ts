@@ -116,7 +116,7 @@ export function checkPcpuRequest(
     if (offsets[b]! < offsets[a]! + sizes[a]!)
       throw new VmallocError(
         'EINVAL',
-        `Cannot ${FN}: areas must not overlap, got area ${a} [${offsets[a]}, ${offsets[a]! + sizes[a]!}) and area ${b} [${offsets[b]}, ${offsets[b]! + sizes[b]!})`,
+        `Cannot ${FN}: offsets and sizes must not make two areas overlap, got area ${a} [${offsets[a]}, ${offsets[a]! + sizes[a]!}) and area ${b} [${offsets[b]}, ${offsets[b]! + sizes[b]!})`,
       );
   }
   const lastEnd = offsets[last]! + sizes[last]!;
@@ -126,7 +126,7 @@ export function checkPcpuRequest(
   if (lastEnd > ADDRESS_LIMIT || vend < vstart || vend - vstart < lastEnd)
     throwEinval(
       FN,
-      `the areas must fit in the vmalloc window (${Math.max(vend - vstart, 0)} bytes at align ${align}): the last one ends at offset ${lastEnd}`,
+      `sizes must keep the areas inside the vmalloc window (${Math.max(vend - vstart, 0)} bytes at align ${align}): the last area ends at offset ${lastEnd}`,
       lastEnd,
     );
   pcpuSeamOf(ctx, FN);
