@@ -325,7 +325,7 @@ export function checkPcpuFree(
     if (owner !== null)
       throw new VmallocError(
         'EBUSY',
-        `Cannot ${fn}: areas[${i}] (${kernelHex(addr)}) belongs to ${owner}, which frees it itself`,
+        `Cannot ${fn}: areas[${i}] must not be an area of ${owner} (it frees its areas itself), got ${kernelHex(addr)}`,
       );
   }
 }

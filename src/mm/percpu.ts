@@ -24,7 +24,7 @@
 
 import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
-import { checkCpu, throwEinval } from './args.js';
+import { ADDRESS_LIMIT, checkCpu, throwEinval } from './args.js';
 import { FRAME_AREA } from './page-alloc.js';
 import { PCPU_MIN_ALLOC_SIZE, PCPU_MIN_UNIT_SIZE } from './percpu-chunk.js';
 import {
@@ -65,7 +65,12 @@ export function pcpuFreeVmAreas(ctx: VmContext, addrs: unknown): void {
   for (let i = 0; i < addrs.length; i++) {
     const a: unknown = addrs[i];
     const addr = typeof a === 'object' && a !== null ? (a as { addr?: unknown }).addr : a;
-    if (typeof addr !== 'number' || !Number.isSafeInteger(addr) || addr < 0)
+    if (
+      typeof addr !== 'number' ||
+      !Number.isSafeInteger(addr) ||
+      addr < 0 ||
+      addr >= ADDRESS_LIMIT
+    )
       throwEinval(fn, `areas[${i}] must be an area pcpu_get_vm_areas() returned, or its addr`, a);
     list.push(addr);
   }
@@ -246,6 +251,14 @@ function destroyChunk(ctx: VmContext, c: number): void {
   chunks.release(c);
 }
 
+/** An integer in the address space. */
+function checkPtr(fn: string, ptr: unknown): number {
+  const p = checkInteger(fn, 'ptr', ptr);
+  if (p < 0 || p >= ADDRESS_LIMIT)
+    throwEinval(fn, 'ptr must lie in the address space [0, 2^48)', p);
+  return p;
+}
+
 /** The chunk and unit index of a live percpu pointer; throws (nothing changed) otherwise. */
 function locate(ctx: VmContext, fn: string, ptr: number): [number, number] {
   const chunks = ctx.pcpu;
@@ -265,7 +278,7 @@ function locate(ctx: VmContext, fn: string, ptr: number): [number, number] {
  */
 export function freePercpu(ctx: VmContext, ptr: unknown): void {
   if (ptr === null || ptr === undefined || ptr === 0) return;
-  const p = checkInteger('free_percpu', 'ptr', ptr);
+  const p = checkPtr('free_percpu', ptr);
   const chunks = ctx.pcpu;
   lockPcpu(ctx);
   try {
@@ -284,7 +297,7 @@ export function freePercpu(ctx: VmContext, ptr: unknown): void {
 
 /** CPU `cpu`'s copy of the object at `ptr`. Kernel: per_cpu_ptr(). */
 export function perCpuPtr(ctx: VmContext, ptr: unknown, cpu: unknown): number {
-  const p = checkInteger('per_cpu_ptr', 'ptr', ptr);
+  const p = checkPtr('per_cpu_ptr', ptr);
   checkCpu('per_cpu_ptr', cpu, ctx.config.nrCpus);
   const chunks = ctx.pcpu;
   lockPcpu(ctx);
