@@ -19,7 +19,7 @@ import { findVmapArea, insertVmapArea, unlinkVmapArea } from '../kva/busy-tree.j
 import { checkCoalesced, checkRbList } from '../kva/check.js';
 import { allocFromFreeTree, mergeOrAddVmapArea, vaClip } from '../kva/free-tree.js';
 import { rbListCount, rbListFirst, rbListInit, rbListNext } from '../kva/rb-list.js';
-import type { VaStore } from '../kva/vmap-area.js';
+import { VaFlags, type VaStore } from '../kva/vmap-area.js';
 import { LINE_WORDS, type ControlLayout } from '../shared/control-layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
 import type { PcpuSeam, VmapCore } from './design.js';
@@ -239,7 +239,12 @@ export function findUnlinkIn(
   const s = core.s;
   core.take(lock, cpu);
   const va = findVmapArea(s, h, addr);
-  const ok = va !== 0 && s.start(va) === addr && (!requireVm || s.vm(va) !== 0);
+  // requireVm (vfree, vunmap, remove_vm_area): a pcpu_get_vm_areas() area does not qualify,
+  // it is pcpu_free_vm_areas()'s.
+  const ok =
+    va !== 0 &&
+    s.start(va) === addr &&
+    (!requireVm || (s.vm(va) !== 0 && (s.flags(va) & VaFlags.PCPU) === 0));
   if (ok) unlinkVmapArea(s, h, va);
   lock.unlock();
   return ok || va === 0 ? va : -va;

@@ -337,7 +337,7 @@ export function checkPcpuFree(
  */
 export function pcpuFreeChecked(ctx: VmContext, addrs: readonly number[]): void {
   for (const addr of addrs) {
-    const va = ctx.areas.findUnlink(ctx.cpu, addr, true);
+    const va = ctx.areas.findUnlink(ctx.cpu, addr, false);
     if (va <= 0) throw new VmallocError('ENOENT', `pcpu area ${kernelHex(addr)} vanished`);
     releaseArea(ctx, va, ctx.vmOf(va), false, false);
   }

@@ -165,6 +165,15 @@ describe('pcpu areas', () => {
     assert.match(info, /^0x\S+-0x\S+ +4096 pcpu_get_vm_areas\+0x0\/0x0 vmalloc$/m);
     assert.equal(areas[0]!.flags, 2);
     assert.throws(() => vm.pcpuFreeVmAreas([areas[0]!, areas[0]!]), /each area once/);
+    const snap = snapshot(vm);
+    for (const free of [(a: number) => vm.vfree(a), (a: number) => vm.vunmap(a)])
+      assert.throws(
+        () => free(areas[1]!.addr),
+        (e: unknown) =>
+          e instanceof VmallocError && /pcpu_free_vm_areas|vmalloc area/.test(e.message),
+      );
+    assert.equal(vm.removeVmArea(areas[1]!.addr), null);
+    assert.equal(snapshot(vm), snap, 'vfree, vunmap and remove_vm_area leave pcpu areas alone');
     vm.pcpuFreeVmAreas(areas);
     assert.equal(vm.lazyPages, 3, 'freed lazily, no guard page counted');
     vm.check();
