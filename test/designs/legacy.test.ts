@@ -288,6 +288,8 @@ describe('test_vmalloc with design=legacy, one worker', () => {
         ['fix_align_alloc_test', 1, 0],
         ['random_size_align_alloc_test', 1, 0],
         ['align_shift_alloc_test', 0, 1],
+        // No pcpu_get_vm_areas() here: skipped and passed, as with CONFIG_NEED_PER_CPU_KM.
+        ['pcpu_alloc_test', 1, 0],
       ],
     );
     assert.ok(
