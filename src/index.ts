@@ -20,6 +20,7 @@ export { attachVmalloc, createVmalloc, Vmalloc, VmFlags } from './api/vmalloc.js
 export type {
   AttachOptions,
   CreateVmallocOptions,
+  PercpuInfo,
   VmArea,
   VmallocAllocOptions,
   VmallocHandle,

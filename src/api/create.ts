@@ -97,7 +97,7 @@ function allShared(v: unknown, depth: number): boolean {
 }
 
 const HANDLE_BUFFERS = ['va', 'vm', 'frames', 'pool', 'strings'] as const;
-const HANDLE_WORDS = ['pageTable', 'locks', 'ctl', 'stat'] as const;
+const HANDLE_WORDS = ['pageTable', 'locks', 'ctl', 'stat', 'pcpu'] as const;
 
 /**
  * Refuses anything but the handle of a live shared subsystem: the shape first (so that no

@@ -24,6 +24,15 @@ import { checkAddr, checkByteSize, throwEinval } from '../mm/args.js';
 import { releaseCpu } from '../mm/cpu-supervision.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
 import { vmMapRam, vmUnmapAliases, vmUnmapRam } from '../mm/vm-map-ram.js';
+import {
+  type PercpuInfo,
+  allocPercpu,
+  freePercpu,
+  pcpuFreeVmAreas,
+  pcpuGetVmAreas,
+  perCpuPtr,
+  percpuInfo,
+} from '../mm/percpu.js';
 import { registerPurgeNotifier, unregisterPurgeNotifier } from '../mm/purge-notifier.js';
 import type { VmallocHandle } from '../mm/shared-state.js';
 import type { VmallocStats } from '../mm/statistics.js';
@@ -220,6 +229,71 @@ export class Vmalloc extends VmallocBase {
     this.afterOp();
   }
 
+  // ---------------------------------------------------------------- percpu
+
+  /**
+   * Reserves `offsets.length` areas (no guard page, no pages) whose starts are base +
+   * offsets[i] for one common base, the highest that fits below the end of the vmalloc window:
+   * their vm_structs in argument order, or null when no base fits even after a purge. Offsets
+   * need not be sorted; areas must not overlap; align is a power of two and a page multiple,
+   * and every offset and size a multiple of it.
+   * @throws VmallocError EINVAL for bad arguments, or a design without a free tree ('legacy',
+   * 'rfc2018').
+   * Kernel: pcpu_get_vm_areas().
+   */
+  pcpuGetVmAreas(
+    offsets: readonly number[],
+    sizes: readonly number[],
+    align: number,
+  ): VmArea[] | null {
+    const vms = pcpuGetVmAreas(this.ctx, offsets, sizes, align);
+    this.afterOp();
+    return vms === null ? null : vms.map((vm) => snapshot(this.ctx, vm));
+  }
+
+  /**
+   * Frees areas pcpuGetVmAreas() made (the VmArea objects or their addresses), all or none.
+   * @throws VmallocError ENOENT for one that is not a live pcpu area, EINVAL for one listed
+   * twice, EBUSY for an area of a percpu allocator chunk. Kernel: pcpu_free_vm_areas().
+   */
+  pcpuFreeVmAreas(areas: readonly (VmArea | number)[]): void {
+    pcpuFreeVmAreas(this.ctx, areas);
+    this.afterOp();
+  }
+
+  /**
+   * `size` zeroed bytes (1 to 32 KiB) aligned to `align` (a power of two up to the page size),
+   * one copy per CPU: a percpu pointer (CPU 0's copy; perCpuPtr() gives the others), or null
+   * when memory or address space runs out. Kernel: __alloc_percpu().
+   */
+  allocPercpu(size: number, align = 1): number | null {
+    const ptr = allocPercpu(this.ctx, size, align);
+    this.afterOp();
+    return ptr;
+  }
+
+  /**
+   * Frees an allocPercpu() object (every CPU's copy); null, undefined and 0 are ignored.
+   * @throws VmallocError ENOENT for anything else. Kernel: free_percpu().
+   */
+  freePercpu(ptr: number | null | undefined): void {
+    freePercpu(this.ctx, ptr);
+    this.afterOp();
+  }
+
+  /**
+   * CPU `cpu`'s copy of the percpu object at `ptr`: an address to read() and write().
+   * Kernel: per_cpu_ptr().
+   */
+  perCpuPtr(ptr: number, cpu: number): number {
+    return perCpuPtr(this.ctx, ptr, cpu);
+  }
+
+  /** The percpu allocator's chunks, allocations and pages. */
+  percpuInfo(): PercpuInfo {
+    return percpuInfo(this.ctx);
+  }
+
   // ---------------------------------------------------------------- purge
 
   /** Returns every lazily freed range to free space now. Kernel: purge_vmap_area_lazy(). */
@@ -348,6 +422,7 @@ export function attachVmalloc(handle: VmallocHandle, options: AttachOptions): Vm
 
 export { VmFlags };
 export type {
+  PercpuInfo,
   AttachOptions,
   CreateVmallocOptions,
   VmallocAllocOptions,

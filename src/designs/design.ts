@@ -81,6 +81,32 @@ export interface VmapCore {
   readonly purgeMutex: Lock;
 }
 
+/**
+ * What pcpu_get_vm_areas() needs of a design that keeps free space in a tree (5.2+): the free
+ * tree under its lock, the clip and merge-back of a range, and the busy insertion of a carved
+ * area. A design without a free tree (<= 5.1) has none, and the vmalloc layer refuses the call.
+ */
+export interface PcpuSeam {
+  /** free_vmap_area_lock */
+  readonly lock: Lock;
+  /** The free tree + list head (read it only with the lock held). */
+  readonly head: number;
+  /** Before the lock: makes sure `cpu`'s spare record for a no-edge split is there. */
+  preload(cpu: number): void;
+  /**
+   * With the lock held: clips the range of record `nva` out of free block `fva`; 0, or a
+   * negative FIT_ value (src/kva/free-tree.ts) with nothing changed. Kernel: va_clip().
+   */
+  clipLocked(cpu: number, fva: number, nva: number): number;
+  /**
+   * With the lock held: merges record `va`'s range back into free space (the record may be
+   * consumed); false when it overlaps a free block. Kernel: merge_or_add_vmap_area_augment().
+   */
+  mergeLocked(va: number): boolean;
+  /** Inserts a carved area (range and flags set) into the busy structure, under its own lock. */
+  insertBusy(cpu: number, va: number): void;
+}
+
 export interface VmapDesign {
   /** The registry name ('global', 'nodes', ...). */
   readonly name: string;
@@ -161,4 +187,7 @@ export interface VmapDesign {
 
   /** Every lock of the design with its lock class name (for lock_stat). */
   locks(): readonly Lock[];
+
+  /** The free-tree access of pcpu_get_vm_areas(); absent in designs without a free tree. */
+  readonly pcpu?: PcpuSeam;
 }

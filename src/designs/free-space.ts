@@ -17,12 +17,12 @@ import { invariantFailure } from '../debug.js';
 import { hex } from '../errors.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from '../kva/busy-tree.js';
 import { checkCoalesced, checkRbList } from '../kva/check.js';
-import { allocFromFreeTree, mergeOrAddVmapArea } from '../kva/free-tree.js';
+import { allocFromFreeTree, mergeOrAddVmapArea, vaClip } from '../kva/free-tree.js';
 import { rbListCount, rbListFirst, rbListInit, rbListNext } from '../kva/rb-list.js';
-import type { VaStore } from '../kva/vmap-area.js';
+import { VaFlags, type VaStore } from '../kva/vmap-area.js';
 import { LINE_WORDS, type ControlLayout } from '../shared/control-layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
-import type { VmapCore } from './design.js';
+import type { PcpuSeam, VmapCore } from './design.js';
 
 /** Offsets of the free space's words and lock. */
 export interface FreeSpaceDecl {
@@ -113,6 +113,30 @@ export class FreeSpace {
     );
     this.lock.unlock();
     return err === 0;
+  }
+
+  /**
+   * pcpu_get_vm_areas()'s access to this free tree, with `insertBusy` putting a carved area
+   * where the design keeps busy areas.
+   */
+  pcpuSeam(insertBusy: (cpu: number, va: number) => void): PcpuSeam {
+    const ctl = this.ctl;
+    const s = this.s;
+    const slotOf = (cpu: number): number => this.decl.preload + cpu * LINE_WORDS;
+    const heads = this.decl.heads;
+    return {
+      lock: this.lock,
+      get head(): number {
+        return ctl[heads + W_FREE_HEAD]!;
+      },
+      preload: (cpu) => {
+        const slot = slotOf(cpu);
+        if (ctl[slot] === 0) ctl[slot] = s.alloc();
+      },
+      clipLocked: (cpu, fva, nva) => vaClip(s, this.head, fva, nva, ctl, slotOf(cpu)),
+      mergeLocked: (va) => mergeOrAddVmapArea(s, this.head, va, true) !== 0,
+      insertBusy,
+    };
   }
 
   /** Puts an unlinked area straight back. Kernel: free_vmap_area(). */
@@ -215,7 +239,12 @@ export function findUnlinkIn(
   const s = core.s;
   core.take(lock, cpu);
   const va = findVmapArea(s, h, addr);
-  const ok = va !== 0 && s.start(va) === addr && (!requireVm || s.vm(va) !== 0);
+  // requireVm (vfree, vunmap, remove_vm_area): a pcpu_get_vm_areas() area does not qualify,
+  // it is pcpu_free_vm_areas()'s.
+  const ok =
+    va !== 0 &&
+    s.start(va) === addr &&
+    (!requireVm || (s.vm(va) !== 0 && (s.flags(va) & VaFlags.PCPU) === 0));
   if (ok) unlinkVmapArea(s, h, va);
   lock.unlock();
   return ok || va === 0 ? va : -va;

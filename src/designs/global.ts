@@ -18,7 +18,7 @@ import { mergeOrAddVmapArea } from '../kva/free-tree.js';
 import { rbListCount } from '../kva/rb-list.js';
 import type { ControlLayout } from '../shared/control-layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
-import type { DesignCheck, PurgeModeValue, VmapCore, VmapDesign } from './design.js';
+import type { DesignCheck, PcpuSeam, PurgeModeValue, VmapCore, VmapDesign } from './design.js';
 import {
   FreeSpace,
   type FreeSpaceDecl,
@@ -54,6 +54,7 @@ export class GlobalDesign implements VmapDesign {
   private readonly heads: number;
   private readonly busyLock: Lock; // vmap_area_lock
   private readonly lazyLock: Lock; // purge_vmap_area_lock
+  readonly pcpu: PcpuSeam;
 
   static declare(layout: ControlLayout, nrCpus: number): GlobalDecl {
     return {
@@ -71,6 +72,9 @@ export class GlobalDesign implements VmapDesign {
     this.heads = decl.heads;
     this.busyLock = new Lock(table, decl.busyLock, 'vmap_area_lock');
     this.lazyLock = new Lock(table, decl.lazyLock, 'purge_vmap_area_lock');
+    this.pcpu = this.free.pcpuSeam((cpu, va) =>
+      insertBusy(this.core, this.busyLock, this.busyHead, cpu, va),
+    );
   }
 
   init(start: number, end: number): void {

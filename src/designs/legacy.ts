@@ -41,7 +41,7 @@ import {
   legacyInit,
 } from '../kva/legacy-walk.js';
 import { rbListCount, rbListFirst, rbListNext } from '../kva/rb-list.js';
-import type { VaStore } from '../kva/vmap-area.js';
+import { type VaStore, VaFlags } from '../kva/vmap-area.js';
 import type { ControlLayout } from '../shared/control-layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
 import type { DesignCheck, PurgeModeValue, VmapCore, VmapDesign } from './design.js';
@@ -49,10 +49,10 @@ import { VaStat, bump } from './stat.js';
 
 /**
  * va->flags: lazily freed, waiting in the busy tree for a purge (4.19's VM_LAZY_FREE, 0x2
- * there; here a bit the later kernels' VMAP_RAM / VMAP_BLOCK bits (0x1, 0x2) do not use, as
- * vm_map_ram areas carry those in this design too).
+ * there; VaFlags gives it a bit of its own, as vm_map_ram areas carry the later kernels'
+ * VMAP_RAM / VMAP_BLOCK bits in this design too).
  */
-export const LEGACY_LAZY_FREE = 0x4;
+export const LEGACY_LAZY_FREE = VaFlags.LEGACY_LAZY_FREE;
 
 /** Int32 word of a record holding its next area on the purge list (0: the last one). */
 const I_PURGE_NEXT = 13;

@@ -42,6 +42,7 @@ import { Lock, type LockTable } from '../shared/lock.js';
 import {
   PurgeMode,
   type DesignCheck,
+  type PcpuSeam,
   type PurgeModeValue,
   type VmapCore,
   type VmapDesign,
@@ -104,6 +105,7 @@ export class NodesDesign implements VmapDesign {
   /** The nodes' pools (their words live in the nodes' words, at N_POOLS). */
   readonly pools: NodePools;
   private readonly base: number;
+  readonly pcpu: PcpuSeam;
 
   static declare(layout: ControlLayout, nrCpus: number): NodesDecl {
     const n = nrVmapNodes(nrCpus);
@@ -137,6 +139,7 @@ export class NodesDesign implements VmapDesign {
       decl.nodes + N_POOLS,
       NODE_WORDS,
     );
+    this.pcpu = this.free.pcpuSeam((cpu, va) => this.insertBusyArea(cpu, va));
   }
 
   init(start: number, end: number): void {

@@ -38,7 +38,7 @@ import { rbListCount } from '../kva/rb-list.js';
 import { VaFlags, type VaStore } from '../kva/vmap-area.js';
 import type { ControlLayout } from '../shared/control-layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
-import type { DesignCheck, PurgeModeValue, VmapCore, VmapDesign } from './design.js';
+import type { DesignCheck, PcpuSeam, PurgeModeValue, VmapCore, VmapDesign } from './design.js';
 import {
   FreeSpace,
   type FreeSpaceDecl,
@@ -95,6 +95,7 @@ export class Offload2023Design implements VmapDesign, OffloadView {
   /** &vn->free.lock: the node's free heap and its margins. */
   readonly freeLocks: Lock[];
   readonly pageSize: number;
+  readonly pcpu: PcpuSeam;
 
   static declare(layout: ControlLayout, nrCpus: number): OffloadDecl {
     const n = offloadNrNodes(nrCpus);
@@ -129,6 +130,7 @@ export class Offload2023Design implements VmapDesign, OffloadView {
       this.freeLocks,
       this.nodeSize,
     );
+    this.pcpu = this.free.pcpuSeam((cpu, va) => this.insertBusyArea(cpu, va));
   }
 
   init(start: number, end: number): void {

@@ -67,11 +67,17 @@ export const I_VM = 12;
  *
  *   bit 0      VMAP_RAM: a vm_map_ram area (no vm_struct)
  *   bit 1      VMAP_BLOCK: with VMAP_RAM, the area of a per-CPU vmap block
+ *   bit 2      LEGACY_LAZY_FREE: design 'legacy' only: lazily freed, still in the busy tree
+ *              (4.19's VM_LAZY_FREE; its own bit, so that no later kernel's bit is read as it)
+ *   bit 3      PCPU: an area made by pcpu_get_vm_areas() (library-only: the kernel keeps no
+ *              such bit; it lets vfree() and check() tell these areas apart)
  *   bits 8..   the 6.9+ vmap node id + 1 (encode_vn_id()); 0: none
  */
 export const VaFlags = {
   VMAP_RAM: 0x1,
   VMAP_BLOCK: 0x2,
+  LEGACY_LAZY_FREE: 0x4,
+  PCPU: 0x8,
   /** va->flags >> VN_ID_SHIFT is the node id + 1. */
   VN_ID_SHIFT: 8,
 } as const;

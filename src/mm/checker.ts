@@ -11,7 +11,9 @@
 
 import { invariantFailure } from '../debug.js';
 import { kernelHex } from '../shared/layout.js';
+import { VaFlags } from '../kva/vmap-area.js';
 import { FRAME_AREA, FRAME_USER } from './page-alloc.js';
+import { checkPercpu } from './percpu-check.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags, type VmStore } from './vm-struct.js';
 import { checkVmMapRam } from './vmap-block-check.js';
@@ -43,6 +45,12 @@ export function checkAll(ctx: VmContext): void {
     if ((flags & VmFlags.VM_UNINITIALIZED) !== 0)
       invariantFailure(`${where} is still VM_UNINITIALIZED`);
     const nrPages = vms.nrPages(vm);
+    if ((s.flags(va) & VaFlags.PCPU) !== 0) {
+      // pcpu_get_vm_areas(): no pages array; a percpu chunk maps pages itself (checked below).
+      if (flags !== VmFlags.VM_ALLOC || nrPages !== 0 || vms.size(vm) !== s.size(va))
+        invariantFailure(`${where}: a pcpu area must be VM_ALLOC with no pages array`);
+      continue;
+    }
     const areaBytes = vms.areaSize(vm, pageSize);
     if ((flags & VmFlags.VM_ALLOC) !== 0 && nrPages !== areaBytes / pageSize)
       invariantFailure(`${where} has ${nrPages} pages for ${areaBytes} bytes`);
@@ -83,6 +91,15 @@ export function checkAll(ctx: VmContext): void {
     mappedPages += nrPages;
   }
   mappedPages += checkVmMapRam(ctx, busy, lazy, maps);
+  const pcpu = checkPercpu(ctx);
+  mappedPages += pcpu.mapped;
+  for (const [pfn, vm] of pcpu.frames) {
+    if (!ctx.frames.isInUse(pfn))
+      invariantFailure(`percpu maps pfn ${pfn}, which is not allocated`);
+    if (owner.has(pfn))
+      invariantFailure(`pfn ${pfn} belongs to a percpu chunk and to vm_struct #${owner.get(pfn)}`);
+    owner.set(pfn, vm);
+  }
   const ptPages = ctx.pageTable.pages;
   if (ptPages !== mappedPages)
     invariantFailure(

@@ -15,6 +15,7 @@
  */
 
 import { VmallocError, checkInteger } from '../errors.js';
+import { VaFlags } from '../kva/vmap-area.js';
 import { kernelHex } from '../shared/layout.js';
 import { ADDRESS_LIMIT, checkAddr } from './args.js';
 import { FRAME_USER } from './page-alloc.js';
@@ -61,6 +62,11 @@ export function unlinkForFree(
       `${rule}, which lies inside the vm area ${at}: pass its start ${kernel}`,
     );
   }
+  if ((s.flags(found) & VaFlags.PCPU) !== 0)
+    throw new VmallocError(
+      'ENOENT',
+      `${rule}, which starts the pcpu_get_vm_areas area ${at}: use pcpu_free_vm_areas() (free_percpu() for a percpu object)`,
+    );
   throw new VmallocError(
     'ENOENT',
     `${rule}, which starts the vm_map_ram area ${at}: use vm_unmap_ram() ${kernel}`,

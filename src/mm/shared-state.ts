@@ -30,6 +30,7 @@ import { CpuClaims } from './cpu-claims.js';
 import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
 import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
+import { PcpuChunks, createPcpuBuffer, pcpuGeometry } from './percpu-chunk.js';
 import { VmStore } from './vm-struct.js';
 import { VmapBlocks } from './vmap-block.js';
 import { createVbBuffers, declareVmapBlocks, type VbDecl } from './vmap-block-layout.js';
@@ -53,6 +54,8 @@ export interface VmallocHandle {
   readonly stat: AnyBuffer;
   /** The vmap block records (vm_map_ram). */
   readonly vb: ArenaBuffers;
+  /** The percpu allocator's chunk records (percpu-chunk.ts). */
+  readonly pcpu: AnyBuffer;
 }
 
 /** Offsets every part got from the layout. */
@@ -65,6 +68,7 @@ export interface Parts {
   vaCacheLock: number;
   vmCacheLock: number;
   vmapBlocks: VbDecl;
+  pcpuLock: number;
   /** First claim word (one per cpu: which thread runs as it). */
   cpuClaims: number;
   /** Two words written at creation: BRAND and the configuration's fingerprint. */
@@ -109,6 +113,7 @@ export function declareParts(config: VmallocConfig): Parts {
     vaCacheLock: layout.lock('vmap_area_cachep'),
     vmCacheLock: layout.lock('vm_struct_cachep'),
     vmapBlocks: declareVmapBlocks(layout, config),
+    pcpuLock: layout.lock('pcpu_alloc_mutex'),
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
     brand: layout.words(2),
   };
@@ -132,6 +137,7 @@ export function createHandle(config: VmallocConfig): VmallocHandle {
     ctl: makeFixedBuffer(layout.ctlWords * 4, shared),
     stat: makeFixedBuffer(cpus * VA_STAT_WORDS * 8, shared),
     vb: createVbBuffers(config),
+    pcpu: createPcpuBuffer(config.pageSize, cpus, shared),
   };
 }
 
@@ -160,6 +166,9 @@ export class VmContext {
   readonly areas: VmapAreas;
   /** The per-CPU vmap blocks of vm_map_ram. */
   readonly vb: VmapBlocks;
+  /** The percpu allocator's chunks, and pcpu_alloc_mutex over them (src/mm/percpu.ts). */
+  readonly pcpu: PcpuChunks;
+  readonly pcpuLock: Lock;
   readonly lockTable: LockTable;
   /** Which thread holds which cpu id (see cpu-claims.ts). */
   readonly claims: CpuClaims;
@@ -203,6 +212,8 @@ export class VmContext {
     const strings = lock(parts.stringsLock, 'strings_lock');
     const vaCache = lock(parts.vaCacheLock, 'vmap_area_cachep');
     const vmCache = lock(parts.vmCacheLock, 'vm_struct_cachep');
+    this.pcpuLock = lock(parts.pcpuLock, 'pcpu_alloc_mutex');
+    this.pcpu = new PcpuChunks(handle.pcpu, pcpuGeometry(config.pageSize, config.nrCpus));
     this.s = new VaStore(handle.va);
     this.s.bindCpu(cpu, vaCache);
     this.vms = new VmStore(handle.vm);
@@ -249,6 +260,7 @@ export class VmContext {
       vaCache,
       vmCache,
       ...this.vb.locks(),
+      this.pcpuLock,
     ];
   }
 

@@ -9,7 +9,7 @@
  * Callers: the CLI (`vmalloc test`), tests.
  *
  * Kernel: lib/test_vmalloc.c (6.x: nr_threads, sequential_test_order, test_repeat_count,
- * test_loop_count, nr_pages, use_huge, run_test_mask) and
+ * test_loop_count, nr_pages, use_huge, run_test_mask; nr_pcpu_objects of the newest) and
  * tools/testing/selftests/mm/test_vmalloc.sh (PERF_PARAM, SMOKE_PARAM, STRESS_PARAM).
  */
 
@@ -26,6 +26,8 @@ export interface TestParams {
   nr_pages: number;
   use_huge: boolean;
   run_test_mask: number;
+  /** Percpu objects pcpu_alloc_test allocates (TEST-NEW). */
+  nr_pcpu_objects: number;
   /** This project's: which kernel generation's structures. */
   design: VmallocDesign;
   /** This project's: num_online_cpus(). */
@@ -46,6 +48,7 @@ export function defaultParams(implementedMask: number, nrCpus: number): TestPara
     nr_pages: 0,
     use_huge: false,
     run_test_mask: implementedMask,
+    nr_pcpu_objects: 35000,
     design: 'nodes',
     nr_cpus: nrCpus,
     seed: (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 1 || 1,
@@ -61,6 +64,7 @@ export const PARAM_HELP: Record<keyof TestParams, string> = {
   nr_pages: 'Set number of pages for fix_size_alloc_test (default: 1)',
   use_huge: 'Use vmalloc_huge in fix_size_alloc_test',
   run_test_mask: 'Set tests specified in the mask (default: all implemented)',
+  nr_pcpu_objects: 'Number of pcpu objects to allocate for pcpu_alloc_test (default: 35000)',
   design:
     'Kernel generation: ' +
     DESIGN_NAMES.map((d) => `${d} (${REGISTRY[d].summary.split(':')[0]})`).join(', '),
@@ -92,6 +96,7 @@ const RULES: Record<keyof TestParams, Rule> = {
   nr_pages: INT,
   use_huge: { kind: 'bool' },
   run_test_mask: INT,
+  nr_pcpu_objects: INT,
   design: { kind: 'design' },
   nr_cpus: { kind: 'int', max: 4096, why: 'at most 4096' },
   seed: { kind: 'int', max: 0xffffffff, why: 'a u32: at most 4294967295' },

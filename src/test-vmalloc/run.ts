@@ -58,6 +58,9 @@ export function physicalMemoryFor(params: TestParams, nrCpus: number, pageSize =
   if ((params.run_test_mask & 2) !== 0)
     pages += 2 * fls(nrCpus) * ((32 * 2 ** 20) / pageSize) + 1024;
   if ((params.run_test_mask & 4) !== 0) pages += 15000 + 200;
+  // pcpu_alloc_test: about 700 bytes an object with its alignment padding, in every CPU's unit.
+  if ((params.run_test_mask & 128) !== 0)
+    pages += (Math.ceil((params.nr_pcpu_objects * 768) / pageSize) + 64) * nrCpus;
   const bytes = Math.ceil(pages * params.nr_threads * 1.25) * pageSize;
   return Math.min(4 * 2 ** 30, Math.max(2 ** 30, Math.ceil(bytes / pageSize) * pageSize));
 }

@@ -20,6 +20,7 @@ import { allocTables } from './misuse-battery-alloc.js';
 import { createTables } from './misuse-battery-create.js';
 import { freeTables } from './misuse-battery-free.js';
 import { memoryTables } from './misuse-battery-memory.js';
+import { percpuTables } from './misuse-battery-percpu.js';
 import { spaceOpTables } from './misuse-battery-space-ops.js';
 import { spaceTables } from './misuse-battery-space.js';
 import { vmMapRamTables } from './misuse-battery-vmmapram.js';
@@ -29,6 +30,7 @@ const tables: AnyTable[] = [
   ...allocTables,
   ...freeTables,
   ...memoryTables,
+  ...percpuTables,
   ...spaceTables,
   ...spaceOpTables,
   ...vmMapRamTables,

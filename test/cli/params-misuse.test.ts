@@ -262,8 +262,8 @@ describe('vmalloc bench: flags', () => {
       /^vmalloc: --nr-cpus must be an integer from 1 to 4096 \(nr_cpus\), got 5000;/,
     );
     refused(
-      ['bench', 'contention', '--mask', '128'],
-      /^vmalloc: --mask: run_test_mask=128 selects pcpu_alloc_test \(128\), not implemented yet/,
+      ['bench', 'contention', '--mask', '256'],
+      /^vmalloc: --mask: run_test_mask=256 selects kvfree_rcu_1_arg_vmalloc_test \(256\), not implemented yet/,
     );
     refused(
       ['bench', 'kva', '--mask', '64'],

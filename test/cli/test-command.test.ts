@@ -13,17 +13,18 @@ function run(...args: string[]): { status: number | null; stdout: string; stderr
 }
 
 test('prints the kernel Summary lines for the implemented tests and the total', () => {
-  const r = run('test_loop_count=200', 'nr_cpus=1', 'seed=3');
+  const r = run('test_loop_count=200', 'nr_cpus=1', 'seed=3', 'nr_pcpu_objects=500');
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
-  assert.equal(lines.length, 9);
+  assert.equal(lines.length, 10);
   for (const line of lines.slice(0, 8)) {
     assert.match(line, /^Summary: \w+ passed: \d+ failed: \d+ repeat: 1 loops: 200 avg: \d+ usec$/);
   }
   assert.match(lines[6]!, /^Summary: align_shift_alloc_test passed: 0 failed: 1 /);
-  assert.match(lines[7]!, /^Summary: vm_map_ram_test passed: 1 failed: 0 /);
-  assert.match(lines[8]!, /^All test took worker0=\d+ ns$/);
-  assert.match(r.stderr, /design=nodes nr_cpus=1 nr_threads=1 run_test_mask=1151 .* seed=3/);
+  assert.match(lines[7]!, /^Summary: pcpu_alloc_test passed: 1 failed: 0 /);
+  assert.match(lines[8]!, /^Summary: vm_map_ram_test passed: 1 failed: 0 /);
+  assert.match(lines[9]!, /^All test took worker0=\d+ ns$/);
+  assert.match(r.stderr, /design=nodes nr_cpus=1 nr_threads=1 run_test_mask=1279 .* seed=3/);
   assert.match(
     r.stderr,
     /vmalloc_node_range for size 8192 failed: Address range restricted to 0xffffc90000000000 - 0xffffe8ffffffffff/,

@@ -289,6 +289,8 @@ describe('test_vmalloc with design=legacy, one worker', () => {
         ['random_size_align_alloc_test', 1, 0],
         ['align_shift_alloc_test', 0, 1],
         ['vm_map_ram_test', 1, 0],
+        // No pcpu_get_vm_areas() here: skipped and passed, as with CONFIG_NEED_PER_CPU_KM.
+        ['pcpu_alloc_test', 1, 0],
       ],
     );
     assert.ok(
