@@ -11,6 +11,7 @@
 
 import { invariantFailure } from '../debug.js';
 import { kernelHex } from '../shared/layout.js';
+import { checkRcu } from './kvfree-rcu.js';
 import { FRAME_AREA, FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags, type VmStore } from './vm-struct.js';
@@ -91,6 +92,7 @@ export function checkAll(ctx: VmContext): void {
   const problems = ctx.frames.checkProblems();
   if (problems.length > 0) invariantFailure(`page allocator: ${problems[0]}`);
   ctx.pool.check();
+  checkRcu(ctx);
 }
 
 /** Every frame's owner word says what the live areas say of it (see page-alloc.ts). */

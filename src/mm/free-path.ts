@@ -18,6 +18,7 @@ import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
 import { ADDRESS_LIMIT, checkAddr } from './args.js';
 import { FRAME_USER } from './page-alloc.js';
+import { refuseRcuPending } from './rcu.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
 
@@ -46,6 +47,7 @@ export function unlinkForFree(
     );
   }
   if (fn === 'vunmap') refuseVmallocArea(ctx, addr);
+  if (ctx.rcu.pending !== 0) refuseRcuPending(ctx, fn, addr);
   const va = findUnlinkWithVm(ctx, addr);
   if (va > 0) return va;
   const kernel = `(the kernel: "Trying to ${name}() nonexistent vm area")`;

@@ -30,6 +30,7 @@ import { CpuClaims } from './cpu-claims.js';
 import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
 import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
+import { Rcu, declareRcu, type RcuDecl } from './rcu.js';
 import { VmStore } from './vm-struct.js';
 
 /**
@@ -63,6 +64,8 @@ export interface Parts {
   cpuClaims: number;
   /** Two words written at creation: BRAND and the configuration's fingerprint. */
   brand: number;
+  /** Grace periods and kvfree_rcu batches (rcu.ts). */
+  rcu: RcuDecl;
 }
 
 /** "vmal": marks a control block initialized by createVmalloc. */
@@ -104,6 +107,7 @@ export function declareParts(config: VmallocConfig): Parts {
     vmCacheLock: layout.lock('vm_struct_cachep'),
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
     brand: layout.words(2),
+    rcu: declareRcu(layout, config.nrCpus),
   };
 }
 
@@ -146,6 +150,8 @@ export class VmContext {
   readonly lockTable: LockTable;
   /** Which thread holds which cpu id (see cpu-claims.ts). */
   readonly claims: CpuClaims;
+  /** Quiescent states, grace periods and kvfree_rcu batches (rcu.ts, kvfree-rcu.ts). */
+  readonly rcu: Rcu;
   /** Every lock of the subsystem with its class name, for lock_stat. */
   readonly allLocks: readonly Lock[];
   readonly log: RateLimitedLog;
@@ -212,6 +218,7 @@ export class VmContext {
       table,
       (core) => design.create(core, parts.design, table),
     );
+    this.rcu = new Rcu(handle.ctl, parts.rcu, cpu, config.nrCpus, this.claims, table);
     this.allLocks = [
       ...this.areas.design.locks(),
       this.areas.purgeMutex,
@@ -219,6 +226,7 @@ export class VmContext {
       strings,
       vaCache,
       vmCache,
+      ...this.rcu.locks(),
     ];
   }
 

@@ -7,9 +7,11 @@
  */
 
 import { VaStat, sumStats } from '../designs/stat.js';
+import { type RcuStats, rcuStats } from './kvfree-rcu.js';
 import type { VmContext } from './shared-state.js';
 
-export interface VmallocStats {
+/** kvfree_rcu's counters (rcuPending: queued areas not yet freed, still busy) are included. */
+export interface VmallocStats extends RcuStats {
   design: string;
   nrCpus: number;
   pageSize: number;
@@ -80,5 +82,6 @@ export function collectStats(ctx: VmContext): VmallocStats {
     pageTablePages: ctx.pageTable.tables,
     vmStructs: ctx.vms.live,
     vmapAreaRecords: ctx.s.live,
+    ...rcuStats(ctx),
   };
 }
