@@ -169,6 +169,21 @@ export class Vmalloc extends VmallocBase {
     rcuQuiescent(this.ctx);
   }
 
+  /**
+   * Takes this worker offline for RCU (an extended quiescent state) before it blocks on
+   * something else (a barrier, a message): it holds up no grace period until rcuOnline(),
+   * and must hold no reference to an area another worker may queue meanwhile. Both are
+   * idempotent. Kernel: rcu_thread_offline() of userspace QSBR RCU.
+   */
+  rcuOffline(): void {
+    this.ctx.rcu.setOffline(true);
+  }
+
+  /** Back online after rcuOffline(): read-side sections hold up grace periods again. */
+  rcuOnline(): void {
+    this.ctx.rcu.setOffline(false);
+  }
+
   // ---------------------------------------------------------------- vmap & friends
 
   /**

@@ -168,6 +168,19 @@ export class Rcu {
     );
   }
 
+  /**
+   * Puts this cpu in an extended quiescent state (`on`) or takes it out: while in it, the cpu
+   * holds no grace period (it promises to hold no reference to areas queued by others).
+   */
+  setOffline(on: boolean): void {
+    Atomics.store(this.w, this.d.cpus + this.cpu * LINE_WORDS + EQS, on ? 1 : 0);
+  }
+
+  /** Is this cpu in an extended quiescent state (setOffline)? */
+  get offline(): boolean {
+    return Atomics.load(this.w, this.d.cpus + this.cpu * LINE_WORDS + EQS) !== 0;
+  }
+
   /** Grace periods completed. */
   get completed(): number {
     return Atomics.load(this.w, this.doneAt);
@@ -252,6 +265,7 @@ export class Rcu {
     const eqs = this.d.cpus + this.cpu * LINE_WORDS + EQS;
     const limit = this.table.timeoutMs;
     const start = Date.now();
+    const was = Atomics.load(w, eqs);
     Atomics.store(w, eqs, 1);
     try {
       for (;;) {
@@ -268,7 +282,7 @@ export class Rcu {
         if (this.shared) Atomics.wait(w, this.doneAt, done, SLICE_MS);
       }
     } finally {
-      Atomics.store(w, eqs, 0);
+      Atomics.store(w, eqs, was);
     }
   }
 
