@@ -126,14 +126,15 @@ export class Vmalloc extends VmallocBase {
    * rcuQuiescent()), so a worker that may still read the area when this is called finishes
    * first. Until then the area stays busy (stats().rcuPending counts it) and no other free
    * accepts it. Frees go in per-cpu batches; with every batch waiting, the call waits for the
-   * oldest grace period, as kvfree_rcu_mightsleep() does.
+   * oldest grace period, as kvfree_rcu_mightsleep() does. 0, null and undefined are ignored.
    * @throws VmallocError ENOENT when `addr` is not the start of a live area; EINVAL for an
    * unaligned address or an area that is not a vmalloc one; EBUSY when the area is queued
    * already (a double free); ETIMEDOUT when every batch waits on a worker that makes no call
    * for the lock timeout. Nothing changes on a throw.
    * Kernel: kvfree_rcu() / kvfree_rcu_mightsleep().
    */
-  kvfreeRcu(addr: number): void {
+  kvfreeRcu(addr: number | null | undefined): void {
+    if (addr === 0 || addr === null || addr === undefined) return;
     kvfreeRcu(this.ctx, 'kvfree_rcu', addr);
     this.afterOp();
   }

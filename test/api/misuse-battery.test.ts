@@ -20,6 +20,7 @@ import { allocTables } from './misuse-battery-alloc.js';
 import { createTables } from './misuse-battery-create.js';
 import { freeTables } from './misuse-battery-free.js';
 import { memoryTables } from './misuse-battery-memory.js';
+import { rcuTables } from './misuse-battery-rcu.js';
 import { spaceOpTables } from './misuse-battery-space-ops.js';
 import { spaceTables } from './misuse-battery-space.js';
 
@@ -30,6 +31,7 @@ const tables: AnyTable[] = [
   ...memoryTables,
   ...spaceTables,
   ...spaceOpTables,
+  ...rcuTables,
 ];
 
 for (const t of tables) {
