@@ -47,7 +47,7 @@ export function unlinkForFree(
     );
   }
   if (fn === 'vunmap') refuseVmallocArea(ctx, addr);
-  if (ctx.rcu.pending !== 0) refuseRcuPending(ctx, fn, addr);
+  if (ctx.rcu.anyPending()) refuseRcuPending(ctx, fn, addr);
   const va = findUnlinkWithVm(ctx, addr);
   if (va > 0) return va;
   const kernel = `(the kernel: "Trying to ${name}() nonexistent vm area")`;

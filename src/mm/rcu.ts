@@ -159,11 +159,14 @@ export class Rcu {
   quiescent(): boolean {
     const w = this.w;
     this.qs = (this.qs + 1) | 0;
+    // A sequentially consistent store: what this cpu read before it is done before a grace
+    // period can see the new count. The loads after it are hints (plain loads, the cheapest
+    // on the hot path): advance() and the frees re-read every word under their locks.
     Atomics.store(w, this.qsAt, this.qs);
-    if (Atomics.load(w, this.neededAt) !== Atomics.load(w, this.doneAt)) this.advance(false);
-    const min = Atomics.load(w, this.minAt);
+    if (w[this.neededAt] !== w[this.doneAt]) this.advance(false);
+    const min = w[this.minAt]!;
     return (
-      (min !== 0 && min <= Atomics.load(w, this.doneAt)) ||
+      (min !== 0 && min <= w[this.doneAt]!) ||
       (this.fillSince !== 0 && ((this.qs - this.fillSince) | 0) >= KVFREE_DRAIN_QS)
     );
   }
@@ -189,6 +192,14 @@ export class Rcu {
   /** Areas queued by kvfreeRcu and not yet freed, over every cpu. */
   get pending(): number {
     return Atomics.load(this.w, this.pendingAt);
+  }
+
+  /**
+   * Is any area queued (a plain load: the free path's hint; an area queued by another cpu at
+   * this very moment can only be a free racing with kvfreeRcu, a misuse no lock arbitrates).
+   */
+  anyPending(): boolean {
+    return this.w[this.pendingAt] !== 0;
   }
 
   addPending(n: number): void {

@@ -192,7 +192,7 @@ export function removeVmArea(ctx: VmContext, addr: number): VmArea | null {
     ctx.log.always(`Trying to vfree() bad address (${kernelHex(addr)})`);
     return null;
   }
-  if (ctx.rcu.pending !== 0) refuseRcuPending(ctx, 'remove_vm_area', addr);
+  if (ctx.rcu.anyPending()) refuseRcuPending(ctx, 'remove_vm_area', addr);
   const va = findUnlinkWithVm(ctx, addr);
   if (va <= 0) return null;
   const vm = ctx.vmOf(va);
