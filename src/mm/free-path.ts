@@ -18,7 +18,7 @@ import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
 import { ADDRESS_LIMIT, checkAddr } from './args.js';
 import { FRAME_USER } from './page-alloc.js';
-import { refuseRcuPending } from './rcu.js';
+import { refuseRcuPending } from './rcu-guard.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
 

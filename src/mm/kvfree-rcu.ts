@@ -21,7 +21,8 @@ import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
 import { ADDRESS_LIMIT, checkAddr } from './args.js';
 import { findUnlinkWithVm, releaseArea } from './free-path.js';
-import { KVFREE_SLOTS, SLOT_FILLING, SLOT_WAITING, VM_RCU_PENDING } from './rcu.js';
+import { KVFREE_SLOTS, SLOT_FILLING, SLOT_WAITING } from './rcu.js';
+import { VM_RCU_PENDING } from './rcu-guard.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
 

@@ -4,7 +4,7 @@
  * storage; kvfree-rcu.ts fills and frees them).
  *
  * Holds: declareRcu() (the words and locks), Rcu (one thread's view: quiescent(), advance(),
- * requestGp(), waitFor(), the batch slots), refuseRcuPending() (the free path's guard).
+ * requestGp(), waitFor(), the batch slots). The free path's guard is in rcu-guard.ts.
  * Invariant: STARTED - DONE is 0 or 1; grace period g (counted from 1) completes (DONE = g)
  * only when every cpu that was attached and alive when it started has passed a quiescent state
  * since, or has detached, died or waited in an extended quiescent state. A batch closed with
@@ -29,10 +29,8 @@
 
 import { VmallocError } from '../errors.js';
 import { type ControlLayout, LINE_WORDS } from '../shared/control-layout.js';
-import { kernelHex } from '../shared/layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
 import type { CpuClaims } from './cpu-claims.js';
-import type { VmContext } from './shared-state.js';
 
 /** Pointers per batch (the kernel's bulk page holds about 510; a smaller one here). */
 export const KVFREE_BATCH = 128;
@@ -40,8 +38,6 @@ export const KVFREE_BATCH = 128;
 export const KVFREE_SLOTS = 4;
 /** A partial batch closes after this many quiescent states of its cpu. */
 export const KVFREE_DRAIN_QS = 4096;
-/** vm_struct flag of an area queued by kvfreeRcu (this library's; no kernel flag). */
-export const VM_RCU_PENDING = 0x100000;
 
 // The global line: grace-period sequence.
 const STARTED = 0;
@@ -412,20 +408,4 @@ export class Rcu {
     }
     return { queued, freed, batches };
   }
-}
-
-/**
- * The free path's guard: an area queued by kvfreeRcu belongs to its batch until its grace
- * period ends, so vfree, vunmap and remove_vm_area refuse it (nothing changes). Called only
- * while some area is pending (one load otherwise).
- */
-export function refuseRcuPending(ctx: VmContext, fn: string, addr: number): void {
-  const va = ctx.areas.find(ctx.cpu, addr);
-  if (va === 0 || ctx.s.start(va) !== addr) return;
-  const vm = ctx.vmOf(va);
-  if (vm !== 0 && (ctx.vms.flags(vm) & VM_RCU_PENDING) !== 0)
-    throw new VmallocError(
-      'EBUSY',
-      `Cannot ${fn}: addr must not be queued by kvfreeRcu (it is freed after a grace period; wait with rcuBarrier()), got ${kernelHex(addr)}`,
-    );
 }

@@ -18,7 +18,7 @@ import { kernelHex } from '../shared/layout.js';
 import { getVmAreaNode, freeVmAreaUnused } from './alloc-path.js';
 import { callerId, checkOptionNames, defaultCaller, throwEinval } from './args.js';
 import { findUnlinkWithVm, releaseArea } from './free-path.js';
-import { refuseRcuPending } from './rcu.js';
+import { refuseRcuPending } from './rcu-guard.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_NONE, FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
