@@ -28,6 +28,7 @@ import {
   markCpuDead,
   watchWorker,
 } from '../mm/cpu-supervision.js';
+import { rcuQuiescent } from '../mm/kvfree-rcu.js';
 import { infoSource, lockStatText, lockStats, setLockStat } from '../mm/proc.js';
 import type { VmContext, VmallocHandle } from '../mm/shared-state.js';
 import { collectStats, type VmallocStats } from '../mm/statistics.js';
@@ -200,10 +201,14 @@ export class VmallocBase {
     checkAll(this.ctx);
   }
 
-  /** The checked mode: check() after every (or every n-th) operation that changes state. */
+  /**
+   * Every state-changing call's exit: a quiescent state of this cpu (RCU, kvfree-rcu.ts),
+   * then the checked mode's check() after every (or every n-th) such call.
+   */
   protected afterOp(): void {
     const every = this.config.checkEveryOp;
     const ctx = this.ctx;
+    rcuQuiescent(ctx);
     if (every !== 0 && ++ctx.opsSinceCheck >= every) {
       ctx.opsSinceCheck = 0;
       checkAll(ctx);

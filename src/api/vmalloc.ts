@@ -33,6 +33,7 @@ import {
   perCpuPtr,
   percpuInfo,
 } from '../mm/percpu.js';
+import { kvfreeRcu, rcuBarrier, rcuQuiescent, synchronizeRcu } from '../mm/kvfree-rcu.js';
 import { registerPurgeNotifier, unregisterPurgeNotifier } from '../mm/purge-notifier.js';
 import type { VmallocHandle } from '../mm/shared-state.js';
 import type { VmallocStats } from '../mm/statistics.js';
@@ -125,6 +126,73 @@ export class Vmalloc extends VmallocBase {
     const vm = ctx.vmOf(va);
     releaseArea(ctx, va, vm, (ctx.vms.flags(vm) & VmFlags.VM_MAP_PUT_PAGES) !== 0);
     this.afterOp();
+  }
+
+  // ---------------------------------------------------------------- RCU
+
+  /**
+   * Frees the vmalloc area starting at `addr` after a grace period: once every attached
+   * worker has passed a quiescent state (returned from a call that changes state, or called
+   * rcuQuiescent()), so a worker that may still read the area when this is called finishes
+   * first. Until then the area stays busy (stats().rcuPending counts it) and no other free
+   * accepts it. Frees go in per-cpu batches; with every batch waiting, the call waits for the
+   * oldest grace period, as kvfree_rcu_mightsleep() does. 0, null and undefined are ignored.
+   * @throws VmallocError ENOENT when `addr` is not the start of a live area; EINVAL for an
+   * unaligned address or an area that is not a vmalloc one; EBUSY when the area is queued
+   * already (a double free); ETIMEDOUT when every batch waits on a worker that makes no call
+   * for the lock timeout. Nothing changes on a throw.
+   * Kernel: kvfree_rcu() / kvfree_rcu_mightsleep().
+   */
+  kvfreeRcu(addr: number | null | undefined): void {
+    if (addr === 0 || addr === null || addr === undefined) return;
+    kvfreeRcu(this.ctx, 'kvfree_rcu', addr);
+    this.afterOp();
+  }
+
+  /**
+   * Waits until every area queued by kvfreeRcu before this call, by any worker, is freed:
+   * drives grace periods itself (this worker waits in an extended quiescent state, so two
+   * waiters never wait for each other; detached and dead workers never hold one up).
+   * @throws VmallocError ETIMEDOUT when an attached worker makes no call for the lock timeout.
+   * Kernel: rcu_barrier() after kvfree_rcu().
+   */
+  rcuBarrier(): void {
+    rcuBarrier(this.ctx, 'rcu_barrier');
+    this.afterOp();
+  }
+
+  /**
+   * Waits for a full grace period: every read-side section (a worker's stretch between two
+   * quiescent states) running now has ended. Same waiting and errors as rcuBarrier().
+   * Kernel: synchronize_rcu().
+   */
+  synchronizeRcu(): void {
+    synchronizeRcu(this.ctx, 'synchronize_rcu');
+    this.afterOp();
+  }
+
+  /**
+   * A quiescent state of this worker: it holds no reference obtained before this call to an
+   * area another worker queued with kvfreeRcu. Calls that change state do this on return; a
+   * worker that only reads memory for a long time calls this. Kernel: rcu_qs() (QSBR).
+   */
+  rcuQuiescent(): void {
+    rcuQuiescent(this.ctx);
+  }
+
+  /**
+   * Takes this worker offline for RCU (an extended quiescent state) before it blocks on
+   * something else (a barrier, a message): it holds up no grace period until rcuOnline(),
+   * and must hold no reference to an area another worker may queue meanwhile. Both are
+   * idempotent. Kernel: rcu_thread_offline() of userspace QSBR RCU.
+   */
+  rcuOffline(): void {
+    this.ctx.rcu.setOffline(true);
+  }
+
+  /** Back online after rcuOffline(): read-side sections hold up grace periods again. */
+  rcuOnline(): void {
+    this.ctx.rcu.setOffline(false);
   }
 
   // ---------------------------------------------------------------- vmap & friends

@@ -12,6 +12,7 @@
 import { invariantFailure } from '../debug.js';
 import { kernelHex } from '../shared/layout.js';
 import { VaFlags } from '../kva/vmap-area.js';
+import { checkRcu } from './kvfree-rcu.js';
 import { FRAME_AREA, FRAME_USER } from './page-alloc.js';
 import { checkPercpu } from './percpu-check.js';
 import type { VmContext } from './shared-state.js';
@@ -110,6 +111,7 @@ export function checkAll(ctx: VmContext): void {
   const problems = ctx.frames.checkProblems();
   if (problems.length > 0) invariantFailure(`page allocator: ${problems[0]}`);
   ctx.pool.check();
+  checkRcu(ctx);
 }
 
 /** Every frame's owner word says what the live areas say of it (see page-alloc.ts). */

@@ -15,6 +15,7 @@
 
 import { checkCpu, throwEinval } from './args.js';
 import { workerToken } from './cpu-claims.js';
+import { rcuDetach } from './kvfree-rcu.js';
 import type { VmContext } from './shared-state.js';
 
 export function markCpuDead(ctx: VmContext, cpu: number): void {
@@ -42,12 +43,14 @@ export function watchWorker(ctx: VmContext, worker: WatchedWorker, cpu: number):
 }
 
 /**
- * Drains this cpu's caches (records, pages) into the shared pools and releases its claim,
+ * Closes this cpu's kvfree_rcu batch (freeing what is ready: a later rcuBarrier() from any
+ * worker frees the rest), drains this cpu's caches (records, pages) into the shared pools and releases its claim,
  * if this thread still holds it; `afterDrain` runs between (the checked mode's check()).
  * If the claim was taken away meanwhile (markCpuDead), the caches are the new holder's.
  */
 export function releaseCpu(ctx: VmContext, afterDrain: () => void): void {
   if (!ctx.claims.heldHere(ctx.cpu)) return;
+  rcuDetach(ctx);
   ctx.s.drainCpu();
   ctx.vms.drainCpu();
   ctx.vb.arena.drainCpu();

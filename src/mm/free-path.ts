@@ -20,6 +20,7 @@ import { kernelHex } from '../shared/layout.js';
 import { ADDRESS_LIMIT, checkAddr } from './args.js';
 import { FRAME_USER } from './page-alloc.js';
 import { PTRS_PER_TABLE } from './page-table-format.js';
+import { refuseRcuPending } from './rcu-guard.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
 
@@ -48,6 +49,7 @@ export function unlinkForFree(
     );
   }
   if (fn === 'vunmap') refuseVmallocArea(ctx, addr);
+  if (ctx.rcu.anyPending()) refuseRcuPending(ctx, fn, addr);
   const va = findUnlinkWithVm(ctx, addr);
   if (va > 0) return va;
   const kernel = `(the kernel: "Trying to ${name}() nonexistent vm area")`;

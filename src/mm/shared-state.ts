@@ -31,6 +31,7 @@ import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
 import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
 import { PcpuChunks, createPcpuBuffer, pcpuGeometry } from './percpu-chunk.js';
+import { Rcu, declareRcu, type RcuDecl } from './rcu.js';
 import { VmStore } from './vm-struct.js';
 import { VmapBlocks } from './vmap-block.js';
 import { createVbBuffers, declareVmapBlocks, type VbDecl } from './vmap-block-layout.js';
@@ -73,6 +74,8 @@ export interface Parts {
   cpuClaims: number;
   /** Two words written at creation: BRAND and the configuration's fingerprint. */
   brand: number;
+  /** Grace periods and kvfree_rcu batches (rcu.ts). */
+  rcu: RcuDecl;
 }
 
 /** "vmal": marks a control block initialized by createVmalloc. */
@@ -116,6 +119,7 @@ export function declareParts(config: VmallocConfig): Parts {
     pcpuLock: layout.lock('pcpu_alloc_mutex'),
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
     brand: layout.words(2),
+    rcu: declareRcu(layout, config.nrCpus),
   };
 }
 
@@ -172,6 +176,8 @@ export class VmContext {
   readonly lockTable: LockTable;
   /** Which thread holds which cpu id (see cpu-claims.ts). */
   readonly claims: CpuClaims;
+  /** Quiescent states, grace periods and kvfree_rcu batches (rcu.ts, kvfree-rcu.ts). */
+  readonly rcu: Rcu;
   /** Every lock of the subsystem with its class name, for lock_stat. */
   readonly allLocks: readonly Lock[];
   readonly log: RateLimitedLog;
@@ -252,6 +258,7 @@ export class VmContext {
       this,
     );
     this.areas.fragmentedPurge = () => purgeFragmentedAll(this.vb, true);
+    this.rcu = new Rcu(handle.ctl, parts.rcu, cpu, config.nrCpus, this.claims, table);
     this.allLocks = [
       ...this.areas.design.locks(),
       this.areas.purgeMutex,
@@ -261,6 +268,7 @@ export class VmContext {
       vmCache,
       ...this.vb.locks(),
       this.pcpuLock,
+      ...this.rcu.locks(),
     ];
   }
 

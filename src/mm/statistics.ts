@@ -7,10 +7,12 @@
  */
 
 import { VaStat, sumStats } from '../designs/stat.js';
+import { type RcuStats, rcuStats } from './kvfree-rcu.js';
 import type { VmContext } from './shared-state.js';
 import { VbCount } from './vmap-block.js';
 
-export interface VmallocStats {
+/** kvfree_rcu's counters (rcuPending: queued areas not yet freed, still busy) are included. */
+export interface VmallocStats extends RcuStats {
   design: string;
   nrCpus: number;
   pageSize: number;
@@ -90,5 +92,6 @@ export function collectStats(ctx: VmContext): VmallocStats {
     vmapBlocksCreated: ctx.vb.count(VbCount.CREATED),
     vmapBlocksFreed: ctx.vb.count(VbCount.FREED),
     vmapBlocksPurged: ctx.vb.count(VbCount.PURGED),
+    ...rcuStats(ctx),
   };
 }

@@ -18,6 +18,7 @@ import { kernelHex } from '../shared/layout.js';
 import { getVmAreaNode, freeVmAreaUnused } from './alloc-path.js';
 import { callerId, checkOptionNames, defaultCaller, throwEinval } from './args.js';
 import { findUnlinkWithVm, releaseArea } from './free-path.js';
+import { refuseRcuPending } from './rcu-guard.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_NONE, FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
@@ -191,6 +192,7 @@ export function removeVmArea(ctx: VmContext, addr: number): VmArea | null {
     ctx.log.always(`Trying to vfree() bad address (${kernelHex(addr)})`);
     return null;
   }
+  if (ctx.rcu.anyPending()) refuseRcuPending(ctx, 'remove_vm_area', addr);
   const va = findUnlinkWithVm(ctx, addr);
   if (va <= 0) return null;
   const vm = ctx.vmOf(va);

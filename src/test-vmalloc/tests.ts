@@ -14,6 +14,7 @@
 import type { Vmalloc, VmallocAllocOptions } from '../api/vmalloc.js';
 import { fls } from '../shared/layout.js';
 import type { TestParams } from './params.js';
+import { kvfreeRcu1ArgVmallocTest, kvfreeRcu2ArgVmallocTest } from './kvfree-rcu-tests.js';
 import { pcpuAllocTest } from './pcpu-alloc-test.js';
 import type { KernelRandom } from './random.js';
 import { vmMapRamTest } from './vm-map-ram-test.js';
@@ -183,8 +184,8 @@ export const TEST_CASES: readonly TestCase[] = [
   { name: 'random_size_align_alloc_test', bit: 32, run: randomSizeAlignAllocTest },
   { name: 'align_shift_alloc_test', bit: 64, run: alignShiftAllocTest },
   { name: 'pcpu_alloc_test', bit: 128, run: pcpuAllocTest },
-  { name: 'kvfree_rcu_1_arg_vmalloc_test', bit: 256, run: null },
-  { name: 'kvfree_rcu_2_arg_vmalloc_test', bit: 512, run: null },
+  { name: 'kvfree_rcu_1_arg_vmalloc_test', bit: 256, run: kvfreeRcu1ArgVmallocTest },
+  { name: 'kvfree_rcu_2_arg_vmalloc_test', bit: 512, run: kvfreeRcu2ArgVmallocTest },
   { name: 'vm_map_ram_test', bit: 1024, run: vmMapRamTest },
 ];
 

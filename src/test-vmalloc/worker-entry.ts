@@ -30,7 +30,11 @@ try {
     logger: { warn: (m) => port.postMessage({ type: 'warn', message: m }) },
   });
   if (data.warmup) warmUp(vm, data.params, data.worker);
+  // Offline while waiting: a worker still warming up (kvfree_rcu tests) may wait for a grace
+  // period, which an idle worker at the barrier would otherwise hold up.
+  vm.rcuOffline();
   waitAtBarrier(data.barrier);
+  vm.rcuOnline();
   const result = runWorker(vm, data.params, data.worker, (p) =>
     port.postMessage({ type: 'progress', progress: p }),
   );

@@ -21,6 +21,7 @@ import { createTables } from './misuse-battery-create.js';
 import { freeTables } from './misuse-battery-free.js';
 import { memoryTables } from './misuse-battery-memory.js';
 import { percpuTables } from './misuse-battery-percpu.js';
+import { rcuTables } from './misuse-battery-rcu.js';
 import { spaceOpTables } from './misuse-battery-space-ops.js';
 import { spaceTables } from './misuse-battery-space.js';
 import { vmMapRamTables } from './misuse-battery-vmmapram.js';
@@ -34,6 +35,7 @@ const tables: AnyTable[] = [
   ...spaceTables,
   ...spaceOpTables,
   ...vmMapRamTables,
+  ...rcuTables,
 ];
 
 for (const t of tables) {
