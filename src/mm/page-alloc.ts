@@ -304,6 +304,28 @@ export class PageAllocator {
     return n;
   }
 
+  /**
+   * Recovery (src/mm/recovery.ts), with every thread outside the allocator: sets the owner
+   * word of every frame below the high-water mark to `owner[pfn]`, rebuilds the free stack
+   * from the frames that are FRAME_FREE and empties every per-CPU list. Returns how many
+   * frames were in use and are free now.
+   */
+  rebuild(owner: Int32Array): number {
+    const meta = this.meta;
+    const hwm = meta[HWM]!;
+    let n = 0;
+    let freed = 0;
+    for (let pfn = 0; pfn < hwm; pfn++) {
+      const o = owner[pfn]!;
+      if (o === FRAME_FREE && this.state[pfn] !== FRAME_FREE) freed++;
+      Atomics.store(this.state, pfn, o);
+      if (o === FRAME_FREE) this.freeList[n++] = pfn;
+    }
+    meta[NFREE] = n;
+    for (let base = 0; base < this.pcp.length; base += PCP_WORDS) this.pcp[base] = 0;
+    return freed;
+  }
+
   private pcpCount(): number {
     let n = 0;
     for (let base = 0; base < this.pcp.length; base += PCP_WORDS) n += this.pcp[base]!;

@@ -30,6 +30,7 @@ import { CpuClaims } from './cpu-claims.js';
 import { PageAllocator, type PageAllocatorBuffers } from './page-alloc.js';
 import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
+import { type GateDecl, RecoveryGate } from './recovery-gate.js';
 import { VmStore } from './vm-struct.js';
 
 /**
@@ -63,6 +64,8 @@ export interface Parts {
   cpuClaims: number;
   /** Two words written at creation: BRAND and the configuration's fingerprint. */
   brand: number;
+  /** The recovery gate and each cpu's "in an operation" word (recovery-gate.ts). */
+  gate: GateDecl;
 }
 
 /** "vmal": marks a control block initialized by createVmalloc. */
@@ -104,6 +107,7 @@ export function declareParts(config: VmallocConfig): Parts {
     vmCacheLock: layout.lock('vm_struct_cachep'),
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
     brand: layout.words(2),
+    gate: RecoveryGate.declare(layout, config.nrCpus),
   };
 }
 
@@ -146,6 +150,12 @@ export class VmContext {
   readonly lockTable: LockTable;
   /** Which thread holds which cpu id (see cpu-claims.ts). */
   readonly claims: CpuClaims;
+  /** The offsets every part declared (recovery resets the design's and the core's words). */
+  readonly parts: Parts;
+  /** Operations enter and leave through it; recover() closes it (recovery-gate.ts). */
+  readonly gate: RecoveryGate;
+  /** Depth of nested operations on this thread (a purge notifier may call vfree). */
+  opDepth = 0;
   /** Every lock of the subsystem with its class name, for lock_stat. */
   readonly allLocks: readonly Lock[];
   readonly log: RateLimitedLog;
@@ -178,6 +188,8 @@ export class VmContext {
     const table = new LockTable(handle.locks);
     this.lockTable = table;
     this.claims = new CpuClaims(new Int32Array(handle.ctl), parts.cpuClaims, config.nrCpus, table);
+    this.parts = parts;
+    this.gate = new RecoveryGate(new Int32Array(handle.ctl), parts.gate, config.nrCpus, table);
     this.log = new RateLimitedLog(logger);
     const lock = (index: number, name: string): Lock => new Lock(table, index, name);
     const zone = lock(parts.zoneLock, 'zone->lock');

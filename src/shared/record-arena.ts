@@ -261,6 +261,24 @@ export class RecordArena {
     return n;
   }
 
+  /**
+   * Recovery (src/mm/recovery.ts), with every thread outside the arena: every id below the
+   * high-water mark that `used` does not mark (used[id] !== 0) goes on the shared stack, and
+   * every per-CPU cache is emptied. Whatever a dead thread left half-done in the stack or in
+   * a cache is forgotten. Returns the number of ids that were live and are free now.
+   */
+  rebuildFree(used: Uint8Array): number {
+    this.refreshViews();
+    const before = this.live;
+    const hwm = this.meta[HWM]!;
+    let n = 0;
+    for (let id = 1; id < hwm; id++) if (used[id] === 0) this.ids[n++] = id;
+    this.meta[NFREE] = n;
+    const pc = this.pcpu;
+    if (pc !== null) for (let base = 0; base < pc.length; base += PCPU_WORDS) pc[base] = 0;
+    return before - this.live;
+  }
+
   private cachedCount(): number {
     const pc = this.pcpu;
     if (pc === null) return 0;
