@@ -37,6 +37,7 @@ import {
   makeGrowableBuffer,
 } from '../shared/buffers.js';
 import type { Lock } from '../shared/lock.js';
+import { S_PCP_DRAIN, S_PCP_REFILL, stepHook } from '../shared/step-hook.js';
 
 const NR_FRAMES = 0; // frames the memory holds at most
 const HWM = 1; // pfns [0, HWM) have been handed out at least once
@@ -262,6 +263,7 @@ export class PageAllocator {
         meta[HWM] = pfn + 1;
       }
       pcp[base + 1 + n++] = pfn;
+      if (n === 2) if (stepHook !== null) stepHook(S_PCP_REFILL);
     }
     this.lock?.unlock();
     pcp[base] = n;
@@ -276,6 +278,7 @@ export class PageAllocator {
     this.lock?.lock(this.cpu);
     let nfree = meta[NFREE]!;
     for (let k = 0; k < PCP_BATCH; k++) this.freeList[nfree++] = pcp[base + 1 + k]!;
+    if (stepHook !== null) stepHook(S_PCP_DRAIN);
     meta[NFREE] = nfree;
     this.lock?.unlock();
     pcp.copyWithin(base + 1, base + 1 + PCP_BATCH, base + 1 + PCP_HIGH);

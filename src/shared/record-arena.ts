@@ -21,6 +21,7 @@
 
 import { type AnyBuffer, growBuffer, makeFixedBuffer, makeGrowableBuffer } from './buffers.js';
 import type { Lock } from './lock.js';
+import { S_CACHE_DRAIN, S_CACHE_REFILL, stepHook } from './step-hook.js';
 
 /** Indices into `meta`. */
 const CAP = 0; // records the buffer holds now
@@ -223,6 +224,7 @@ export class RecordArena {
       const id = this.allocShared();
       if (id === 0) break;
       pc[base + 1 + n] = id;
+      if (n === 1) if (stepHook !== null) stepHook(S_CACHE_REFILL);
     }
     this.lock!.unlock();
     if (n === 0) return 0;
@@ -236,7 +238,10 @@ export class RecordArena {
     const base = this.pcpuBase;
     this.lock!.lock(this.cpu);
     this.refreshViews();
-    for (let k = 0; k < PCPU_BATCH; k++) this.freeShared(pc[base + 1 + k]!);
+    for (let k = 0; k < PCPU_BATCH; k++) {
+      this.freeShared(pc[base + 1 + k]!);
+      if (k === 1) if (stepHook !== null) stepHook(S_CACHE_DRAIN);
+    }
     this.lock!.unlock();
     pc.copyWithin(base + 1, base + 1 + PCPU_BATCH, base + 1 + PCPU_CAP);
     pc[base] = PCPU_CAP - PCPU_BATCH;
