@@ -52,6 +52,7 @@ export type {
   VmapSpaceOptions,
   VmapSpaceStats,
 } from './vmap-space-options.js';
+import { pauseSteps, resumeSteps, stepHook } from '../shared/step-hook.js';
 
 // The hot words of the control and statistics blocks (vmap-space-handle.ts has the layout),
 // as this module's own constants: V8 folds a module's own constants into the code but loads
@@ -114,6 +115,7 @@ export class VmapSpace {
 
   /** Takes the lock (concurrent spaces) and brings this thread's views up to date. */
   private enter(): void {
+    if (stepHook !== null) pauseSteps();
     if (this.lock !== null) {
       this.lock.lock(this.cpu);
       this.s.refreshViews();
@@ -122,6 +124,7 @@ export class VmapSpace {
 
   private leave(): void {
     if (this.lock !== null) this.lock.unlock();
+    resumeSteps();
   }
 
   /** end - start */

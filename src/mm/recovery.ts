@@ -116,8 +116,15 @@ export function survive(ctx: VmContext, e: unknown): void {
       break;
     }
   }
-  recover(ctx, 'recover');
-  ctx.lockTable.markCpuAlive(ctx.cpu);
+  // Out of the operation it gave up (its half-done changes are the recovery's to undo), so
+  // that a recovery another thread runs does not wait for it.
+  ctx.gate.leave(ctx.cpu);
+  try {
+    recover(ctx, 'recover');
+  } finally {
+    ctx.lockTable.markCpuAlive(ctx.cpu);
+    ctx.gate.enter(ctx.cpu);
+  }
 }
 
 /** Does a busy area start at `addr` (for an operation retried after a recovery)? */

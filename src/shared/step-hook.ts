@@ -91,3 +91,23 @@ export let stepHook: ((step: number) => void) | null = null;
 export function setStepHook(fn: ((step: number) => void) | null): void {
   stepHook = fn;
 }
+
+let paused: ((step: number) => void) | null = null;
+
+/**
+ * Turns this thread's hook off until resumeSteps(): the private range allocators (the
+ * page-array pools' VmapSpaces) share the kva code and its step points, but a kill there is
+ * not one of the vmalloc steps being tested. Call only while a hook is installed.
+ */
+export function pauseSteps(): void {
+  paused = stepHook;
+  stepHook = null;
+}
+
+/** Turns a paused hook back on (nothing when none is paused). */
+export function resumeSteps(): void {
+  if (paused !== null) {
+    stepHook = paused;
+    paused = null;
+  }
+}
