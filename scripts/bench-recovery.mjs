@@ -41,7 +41,6 @@ function setup(live) {
     design: 'global',
     logger: null,
     physicalMemory: 2 ** 33,
-    lazyMaxPages: 2 ** 20,
   });
   const ctx = vm.ctx;
   const held = [];
@@ -142,7 +141,9 @@ function makeLoopC(K) {
 }
 
 console.log('## Hot path: ns per vmalloc + vfree pair (global design, 1 page), median of rounds\n');
-console.log('| live areas | K records written | A base | B rebuild (gate) | C intent log (lower bound) | B/A | C/A |');
+console.log(
+  '| live areas | K records written | A base | B rebuild (gate) | C intent log (lower bound) | B/A | C/A |',
+);
 console.log('|---|---|---|---|---|---|---|');
 for (const live of LIVE) {
   const { ctx } = setup(live);

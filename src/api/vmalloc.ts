@@ -22,14 +22,7 @@ import { copy, physOffset, readBytes } from '../mm/access.js';
 import { type VmallocAllocOptions, allocate } from '../mm/alloc-path.js';
 import { checkAddr, checkByteSize, throwEinval } from '../mm/args.js';
 import { releaseCpu } from '../mm/cpu-supervision.js';
-import {
-  type RecoveryReport,
-  enterOp,
-  leaveOp,
-  recover,
-  stillLive,
-  survive,
-} from '../mm/recovery.js';
+import { type RecoveryReport, enterOp, leaveOp, recover, survive } from '../mm/recovery.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
 import { registerPurgeNotifier, unregisterPurgeNotifier } from '../mm/purge-notifier.js';
 import type { VmallocHandle } from '../mm/shared-state.js';
@@ -141,12 +134,15 @@ export class Vmalloc extends VmallocBase {
   vfree(addr: number | null | undefined): void {
     if (addr === 0 || addr === null || addr === undefined) return;
     const ctx = this.ctx;
-    for (let again = false; ; again = true) {
+    // Once unlinked, a recovery frees the area (it is on no busy list): a retry then must
+    // not look the address up again, where a new area may live by now.
+    let unlinked = false;
+    for (;;) {
       enterOp(ctx);
       try {
-        // After a recovery: done if the area went (its free had unlinked it).
-        if (again && !stillLive(ctx, addr)) break;
+        if (unlinked) break;
         const va = unlinkForFree(ctx, 'vfree', addr);
+        unlinked = true;
         const vm = ctx.vmOf(va);
         releaseArea(ctx, va, vm, freesPagesOnVfree(ctx, vm));
         break;
@@ -167,12 +163,15 @@ export class Vmalloc extends VmallocBase {
   vunmap(addr: number | null | undefined): void {
     if (addr === 0 || addr === null || addr === undefined) return;
     const ctx = this.ctx;
-    for (let again = false; ; again = true) {
+    // Once unlinked, a recovery frees the area (it is on no busy list): a retry then must
+    // not look the address up again, where a new area may live by now.
+    let unlinked = false;
+    for (;;) {
       enterOp(ctx);
       try {
-        // After a recovery: done if the area went (its free had unlinked it).
-        if (again && !stillLive(ctx, addr)) break;
+        if (unlinked) break;
         const va = unlinkForFree(ctx, 'vunmap', addr);
+        unlinked = true;
         const vm = ctx.vmOf(va);
         releaseArea(ctx, va, vm, (ctx.vms.flags(vm) & VmFlags.VM_MAP_PUT_PAGES) !== 0);
         break;
@@ -249,17 +248,17 @@ export class Vmalloc extends VmallocBase {
   removeVmArea(addr: number): VmArea | null {
     const ctx = this.ctx;
     const at = checkAddr('remove_vm_area', addr);
-    let snap: VmArea | null;
-    for (let again = false; ; again = true) {
-      enterOp(ctx);
-      try {
-        snap = again && !stillLive(ctx, at) ? null : removeVmArea(ctx, at);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
+    let snap: VmArea | null = null;
+    enterOp(ctx);
+    try {
+      snap = removeVmArea(ctx, at);
+    } catch (e) {
+      // Recovered; whether the area was removed (its pages then freed by the recovery) or
+      // is still live cannot be told without a lookup another thread may race with.
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
     }
     this.afterOp();
     return snap;
@@ -301,9 +300,10 @@ export class Vmalloc extends VmallocBase {
     try {
       freePages(ctx, pfns);
     } catch (e) {
-      // Taking zone->lock from a dead holder: recover; the frames are checked again.
+      // zone->lock held by a dead cpu: recover, then report it (some frames may be free
+      // already, and may be another thread's again by now: no retry).
       survive(ctx, e);
-      freePages(ctx, pfns);
+      throw e;
     } finally {
       leaveOp(ctx);
     }

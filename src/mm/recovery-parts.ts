@@ -105,14 +105,13 @@ const areasPart: RecoveryPart = {
     const usedVm = new Uint8Array(vms.highWater);
     for (const vm of run.keptVm) usedVm[vm] = 1;
     bump(run, 'vm_structs', vms.rebuildFree(usedVm));
-    // Pages arrays of the areas not kept.
-    const slots = new Set<number>();
-    for (const vm of run.keptVm) if (vms.nrPages(vm) > 0) slots.add(vms.pages(vm));
-    for (const r of ctx.pool.ranges()) {
-      if (slots.has(r.start)) continue;
-      ctx.pool.free(r.start);
-      bump(run, 'pages arrays');
-    }
+    // The page-array pools, with the kept areas' arrays only (a dead cpu may have died
+    // holding a pool's lock, half-way through changing it).
+    const keep: { slot: number; n: number }[] = [];
+    for (const vm of run.keptVm)
+      if (vms.nrPages(vm) > 0) keep.push({ slot: vms.pages(vm), n: vms.nrPages(vm) });
+    bump(run, 'pages arrays', ctx.pool.ranges().length - keep.length);
+    ctx.pool.rebuild(keep);
     // The design's and the core's words: trees, lists, pools, vmap_lazy_nr. They were
     // declared first (src/mm/shared-state.ts), so they are the words below the core's last.
     const ctl = new Int32Array(ctx.handle.ctl);

@@ -127,12 +127,6 @@ export function survive(ctx: VmContext, e: unknown): void {
   }
 }
 
-/** Does a busy area start at `addr` (for an operation retried after a recovery)? */
-export function stillLive(ctx: VmContext, addr: number): boolean {
-  const va = ctx.areas.find(ctx.cpu, addr);
-  return va !== 0 && ctx.s.start(va) === addr;
-}
-
 /** Enters an operation that changes shared structures (nested calls count once). */
 export function enterOp(ctx: VmContext): void {
   if (ctx.opDepth++ === 0) ctx.gate.enter(ctx.cpu);

@@ -110,6 +110,7 @@ async function trial(
   const common = { handle: vm.handle, ctl, step, nth };
   const survivor = spawn({ ...common, cpu: 2, role: 'survivor', seed: seed ^ 0x1234, maxOps: 0 });
   const survived = outcome(survivor);
+  const survivorExit = once(survivor, 'exit');
   const victim = spawn({
     ...common,
     cpu: 1,
@@ -117,6 +118,7 @@ async function trial(
     seed,
     maxOps: step === 0 ? 1e9 : 3000,
   });
+  const victimExit = once(victim, 'exit'); // (it may exit before its last message is read)
   vm.watchWorker(victim, 1);
   let killed = false;
   if (step !== 0) {
@@ -124,7 +126,7 @@ async function trial(
     if (m.type === 'error') assert.fail(`victim failed: ${m.message}`);
     killed = m.type === 'parked';
     if (killed) await victim.terminate();
-    else await once(victim, 'exit');
+    else await victimExit;
   } else {
     await until(() => Atomics.load(words, VICTIM_OPS) >= killAt, 'victim operations');
     await victim.terminate();
@@ -135,13 +137,13 @@ async function trial(
   mine.push(...signAreas(vm, 4, seed + 100));
   Atomics.store(words, STOP, 1);
   const s = await survived;
-  await once(survivor, 'exit');
+  await survivorExit;
   if (s.type === 'error') assert.fail(`survivor failed: ${s.message}`);
   assert.equal(s.type, 'verified');
   if (s.type !== 'verified') throw new Error('unreachable');
   assert.equal(s.bad, 0, `survivor: ${s.bad} areas lost or damaged`);
   vm.check();
-  assertSigned(vm, mine, 'main thread');
+  assertSigned(vm, mine, `main thread (step ${step} nth ${nth} seed ${seed})`);
   // Allocation goes on, and everything can be freed.
   const more = signAreas(vm, 40, seed + 7);
   for (const a of more) vm.vfree(a.addr);
