@@ -295,6 +295,15 @@ export class VmapSpace {
     this.lock?.forceRelease();
   }
 
+  /**
+   * Recovery: frees the lock whoever holds it (every other thread is outside this space; a
+   * dead worker may hold it), so that the recovery can read the space before rebuild().
+   * @internal
+   */
+  releaseLock(): void {
+    this.lock?.forceRelease();
+  }
+
   /** The live area containing `addr`, or null. */
   find(addr: number): Range | null {
     checkAddr('find', addr);

@@ -119,6 +119,11 @@ export class PagesPool {
     this.spaces.forEach((space, p) => space.rebuild(per[p]!.sort((a, b) => a.start - b.start)));
   }
 
+  /** Recovery: frees every pool's lock (see VmapSpace.releaseLock). */
+  releaseLocks(): void {
+    for (const space of this.spaces) space.releaseLock();
+  }
+
   check(): void {
     for (const s of this.spaces) s.check();
   }

@@ -81,6 +81,7 @@ export function recover(ctx: VmContext, fn = 'recover'): RecoveryReport | null {
     const dead: number[] = [];
     for (let c = 0; c < ctx.config.nrCpus; c++) if (table.isCpuDead(c)) dead.push(c);
     for (const lock of ctx.allLocks) if (lock.isLocked()) lock.forceRelease();
+    ctx.pool.releaseLocks();
     ctx.refreshAll();
     const run: RecoveryRun = { ctx, dead, keptVa: [], keptVm: [], counts: {} };
     const parts = recoveryParts(ctx);
