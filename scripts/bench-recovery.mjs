@@ -40,11 +40,11 @@ function setup(live) {
   const vm = createVmalloc({
     design: 'global',
     logger: null,
-    physicalMemory: 2 ** 33,
+    physicalMemory: 2 ** 31,
   });
   const ctx = vm.ctx;
   const held = [];
-  for (let k = 0; k < live; k++) held.push(vm.vmalloc(4096 * (1 + (k % 4))));
+  for (let k = 0; k < live; k++) held.push(vm.vmalloc(4096));
   // Free every other one: the free tree has `live / 2` blocks to search.
   for (let k = 0; k < live; k += 2) vm.vfree(held[k]);
   vm.purge();
@@ -172,7 +172,7 @@ console.log('\n## Recovery time: vm.recover() with N busy areas (get_vm_area, no
 console.log('| busy areas | recover() ms | areas kept |');
 console.log('|---|---|---|');
 for (const n of RECOVER) {
-  const vm = createVmalloc({ design: 'global', logger: null, maxRecords: 2 ** 22 });
+  const vm = createVmalloc({ design: 'global', logger: null });
   for (let k = 0; k < n; k++) vm.getVmArea(4096);
   const r = vm.recover();
   vm.check();
