@@ -14,8 +14,8 @@
  *
  * Cost on the hot path: one sequentially consistent store (the "I am in" word must be visible
  * before the gate is read: Dekker's handshake, as rcu_read_lock() does with a full barrier in
- * SRCU) and one load at entry, one plain store at exit. Measured with the rest of recovery's
- * cost in BENCHMARKS and the issue-9 report.
+ * SRCU) and one load at entry, one plain store at exit: within the noise of a vmalloc + vfree
+ * pair (scripts/bench-recovery.mjs).
  */
 
 import { VmallocError } from '../errors.js';
