@@ -22,6 +22,7 @@ import { copy, physOffset, readBytes } from '../mm/access.js';
 import { type VmallocAllocOptions, allocate } from '../mm/alloc-path.js';
 import { checkAddr, checkByteSize, throwEinval } from '../mm/args.js';
 import { releaseCpu } from '../mm/cpu-supervision.js';
+import { type RecoveryReport, enterOp, leaveOp, recover, survive } from '../mm/recovery.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
 import { vmMapRam, vmUnmapAliases, vmUnmapRam } from '../mm/vm-map-ram.js';
 import {
@@ -72,14 +73,38 @@ export class Vmalloc extends VmallocBase {
    * Kernel: vmalloc() / __vmalloc_node().
    */
   vmalloc(size: number, options?: VmallocAllocOptions): number | null {
-    const addr = allocate(this.ctx, 'vmalloc', size, options, false, 0);
+    const ctx = this.ctx;
+    let addr: number | null;
+    for (;;) {
+      enterOp(ctx);
+      try {
+        addr = allocate(this.ctx, 'vmalloc', size, options, false, 0);
+        break;
+      } catch (e) {
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
+    }
     this.afterOp();
     return addr;
   }
 
   /** vmalloc() with zeroed pages. Kernel: vzalloc(). */
   vzalloc(size: number, options?: Omit<VmallocAllocOptions, 'zero'>): number | null {
-    const addr = allocate(this.ctx, 'vzalloc', size, options, true, 0);
+    const ctx = this.ctx;
+    let addr: number | null;
+    for (;;) {
+      enterOp(ctx);
+      try {
+        addr = allocate(this.ctx, 'vzalloc', size, options, true, 0);
+        break;
+      } catch (e) {
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
+    }
     this.afterOp();
     return addr;
   }
@@ -91,7 +116,19 @@ export class Vmalloc extends VmallocBase {
    */
   vmallocHuge(size: number, options?: VmallocAllocOptions): number | null {
     const flags = VmFlags.VM_ALLOW_HUGE_VMAP;
-    const addr = allocate(this.ctx, 'vmalloc_huge', size, options, false, flags);
+    const ctx = this.ctx;
+    let addr: number | null;
+    for (;;) {
+      enterOp(ctx);
+      try {
+        addr = allocate(this.ctx, 'vmalloc_huge', size, options, false, flags);
+        break;
+      } catch (e) {
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
+    }
     this.afterOp();
     return addr;
   }
@@ -108,9 +145,24 @@ export class Vmalloc extends VmallocBase {
   vfree(addr: number | null | undefined): void {
     if (addr === 0 || addr === null || addr === undefined) return;
     const ctx = this.ctx;
-    const va = unlinkForFree(ctx, 'vfree', addr);
-    const vm = ctx.vmOf(va);
-    releaseArea(ctx, va, vm, freesPagesOnVfree(ctx, vm));
+    // Once unlinked, a recovery frees the area (it is on no busy list): a retry then must
+    // not look the address up again, where a new area may live by now.
+    let unlinked = false;
+    for (;;) {
+      enterOp(ctx);
+      try {
+        if (unlinked) break;
+        const va = unlinkForFree(ctx, 'vfree', addr);
+        unlinked = true;
+        const vm = ctx.vmOf(va);
+        releaseArea(ctx, va, vm, freesPagesOnVfree(ctx, vm));
+        break;
+      } catch (e) {
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
+    }
     this.afterOp();
   }
 
@@ -122,9 +174,24 @@ export class Vmalloc extends VmallocBase {
   vunmap(addr: number | null | undefined): void {
     if (addr === 0 || addr === null || addr === undefined) return;
     const ctx = this.ctx;
-    const va = unlinkForFree(ctx, 'vunmap', addr);
-    const vm = ctx.vmOf(va);
-    releaseArea(ctx, va, vm, (ctx.vms.flags(vm) & VmFlags.VM_MAP_PUT_PAGES) !== 0);
+    // Once unlinked, a recovery frees the area (it is on no busy list): a retry then must
+    // not look the address up again, where a new area may live by now.
+    let unlinked = false;
+    for (;;) {
+      enterOp(ctx);
+      try {
+        if (unlinked) break;
+        const va = unlinkForFree(ctx, 'vunmap', addr);
+        unlinked = true;
+        const vm = ctx.vmOf(va);
+        releaseArea(ctx, va, vm, (ctx.vms.flags(vm) & VmFlags.VM_MAP_PUT_PAGES) !== 0);
+        break;
+      } catch (e) {
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
+    }
     this.afterOp();
   }
 
@@ -207,7 +274,19 @@ export class Vmalloc extends VmallocBase {
    * Kernel: vmap().
    */
   vmap(pages: ArrayLike<number>, options?: VmapOptions): number | null {
-    const addr = vmap(this.ctx, pages, options);
+    const ctx = this.ctx;
+    let addr: number | null;
+    for (;;) {
+      enterOp(ctx);
+      try {
+        addr = vmap(ctx, pages, options);
+        break;
+      } catch (e) {
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
+    }
     this.afterOp();
     return addr;
   }
@@ -222,7 +301,19 @@ export class Vmalloc extends VmallocBase {
     options?: { caller?: string; physAddr?: number },
   ): VmArea | null {
     const bytes = checkByteSize('get_vm_area', size);
-    const vm = getVmArea(this.ctx, bytes, flags, options);
+    const ctx = this.ctx;
+    let vm: number;
+    for (;;) {
+      enterOp(ctx);
+      try {
+        vm = getVmArea(ctx, bytes, flags, options);
+        break;
+      } catch (e) {
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
+    }
     this.afterOp();
     return vm === 0 ? null : snapshot(this.ctx, vm);
   }
@@ -233,7 +324,20 @@ export class Vmalloc extends VmallocBase {
    * Kernel: remove_vm_area().
    */
   removeVmArea(addr: number): VmArea | null {
-    const snap = removeVmArea(this.ctx, checkAddr('remove_vm_area', addr));
+    const ctx = this.ctx;
+    const at = checkAddr('remove_vm_area', addr);
+    let snap: VmArea | null = null;
+    enterOp(ctx);
+    try {
+      snap = removeVmArea(ctx, at);
+    } catch (e) {
+      // Recovered; whether the area was removed (its pages then freed by the recovery) or
+      // is still live cannot be told without a lookup another thread may race with.
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
     return snap;
   }
@@ -244,7 +348,19 @@ export class Vmalloc extends VmallocBase {
    * Kernel: alloc_pages_bulk().
    */
   allocPages(n: number): Int32Array {
-    const out = allocPages(this.ctx, n);
+    const ctx = this.ctx;
+    let out: Int32Array;
+    for (;;) {
+      enterOp(ctx);
+      try {
+        out = allocPages(ctx, n);
+        break;
+      } catch (e) {
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
+    }
     this.afterOp();
     return out;
   }
@@ -257,7 +373,18 @@ export class Vmalloc extends VmallocBase {
    * Kernel: __free_page().
    */
   freePages(pfns: ArrayLike<number>): void {
-    freePages(this.ctx, pfns);
+    const ctx = this.ctx;
+    enterOp(ctx);
+    try {
+      freePages(ctx, pfns);
+    } catch (e) {
+      // zone->lock held by a dead cpu: recover, then report it (some frames may be free
+      // already, and may be another thread's again by now: no retry).
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
   }
 
@@ -366,8 +493,33 @@ export class Vmalloc extends VmallocBase {
 
   /** Returns every lazily freed range to free space now. Kernel: purge_vmap_area_lazy(). */
   purge(): void {
-    this.ctx.areas.reclaimAndPurge(this.cpu);
+    const ctx = this.ctx;
+    enterOp(ctx);
+    try {
+      ctx.areas.reclaimAndPurge(this.cpu);
+    } catch (e) {
+      survive(ctx, e); // the recovery purged everything
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
+  }
+
+  /**
+   * Brings the subsystem back to a consistent state after a worker died (watchWorker, or
+   * markCpuDead, says which): waits until every other live worker is between operations,
+   * then rebuilds every shared structure from the complete areas, which stay live at their
+   * addresses with their contents. The dead cpu's half-made areas, cached records and pages,
+   * and every lazy and pooled area become free; its complete areas stay allocated until
+   * someone frees them by address. Also run by any call that finds a lock held by a dead
+   * cpu. Returns what it did, or null when another thread was recovering (it waited).
+   * @throws VmallocError ETIMEDOUT when a worker stays inside an operation past the lock
+   * timeout (it died without being marked dead): nothing changed.
+   */
+  recover(): RecoveryReport | null {
+    const report = recover(this.ctx);
+    this.afterOp();
+    return report;
   }
 
   /**

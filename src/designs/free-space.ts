@@ -23,6 +23,7 @@ import { VaFlags, type VaStore } from '../kva/vmap-area.js';
 import { LINE_WORDS, type ControlLayout } from '../shared/control-layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
 import type { PcpuSeam, VmapCore } from './design.js';
+import { S_BUSY_LINKED, S_PURGE_MERGING, S_UNLINK_LOCKED, stepHook } from '../shared/step-hook.js';
 
 /** Offsets of the free space's words and lock. */
 export interface FreeSpaceDecl {
@@ -160,6 +161,7 @@ export class FreeSpace {
     this.core.take(this.lock, cpu);
     for (let k = 0; k < vas.length; k++) {
       const va = vas[k]!;
+      if (stepHook !== null) stepHook(S_PURGE_MERGING);
       if (mergeOrAddVmapArea(s, this.head, va, true) === 0) {
         this.lock.unlock();
         invariantFailure(
@@ -206,6 +208,7 @@ export function newHead(s: VaStore): number {
 export function insertBusy(core: VmapCore, lock: Lock, h: number, cpu: number, va: number): void {
   core.take(lock, cpu);
   const ok = insertVmapArea(core.s, h, va);
+  if (stepHook !== null) stepHook(S_BUSY_LINKED);
   lock.unlock();
   if (!ok) {
     const s = core.s;
@@ -245,7 +248,10 @@ export function findUnlinkIn(
     va !== 0 &&
     s.start(va) === addr &&
     (!requireVm || (s.vm(va) !== 0 && (s.flags(va) & VaFlags.PCPU) === 0));
-  if (ok) unlinkVmapArea(s, h, va);
+  if (ok) {
+    unlinkVmapArea(s, h, va);
+    if (stepHook !== null) stepHook(S_UNLINK_LOCKED);
+  }
   lock.unlock();
   return ok || va === 0 ? va : -va;
 }

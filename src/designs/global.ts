@@ -30,6 +30,7 @@ import {
   newHead,
 } from './free-space.js';
 import { VaStat, bump } from './stat.js';
+import { S_LAZY_LOCKED, S_PURGE_DETACHED, S_PURGE_MERGED, stepHook } from '../shared/step-hook.js';
 
 export interface GlobalDecl {
   free: FreeSpaceDecl;
@@ -120,6 +121,7 @@ export class GlobalDesign implements VmapDesign {
   insertLazy(cpu: number, va: number): void {
     this.core.take(this.lazyLock, cpu);
     const ok = mergeOrAddVmapArea(this.core.s, this.lazyHead, va, false);
+    if (stepHook !== null) stepHook(S_LAZY_LOCKED);
     this.lazyLock.unlock();
     if (ok === 0) invariantFailure(`vmalloc bug: lazily freed area #${va} overlaps a lazy range`);
   }
@@ -138,6 +140,7 @@ export class GlobalDesign implements VmapDesign {
     const lh = this.lazyHead;
     const first = detachList(core, this.lazyLock, lh, cpu);
     if (first === 0) return false;
+    if (stepHook !== null) stepHook(S_PURGE_DETACHED);
     bump(core.stat, VaStat.PURGES);
     core.flushTlbAll(); // one flush_tlb_kernel_range() over [first, last]
     const chain: number[] = [];
@@ -147,6 +150,7 @@ export class GlobalDesign implements VmapDesign {
       pages += s.size(va) / core.cfg.pageSize;
     }
     this.free.mergeAll(cpu, chain, true);
+    if (stepHook !== null) stepHook(S_PURGE_MERGED);
     core.subLazy(pages);
     bump(core.stat, VaStat.PURGED_AREAS, chain.length);
     return true;

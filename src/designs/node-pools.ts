@@ -31,6 +31,7 @@ import { Lock, type LockTable } from '../shared/lock.js';
 import type { VmapCore } from './design.js';
 import { type FreeSpace, listIds, newHead } from './free-space.js';
 import { VaStat, bump } from './stat.js';
+import { S_POOL_FILL, S_POOL_TAKE, stepHook } from '../shared/step-hook.js';
 
 /** Pools hold areas of 1..MAX_VA_SIZE_PAGES pages (guard page included). */
 export const MAX_VA_SIZE_PAGES = 256;
@@ -105,6 +106,7 @@ export class NodePools {
           va = 0; // WARN_ON_ONCE in the kernel: left in place
         } else {
           listDel(s, va);
+          if (stepHook !== null) stepHook(S_POOL_TAKE);
           this.ctl[o + P_LEN + idx] = this.ctl[o + P_LEN + idx]! - 1;
         }
       } else {
@@ -125,6 +127,7 @@ export class NodePools {
     const lock = this.locks[n]!;
     this.core.take(lock, cpu);
     listAdd(this.s, this.ctl[o + P_HEAD + idx]!, va);
+    if (stepHook !== null) stepHook(S_POOL_FILL);
     Atomics.store(this.ctl, o + P_LEN + idx, this.ctl[o + P_LEN + idx]! + 1);
     lock.unlock();
     return true;

@@ -60,6 +60,7 @@ import {
 import { NodePools, POOL_WORDS } from './node-pools.js';
 import { checkNodes, describeNodes, type VmapNodeInfo } from './nodes-check.js';
 import { VaStat, bump } from './stat.js';
+import { S_LAZY_LOCKED, S_PURGE_DETACHED, S_PURGE_MERGED, stepHook } from '../shared/step-hook.js';
 
 export type { VmapNodeInfo } from './nodes-check.js';
 
@@ -260,6 +261,7 @@ export class NodesDesign implements VmapDesign {
     const lock = this.lazyLocks[n]!;
     this.core.take(lock, cpu);
     const ok = insertVmapArea(s, this.ctl[this.nodeBase(n) + N_LAZY_HEAD]!, va);
+    if (stepHook !== null) stepHook(S_LAZY_LOCKED);
     lock.unlock();
     if (!ok) invariantFailure(`vmalloc bug: lazily freed area #${va} overlaps a lazy area`);
   }
@@ -289,6 +291,7 @@ export class NodesDesign implements VmapDesign {
       if (first !== 0) detached.push({ node: n, first, head: lh });
     }
     if (detached.length === 0) return false;
+    if (stepHook !== null) stepHook(S_PURGE_DETACHED);
     bump(core.stat, VaStat.PURGES);
     core.flushTlbAll();
     // helpers = clamp(vmap_lazy_nr / lazy_max_pages(), 1, nodes to purge) - 1
@@ -323,6 +326,7 @@ export class NodesDesign implements VmapDesign {
       else bump(core.stat, VaStat.POOL_REFILLS);
       va = next;
     }
+    if (stepHook !== null) stepHook(S_PURGE_MERGED);
     core.subLazy(pages);
     toFree.reverse();
     this.free.mergeAll(cpu, toFree, false);

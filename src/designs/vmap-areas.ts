@@ -38,6 +38,13 @@ import {
   type VmapDesign,
 } from './design.js';
 import { VaStat, bump } from './stat.js';
+import {
+  S_ALLOC_BUSY,
+  S_ALLOC_RECORD,
+  S_LAZY,
+  S_LAZY_COUNTED,
+  stepHook,
+} from '../shared/step-hook.js';
 
 /** A purge notifier: releases what it can and returns how many pages (or areas) it freed. */
 export type PurgeNotifier = () => number;
@@ -154,6 +161,7 @@ export class VmapAreas implements VmapCore {
     const s = this.s;
     const va = s.alloc();
     if (va === 0) return 0;
+    if (stepHook !== null) stepHook(S_ALLOC_RECORD);
     s.setFlags(va, vaFlags | d.allocTag);
     s.setVm(va, 0);
     let purged = false;
@@ -175,6 +183,7 @@ export class VmapAreas implements VmapCore {
       s.free(va);
       return 0;
     }
+    if (stepHook !== null) stepHook(S_ALLOC_BUSY);
     return va;
   }
 
@@ -216,7 +225,9 @@ export class VmapAreas implements VmapCore {
   freeLazy(cpu: number, va: number): void {
     const pages = this.s.size(va) / this.cfg.pageSize;
     const nrLazy = Atomics.add(this.ctl, this.decl.lazyNr, pages) + pages;
+    if (stepHook !== null) stepHook(S_LAZY_COUNTED);
     this.design.insertLazy(cpu, va);
+    if (stepHook !== null) stepHook(S_LAZY);
     if (nrLazy > this.cfg.lazyMaxPages) this.drain(cpu);
   }
 

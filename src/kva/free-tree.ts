@@ -20,6 +20,7 @@
 import { augmentPropagate } from './rbtree.js';
 import { findVaLinks, linkVa, unlinkVa } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
+import { S_FREE_CLIPPED, S_FREE_MERGE, S_FREE_SPLIT, stepHook } from '../shared/step-hook.js';
 
 // The record layout of vmap-area.ts, as this module's own constants: V8 folds a module's
 // own constants into the code but loads imported ones at every use (checked by a test).
@@ -151,6 +152,7 @@ export function vaClip(
   } else {
     return splitNoEdge(s, h, va, nva, preload, slot);
   }
+  if (stepHook !== null) stepHook(S_FREE_CLIPPED);
   augmentPropagate(s, va, 0);
   return 0;
 }
@@ -178,6 +180,7 @@ function splitNoEdge(
   f[(lva << 3) + F_START] = f[(va << 3) + F_START]!;
   f[(lva << 3) + F_END] = f[(nva << 3) + F_START]!;
   f[(va << 3) + F_START] = f[(nva << 3) + F_END]!;
+  if (stepHook !== null) stepHook(S_FREE_SPLIT);
   augmentPropagate(s, va, 0);
   linkVa(s, h, lva, findVaLinks(s, h, lva, va), true);
   return 0;
@@ -251,6 +254,7 @@ export function mergeOrAddVmapArea(s: VaStore, h: number, va: number, aug: boole
   if (next !== h && f[(next << 3) + F_START] === end) {
     f[(next << 3) + F_START] = start;
     s.free(va);
+    if (stepHook !== null) stepHook(S_FREE_MERGE);
     cur = next;
     merged = true;
   }

@@ -18,7 +18,7 @@ import { invariantFailure } from '../debug.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
 import { checkSpace } from './check.js';
 import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
-import { rbListCount, rbListFirst, rbListNext, rbRootOf } from './rb-list.js';
+import { rbListCount, rbListFirst, rbListInit, rbListNext, rbRootOf } from './rb-list.js';
 import { VaStore } from './vmap-area.js';
 import {
   checkAddr,
@@ -52,6 +52,7 @@ export type {
   VmapSpaceOptions,
   VmapSpaceStats,
 } from './vmap-space-options.js';
+import { pauseSteps, resumeSteps, stepHook } from '../shared/step-hook.js';
 
 // The hot words of the control and statistics blocks (vmap-space-handle.ts has the layout),
 // as this module's own constants: V8 folds a module's own constants into the code but loads
@@ -114,6 +115,7 @@ export class VmapSpace {
 
   /** Takes the lock (concurrent spaces) and brings this thread's views up to date. */
   private enter(): void {
+    if (stepHook !== null) pauseSteps();
     if (this.lock !== null) {
       this.lock.lock(this.cpu);
       this.s.refreshViews();
@@ -122,6 +124,7 @@ export class VmapSpace {
 
   private leave(): void {
     if (this.lock !== null) this.lock.unlock();
+    resumeSteps();
   }
 
   /** end - start */
@@ -254,6 +257,51 @@ export class VmapSpace {
     unlinkVmapArea(s, this.busyHead, va);
     this.stat[S_BUSY_BYTES] = this.stat[S_BUSY_BYTES]! - (s.end(va) - s.start(va));
     if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) freeOverlap(s, va);
+  }
+
+  /**
+   * Recovery of the vmalloc subsystem (src/mm/recovery-parts.ts), with every other thread
+   * outside this space: its lock is made free whoever held it (a dead worker may have), and
+   * the space is rebuilt with exactly the live areas `keep` (sorted, disjoint, inside).
+   * @internal
+   */
+  rebuild(keep: readonly { start: number; end: number }[]): void {
+    const s = this.s;
+    s.refreshViews();
+    const used = new Uint8Array(s.highWater);
+    used[this.freeHead] = 1;
+    used[this.busyHead] = 1;
+    s.rebuildFree(used);
+    this.ctl[C_PRELOAD] = 0;
+    rbListInit(s, this.freeHead);
+    rbListInit(s, this.busyHead);
+    const addFree = (start: number, end: number): void => {
+      const va = s.alloc();
+      s.setRange(va, start, end);
+      mergeOrAddVmapArea(s, this.freeHead, va, true);
+    };
+    let at = this.start;
+    let busy = 0;
+    for (const r of keep) {
+      if (r.start > at) addFree(at, r.start);
+      const va = s.alloc();
+      s.setRange(va, r.start, r.end);
+      insertVmapArea(s, this.busyHead, va);
+      busy += r.end - r.start;
+      at = r.end;
+    }
+    if (at < this.end) addFree(at, this.end);
+    this.stat[S_BUSY_BYTES] = busy;
+    this.lock?.forceRelease();
+  }
+
+  /**
+   * Recovery: frees the lock whoever holds it (every other thread is outside this space; a
+   * dead worker may hold it), so that the recovery can read the space before rebuild().
+   * @internal
+   */
+  releaseLock(): void {
+    this.lock?.forceRelease();
   }
 
   /** The live area containing `addr`, or null. */

@@ -24,6 +24,16 @@ import { FRAME_AREA } from './page-alloc.js';
 import { PTRS_PER_TABLE } from './page-table-format.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
+import {
+  S_COMPLETE,
+  S_FRAMES,
+  S_MAPPED,
+  S_PAGES_ARRAY,
+  S_VM_ATTACHED,
+  S_VM_RESERVED,
+  S_VM_TAKEN,
+  stepHook,
+} from '../shared/step-hook.js';
 
 export interface VmallocAllocOptions {
   /** Power of two the address must be a multiple of. @defaultValue 1 */
@@ -119,6 +129,7 @@ export function vmallocNodeRange(
   if (!allocAreaPages(ctx, vm, zero)) return null;
   // The area is complete: show it in vmallocinfo from now on.
   ctx.vms.setFlags(vm, ctx.vms.flags(vm) & ~VmFlags.VM_UNINITIALIZED);
+  if (stepHook !== null) stepHook(S_COMPLETE);
   return ctx.vms.addr(vm);
 }
 
@@ -147,6 +158,7 @@ export function getVmAreaNode(
   }
   const vm = vms.allocZeroed();
   if (vm === 0) return 0;
+  if (stepHook !== null) stepHook(S_VM_TAKEN);
   const total = (flags & VmFlags.VM_NO_GUARD) !== 0 ? size : size + ctx.pageSize;
   vms.setFlags(vm, flags);
   vms.setCaller(vm, caller);
@@ -156,10 +168,12 @@ export function getVmAreaNode(
     vms.free(vm);
     return 0;
   }
+  if (stepHook !== null) stepHook(S_VM_RESERVED);
   const s = ctx.s;
   vms.setArea(vm, s.start(va), s.size(va));
   vms.setVa(vm, va);
   s.setVm(va, vm);
+  if (stepHook !== null) stepHook(S_VM_ATTACHED);
   return vm;
 }
 
@@ -207,6 +221,7 @@ function allocAreaPages(ctx: VmContext, vm: number, zero: boolean): boolean {
     return false;
   }
   vms.setPages(vm, slot);
+  if (stepHook !== null) stepHook(S_PAGES_ARRAY);
   const view = ctx.pool.view(slot);
   const at = ctx.pool.offset(slot);
   const got = ctx.frames.allocBulk(nrPages, view, at, FRAME_AREA);
@@ -220,10 +235,12 @@ function allocAreaPages(ctx: VmContext, vm: number, zero: boolean): boolean {
     unlinkAndRelease(ctx, vm);
     return false;
   }
+  if (stepHook !== null) stepHook(S_FRAMES);
   if (zero) for (let k = 0; k < nrPages; k++) ctx.frames.zero(view[at + k]!);
   // (region, pte index) are small integers: the address itself would be boxed by the call.
   const x = vms.addr(vm) * ctx.pageTable.invPage;
   ctx.pageTable.mapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, view, at, nrPages);
+  if (stepHook !== null) stepHook(S_MAPPED);
   return true;
 }
 

@@ -23,6 +23,15 @@ import { PTRS_PER_TABLE } from './page-table-format.js';
 import { refuseRcuPending } from './rcu-guard.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
+import {
+  S_ARRAY_FREED,
+  S_FRAMES_FREED,
+  S_NESTED_FREED,
+  S_UNLINKED,
+  S_UNMAPPED,
+  S_VM_FREED,
+  stepHook,
+} from '../shared/step-hook.js';
 
 /** findUnlinkWithVm's results besides an area id. */
 const UNLINK_NONE = 0;
@@ -116,6 +125,7 @@ export function releaseArea(
   freePages: boolean,
   mapped = true,
 ): void {
+  if (stepHook !== null) stepHook(S_UNLINKED);
   const vms = ctx.vms;
   const nrPages = vms.nrPages(vm);
   const addr = vms.addr(vm);
@@ -124,17 +134,24 @@ export function releaseArea(
     const x = addr * ctx.pageTable.invPage;
     ctx.pageTable.unmapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, nrPages);
     ctx.tlbFlushRange(addr, nrPages * ctx.pageSize);
+    if (stepHook !== null) stepHook(S_UNMAPPED);
   }
   if (nrPages > 0 || (vms.flags(vm) & (VmFlags.VM_ALLOC | VmFlags.VM_MAP)) !== 0) {
     const slot = vms.pages(vm);
     if (nrPages > 0) releasePages(ctx, vm, slot, nrPages, freePages);
+    if (stepHook !== null) stepHook(S_FRAMES_FREED);
     if (nrPages > 0 || slot !== 0) ctx.pool.free(slot);
+    if (stepHook !== null) stepHook(S_ARRAY_FREED);
   }
   const pagesVm = vms.pagesVm(vm);
   vms.free(vm);
+  if (stepHook !== null) stepHook(S_VM_FREED);
   ctx.s.setVm(va, 0);
   ctx.areas.freeLazy(ctx.cpu, va);
-  if (pagesVm !== 0) vfreeArea(ctx, vms.addr(pagesVm));
+  if (pagesVm !== 0) {
+    if (stepHook !== null) stepHook(S_NESTED_FREED);
+    vfreeArea(ctx, vms.addr(pagesVm));
+  }
 }
 
 /**

@@ -37,6 +37,7 @@ import {
   makeGrowableBuffer,
 } from '../shared/buffers.js';
 import type { Lock } from '../shared/lock.js';
+import { S_PCP_DRAIN, S_PCP_REFILL, stepHook } from '../shared/step-hook.js';
 
 const NR_FRAMES = 0; // frames the memory holds at most
 const HWM = 1; // pfns [0, HWM) have been handed out at least once
@@ -262,6 +263,7 @@ export class PageAllocator {
         meta[HWM] = pfn + 1;
       }
       pcp[base + 1 + n++] = pfn;
+      if (n === 2) if (stepHook !== null) stepHook(S_PCP_REFILL);
     }
     this.lock?.unlock();
     pcp[base] = n;
@@ -276,6 +278,7 @@ export class PageAllocator {
     this.lock?.lock(this.cpu);
     let nfree = meta[NFREE]!;
     for (let k = 0; k < PCP_BATCH; k++) this.freeList[nfree++] = pcp[base + 1 + k]!;
+    if (stepHook !== null) stepHook(S_PCP_DRAIN);
     meta[NFREE] = nfree;
     this.lock?.unlock();
     pcp.copyWithin(base + 1, base + 1 + PCP_BATCH, base + 1 + PCP_HIGH);
@@ -302,6 +305,28 @@ export class PageAllocator {
     pcp[base] = 0;
     this.lock?.unlock();
     return n;
+  }
+
+  /**
+   * Recovery (src/mm/recovery.ts), with every thread outside the allocator: sets the owner
+   * word of every frame below the high-water mark to `owner[pfn]`, rebuilds the free stack
+   * from the frames that are FRAME_FREE and empties every per-CPU list. Returns how many
+   * frames were in use and are free now.
+   */
+  rebuild(owner: Int32Array): number {
+    const meta = this.meta;
+    const hwm = meta[HWM]!;
+    let n = 0;
+    let freed = 0;
+    for (let pfn = 0; pfn < hwm; pfn++) {
+      const o = owner[pfn]!;
+      if (o === FRAME_FREE && this.state[pfn] !== FRAME_FREE) freed++;
+      Atomics.store(this.state, pfn, o);
+      if (o === FRAME_FREE) this.freeList[n++] = pfn;
+    }
+    meta[NFREE] = n;
+    for (let base = 0; base < this.pcp.length; base += PCP_WORDS) this.pcp[base] = 0;
+    return freed;
   }
 
   private pcpCount(): number {

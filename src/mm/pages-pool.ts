@@ -105,6 +105,25 @@ export class PagesPool {
     );
   }
 
+  /**
+   * Recovery (src/mm/recovery-parts.ts): every pool rebuilt with exactly the live ranges
+   * `keep` (global slot, length), its lock freed. Every other thread is outside the pools.
+   */
+  rebuild(keep: readonly { slot: number; n: number }[]): void {
+    const per = this.spaces.map(() => [] as { start: number; end: number }[]);
+    for (const k of keep) {
+      const p = Math.floor(k.slot / this.slotsPerPool);
+      const at = k.slot - p * this.slotsPerPool;
+      per[p]!.push({ start: at, end: at + k.n });
+    }
+    this.spaces.forEach((space, p) => space.rebuild(per[p]!.sort((a, b) => a.start - b.start)));
+  }
+
+  /** Recovery: frees every pool's lock (see VmapSpace.releaseLock). */
+  releaseLocks(): void {
+    for (const space of this.spaces) space.releaseLock();
+  }
+
   check(): void {
     for (const s of this.spaces) s.check();
   }

@@ -32,6 +32,7 @@ import { PageTable } from './page-table.js';
 import { PagesPool, type PagesPoolHandle } from './pages-pool.js';
 import { PcpuChunks, createPcpuBuffer, pcpuGeometry } from './percpu-chunk.js';
 import { Rcu, declareRcu, type RcuDecl } from './rcu.js';
+import { type GateDecl, RecoveryGate } from './recovery-gate.js';
 import { VmStore } from './vm-struct.js';
 import { VmapBlocks } from './vmap-block.js';
 import { createVbBuffers, declareVmapBlocks, type VbDecl } from './vmap-block-layout.js';
@@ -76,6 +77,8 @@ export interface Parts {
   brand: number;
   /** Grace periods and kvfree_rcu batches (rcu.ts). */
   rcu: RcuDecl;
+  /** The recovery gate and each cpu's "in an operation" word (recovery-gate.ts). */
+  gate: GateDecl;
 }
 
 /** "vmal": marks a control block initialized by createVmalloc. */
@@ -120,6 +123,7 @@ export function declareParts(config: VmallocConfig): Parts {
     cpuClaims: CpuClaims.declare(layout, config.nrCpus),
     brand: layout.words(2),
     rcu: declareRcu(layout, config.nrCpus),
+    gate: RecoveryGate.declare(layout, config.nrCpus),
   };
 }
 
@@ -178,6 +182,12 @@ export class VmContext {
   readonly claims: CpuClaims;
   /** Quiescent states, grace periods and kvfree_rcu batches (rcu.ts, kvfree-rcu.ts). */
   readonly rcu: Rcu;
+  /** The offsets every part declared (recovery resets the design's and the core's words). */
+  readonly parts: Parts;
+  /** Operations enter and leave through it; recover() closes it (recovery-gate.ts). */
+  readonly gate: RecoveryGate;
+  /** Depth of nested operations on this thread (a purge notifier may call vfree). */
+  opDepth = 0;
   /** Every lock of the subsystem with its class name, for lock_stat. */
   readonly allLocks: readonly Lock[];
   readonly log: RateLimitedLog;
@@ -212,6 +222,8 @@ export class VmContext {
     const table = new LockTable(handle.locks);
     this.lockTable = table;
     this.claims = new CpuClaims(new Int32Array(handle.ctl), parts.cpuClaims, config.nrCpus, table);
+    this.parts = parts;
+    this.gate = new RecoveryGate(new Int32Array(handle.ctl), parts.gate, config.nrCpus, table);
     this.log = new RateLimitedLog(logger);
     const lock = (index: number, name: string): Lock => new Lock(table, index, name);
     const zone = lock(parts.zoneLock, 'zone->lock');

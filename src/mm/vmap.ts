@@ -22,6 +22,7 @@ import { refuseRcuPending } from './rcu-guard.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_NONE, FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
+import { S_VMAP_MAPPED, stepHook } from '../shared/step-hook.js';
 
 /** A snapshot of a vm_struct. */
 export interface VmArea {
@@ -136,6 +137,7 @@ export function vmap(
   ctx.vms.setPages(vm, slot);
   ctx.vms.setNrPages(vm, count);
   ctx.pageTable.map(ctx.vms.addr(vm), slots, at, count);
+  if (stepHook !== null) stepHook(S_VMAP_MAPPED);
   return ctx.vms.addr(vm);
 }
 

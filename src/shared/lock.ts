@@ -144,6 +144,20 @@ export class Lock {
   handoffRequested(): number {
     return handoffOf(this.words, this.at);
   }
+
+  /**
+   * Makes the lock free whoever holds it, waking any sleeper: for recovery only, when its
+   * holder is dead and the state it protects is being rebuilt (pthread_mutex_consistent()
+   * then unlock). A timed hold in progress is dropped from the statistics.
+   */
+  forceRelease(): void {
+    const w = this.words;
+    const at = this.at;
+    Atomics.store(w, at + OWNER, 0);
+    Atomics.store(w, at + HANDOFF, 0);
+    Atomics.store(w, at, 0);
+    Atomics.notify(w, at);
+  }
 }
 
 /**

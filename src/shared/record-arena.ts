@@ -21,6 +21,7 @@
 
 import { type AnyBuffer, growBuffer, makeFixedBuffer, makeGrowableBuffer } from './buffers.js';
 import type { Lock } from './lock.js';
+import { S_CACHE_DRAIN, S_CACHE_REFILL, stepHook } from './step-hook.js';
 
 /** Indices into `meta`. */
 const CAP = 0; // records the buffer holds now
@@ -223,6 +224,7 @@ export class RecordArena {
       const id = this.allocShared();
       if (id === 0) break;
       pc[base + 1 + n] = id;
+      if (n === 1) if (stepHook !== null) stepHook(S_CACHE_REFILL);
     }
     this.lock!.unlock();
     if (n === 0) return 0;
@@ -236,7 +238,10 @@ export class RecordArena {
     const base = this.pcpuBase;
     this.lock!.lock(this.cpu);
     this.refreshViews();
-    for (let k = 0; k < PCPU_BATCH; k++) this.freeShared(pc[base + 1 + k]!);
+    for (let k = 0; k < PCPU_BATCH; k++) {
+      this.freeShared(pc[base + 1 + k]!);
+      if (k === 1) if (stepHook !== null) stepHook(S_CACHE_DRAIN);
+    }
     this.lock!.unlock();
     pc.copyWithin(base + 1, base + 1 + PCPU_BATCH, base + 1 + PCPU_CAP);
     pc[base] = PCPU_CAP - PCPU_BATCH;
@@ -259,6 +264,24 @@ export class RecordArena {
     pc[base] = 0;
     this.lock!.unlock();
     return n;
+  }
+
+  /**
+   * Recovery (src/mm/recovery.ts), with every thread outside the arena: every id below the
+   * high-water mark that `used` does not mark (used[id] !== 0) goes on the shared stack, and
+   * every per-CPU cache is emptied. Whatever a dead thread left half-done in the stack or in
+   * a cache is forgotten. Returns the number of ids that were live and are free now.
+   */
+  rebuildFree(used: Uint8Array): number {
+    this.refreshViews();
+    const before = this.live;
+    const hwm = this.meta[HWM]!;
+    let n = 0;
+    for (let id = 1; id < hwm; id++) if (used[id] === 0) this.ids[n++] = id;
+    this.meta[NFREE] = n;
+    const pc = this.pcpu;
+    if (pc !== null) for (let base = 0; base < pc.length; base += PCPU_WORDS) pc[base] = 0;
+    return before - this.live;
   }
 
   private cachedCount(): number {

@@ -313,13 +313,13 @@ describe('dead workers through the Vmalloc API', () => {
   }
 
   test(
-    'watchWorker: a worker that dies holding free_vmap_area_lock makes vmalloc fail with EOWNERDEAD',
+    'watchWorker: a worker that dies holding free_vmap_area_lock: the next vmalloc finds it dead (EOWNERDEAD inside), recovers and succeeds',
     { timeout },
     async () => {
       const vm = createVmalloc({
         nrCpus: 4,
         logger: null,
-        lockTimeoutMs: WORKER_LOCK_TIMEOUT_MS, // (EOWNERDEAD, however slowly it comes)
+        lockTimeoutMs: WORKER_LOCK_TIMEOUT_MS, // (the dead holder is found, however slowly)
         lockStat: true,
       });
       const w = await holdFreeLock(vm);
@@ -331,15 +331,12 @@ describe('dead workers through the Vmalloc API', () => {
         await w.terminate();
         await exit;
         const t0 = performance.now();
-        assert.throws(
-          () => vm.vmalloc(PAGE),
-          (e: unknown) =>
-            e instanceof VmallocError &&
-            e.code === 'EOWNERDEAD' &&
-            /free_vmap_area_lock/.test(e.message) &&
-            /cpu 1\b/.test(e.message),
-        );
-        console.log(`EOWNERDEAD after ${(performance.now() - t0).toFixed(0)} ms`);
+        const a = vm.vmalloc(PAGE);
+        assert.ok(a !== null, 'vmalloc goes on after the recovery');
+        vm.check();
+        vm.vfree(a);
+        vm.check();
+        console.log(`recovered and allocated after ${(performance.now() - t0).toFixed(0)} ms`);
       } finally {
         await w.terminate();
       }

@@ -1,0 +1,183 @@
+/**
+ * Fault injection: a worker is terminated in the middle of an operation, holding a lock or
+ * not, while another worker keeps allocating; recover() (or the first survivor that meets a
+ * lock the dead worker held) brings the subsystem back, and nothing of the survivors' is lost.
+ *
+ * Each trial: the main thread (cpu 0) holds signed areas; a survivor worker (cpu 2) runs
+ * random vmalloc / vfree / vmap / vunmap / purge with signatures the whole time; the victim
+ * (cpu 1) does the same until the step hook stops it at the nth time a chosen step runs (or,
+ * in the random trials, until a random number of operations), and is terminated there. Then
+ * the main thread recovers while the survivor runs, stops the survivor (which reads back
+ * every area it holds), and checks: check() passes, every area of the main thread and of the
+ * survivor reads back its signature, allocation goes on. Every step of STEPS that the victim's
+ * workload reaches is a kill point, in both designs, and at least 30 distinct ones must be.
+ * Waits are on messages and 'exit' events (no sleeps before assertions).
+ */
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { createVmalloc, type Vmalloc, type VmallocDesign } from '../../src/index.js';
+import { STEPS } from '../../src/shared/step-hook.js';
+import { WORKER_LOCK_TIMEOUT_MS, WORKER_TEST_TIMEOUT_MS } from '../helpers/hang-guard.js';
+import { Rng, testSeed } from '../helpers/rng.js';
+import { until } from '../shared/worker-wait.js';
+import {
+  STOP,
+  VICTIM_OPS,
+  type RecoveryWorkerData,
+  type RecoveryWorkerMessage,
+} from './recovery-protocol.js';
+
+const timeout = WORKER_TEST_TIMEOUT_MS;
+
+function spawn(data: RecoveryWorkerData): Worker {
+  return new Worker(new URL('./recovery-worker.js', import.meta.url), { workerData: data });
+}
+
+/** The first message of `w` that is one of the terminal kinds. */
+function outcome(w: Worker): Promise<RecoveryWorkerMessage> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error('no message from the worker (a hang)')),
+      timeout,
+    );
+    w.on('message', (m: RecoveryWorkerMessage) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+    w.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+interface Signed {
+  addr: number;
+  bytes: number;
+  sig: number;
+}
+
+function signAreas(vm: Vmalloc, n: number, base: number): Signed[] {
+  const out: Signed[] = [];
+  for (let k = 0; k < n; k++) {
+    const bytes = (1 + (k % 6)) * vm.pageSize;
+    const addr = vm.vmalloc(bytes);
+    assert.ok(addr !== null);
+    const sig = (base + k) & 255;
+    vm.writeU8(addr, sig);
+    vm.writeU8(addr + bytes - 1, sig ^ 0x5a);
+    out.push({ addr, bytes, sig });
+  }
+  return out;
+}
+
+function assertSigned(vm: Vmalloc, areas: Signed[], what: string): void {
+  for (const a of areas) {
+    assert.equal(vm.readU8(a.addr), a.sig, `${what}: first byte of ${a.addr}`);
+    assert.equal(vm.readU8(a.addr + a.bytes - 1), a.sig ^ 0x5a, `${what}: last byte of ${a.addr}`);
+  }
+}
+
+interface TrialResult {
+  killed: boolean;
+  survivorAreas: number;
+  survivorOps: number;
+}
+
+/**
+ * One trial: kill the victim at the nth run of `step` (0: after `killAt` operations), recover,
+ * verify. Returns whether a kill happened (the step may not come in the victim's workload).
+ */
+async function trial(
+  design: VmallocDesign,
+  step: number,
+  nth: number,
+  seed: number,
+  killAt: number,
+): Promise<TrialResult> {
+  const vm = createVmalloc({
+    design,
+    nrCpus: 3,
+    logger: null,
+    lockTimeoutMs: WORKER_LOCK_TIMEOUT_MS,
+  });
+  const mine = signAreas(vm, 12, seed);
+  const ctl = new SharedArrayBuffer(64);
+  const words = new Int32Array(ctl);
+  const common = { handle: vm.handle, ctl, step, nth };
+  const survivor = spawn({ ...common, cpu: 2, role: 'survivor', seed: seed ^ 0x1234, maxOps: 0 });
+  const survived = outcome(survivor);
+  const survivorExit = once(survivor, 'exit');
+  const victim = spawn({
+    ...common,
+    cpu: 1,
+    role: 'victim',
+    seed,
+    maxOps: step === 0 ? 1e9 : 3000,
+  });
+  const victimExit = once(victim, 'exit'); // (it may exit before its last message is read)
+  vm.watchWorker(victim, 1);
+  let killed = false;
+  if (step !== 0) {
+    const m = await outcome(victim);
+    if (m.type === 'error') assert.fail(`victim failed: ${m.message}`);
+    killed = m.type === 'parked';
+    if (killed) await victim.terminate();
+    else await victimExit;
+  } else {
+    await until(() => Atomics.load(words, VICTIM_OPS) >= killAt, 'victim operations');
+    await victim.terminate();
+    killed = true;
+  }
+  // Recover while the survivor runs (it waits at the gate, or has recovered already).
+  vm.recover();
+  mine.push(...signAreas(vm, 4, seed + 100));
+  Atomics.store(words, STOP, 1);
+  const s = await survived;
+  await survivorExit;
+  if (s.type === 'error') assert.fail(`survivor failed: ${s.message}`);
+  assert.equal(s.type, 'verified');
+  if (s.type !== 'verified') throw new Error('unreachable');
+  assert.equal(s.bad, 0, `survivor: ${s.bad} areas lost or damaged`);
+  vm.check();
+  assertSigned(vm, mine, `main thread (step ${step} nth ${nth} seed ${seed})`);
+  // Allocation goes on, and everything can be freed.
+  const more = signAreas(vm, 40, seed + 7);
+  for (const a of more) vm.vfree(a.addr);
+  for (const a of mine) vm.vfree(a.addr);
+  vm.purge();
+  vm.check();
+  return { killed, survivorAreas: s.areas, survivorOps: s.ops };
+}
+
+for (const design of ['global', 'nodes'] as const) {
+  describe(`recovery from a worker killed mid-operation (${design})`, () => {
+    test('every reachable step of alloc, free and purge is a kill point', { timeout }, async () => {
+      const seed = testSeed(`recovery steps ${design}`);
+      const rng = new Rng(seed);
+      const reached: string[] = [];
+      const missed: string[] = [];
+      for (let step = 1; step < STEPS.length; step++) {
+        const nth = 1 + rng.below(4);
+        const r = await trial(design, step, nth, rng.u32(), 0);
+        (r.killed ? reached : missed).push(STEPS[step]!);
+      }
+      console.log(
+        `${design}: killed at ${reached.length} steps; not reached by the workload: ${missed.join('; ') || 'none'}`,
+      );
+      assert.ok(reached.length >= 30, `only ${reached.length} steps reached`);
+    });
+
+    test('kills at random moments', { timeout }, async () => {
+      const seed = testSeed(`recovery random ${design}`);
+      const rng = new Rng(seed);
+      for (let k = 0; k < 8; k++) {
+        const r = await trial(design, 0, 0, rng.u32(), 1 + rng.below(400));
+        assert.ok(r.killed);
+      }
+    });
+  });
+}
