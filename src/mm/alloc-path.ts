@@ -23,6 +23,7 @@ import { releaseArea } from './free-path.js';
 import { FRAME_AREA } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
+import { WORK, W_BYTES, W_PAGES } from '../shared/sim-hook.js';
 
 export interface VmallocAllocOptions {
   /** Power of two the address must be a multiple of. @defaultValue 1 */
@@ -221,6 +222,9 @@ function allocAreaPages(ctx: VmContext, vm: number, zero: boolean): boolean {
   }
   if (zero) for (let k = 0; k < nrPages; k++) ctx.frames.zero(view[at + k]!);
   ctx.pageTable.mapChecked(vms.addr(vm), view, at, nrPages);
+  // The simulator's cost model (see WORK): pages allocated and mapped, bytes zeroed.
+  WORK[W_PAGES] = WORK[W_PAGES]! + nrPages;
+  if (zero) WORK[W_BYTES] = WORK[W_BYTES]! + nrPages * pageSize;
   return true;
 }
 

@@ -20,6 +20,7 @@ import { ADDRESS_LIMIT, checkAddr } from './args.js';
 import { FRAME_USER } from './page-alloc.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
+import { WORK, W_PAGES } from '../shared/sim-hook.js';
 
 /** findUnlinkWithVm's results besides an area id. */
 const UNLINK_NONE = 0;
@@ -143,6 +144,7 @@ function releasePages(
   const slots = ctx.pool.view(slot);
   const at = ctx.pool.offset(slot);
   if (free) {
+    WORK[W_PAGES] = WORK[W_PAGES]! + nrPages; // (the simulator's cost model)
     for (let k = 0; k < nrPages; k++) frames.free(slots[at + k]!);
     return;
   }
