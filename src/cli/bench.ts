@@ -10,6 +10,8 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { formatKvaBench, runKvaBench } from '../bench/kva.js';
 import { formatContention, runContentionBench } from '../bench/contention.js';
+import { formatScaling, runScalingBench } from '../bench/scaling.js';
+import { loadCalibration } from './sim.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { checkMask } from '../test-vmalloc/driver.js';
 import { DESIGNS, defaultParams } from '../test-vmalloc/params.js';
@@ -27,6 +29,22 @@ import { machineLine, machineMemory } from './machine.js';
 
 export const BENCH_HELP = `Usage: vmalloc bench kva [options]
        vmalloc bench contention [options]
+       vmalloc bench scaling [options]
+
+bench scaling: test_vmalloc on a simulated machine (src/sim: the real allocator, virtual time
+from a calibrated cost model and a queued-spinlock model) of 1, 2, 4, ... 256 CPUs, designs
+global and nodes: virtual time, loops per second, the global / nodes ratio, the share of CPU
+time spent spinning (perf's native_queued_spin_lock_slowpath), beside the seed's figures.
+
+  --cpus LIST         machine sizes (default 1,2,4,8,16,32,64,128,256), each 1 to 512
+  --design LIST       designs (default global,nodes)
+  --loops N           test_loop_count (default 2000)
+  --mask M            run_test_mask (default 1: fix_size_alloc_test; full_fit_alloc_test
+                      holds 2 * fls(N) * 8192 pages per CPU, 28 GiB at 64 CPUs, beyond the
+                      4 GiB of simulated memory)
+  --seed S            the runs' seed (default 1)
+  --calibration FILE  the cost model (default: $VMALLOC_SIM_CALIBRATION, else the built-in one)
+  --json, --quiet     as below
 
 bench contention: test_vmalloc's run_test_mask=7 with 1, 2, 4 and 8 workers (threads), for
 the 'global' and the 'nodes' design (or those of --design), in one run: tests per second,
@@ -79,7 +97,67 @@ const BENCH_FLAGS = {
     values: ['loops', 'lock-stat-loops', 'workers', 'design', 'nr-cpus', 'mask'],
     booleans: ['json', 'quiet', 'help'],
   },
+  scaling: {
+    values: ['cpus', 'design', 'loops', 'mask', 'seed', 'calibration'],
+    booleans: ['json', 'quiet', 'help'],
+  },
 } as const;
+
+async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<number> {
+  const quiet = args.flags.has('quiet');
+  const mask = intFlag(args, 'mask', 1, INT_MAX, 'run_test_mask is an int');
+  try {
+    checkMask(mask);
+  } catch (e) {
+    throw new UsageError(`--mask: ${(e as Error).message}`);
+  }
+  const cal = args.flags.get('calibration');
+  const o = {
+    cpus: intListFlag(
+      args,
+      'cpus',
+      [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      512,
+      'at most 512 simulated CPUs',
+      false,
+    ),
+    designs: wordListFlag<VmallocDesign>(args, 'design', ['global', 'nodes'], DESIGNS),
+    loops: intFlag(args, 'loops', 2000, INT_MAX, 'test_loop_count is an int'),
+    mask,
+    seed: intFlag(args, 'seed', 1, 0xffffffff, 'a u32'),
+    calibration: loadCalibration(typeof cal === 'string' ? cal : undefined),
+    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+  };
+  const started = new Date();
+  const rows = runScalingBench(o);
+  if (args.flags.has('json')) {
+    process.stdout.write(
+      JSON.stringify(
+        {
+          machine: machineLine(),
+          date: started.toISOString(),
+          options: { ...o, progress: undefined },
+          rows,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    return 0;
+  }
+  process.stdout.write(
+    [
+      `## bench scaling: ${started.toISOString().slice(0, 10)}`,
+      '',
+      `- command: \`${['npx vmalloc bench scaling', ...argv.slice(1)].join(' ')}\``,
+      `- simulated on: ${machineLine()}`,
+      `- run_test_mask ${o.mask}, test_loop_count ${o.loops}, seed ${o.seed}, nr_threads = nr_cpus = CPUs; calibration: ${o.calibration.source}`,
+      '',
+      formatScaling(rows, o),
+    ].join('\n'),
+  );
+  return 0;
+}
 
 /** Bytes per B of the kva scaling run: two 1-page areas and their slots (about 290 MB at
  * B = 1,000,000, measured; rounded up). */
@@ -152,13 +230,21 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
 
 export async function benchCommand(argv: readonly string[]): Promise<number> {
   // The benchmark's own flags: one of the other benchmark's is refused, not ignored.
-  const named = argv.find((a): a is keyof typeof BENCH_FLAGS => a === 'kva' || a === 'contention');
+  const named = argv.find(
+    (a): a is keyof typeof BENCH_FLAGS => a === 'kva' || a === 'contention' || a === 'scaling',
+  );
   const args = parseArgs(
     argv,
     named
       ? { ...BENCH_FLAGS[named], owner: `bench ${named}` }
       : {
-          values: [...new Set([...BENCH_FLAGS.kva.values, ...BENCH_FLAGS.contention.values])],
+          values: [
+            ...new Set([
+              ...BENCH_FLAGS.kva.values,
+              ...BENCH_FLAGS.contention.values,
+              ...BENCH_FLAGS.scaling.values,
+            ]),
+          ],
           booleans: BENCH_FLAGS.kva.booleans,
         },
   );
@@ -167,11 +253,14 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(BENCH_HELP);
     return what === undefined && !args.flags.has('help') ? 1 : 0;
   }
-  if (what !== 'kva' && what !== 'contention')
-    throw new UsageError(`unknown benchmark "${what}" (the benchmarks are kva, contention)`);
+  if (what !== 'kva' && what !== 'contention' && what !== 'scaling')
+    throw new UsageError(
+      `unknown benchmark "${what}" (the benchmarks are kva, contention, scaling)`,
+    );
   if (args.positional.length > 1)
     throw new UsageError(`unexpected argument "${args.positional[1]}" after bench ${what}`);
   if (what === 'contention') return contention(args, argv);
+  if (what === 'scaling') return scaling(args, argv);
   const cref = args.flags.get('cref');
   if (cref !== undefined && (typeof cref !== 'string' || !existsSync(cref))) {
     throw new UsageError(

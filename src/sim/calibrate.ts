@@ -13,7 +13,10 @@
  * The fit: per design and test, the median real time of the test (one worker, warmed up) =
  * weights . (calls, accesses, tree steps, pages, bytes zeroed, records merged) of the same test
  * in a one-CPU simulation + acquisitions x acquireNs; each equation divided by its real time,
- * so every test counts alike (a relative error). transferNs cannot be seen in one worker (no
+ * so every test counts alike (a relative error). A tree step is not identifiable from these
+ * tests (a test's steps grow with its calls, so a free fit trades one for the other and puts
+ * the calls' cost inside the locks): it is fixed at STEP_NS, a node visit's few loads from
+ * typed arrays (bench kva: a lowest-match search of ~20 nodes takes ~100 ns). transferNs cannot be seen in one worker (no
  * line ever moves); it keeps its value (100 ns, a cross-core transfer on current x86) and the
  * two-worker validation checks it.
  */
@@ -28,6 +31,7 @@ import {
   type Calibration,
   DEFAULT_CALIBRATION,
   FEATURES,
+  F_STEP,
   NR_FEATURES,
   costOf,
   nnls,
@@ -68,6 +72,9 @@ export interface CalibrationReport {
   fit: FitRow[];
   validation: ValidationRow[];
 }
+
+/** ns per tree node visited (see the header). */
+export const STEP_NS = 5;
 
 const median = (a: number[]): number => {
   const s = [...a].sort((x, y) => x - y);
@@ -115,19 +122,21 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrationReport>
     for (const t of sim.workers[0]!.tests) {
       const f = Array.from(sim.features[t.index]!);
       const realNs = median(times[t.index]!);
-      const rest = realNs - sim.acquires[t.index]! * base.acquireNs;
-      // Relative: each row divided by the real time.
-      rows.push(f.map((x) => x / realNs));
+      const rest = realNs - sim.acquires[t.index]! * base.acquireNs - f[F_STEP]! * STEP_NS;
+      // Relative: each row divided by the real time; the step column is fixed (STEP_NS).
+      rows.push(f.map((x, k) => (k === F_STEP ? 0 : x / realNs)));
       targets.push(rest / realNs);
       meta.push({ design, test: t.name, realNs, f });
     }
   }
   const weights = nnls(rows, targets);
+  weights[F_STEP] = STEP_NS;
   const fit: FitRow[] = meta.map((m, k) => ({
     design: m.design,
     test: m.test,
     realNs: m.realNs,
-    fittedNs: costOf(weights, m.f) + (m.realNs - targets[k]! * m.realNs),
+    // (real - target * real: the acquisitions' cost, outside the weights)
+    fittedNs: costOf(weights, m.f) + (m.realNs - targets[k]! * m.realNs - m.f[F_STEP]! * STEP_NS),
   }));
   const rel = fit.map((r) => (r.fittedNs - r.realNs) / r.realNs);
   const fitError = Math.sqrt(rel.reduce((a, x) => a + x * x, 0) / Math.max(1, rel.length));

@@ -42,16 +42,18 @@ export interface Calibration {
 }
 
 /**
- * Fitted with `vmalloc sim calibrate` on the development machine (x86_64, 2 cores shared with
- * other jobs), both designs, one worker; transferNs from the two-worker runs. See
- * BENCHMARKS.md for the fit and its validation.
+ * Fitted with `vmalloc sim calibrate --loops 2000 --repeat 5` on the development machine
+ * (x86_64, 2 cores shared with other jobs: the fit's error, 27%, is mostly that machine's
+ * noise), both designs, one worker; the tree step fixed (calibrate.ts), transferNs a current
+ * x86 cross-core transfer. Rerun `sim calibrate --out FILE` on a quiet machine and pass FILE.
  */
 export const DEFAULT_CALIBRATION: Calibration = {
-  weights: [600, 60, 8, 150, 0.05, 150],
+  weights: [2215, 8395, 5, 66.59, 1.361, 0],
   acquireNs: 20,
   transferNs: 100,
-  source: 'placeholder until the first calibration',
-  fitError: NaN,
+  source:
+    'vmalloc sim calibrate 2026-12-03T11:28:23Z (loops 2000, repeat 5, seed 1; AMD EPYC, 2 CPUs shared with other jobs)',
+  fitError: 0.2698,
 };
 
 /** Virtual ns of the work in `f` (a feature vector) under weights `w`. */
