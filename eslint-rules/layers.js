@@ -8,8 +8,9 @@
  *   2 designs  src/designs/**
  *   3 mm       src/mm/**
  *   4 api      src/api/**, src/index.ts
- *   5 tools    src/test-vmalloc/** < src/bench/** < src/cli/**  (cli may import bench and
- *              test-vmalloc, bench may import test-vmalloc, not the reverse)
+ *   5 tools    src/test-vmalloc/** < src/sim/** < src/bench/** < src/cli/**  (each may import
+ *              the folders before it, not the reverse: the simulator runs test-vmalloc's
+ *              workload, bench and cli run the simulator)
  * The map is LAYERS below; a new folder of src/ goes there first.
  *
  * Rules:
@@ -69,6 +70,7 @@ export const LAYERS = [
     name: 'tools',
     parts: [
       { name: 'test-vmalloc', dirs: ['test-vmalloc'] },
+      { name: 'sim', dirs: ['sim'] },
       { name: 'bench', dirs: ['bench'] },
       { name: 'cli', dirs: ['cli'] },
     ],

@@ -11,6 +11,8 @@ import vm from 'node:vm';
 import { formatKvaBench, runKvaBench } from '../bench/kva.js';
 import { formatContention, runContentionBench } from '../bench/contention.js';
 import { formatVmMapRam, runVmMapRamBench, type HashMode } from '../bench/vmmapram.js';
+import { formatScaling, runScalingBench } from '../bench/scaling.js';
+import { loadCalibration } from './sim.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { checkMask } from '../test-vmalloc/driver.js';
 import { DESIGNS, defaultParams } from '../test-vmalloc/params.js';
@@ -29,6 +31,7 @@ import { machineLine, machineMemory } from './machine.js';
 export const BENCH_HELP = `Usage: vmalloc bench kva [options]
        vmalloc bench contention [options]
        vmalloc bench vmmapram [options]
+       vmalloc bench scaling [options]
 
 bench vmmapram: test_vmalloc's vm_map_ram_test with 1 and 2 workers (threads), the vmap
 blocks found through one global hash (vmap_blocks.xa_lock, before seed 002) and through
@@ -43,6 +46,21 @@ lock_stat (con-bounces, contentions), beside the seed's 862,689 -> 10,333.
   --nr-cpus N         CPUs of the simulated machine (and of per-CPU hashes), 1 to 4096
                       (default: the largest worker count)
   --nr-pages N        nr_pages: pages per mapping, 1 to 64 (default 1, as the seed's test)
+  --json, --quiet     as below
+
+bench scaling: test_vmalloc on a simulated machine (src/sim: the real allocator, virtual time
+from a calibrated cost model and a queued-spinlock model) of 1, 2, 4, ... 256 CPUs, designs
+global and nodes: virtual time, loops per second, the global / nodes ratio, the share of CPU
+time spent spinning (perf's native_queued_spin_lock_slowpath), beside the seed's figures.
+
+  --cpus LIST         machine sizes (default 1,2,4,8,16,32,64,128,256), each 1 to 512
+  --design LIST       designs (default global,nodes)
+  --loops N           test_loop_count (default 2000)
+  --mask M            run_test_mask (default 1: fix_size_alloc_test; full_fit_alloc_test
+                      holds 2 * fls(N) * 8192 pages per CPU, 28 GiB at 64 CPUs, beyond the
+                      4 GiB of simulated memory)
+  --seed S            the runs' seed (default 1)
+  --calibration FILE  the cost model (default: $VMALLOC_SIM_CALIBRATION, else the built-in one)
   --json, --quiet     as below
 
 bench contention: test_vmalloc's run_test_mask=7 with 1, 2, 4 and 8 workers (threads), for
@@ -100,7 +118,67 @@ const BENCH_FLAGS = {
     values: ['loops', 'lock-stat-loops', 'workers', 'hash', 'design', 'nr-cpus', 'nr-pages'],
     booleans: ['json', 'quiet', 'help'],
   },
+  scaling: {
+    values: ['cpus', 'design', 'loops', 'mask', 'seed', 'calibration'],
+    booleans: ['json', 'quiet', 'help'],
+  },
 } as const;
+
+async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<number> {
+  const quiet = args.flags.has('quiet');
+  const mask = intFlag(args, 'mask', 1, INT_MAX, 'run_test_mask is an int');
+  try {
+    checkMask(mask);
+  } catch (e) {
+    throw new UsageError(`--mask: ${(e as Error).message}`);
+  }
+  const cal = args.flags.get('calibration');
+  const o = {
+    cpus: intListFlag(
+      args,
+      'cpus',
+      [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      512,
+      'at most 512 simulated CPUs',
+      false,
+    ),
+    designs: wordListFlag<VmallocDesign>(args, 'design', ['global', 'nodes'], DESIGNS),
+    loops: intFlag(args, 'loops', 2000, INT_MAX, 'test_loop_count is an int'),
+    mask,
+    seed: intFlag(args, 'seed', 1, 0xffffffff, 'a u32'),
+    calibration: loadCalibration(typeof cal === 'string' ? cal : undefined),
+    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+  };
+  const started = new Date();
+  const rows = runScalingBench(o);
+  if (args.flags.has('json')) {
+    process.stdout.write(
+      JSON.stringify(
+        {
+          machine: machineLine(),
+          date: started.toISOString(),
+          options: { ...o, progress: undefined },
+          rows,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    return 0;
+  }
+  process.stdout.write(
+    [
+      `## bench scaling: ${started.toISOString().slice(0, 10)}`,
+      '',
+      `- command: \`${['npx vmalloc bench scaling', ...argv.slice(1)].join(' ')}\``,
+      `- simulated on: ${machineLine()}`,
+      `- run_test_mask ${o.mask}, test_loop_count ${o.loops}, seed ${o.seed}, nr_threads = nr_cpus = CPUs; calibration: ${o.calibration.source}`,
+      '',
+      formatScaling(rows, o),
+    ].join('\n'),
+  );
+  return 0;
+}
 
 async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<number> {
   const quiet = args.flags.has('quiet');
@@ -233,7 +311,8 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
 export async function benchCommand(argv: readonly string[]): Promise<number> {
   // The benchmark's own flags: one of the other benchmark's is refused, not ignored.
   const named = argv.find(
-    (a): a is keyof typeof BENCH_FLAGS => a === 'kva' || a === 'contention' || a === 'vmmapram',
+    (a): a is keyof typeof BENCH_FLAGS =>
+      a === 'kva' || a === 'contention' || a === 'vmmapram' || a === 'scaling',
   );
   const args = parseArgs(
     argv,
@@ -245,6 +324,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
               ...BENCH_FLAGS.kva.values,
               ...BENCH_FLAGS.contention.values,
               ...BENCH_FLAGS.vmmapram.values,
+              ...BENCH_FLAGS.scaling.values,
             ]),
           ],
           booleans: BENCH_FLAGS.kva.booleans,
@@ -255,14 +335,15 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(BENCH_HELP);
     return what === undefined && !args.flags.has('help') ? 1 : 0;
   }
-  if (what !== 'kva' && what !== 'contention' && what !== 'vmmapram')
+  if (what !== 'kva' && what !== 'contention' && what !== 'vmmapram' && what !== 'scaling')
     throw new UsageError(
-      `unknown benchmark "${what}" (the benchmarks are kva, contention, vmmapram)`,
+      `unknown benchmark "${what}" (the benchmarks are kva, contention, vmmapram, scaling)`,
     );
   if (args.positional.length > 1)
     throw new UsageError(`unexpected argument "${args.positional[1]}" after bench ${what}`);
   if (what === 'contention') return contention(args, argv);
   if (what === 'vmmapram') return vmmapram(args, argv);
+  if (what === 'scaling') return scaling(args, argv);
   const cref = args.flags.get('cref');
   if (cref !== undefined && (typeof cref !== 'string' || !existsSync(cref))) {
     throw new UsageError(

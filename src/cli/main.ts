@@ -10,6 +10,7 @@
 import { VmallocError } from '../errors.js';
 import { UsageError } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
+import { SIM_HELP, simCommand } from './sim.js';
 import { testCommand, testHelp } from './test.js';
 
 const HELP = `Usage: vmalloc <command> [arguments]
@@ -20,6 +21,8 @@ Commands:
   bench kva [options]   the free-tree core on the VA-only test_vmalloc patterns, optionally
                         beside the C yardstick (--cref PATH)
   bench contention      test_vmalloc with 1-8 workers, design global vs nodes, lock_stat
+  bench scaling         a simulated machine of 1 to 256 CPUs, global vs nodes, beside the seed
+  sim calibrate         fit the simulator's cost model here and validate it on real workers
   help [command]        this text, or a command's own
 
 Run 'vmalloc <command> --help' for a command's options.
@@ -34,14 +37,17 @@ async function main(argv: readonly string[]): Promise<number> {
     case '-h':
       if (rest[0] === 'bench') process.stdout.write(BENCH_HELP);
       else if (rest[0] === 'test') process.stdout.write(testHelp());
+      else if (rest[0] === 'sim') process.stdout.write(SIM_HELP);
       else process.stdout.write(HELP);
       return cmd === undefined ? 1 : 0;
     case 'bench':
       return await benchCommand(rest);
     case 'test':
       return await testCommand(rest);
+    case 'sim':
+      return await simCommand(rest);
     default:
-      throw new UsageError(`unknown command "${cmd}" (the commands are test, bench, help)`);
+      throw new UsageError(`unknown command "${cmd}" (the commands are test, bench, sim, help)`);
   }
 }
 

@@ -28,6 +28,8 @@ import { IMPLEMENTED_MASK, TEST_CASES } from '../test-vmalloc/tests.js';
 import { UsageError } from './args.js';
 import { threadBoundError } from './limits.js';
 import { clockFromCpuinfo, machineMemory, nodeCpuCount } from './machine.js';
+import { simulatedTest } from './sim.js';
+import { simulatedMask } from '../sim/workload.js';
 
 export function testHelp(): string {
   const params = (Object.keys(PARAM_HELP) as (keyof TestParams)[])
@@ -107,11 +109,29 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   try {
     if (mode) applyParams(params, modeWords(mode, numCpus));
     applyParams(params, words); // after the mode: its words override the mode's
+    // A simulated run defaults to the tests the simulator runs (a mask given is checked).
+    const maskGiven = [...(mode ? modeWords(mode, numCpus) : []), ...words].some((w) =>
+      w.startsWith('run_test_mask='),
+    );
+    if (params.simulate && !maskGiven) params.run_test_mask = simulatedMask();
     checkMask(params.run_test_mask);
   } catch (e) {
     if (e instanceof ParamError) process.stderr.write(`${e.message}\n`);
     else process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
     return 1;
+  }
+  if (params.simulate) {
+    // A simulated machine: one thread, virtual time (src/sim); no worker isolates to bound.
+    if (!flags.has('--quiet'))
+      process.stderr.write(
+        `test_vmalloc: simulated machine of ${Math.max(params.nr_cpus, params.nr_threads)} CPUs, design=${params.design} nr_threads=${params.nr_threads} run_test_mask=${params.run_test_mask} test_loop_count=${params.test_loop_count} seed=${params.seed}; times are virtual\n`,
+      );
+    try {
+      return simulatedTest(params, flags.has('--json'));
+    } catch (e) {
+      process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
+      return 1;
+    }
   }
   // Checked once every parameter is in: the memory grows with nr_threads, nr_cpus, the mask
   // and nr_pages.

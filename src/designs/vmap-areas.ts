@@ -29,6 +29,7 @@ import type { ControlLayout } from '../shared/control-layout.js';
 import { toKernelAddress } from '../shared/layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
 import type { RateLimitedLog } from '../shared/logger.js';
+import { LINE_LAZY_NR, simRecorder } from '../shared/sim-hook.js';
 import { invariantFailure } from '../debug.js';
 import {
   PurgeMode,
@@ -226,6 +227,7 @@ export class VmapAreas implements VmapCore {
     const pages = this.s.size(va) / this.cfg.pageSize;
     const nrLazy = Atomics.add(this.ctl, this.decl.lazyNr, pages) + pages;
     if (stepHook !== null) stepHook(S_LAZY_COUNTED);
+    if (simRecorder !== null) simRecorder.touch(LINE_LAZY_NR); // a line every CPU writes
     this.design.insertLazy(cpu, va);
     if (stepHook !== null) stepHook(S_LAZY);
     if (nrLazy > this.cfg.lazyMaxPages) this.drain(cpu);

@@ -10,6 +10,7 @@
 
 import { findVaLinks, linkVa, unlinkVa } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
+import { WORK, W_STEPS } from '../shared/sim-hook.js';
 
 // The record layout of vmap-area.ts, as this module's own constants: V8 folds a module's
 // own constants into the code but loads imported ones at every use (checked by a test).
@@ -33,12 +34,15 @@ export function findVmapArea(s: VaStore, h: number, addr: number): number {
   // `| 0` and `+` keep ids in int32 and addr in float64 registers through the loop (V8).
   const a = +addr;
   let n = i[(h << 4) + I_LEFT]! | 0;
+  let steps = 0; // nodes visited, for the simulator's cost model (see WORK)
   while (n !== 0) {
+    steps++;
     if (a < f[(n << 3) + F_START]!) n = i[(n << 4) + I_LEFT]! | 0;
     else if (a >= f[(n << 3) + F_END]!) n = i[(n << 4) + I_RIGHT]! | 0;
-    else return n;
+    else break;
   }
-  return 0;
+  WORK[W_STEPS] = WORK[W_STEPS]! + steps;
+  return n;
 }
 
 /** Removes `va` from the busy tree and list. */

@@ -21,6 +21,7 @@ import { augmentPropagate } from './rbtree.js';
 import { findVaLinks, linkVa, unlinkVa } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
 import { S_FREE_CLIPPED, S_FREE_MERGE, S_FREE_SPLIT, stepHook } from '../shared/step-hook.js';
+import { WORK, W_RECORDS, W_STEPS } from '../shared/sim-hook.js';
 
 // The record layout of vmap-area.ts, as this module's own constants: V8 folds a module's
 // own constants into the code but loads imported ones at every use (checked by a test).
@@ -75,7 +76,10 @@ export function findVmapLowestMatch(
   const inv = 1 / al;
   let lo = win[0]!;
   let node = i[(h << 4) + I_LEFT]! | 0;
+  // Nodes visited, for the simulator's cost model (WORK only grows; nothing reads it here).
+  let steps = 0;
   while (node !== 0) {
+    steps++;
     const ni = node << 4;
     const l = i[ni + I_LEFT]! | 0;
     let start = f[(node << 3) + F_START]!;
@@ -86,7 +90,7 @@ export function findVmapLowestMatch(
     // Does the request fit in this block, at or after vstart?
     if (start < lo) start = lo;
     if (al !== 1) start = Math.ceil(start * inv) * al;
-    if (start <= f[(node << 3) + F_END]! - sz) return node;
+    if (start <= f[(node << 3) + F_END]! - sz) return found(node, steps);
     const r = i[ni + I_RIGHT]! | 0;
     if (f[(r << 3) + F_SMAX]! >= length) {
       node = r;
@@ -94,12 +98,13 @@ export function findVmapLowestMatch(
     }
     // Roll back up to the first ancestor that fits or whose right subtree is worth a look.
     for (;;) {
+      steps++;
       node = i[(node << 4) + I_PC]! >> 1;
-      if (node === 0) return 0;
+      if (node === 0) return found(0, steps);
       const nstart = f[(node << 3) + F_START]!;
       start = nstart < lo ? lo : nstart;
       if (al !== 1) start = Math.ceil(start * inv) * al;
-      if (start <= f[(node << 3) + F_END]! - sz) return node;
+      if (start <= f[(node << 3) + F_END]! - sz) return found(node, steps);
       const rr = i[(node << 4) + I_RIGHT]! | 0;
       if (f[(rr << 3) + F_SMAX]! >= length && lo <= nstart) {
         lo = nstart + 1;
@@ -108,7 +113,13 @@ export function findVmapLowestMatch(
       }
     }
   }
-  return 0;
+  return found(0, steps);
+}
+
+/** Counts a search's steps (see WORK) and returns its result. */
+function found(node: number, steps: number): number {
+  WORK[W_STEPS] = WORK[W_STEPS]! + steps;
+  return node;
 }
 
 /**
@@ -241,6 +252,7 @@ export function allocFromFreeTree(
  * propagation then see only consistent values, and one propagation from prev finishes the job.
  */
 export function mergeOrAddVmapArea(s: VaStore, h: number, va: number, aug: boolean): number {
+  WORK[W_RECORDS] = WORK[W_RECORDS]! + 1; // (the simulator's cost model)
   const link = findVaLinks(s, h, va, 0);
   if (link < 0) return 0;
   const f = s.f;

@@ -23,6 +23,7 @@
 
 import { augmentPropagate, rbErase, rbInsertColor } from './rbtree.js';
 import type { VaStore } from './vmap-area.js';
+import { WORK, W_STEPS } from '../shared/sim-hook.js';
 
 // The record layout of vmap-area.ts, as this module's own constants: V8 folds a module's
 // own constants into the code but loads imported ones at every use (checked by a test).
@@ -87,19 +88,30 @@ export function findVaLinks(s: VaStore, h: number, va: number, from: number): nu
   // `| 0` keeps ids in int32 registers through the loop (V8).
   let cur = from !== 0 ? from | 0 : i[(h << 4) + I_LEFT]! | 0;
   if (cur === 0) return 0;
+  let link = -1;
+  let steps = 0; // nodes visited, for the simulator's cost model (see WORK)
   for (;;) {
+    steps++;
     if (hi <= f[(cur << 3) + F_START]!) {
       const l = i[(cur << 4) + I_LEFT]! | 0;
-      if (l === 0) return (cur << 1) | 1;
+      if (l === 0) {
+        link = (cur << 1) | 1;
+        break;
+      }
       cur = l;
     } else if (lo >= f[(cur << 3) + F_END]!) {
       const r = i[(cur << 4) + I_RIGHT]! | 0;
-      if (r === 0) return cur << 1;
+      if (r === 0) {
+        link = cur << 1;
+        break;
+      }
       cur = r;
     } else {
-      return -1;
+      break;
     }
   }
+  WORK[W_STEPS] = WORK[W_STEPS]! + steps;
+  return link;
 }
 
 /**

@@ -34,6 +34,7 @@ import {
   S_VM_TAKEN,
   stepHook,
 } from '../shared/step-hook.js';
+import { WORK, W_BYTES, W_PAGES } from '../shared/sim-hook.js';
 
 export interface VmallocAllocOptions {
   /** Power of two the address must be a multiple of. @defaultValue 1 */
@@ -241,6 +242,9 @@ function allocAreaPages(ctx: VmContext, vm: number, zero: boolean): boolean {
   const x = vms.addr(vm) * ctx.pageTable.invPage;
   ctx.pageTable.mapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, view, at, nrPages);
   if (stepHook !== null) stepHook(S_MAPPED);
+  // The simulator's cost model (see WORK): pages allocated and mapped, bytes zeroed.
+  WORK[W_PAGES] = WORK[W_PAGES]! + nrPages;
+  if (zero) WORK[W_BYTES] = WORK[W_BYTES]! + nrPages * pageSize;
   return true;
 }
 

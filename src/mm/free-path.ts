@@ -32,6 +32,7 @@ import {
   S_VM_FREED,
   stepHook,
 } from '../shared/step-hook.js';
+import { WORK, W_PAGES } from '../shared/sim-hook.js';
 
 /** findUnlinkWithVm's results besides an area id. */
 const UNLINK_NONE = 0;
@@ -171,6 +172,7 @@ function releasePages(
   const slots = ctx.pool.view(slot);
   const at = ctx.pool.offset(slot);
   if (free) {
+    WORK[W_PAGES] = WORK[W_PAGES]! + nrPages; // (the simulator's cost model)
     for (let k = 0; k < nrPages; k++) frames.free(slots[at + k]!);
     return;
   }

@@ -31,6 +31,7 @@
 import { acquireSlow } from './lock-wait.js';
 import * as layout from './lock-table.js';
 import { type LockStat, type LockTable, account, endHold } from './lock-table.js';
+import { simRecorder } from './sim-hook.js';
 
 export { DEFAULT_LOCK_TIMEOUT_MS, LOCK_SLOT_BYTES, LOCK_WORDS, LockTable } from './lock-table.js';
 export type { LockStat } from './lock-table.js';
@@ -103,6 +104,8 @@ export class Lock {
 
   /** Takes the lock for `cpu`. Kernel: spin_lock() / mutex_lock(). */
   lock(cpu: number): void {
+    // A simulated machine records the event (null in every real run: one load).
+    if (simRecorder !== null) simRecorder.acquire(this.words, this.index, false);
     const w = this.words; // (the table's words: its header is w[0..])
     const at = this.at;
     if (Atomics.compareExchange(w, at, 0, 1) !== 0) {
@@ -118,6 +121,7 @@ export class Lock {
     const w = this.words;
     const at = this.at;
     if (Atomics.compareExchange(w, at, 0, 1) !== 0) return false;
+    if (simRecorder !== null) simRecorder.acquire(this.words, this.index, true);
     w[at + OWNER] = cpu + 1;
     if (w[H_STATS] === 1) account(this.table.f64, this.fbase, w, at, cpu, false, 0);
     return true;
@@ -125,6 +129,7 @@ export class Lock {
 
   /** Releases the lock. Kernel: spin_unlock() / mutex_unlock(). */
   unlock(): void {
+    if (simRecorder !== null) simRecorder.release(this.words, this.index);
     const w = this.words;
     if (w[H_STATS] === 1) endHold(this.table.f64, this.fbase);
     release(w, this.at);

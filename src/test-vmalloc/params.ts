@@ -36,6 +36,8 @@ export interface TestParams {
   seed: number;
   /** This project's: collect lock statistics and print /proc/lock_stat after the run. */
   lock_stat: boolean;
+  /** This project's: run on a simulated machine of nr_threads CPUs in virtual time (src/sim). */
+  simulate: boolean;
 }
 
 /** Kernel defaults (6.x). run_test_mask defaults to every test implemented here. */
@@ -53,6 +55,7 @@ export function defaultParams(implementedMask: number, nrCpus: number): TestPara
     nr_cpus: nrCpus,
     seed: (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 1 || 1,
     lock_stat: false,
+    simulate: false,
   };
 }
 
@@ -71,6 +74,8 @@ export const PARAM_HELP: Record<keyof TestParams, string> = {
   nr_cpus: 'Simulated num_online_cpus() (default: this machine)',
   seed: 'Random seed for get_random_*() (default: from the clock, printed)',
   lock_stat: 'Print /proc/lock_stat after the run (lock_stat=1)',
+  simulate:
+    'Run on a simulated machine of nr_threads CPUs, in virtual time (simulate=1; see vmalloc sim)',
 };
 
 /** test_vmalloc.sh's canned modes (6.x script). */
@@ -101,6 +106,7 @@ const RULES: Record<keyof TestParams, Rule> = {
   nr_cpus: { kind: 'int', max: 4096, why: 'at most 4096' },
   seed: { kind: 'int', max: 0xffffffff, why: 'a u32: at most 4294967295' },
   lock_stat: { kind: 'bool' },
+  simulate: { kind: 'bool' },
 };
 
 /** Every registered design (src/designs/registry.ts). */

@@ -142,7 +142,10 @@ describe('vmalloc test: parameters the kernel would clamp or modprobe refuse', (
       /^vmalloc: unknown option --jsn \(the options are --json, --vmallocinfo, --check, --quiet, --help\)/,
     );
     refused(['test', '--quiet', '--quiet'], /^vmalloc: option --quiet is given twice/);
-    refused(['frob'], /^vmalloc: unknown command "frob" \(the commands are test, bench, help\)/);
+    refused(
+      ['frob'],
+      /^vmalloc: unknown command "frob" \(the commands are test, bench, sim, help\)/,
+    );
   });
 
   test('a mask with a test not implemented yet', () => {
@@ -313,7 +316,7 @@ describe('vmalloc bench: flags', () => {
     refused(['bench', 'kva', 'extra'], /^vmalloc: unexpected argument "extra" after bench kva;/);
     refused(
       ['bench', 'nothing'],
-      /^vmalloc: unknown benchmark "nothing" \(the benchmarks are kva, contention, vmmapram\);/,
+      /^vmalloc: unknown benchmark "nothing" \(the benchmarks are kva, contention, vmmapram, scaling\);/,
     );
   });
 });

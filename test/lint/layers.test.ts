@@ -1,6 +1,6 @@
 /**
  * The `layers` ESLint plugin (eslint-rules/layers.js): imports in src/ run down the layers
- * shared <- kva <- designs <- mm <- api <- tools (test-vmalloc <- bench <- cli), never in a
+ * shared <- kva <- designs <- mm <- api <- tools (test-vmalloc <- sim <- bench <- cli), never in a
  * circle, and the core layers import no Node built-in. Run through ESLint's Node API on a small
  * project that the test writes to a temporary folder (so no fixture is compiled by tsc or
  * linted with the repository), and the wiring of the rules in eslint.config.js.
@@ -252,7 +252,7 @@ describe('layers', () => {
   test('in tools, test-vmalloc may not import bench', () => {
     assert.deepEqual(messages('src/test-vmalloc/up-tools.ts'), [
       'src/test-vmalloc/up-tools.ts (tools: test-vmalloc) imports src/bench/kva.ts (tools: bench): ' +
-        `${CHAIN} (within tools: test-vmalloc <- bench <- cli)`,
+        `${CHAIN} (within tools: test-vmalloc <- sim <- bench <- cli)`,
     ]);
   });
 

@@ -1,0 +1,168 @@
+/**
+ * The simulator's cost model: how many virtual nanoseconds a piece of allocator work takes,
+ * and the calibration that says so for a machine.
+ *
+ * Holds: Calibration (weights per unit of work, the lock costs, where they came from and the
+ * fit's error), FEATURES (the units, in the order of a feature vector), costOf(), the default
+ * calibration (DEFAULT_CALIBRATION, fitted on the machine this project is developed on by
+ * `vmalloc sim calibrate`, copied here so a fresh clone runs the same virtual numbers),
+ * parseCalibration() (a JSON file, validated) and nnls() (the least squares fit, weights >= 0).
+ * Invariant: a weight is a finite number >= 0; the same calibration gives the same virtual
+ * times, on any machine, under any load.
+ * Callers: src/sim/machine.ts (costOf), src/sim/calibrate.ts (the fit), the CLI.
+ *
+ * The units: a call into the allocator (vmalloc, vfree: entry, checks, vm_struct, records),
+ * an access (a read or write of a few bytes through the page table), a tree node visited
+ * (free-tree search, busy-tree lookup, insert position), a page (allocated and mapped, or
+ * unmapped and freed), a byte zeroed, an area merged into a free tree (a purge's work). Taking
+ * a free lock and moving a cache line between CPUs are the lock model's (engine.ts).
+ */
+
+export const FEATURES = ['call', 'access', 'step', 'page', 'byte', 'record'] as const;
+export type Feature = (typeof FEATURES)[number];
+export const F_CALL = 0;
+export const F_ACCESS = 1;
+export const F_STEP = 2;
+export const F_PAGE = 3;
+export const F_BYTE = 4;
+export const F_RECORD = 5;
+export const NR_FEATURES = FEATURES.length;
+
+export interface Calibration {
+  /** ns per unit of each feature, in FEATURES order. */
+  weights: number[];
+  /** Taking a free lock (ns). */
+  acquireNs: number;
+  /** Moving a cache line between CPUs (ns). */
+  transferNs: number;
+  /** Where and when it was fitted, and how well. */
+  source: string;
+  /** Root mean square of the relative error per test of the fit (0.05: 5%). */
+  fitError: number;
+}
+
+/**
+ * Fitted with `vmalloc sim calibrate --loops 2000 --repeat 5` on the development machine
+ * (x86_64, 2 cores shared with other jobs: the fit's error, 27%, is mostly that machine's
+ * noise), both designs, one worker; the tree step fixed (calibrate.ts), transferNs a current
+ * x86 cross-core transfer. Rerun `sim calibrate --out FILE` on a quiet machine and pass FILE.
+ */
+export const DEFAULT_CALIBRATION: Calibration = {
+  weights: [2215, 8395, 5, 66.59, 1.361, 0],
+  acquireNs: 20,
+  transferNs: 100,
+  source:
+    'vmalloc sim calibrate 2026-12-03T11:28:23Z (loops 2000, repeat 5, seed 1; AMD EPYC, 2 CPUs shared with other jobs)',
+  fitError: 0.2698,
+};
+
+/** Virtual ns of the work in `f` (a feature vector) under weights `w`. */
+export function costOf(w: readonly number[], f: ArrayLike<number>): number {
+  let ns = 0;
+  for (let k = 0; k < NR_FEATURES; k++) ns += w[k]! * f[k]!;
+  return ns;
+}
+
+/** A calibration read from JSON, checked: refuses a missing or negative weight. */
+export function parseCalibration(text: string, where: string): Calibration {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${where}: not JSON (${(e as Error).message})`);
+  }
+  const c = o as Partial<Calibration>;
+  const num = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    !Array.isArray(c.weights) ||
+    c.weights.length !== NR_FEATURES ||
+    !c.weights.every(num)
+  )
+    throw new Error(
+      `${where}: "weights" must be ${NR_FEATURES} numbers >= 0 (ns per ${FEATURES.join(', ')})`,
+    );
+  if (!num(c.acquireNs) || !num(c.transferNs))
+    throw new Error(`${where}: "acquireNs" and "transferNs" must be numbers >= 0`);
+  return {
+    weights: c.weights.slice(),
+    acquireNs: c.acquireNs!,
+    transferNs: c.transferNs!,
+    source: typeof c.source === 'string' ? c.source : where,
+    fitError: typeof c.fitError === 'number' ? c.fitError : NaN,
+  };
+}
+
+/**
+ * Non-negative least squares: x >= 0 minimising |A x - b| (Lawson and Hanson's active set
+ * method). `a` is rows of equal length. Small problems only (a handful of unknowns).
+ */
+export function nnls(a: readonly (readonly number[])[], b: readonly number[]): number[] {
+  const m = a.length;
+  const n = a[0]!.length;
+  const x = new Array<number>(n).fill(0);
+  const passive = new Array<boolean>(n).fill(false);
+  const grad = (): number[] => {
+    const r = b.map((bi, i) => bi - a[i]!.reduce((s, aij, j) => s + aij * x[j]!, 0));
+    return Array.from({ length: n }, (_, j) => a.reduce((s, row, i) => s + row[j]! * r[i]!, 0));
+  };
+  // Least squares over the passive set (normal equations, Gaussian elimination).
+  const solveP = (): number[] => {
+    const idx = passive.map((p, j) => (p ? j : -1)).filter((j) => j >= 0);
+    const k = idx.length;
+    const M = Array.from({ length: k }, (_, r) =>
+      Array.from({ length: k + 1 }, (_, c) =>
+        c < k
+          ? a.reduce((s, row) => s + row[idx[r]!]! * row[idx[c]!]!, 0)
+          : a.reduce((s, row, i) => s + row[idx[r]!]! * b[i]!, 0),
+      ),
+    );
+    for (let col = 0; col < k; col++) {
+      let piv = col;
+      for (let r = col + 1; r < k; r++)
+        if (Math.abs(M[r]![col]!) > Math.abs(M[piv]![col]!)) piv = r;
+      [M[col], M[piv]] = [M[piv]!, M[col]!];
+      const d = M[col]![col]!;
+      if (Math.abs(d) < 1e-300) continue;
+      for (let r = 0; r < k; r++) {
+        if (r === col) continue;
+        const f = M[r]![col]! / d;
+        for (let c = col; c <= k; c++) M[r]![c] = M[r]![c]! - f * M[col]![c]!;
+      }
+    }
+    const z = new Array<number>(n).fill(0);
+    idx.forEach((j, r) => {
+      const d = M[r]![r]!;
+      z[j] = Math.abs(d) < 1e-300 ? 0 : M[r]![k]! / d;
+    });
+    return z;
+  };
+  for (let iter = 0; iter < 3 * n + 10; iter++) {
+    const w = grad();
+    let best = -1;
+    for (let j = 0; j < n; j++)
+      if (!passive[j] && w[j]! > 1e-12 && (best < 0 || w[j]! > w[best]!)) best = j;
+    if (best < 0) break;
+    passive[best] = true;
+    for (let inner = 0; inner < 3 * n + 10; inner++) {
+      const z = solveP();
+      if (passive.every((p, j) => !p || z[j]! > 0)) {
+        for (let j = 0; j < n; j++) x[j] = z[j]!;
+        break;
+      }
+      let alpha = Infinity;
+      for (let j = 0; j < n; j++)
+        if (passive[j] && z[j]! <= 0) alpha = Math.min(alpha, x[j]! / (x[j]! - z[j]!));
+      for (let j = 0; j < n; j++) {
+        x[j] = x[j]! + alpha * (z[j]! - x[j]!);
+        if (passive[j] && x[j]! <= 1e-12) {
+          passive[j] = false;
+          x[j] = 0;
+        }
+      }
+    }
+  }
+  void m;
+  return x;
+}

@@ -1,0 +1,395 @@
+/**
+ * The simulated SMP machine's clockwork: N virtual CPUs, each with a virtual clock, replaying
+ * the lock events of their operations against a model of the kernel's locks, in virtual-time
+ * order. Knows nothing of the allocator: a Program runs a CPU's next operation and records
+ * its events here (the allocator's adapter is machine.ts; tests feed hand-made events).
+ *
+ * Holds: Machine (the event buffers of each CPU, a binary heap of CPUs keyed by the virtual
+ * time of their next event with ties broken by cpu id, the lock and cache-line models, the
+ * per-lock statistics in lock_stat's terms and the time each CPU spent spinning per lock).
+ * Invariant: a CPU is in the heap exactly when it is not waiting for a lock; a lock has at
+ * most one owner; its waiters are served first come, first served (the arrival time, ties by
+ * the order the events were processed, which is deterministic); clocks never go backwards.
+ * Callers: src/sim/machine.ts (the allocator's runs), the lock-model tests.
+ *
+ * The model. Spinlocks are the kernel's queued spinlocks: a waiter spins on its own CPU (its
+ * time counts as spinning for that lock), waiters get the lock in arrival order, and passing
+ * the lock to the next waiter costs one cache-line transfer (`transferNs`). Taking a free lock
+ * costs `acquireNs`, plus a transfer when another CPU held it last (the line is in that CPU's
+ * cache). Mutexes queue the same way but their waiters sleep (the time is not spinning).
+ * A write to a hot shared line (vmap_lazy_nr) costs a transfer when another CPU wrote it
+ * last. A trylock that finds the lock held in virtual time does not wait: the operation ran
+ * as if it had the lock (its effects are already in the allocator), and the failure is
+ * counted (`tryFailures`); its matching release is ignored.
+ */
+
+export const EV_ACQ = 0;
+export const EV_TRY = 1;
+export const EV_REL = 2;
+export const EV_TOUCH = 3;
+
+export interface LockModel {
+  /** lock_stat class name. */
+  name: string;
+  /** A sleeping lock (mutex): waiters do not spin. */
+  mutex: boolean;
+}
+
+export interface MachineCosts {
+  /** Taking a free lock whose line is in this CPU's cache (ns). */
+  acquireNs: number;
+  /** Moving a cache line from another CPU (ns): a hand-over, a bounce, a hot counter. */
+  transferNs: number;
+}
+
+/** Runs a CPU's next operation at virtual time `now`, recording through machine.record(); false: the CPU is done. */
+export type Program = (cpu: number, now: number) => boolean;
+
+/** lock_stat in virtual time (microseconds), one per lock slot. */
+export interface VirtualLockStat {
+  name: string;
+  acquisitions: number;
+  contentions: number;
+  conBounces: number;
+  acqBounces: number;
+  waitMin: number;
+  waitMax: number;
+  waitTotal: number;
+  holdMin: number;
+  holdMax: number;
+  holdTotal: number;
+  /** Virtual ns CPUs spent spinning for this lock (0 for a mutex: its waiters sleep). */
+  spinNs: number;
+  /** Virtual ns waiters slept (mutexes). */
+  sleepNs: number;
+  tryFailures: number;
+}
+
+const STAT_WORDS = 14;
+const S_ACQ = 0,
+  S_CONT = 1,
+  S_CONB = 2,
+  S_ACQB = 3,
+  S_WMIN = 4,
+  S_WMAX = 5,
+  S_WTOT = 6,
+  S_HMIN = 7,
+  S_HMAX = 8,
+  S_HTOT = 9,
+  S_SPIN = 10,
+  S_SLEEP = 11,
+  S_TRYF = 12;
+
+export class Machine {
+  readonly nrCpus: number;
+  readonly locks: readonly LockModel[];
+  readonly costs: MachineCosts;
+  /** Virtual clock of each CPU (ns): the time of its last processed event. */
+  readonly clock: Float64Array;
+  /** When each CPU finished its program (ns), NaN while it runs. */
+  readonly finished: Float64Array;
+  // Per CPU: the events of its current operation (kind, id, work before it in ns), the cursor.
+  private readonly evKind: Int32Array[];
+  private readonly evId: Int32Array[];
+  private readonly evWork: Float64Array[];
+  private readonly evCount: Int32Array;
+  private readonly cursor: Int32Array;
+  private readonly tail: Float64Array;
+  // The heap of runnable CPUs by next event time.
+  private readonly heap: Int32Array;
+  private readonly key: Float64Array;
+  private heapSize = 0;
+  // Locks: owner (-1 free), last holder (-1 none), hold start, FIFO of waiters.
+  private readonly owner: Int32Array;
+  private readonly last: Int32Array;
+  private readonly holdStart: Float64Array;
+  private readonly queues: number[][];
+  private readonly arrival: Float64Array;
+  /** Per (cpu, lock): releases to ignore (trylocks that failed in virtual time). */
+  private readonly skipped: Int32Array;
+  private readonly stats: Float64Array;
+  /** Per hot line: the CPU that wrote it last (-1 none). */
+  private readonly lineOwner: Int32Array;
+  lineTransfers = 0;
+  /** The CPU whose operation is being recorded (-1: none). */
+  private recording = -1;
+
+  constructor(nrCpus: number, locks: readonly LockModel[], costs: MachineCosts, nrLines = 2) {
+    this.nrCpus = nrCpus;
+    this.locks = locks;
+    this.costs = costs;
+    this.clock = new Float64Array(nrCpus);
+    this.finished = new Float64Array(nrCpus).fill(NaN);
+    this.evKind = Array.from({ length: nrCpus }, () => new Int32Array(16));
+    this.evId = Array.from({ length: nrCpus }, () => new Int32Array(16));
+    this.evWork = Array.from({ length: nrCpus }, () => new Float64Array(16));
+    this.evCount = new Int32Array(nrCpus);
+    this.cursor = new Int32Array(nrCpus);
+    this.tail = new Float64Array(nrCpus);
+    this.heap = new Int32Array(nrCpus);
+    this.key = new Float64Array(nrCpus);
+    const n = locks.length;
+    this.owner = new Int32Array(n).fill(-1);
+    this.last = new Int32Array(n).fill(-1);
+    this.holdStart = new Float64Array(n);
+    this.queues = Array.from({ length: n }, () => []);
+    this.arrival = new Float64Array(nrCpus);
+    this.skipped = new Int32Array(nrCpus * n);
+    this.stats = new Float64Array(n * STAT_WORDS);
+    this.lineOwner = new Int32Array(nrLines).fill(-1);
+  }
+
+  /** Records an event of the operation being run: `work` ns of computing, then the event. */
+  record(kind: number, id: number, work: number): void {
+    const c = this.recording;
+    if (c < 0) throw new Error('Machine.record: no operation is being recorded');
+    let k = this.evKind[c]!;
+    const n = this.evCount[c]!;
+    if (n === k.length) {
+      const kk = new Int32Array(n * 2);
+      kk.set(k);
+      this.evKind[c] = k = kk;
+      const ii = new Int32Array(n * 2);
+      ii.set(this.evId[c]!);
+      this.evId[c] = ii;
+      const ww = new Float64Array(n * 2);
+      ww.set(this.evWork[c]!);
+      this.evWork[c] = ww;
+    }
+    k[n] = kind;
+    this.evId[c]![n] = id;
+    this.evWork[c]![n] = work;
+    this.evCount[c] = n + 1;
+  }
+
+  /** Adds `work` ns at the start of the operation being recorded (before its first event). */
+  lead(work: number): void {
+    const c = this.recording;
+    if (this.evCount[c]! > 0) this.evWork[c]![0] = this.evWork[c]![0]! + work;
+    else this.tail[c] = this.tail[c]! + work;
+  }
+
+  /** Records the computing after the operation's last event (ns). */
+  finish(work: number): void {
+    this.tail[this.recording] = this.tail[this.recording]! + work;
+  }
+
+  /** Runs every CPU's program to its end. Throws on a deadlock (waiters but nothing runnable). */
+  run(program: Program): void {
+    for (let c = 0; c < this.nrCpus; c++) {
+      this.evCount[c] = 0;
+      this.cursor[c] = 0;
+      this.push(c, this.clock[c]!);
+    }
+    while (this.heapSize > 0) {
+      const c = this.heap[0]!;
+      const t = this.key[c]!;
+      this.pop();
+      this.clock[c] = t;
+      this.advance(c, t, program);
+    }
+    for (let l = 0; l < this.locks.length; l++) {
+      const q = this.queues[l]!;
+      if (q.length > 0)
+        throw new Error(
+          `deadlock: cpu ${q.join(', ')} wait${q.length > 1 ? '' : 's'} for ${this.locks[l]!.name} (slot ${l}), ` +
+            `held by cpu ${this.owner[l]}, and no CPU can run`,
+        );
+    }
+  }
+
+  /** Processes CPU `c`'s events from time `t` until it blocks, ends, or another CPU is due first. */
+  private advance(c: number, t: number, program: Program): void {
+    for (;;) {
+      const i = this.cursor[c]!;
+      const n = this.evCount[c]!;
+      if (i >= n) {
+        // The operation is over: run the next one now (its effects appear at its start).
+        this.evCount[c] = 0;
+        this.cursor[c] = 0;
+        this.tail[c] = 0;
+        this.recording = c;
+        let more: boolean;
+        try {
+          more = program(c, t);
+        } finally {
+          this.recording = -1;
+        }
+        if (!more) {
+          this.finished[c] = t;
+          return;
+        }
+        // (An operation without events: its whole work is the tail; the loop then starts the
+        // next one when the CPU is due again.)
+        const due = this.evCount[c]! > 0 ? t + this.evWork[c]![0]! : t + this.tail[c]!;
+        if (!this.runsFirst(c, due)) return this.push(c, due);
+        t = due;
+        this.clock[c] = t;
+        continue;
+      }
+      // Event i is due now.
+      const kind = this.evKind[c]![i]!;
+      const id = this.evId[c]![i]!;
+      if (kind === EV_ACQ || kind === EV_TRY) {
+        if (this.owner[id] === c) throw new Error(`cpu ${c} takes ${this.locks[id]!.name} twice`);
+        if (this.owner[id]! >= 0 || this.queues[id]!.length > 0) {
+          if (kind === EV_TRY) {
+            this.skipped[c * this.locks.length + id]!++;
+            this.stats[id * STAT_WORDS + S_TRYF]!++;
+          } else {
+            this.arrival[c] = t;
+            this.queues[id]!.push(c);
+            return; // waits; the release hands the lock over
+          }
+        } else {
+          t = this.grant(c, id, t, false);
+        }
+      } else if (kind === EV_REL) {
+        const sk = c * this.locks.length + id;
+        if (this.skipped[sk]! > 0) this.skipped[sk]!--;
+        else this.release(c, id, t);
+      } else {
+        const prev = this.lineOwner[id]!;
+        if (prev !== c) {
+          if (prev >= 0) {
+            t += this.costs.transferNs;
+            this.lineTransfers++;
+          }
+          this.lineOwner[id] = c;
+        }
+      }
+      this.cursor[c] = i + 1;
+      const due = i + 1 < n ? t + this.evWork[c]![i + 1]! : t + this.tail[c]!;
+      if (!this.runsFirst(c, due)) return this.push(c, due);
+      t = due;
+      this.clock[c] = t;
+    }
+  }
+
+  /** Gives lock `l` to CPU `c` at time `t`; returns the time it holds it from. */
+  private grant(c: number, l: number, t: number, handedOver: boolean): number {
+    const s = l * STAT_WORDS;
+    const st = this.stats;
+    const prev = this.last[l]!;
+    const bounce = prev >= 0 && prev !== c;
+    st[s + S_ACQ]!++;
+    if (bounce) st[s + S_ACQB]!++;
+    let at = t + this.costs.acquireNs;
+    // A free lock last held elsewhere: its line comes over (a hand-over paid it already).
+    if (bounce && !handedOver) at += this.costs.transferNs;
+    this.owner[l] = c;
+    this.last[l] = c;
+    this.holdStart[l] = at;
+    return at;
+  }
+
+  /** CPU `c` releases lock `l` at time `t`: the first waiter gets it after a line transfer. */
+  private release(c: number, l: number, t: number): void {
+    if (this.owner[l] !== c)
+      throw new Error(`cpu ${c} releases ${this.locks[l]!.name}, held by cpu ${this.owner[l]}`);
+    const s = l * STAT_WORDS;
+    const st = this.stats;
+    const hold = (t - this.holdStart[l]!) / 1000;
+    if (st[s + S_HMIN] === 0 || hold < st[s + S_HMIN]!) st[s + S_HMIN] = hold;
+    if (hold > st[s + S_HMAX]!) st[s + S_HMAX] = hold;
+    st[s + S_HTOT] = st[s + S_HTOT]! + hold;
+    this.owner[l] = -1;
+    const q = this.queues[l]!;
+    if (q.length === 0) return;
+    const w = q.shift()!;
+    const handAt = t + this.costs.transferNs;
+    const waitNs = handAt - this.arrival[w]!;
+    const us = waitNs / 1000;
+    st[s + S_CONT]!++;
+    if (this.last[l] !== w) st[s + S_CONB]!++;
+    if (st[s + S_CONT] === 1 || us < st[s + S_WMIN]!) st[s + S_WMIN] = us;
+    if (us > st[s + S_WMAX]!) st[s + S_WMAX] = us;
+    st[s + S_WTOT] = st[s + S_WTOT]! + us;
+    if (this.locks[l]!.mutex) st[s + S_SLEEP] = st[s + S_SLEEP]! + waitNs;
+    else st[s + S_SPIN] = st[s + S_SPIN]! + waitNs;
+    const at = this.grant(w, l, handAt, true);
+    this.clock[w] = at;
+    const i = this.cursor[w]! + 1;
+    this.cursor[w] = i;
+    this.push(w, i < this.evCount[w]! ? at + this.evWork[w]![i]! : at + this.tail[w]!);
+  }
+
+  /** Would CPU `c`, due at `due`, run before every CPU in the heap? */
+  private runsFirst(c: number, due: number): boolean {
+    if (this.heapSize === 0) return true;
+    const top = this.heap[0]!;
+    const k = this.key[top]!;
+    return due < k || (due === k && c < top);
+  }
+
+  private less(a: number, b: number): boolean {
+    const ka = this.key[a]!;
+    const kb = this.key[b]!;
+    return ka < kb || (ka === kb && a < b);
+  }
+
+  private push(c: number, due: number): void {
+    this.key[c] = due;
+    const h = this.heap;
+    let i = this.heapSize++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(c, h[p]!)) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = c;
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const n = --this.heapSize;
+    if (n === 0) return;
+    const x = h[n]!;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const m = r < n && this.less(h[r]!, h[l]!) ? r : l;
+      if (!this.less(h[m]!, x)) break;
+      h[i] = h[m]!;
+      i = m;
+    }
+    h[i] = x;
+  }
+
+  /** The statistics of lock slot `l`. */
+  lockStat(l: number): VirtualLockStat {
+    const s = l * STAT_WORDS;
+    const st = this.stats;
+    return {
+      name: this.locks[l]!.name,
+      acquisitions: st[s + S_ACQ]!,
+      contentions: st[s + S_CONT]!,
+      conBounces: st[s + S_CONB]!,
+      acqBounces: st[s + S_ACQB]!,
+      waitMin: st[s + S_WMIN]!,
+      waitMax: st[s + S_WMAX]!,
+      waitTotal: st[s + S_WTOT]!,
+      holdMin: st[s + S_HMIN]!,
+      holdMax: st[s + S_HMAX]!,
+      holdTotal: st[s + S_HTOT]!,
+      spinNs: st[s + S_SPIN]!,
+      sleepNs: st[s + S_SLEEP]!,
+      tryFailures: st[s + S_TRYF]!,
+    };
+  }
+
+  /** Every lock slot's statistics. */
+  lockStats(): VirtualLockStat[] {
+    return this.locks.map((_, l) => this.lockStat(l));
+  }
+
+  /** The latest finish time (ns): the run's virtual duration. */
+  get makespan(): number {
+    let m = 0;
+    for (let c = 0; c < this.nrCpus; c++) m = Math.max(m, this.finished[c]!);
+    return m;
+  }
+}
