@@ -3,12 +3,11 @@
  *
  * Holds: the 2018 RFC's test_1 / test_2 loops (legacy vs rfc2018, global beside), the 2019
  * rewrite's `performance` totals and randomised all-CPU run (legacy vs global, 2 workers), and
- * the 2024 vmap nodes' run_test_mask=7 at 1 and 2 workers (global vs nodes, offload2023 beside)
- * with the lock_stat contentions of the busiest classes.
+ * what every real row shares (seedParams, timedRun); the 2024 rows are in seeds-2024.ts.
  * Invariant: the designs of a row run interleaved, pair by pair, on the same workload and
  * random seed, so a slow phase of a shared machine hits both; a row's ratio is the median of
  * its per-pair ratios. Loop counts are the kernel's scaled down (stated in each row's notes).
- * Callers: src/cli/bench-seeds.ts.
+ * Callers: src/cli/bench-seeds.ts, src/bench/seeds-2024.ts, seeds-plugs.ts (seedParams).
  */
 
 import { createVmalloc, type Vmalloc } from '../api/vmalloc.js';
@@ -24,7 +23,6 @@ import { median, nowNs } from './stats.js';
 const P = 4096;
 const S2018 = '003_3f9cbb124c0a6966.txt';
 const S2019 = '004_ae2f824367204b6f.txt';
-const S2024 = '001_1a946457b5ae6496.txt';
 
 export interface SeedsOptions {
   quick: boolean;
@@ -178,7 +176,7 @@ export function rows2018(o: SeedsOptions): SeedRow[] {
 // ------------------------------------------------------------------ 2019: the rewrite
 
 /** One test_vmalloc run; its wall time in ms and its lock statistics by class. */
-async function timedRun(
+export async function timedRun(
   p: TestParams,
   lockStat: boolean,
 ): Promise<{ ms: number; locks: LockStat[]; totalMs: number }> {
@@ -311,179 +309,6 @@ export async function rows2019(o: SeedsOptions): Promise<SeedRow[]> {
         reason: '',
         notes: [
           `2019-random-all-cpu: run_test_mask ${ALL_2019_TESTS}, test_loop_count ${loops} (the kernel's 1,000,000 scaled down), nr_threads 2, nr_cpus 2; wall time of the run`,
-        ],
-      }),
-    );
-  }
-  return rows;
-}
-
-// ------------------------------------------------------------------ 2024: vmap nodes
-
-/** The busiest lock class of a run (most contentions) and its count. */
-function busiest(locks: readonly LockStat[]): { name: string; contentions: number; rate: number } {
-  let best = { name: '-', contentions: 0, rate: 0 };
-  for (const l of locks)
-    if (l.contentions > best.contentions)
-      best = {
-        name: l.name,
-        contentions: l.contentions,
-        rate: l.contentions / Math.max(1, l.acquisitions),
-      };
-  return best;
-}
-
-/** Contentions of the lock classes every CPU shares (not the per-node &vn->... classes). */
-function sharedContentions(locks: readonly LockStat[]): number {
-  let sum = 0;
-  for (const l of locks) if (!l.name.startsWith('&vn->')) sum += l.contentions;
-  return sum;
-}
-
-function topClasses(locks: readonly LockStat[], k: number): string {
-  return (
-    [...locks]
-      .filter((l) => l.contentions > 0)
-      .sort((a, b) => b.contentions - a.contentions)
-      .slice(0, k)
-      .map((l) => `${l.name} ${l.contentions}/${l.acquisitions}`)
-      .join(', ') || 'none contended'
-  );
-}
-
-export async function rows2024(o: SeedsOptions): Promise<SeedRow[]> {
-  const rows: SeedRow[] = [];
-  const designs: VmallocDesign[] = ['global', 'nodes', 'offload2023'];
-  const seed = {
-    file: S2024,
-    machine: 'Threadripper 3970X, nr_threads=64',
-    old: 651.271,
-    new: 51.301,
-    unit: 'S' as const,
-  };
-  const loops = o.quick ? 3_000 : 30_000;
-  const lsLoops = o.quick ? 3_000 : 10_000;
-  const pairs = o.quick ? 1 : 3;
-  for (const threads of [1, 2]) {
-    const ms: Record<string, number[]> = { global: [], nodes: [], offload2023: [] };
-    // Time (lock statistics off: they cost about a third), skipped by --quick at 2 workers:
-    // there it depends on whether the shared machine gives the two workers two cores.
-    const timeRuns = !(o.quick && threads === 2);
-    if (timeRuns) {
-      for (let r = 0; r < pairs; r++)
-        for (let k = 0; k < designs.length; k++) {
-          const d = designs[(r + k) % designs.length]!;
-          const p = seedParams({
-            design: d,
-            threads,
-            mask: 7,
-            loops,
-            repeat: 1,
-            sequential: false,
-            seed: 2024 + r,
-            nrCpus: 2,
-          });
-          ms[d]!.push((await timedRun(p, false)).ms);
-          o.say(`2024 mask=7 x${threads}: ${d} round ${r + 1}/${pairs}`);
-        }
-    }
-    const locks: Record<string, LockStat[]> = {};
-    for (const d of designs) {
-      const p = seedParams({
-        design: d,
-        threads,
-        mask: 7,
-        loops: lsLoops,
-        repeat: 1,
-        sequential: false,
-        seed: 2024,
-        nrCpus: 2,
-      });
-      locks[d] = (await timedRun(p, true)).locks;
-      o.say(`2024 mask=7 x${threads}: ${d} lock_stat`);
-    }
-    const lockNote = `2024 x${threads} lock_stat (test_loop_count ${lsLoops}), contentions/acquisitions of the busiest classes: ${designs.map((d) => `${d}: ${topClasses(locks[d]!, 3)}`).join('; ')}`;
-    const timeRow: SeedRow = {
-      id: `2024-mask7-${threads}`,
-      year: 2024,
-      workload: `run_test_mask=7 nr_threads=${threads}, time`,
-      oldDesign: 'global',
-      newDesign: 'nodes',
-      seed,
-      measuredOn: `real workers (${threads})`,
-      ours: timeRuns
-        ? {
-            old: median(ms['global']!) / 1000,
-            new: median(ms['nodes']!) / 1000,
-            unit: 'S',
-            pairs,
-            ratios: ms['global']!.map((x, i) => x / ms['nodes']![i]!),
-          }
-        : null,
-      beside: timeRuns ? [{ design: 'offload2023', value: median(ms['offload2023']!) / 1000 }] : [],
-      sizeFactor: 2,
-      sizeCaveat:
-        'a 2-core machine cannot show a 64-CPU lock effect: with 2 workers the most a design can gain from removing lock waits is 2x',
-      verdict: 'not run (--quick)',
-      reason:
-        'throughput at 2 workers depends on whether the shared machine gives the two workers two cores; the lock_stat row checks this claim in --quick',
-      notes: timeRuns
-        ? [
-            `2024-mask7-${threads}: test_loop_count ${loops}, nr_cpus 2, median of ${pairs} interleaved rounds; wall time of the run`,
-          ]
-        : [],
-    };
-    if (threads === 1) {
-      // One worker: the seed's effect is lock waiting, and one CPU waits for nobody. The row
-      // shows what each design costs on one CPU; its verdict checks that no lock was contended.
-      const none = designs.every((d) => busiest(locks[d]!).contentions === 0);
-      const g = median(ms['global']!);
-      const n = median(ms['nodes']!);
-      rows.push({
-        ...timeRow,
-        verdict: none ? 'baseline' : 'not reproduced',
-        reason: none
-          ? `one worker: no lock contended in any design (the seed's effect needs several CPUs); nodes costs ${(n / g).toFixed(2)}x global's time on one CPU`
-          : `one worker, yet contended locks: ${lockNote}`,
-        notes: [...timeRow.notes, lockNote],
-      });
-      continue;
-    }
-    if (timeRuns) rows.push(decide(timeRow));
-    else rows.push(timeRow);
-    const shared = (d: VmallocDesign): number => sharedContentions(locks[d]!);
-    const n = busiest(locks['nodes']!);
-    rows.push(
-      decide({
-        id: `2024-locks-${threads}`,
-        year: 2024,
-        workload: `run_test_mask=7 nr_threads=${threads}, contentions of the locks every CPU shares`,
-        oldDesign: 'global',
-        newDesign: 'nodes',
-        seed: {
-          file: S2024,
-          machine: 'Threadripper 3970X, nr_threads=64',
-          old: 93.07,
-          new: 16.51,
-          unit: 'Percent',
-        },
-        measuredOn: `real workers (${threads})`,
-        ours: {
-          old: shared('global'),
-          new: shared('nodes'),
-          unit: 'Contentions',
-          pairs: 1,
-          ratios: [],
-        },
-        beside: [{ design: 'offload2023', value: shared('offload2023') }],
-        sizeFactor: 0,
-        sizeCaveat:
-          "the seed gives native_queued_spin_lock_slowpath's share of cycles (93.07% -> 16.51%), we count contentions: sizes are not comparable",
-        verdict: 'not reproduced',
-        reason: '',
-        notes: [
-          `2024-locks-${threads}: the locks every CPU shares are the classes not per node (global: free_vmap_area_lock, vmap_area_lock, purge_vmap_area_lock, vmap_purge_lock; nodes and offload2023: free_vmap_area_lock, vmap_purge_lock); the per-node classes (&vn->...) are spread over the nodes, one per CPU (2 here, 64 on the seed's machine); nodes' busiest class: ${n.name} ${n.contentions}`,
-          lockNote,
         ],
       }),
     );

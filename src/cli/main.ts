@@ -20,6 +20,7 @@ Commands:
   bench kva [options]   the free-tree core on the VA-only test_vmalloc patterns, optionally
                         beside the C yardstick (--cref PATH)
   bench contention      test_vmalloc with 1-8 workers, design global vs nodes, lock_stat
+  bench seeds           the seeds' measurements, old design vs new, with verdicts (--quick)
   help [command]        this text, or a command's own
 
 Run 'vmalloc <command> --help' for a command's options.
