@@ -25,6 +25,7 @@ import {
   wordListFlag,
   type ParsedArgs,
 } from './args.js';
+import { benchSeeds } from './bench-seeds.js';
 import { MAX_THREADS, threadBoundError } from './limits.js';
 import { machineLine, machineMemory } from './machine.js';
 
@@ -309,6 +310,7 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
 }
 
 export async function benchCommand(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'seeds') return benchSeeds(argv); // its own flags and help: bench-seeds.ts
   // The benchmark's own flags: one of the other benchmark's is refused, not ignored.
   const named = argv.find(
     (a): a is keyof typeof BENCH_FLAGS =>

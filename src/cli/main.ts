@@ -21,8 +21,10 @@ Commands:
   bench kva [options]   the free-tree core on the VA-only test_vmalloc patterns, optionally
                         beside the C yardstick (--cref PATH)
   bench contention      test_vmalloc with 1-8 workers, design global vs nodes, lock_stat
+  bench vmmapram        vm_map_ram_test, one global block hash vs per-CPU hashes, lock_stat
   bench scaling         a simulated machine of 1 to 256 CPUs, global vs nodes, beside the seed
   sim calibrate         fit the simulator's cost model here and validate it on real workers
+  bench seeds           the seeds' measurements, old design vs new, with verdicts (--quick)
   help [command]        this text, or a command's own
 
 Run 'vmalloc <command> --help' for a command's options.

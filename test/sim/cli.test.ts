@@ -36,7 +36,9 @@ describe('vmalloc test simulate=1', () => {
     assert.equal(a.status, 0, a.stderr);
     const lines = a.stdout.split('\n');
     assert.equal(
-      lines.filter((l) => l.startsWith('Summary: fix_size_alloc_test passed: 1 failed: 0 xfailed: 0')).length,
+      lines.filter((l) =>
+        l.startsWith('Summary: fix_size_alloc_test passed: 1 failed: 0 xfailed: 0'),
+      ).length,
       4,
     );
     assert.equal(lines.filter((l) => /^All test took worker\d=\d+ cycles$/.test(l)).length, 4);

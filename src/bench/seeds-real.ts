@@ -1,0 +1,317 @@
+/**
+ * `vmalloc bench seeds`: the rows measured on real workers (this machine's threads).
+ *
+ * Holds: the 2018 RFC's test_1 / test_2 loops (legacy vs rfc2018, global beside), the 2019
+ * rewrite's `performance` totals and randomised all-CPU run (legacy vs global, 2 workers), and
+ * what every real row shares (seedParams, timedRun); the 2024 rows are in seeds-2024.ts.
+ * Invariant: the designs of a row run interleaved, pair by pair, on the same workload and
+ * random seed, so a slow phase of a shared machine hits both; a row's ratio is the median of
+ * its per-pair ratios. Loop counts are the kernel's scaled down (stated in each row's notes).
+ * Callers: src/cli/bench-seeds.ts, src/bench/seeds-2024.ts, seeds-plugs.ts (seedParams).
+ */
+
+import { createVmalloc, type Vmalloc } from '../api/vmalloc.js';
+import { aggregateByClass } from '../shared/lock-stat.js';
+import type { LockStat } from '../shared/lock-table.js';
+import type { VmallocDesign } from '../mm/config.js';
+import { defaultParams, type TestParams } from '../test-vmalloc/params.js';
+import { runTestVmalloc } from '../test-vmalloc/run.js';
+import { IMPLEMENTED_MASK } from '../test-vmalloc/tests.js';
+import { decide, type SeedRow } from './seeds-rows.js';
+import { median, nowNs } from './stats.js';
+
+const P = 4096;
+const S2018 = '003_3f9cbb124c0a6966.txt';
+const S2019 = '004_ae2f824367204b6f.txt';
+
+export interface SeedsOptions {
+  quick: boolean;
+  say: (line: string) => void;
+}
+
+/** test_vmalloc parameters for a row (the kernel's defaults, then the row's). */
+export function seedParams(o: {
+  design: VmallocDesign;
+  threads: number;
+  mask: number;
+  loops: number;
+  repeat: number;
+  sequential: boolean;
+  seed: number;
+  nrCpus?: number;
+}): TestParams {
+  const p = defaultParams(IMPLEMENTED_MASK, o.nrCpus ?? Math.max(2, o.threads));
+  p.design = o.design;
+  p.nr_threads = o.threads;
+  p.run_test_mask = o.mask;
+  p.test_loop_count = o.loops;
+  p.test_repeat_count = o.repeat;
+  p.sequential_test_order = o.sequential;
+  p.seed = o.seed;
+  return p;
+}
+
+/** The 5.1-era test_vmalloc's tests (bits 0-7) that this build implements. */
+export const ALL_2019_TESTS = IMPLEMENTED_MASK & 0xff;
+
+// ------------------------------------------------------------------ 2018: the RFC's loops
+
+/** test_1: n x { vmalloc(3 pages), write a byte, vfree }; µs per iteration. */
+function test1(vm: Vmalloc, n: number): number {
+  const t0 = nowNs();
+  for (let i = 0; i < n; i++) {
+    const p = vm.vmalloc(3 * P)!;
+    vm.writeU8(p, 0);
+    vm.vfree(p);
+  }
+  return (nowNs() - t0) / 1000 / n;
+}
+
+/** test_2: 15000 busy pages, then n x { vmalloc(100 pages), vmalloc(1 page), write, vfree
+ * both }; µs per iteration (the 15000 set up untimed, as in the RFC). */
+function test2(vm: Vmalloc, n: number): number {
+  const keep = new Float64Array(15000);
+  for (let i = 0; i < 15000; i++) keep[i] = vm.vmalloc(P)!;
+  const t0 = nowNs();
+  for (let i = 0; i < n; i++) {
+    const a = vm.vmalloc(100 * P)!;
+    const b = vm.vmalloc(P)!;
+    vm.writeU8(a, 0);
+    vm.writeU8(b, 1);
+    vm.vfree(a);
+    vm.vfree(b);
+  }
+  const us = (nowNs() - t0) / 1000 / n;
+  for (let i = 0; i < 15000; i++) vm.vfree(keep[i]!);
+  return us;
+}
+
+/**
+ * One RFC run on a fresh window: test_1 then test_2 on the same allocator, as the RFC's module
+ * ran its tests one after the other (test_2 then meets the window test_1 left: lazily freed
+ * areas, purged during test_2, leave holes below the 15000 busy pages, as on a running system).
+ * nr_cpus 4: the i5-3320M's logical CPUs (lazy_max_pages follows them).
+ */
+function rfcRun(design: VmallocDesign, n1: number, n2: number): { t1: number; t2: number } {
+  const vm = createVmalloc({ design, nrCpus: 4, logger: null, physicalMemory: 2 ** 30 });
+  const t1 = test1(vm, n1);
+  const t2 = test2(vm, n2);
+  vm.check();
+  return { t1, t2 };
+}
+
+export function rows2018(o: SeedsOptions): SeedRow[] {
+  const designs: VmallocDesign[] = ['legacy', 'rfc2018', 'global'];
+  const n1 = o.quick ? 20_000 : 200_000;
+  const n2 = o.quick ? 4_000 : 40_000;
+  const pairs = o.quick ? 3 : 5;
+  for (const d of designs) rfcRun(d, 2000, 500); // the JIT's run, untimed
+  const t1: Record<string, number[]> = { legacy: [], rfc2018: [], global: [] };
+  const t2: Record<string, number[]> = { legacy: [], rfc2018: [], global: [] };
+  for (let r = 0; r < pairs; r++) {
+    // Rotate which design goes first, so none always runs on the machine's same phase.
+    for (let k = 0; k < designs.length; k++) {
+      const d = designs[(r + k) % designs.length]!;
+      const m = rfcRun(d, n1, n2);
+      t1[d]!.push(m.t1);
+      t2[d]!.push(m.t2);
+    }
+    o.say(`2018 RFC loops: round ${r + 1}/${pairs}`);
+  }
+  const row = (
+    id: string,
+    workload: string,
+    t: Record<string, number[]>,
+    seedOld: number,
+    seedNew: number,
+    n: number,
+    caveat: string,
+  ): SeedRow =>
+    decide({
+      id,
+      year: 2018,
+      workload,
+      oldDesign: 'legacy',
+      newDesign: 'rfc2018',
+      seed: { file: S2018, machine: 'i5-3320M, 4.18', old: seedOld, new: seedNew, unit: 'Us' },
+      measuredOn: 'real workers (1)',
+      ours: {
+        old: median(t['legacy']!),
+        new: median(t['rfc2018']!),
+        unit: 'Us',
+        pairs,
+        ratios: t['legacy']!.map((x, i) => x / t['rfc2018']![i]!),
+      },
+      beside: [{ design: 'global', value: median(t['global']!) }],
+      sizeFactor: 2,
+      sizeCaveat: caveat,
+      verdict: 'not reproduced',
+      reason: '',
+      notes: [
+        `${id}: µs per loop iteration (the seed's: its mean of five runs of 1,000,000 loops, divided by 1,000,000); ours: median of ${pairs} interleaved rounds of ${n} loops, nr_cpus 4, test_1 then test_2 on one window`,
+      ],
+    });
+  return [
+    row(
+      '2018-test_1',
+      'test_1: vmalloc(3 pages) + vfree loop',
+      t1,
+      1.2272788,
+      1.1447054,
+      n1,
+      'both designs cut the block from the same place; the seed measured 6%',
+    ),
+    row(
+      '2018-test_2',
+      'test_2: 15000 busy pages, then 100-page + 1-page vmalloc / vfree',
+      t2,
+      54.1385664,
+      14.7788628,
+      n2,
+      "legacy's walk is a JS loop over records here, cheaper per step than the 4.18 kernel's list walk with its cache misses",
+    ),
+  ];
+}
+
+// ------------------------------------------------------------------ 2019: the rewrite
+
+/** One test_vmalloc run; its wall time in ms and its lock statistics by class. */
+export async function timedRun(
+  p: TestParams,
+  lockStat: boolean,
+): Promise<{ ms: number; locks: LockStat[]; totalMs: number }> {
+  const r = await runTestVmalloc({
+    params: p,
+    warmup: true,
+    logger: null,
+    lockStatFromStart: lockStat,
+  });
+  r.vm.check();
+  const failedUnexpectedly = r.workers.some((w) =>
+    w.tests.some((t) => t.failed > 0 && t.name !== 'align_shift_alloc_test'),
+  );
+  if (failedUnexpectedly) throw new Error(`test_vmalloc failed in design ${p.design}`);
+  const totalMs = r.workers.reduce((s, w) => s + w.totalNs, 0) / 1e6;
+  return {
+    ms: r.elapsedNs / 1e6,
+    locks: lockStat ? aggregateByClass(r.vm.lockStats()) : [],
+    totalMs,
+  };
+}
+
+export async function rows2019(o: SeedsOptions): Promise<SeedRow[]> {
+  const rows: SeedRow[] = [];
+  // a) performance mode: sequential order, 3 repeats, one worker, all tests; "All test took".
+  {
+    const loops = o.quick ? 2_000 : 20_000;
+    const pairs = o.quick ? 1 : 3;
+    const old: number[] = [];
+    const neu: number[] = [];
+    for (let r = 0; r < pairs; r++) {
+      for (const d of (r % 2 === 0
+        ? ['legacy', 'global']
+        : ['global', 'legacy']) as VmallocDesign[]) {
+        const p = seedParams({
+          design: d,
+          threads: 1,
+          mask: ALL_2019_TESTS,
+          loops,
+          repeat: 3,
+          sequential: true,
+          seed: 2019 + r,
+          nrCpus: 4,
+        });
+        const m = await timedRun(p, false);
+        (d === 'legacy' ? old : neu).push(m.totalMs);
+        o.say(
+          `2019 performance mode: ${d} ${(m.totalMs / 1000).toFixed(1)} s (round ${r + 1}/${pairs})`,
+        );
+      }
+    }
+    rows.push(
+      decide({
+        id: '2019-performance',
+        year: 2019,
+        workload: `test_vmalloc.sh performance (all tests, sequential, 3 repeats), total`,
+        oldDesign: 'legacy',
+        newDesign: 'global',
+        seed: {
+          file: S2019,
+          machine: 'i5-3320M, 4.20',
+          old: 646919905370,
+          new: 193290498550,
+          unit: 'Cycles',
+        },
+        measuredOn: 'real workers (1)',
+        ours: {
+          old: median(old),
+          new: median(neu),
+          unit: 'Ms',
+          pairs,
+          ratios: old.map((x, i) => x / neu[i]!),
+        },
+        beside: [],
+        sizeFactor: 2,
+        sizeCaveat:
+          "the totals mix tests the rewrite does not change; legacy's O(n) walk is cheaper per step here than in the kernel",
+        verdict: 'not reproduced',
+        reason: '',
+        notes: [
+          `2019-performance: run_test_mask ${ALL_2019_TESTS} (the 5.1 tests this build has), test_loop_count ${loops} (the kernel's 1,000,000 scaled down), nr_cpus 4; ms of "All test took"; seed in cycles (HiKey960: 3478683207 vs 463767978, 7.5x)`,
+        ],
+      }),
+    );
+  }
+  // b) test_repeat_count=1: all tests on every CPU (2 workers here), each shuffling its order.
+  {
+    const loops = o.quick ? 2_000 : 10_000;
+    const pairs = 1;
+    const old: number[] = [];
+    const neu: number[] = [];
+    for (let r = 0; r < pairs; r++) {
+      for (const d of ['legacy', 'global'] as VmallocDesign[]) {
+        const p = seedParams({
+          design: d,
+          threads: 2,
+          mask: ALL_2019_TESTS,
+          loops,
+          repeat: 1,
+          sequential: false,
+          seed: 1019 + r,
+          nrCpus: 2,
+        });
+        const m = await timedRun(p, false);
+        (d === 'legacy' ? old : neu).push(m.ms / 1000);
+        o.say(`2019 random all-CPU run: ${d} ${(m.ms / 1000).toFixed(1)} s`);
+      }
+    }
+    rows.push(
+      decide({
+        id: '2019-random-all-cpu',
+        year: 2019,
+        workload: 'test_repeat_count=1, all tests shuffled, one worker per CPU (2)',
+        oldDesign: 'legacy',
+        newDesign: 'global',
+        seed: { file: S2019, machine: 'i5-3320M, 4 CPUs', old: 6082.813, new: 56.805, unit: 'S' },
+        measuredOn: 'real workers (2)',
+        ours: {
+          old: median(old),
+          new: median(neu),
+          unit: 'S',
+          pairs,
+          ratios: old.map((x, i) => x / neu[i]!),
+        },
+        beside: [],
+        sizeFactor: 2,
+        sizeCaveat:
+          "2 workers instead of 4 CPUs, 1/100 of the loops: fewer areas from other CPUs for legacy's walk to step over",
+        verdict: 'not reproduced',
+        reason: '',
+        notes: [
+          `2019-random-all-cpu: run_test_mask ${ALL_2019_TESTS}, test_loop_count ${loops} (the kernel's 1,000,000 scaled down), nr_threads 2, nr_cpus 2; wall time of the run`,
+        ],
+      }),
+    );
+  }
+  return rows;
+}

@@ -1,0 +1,60 @@
+/**
+ * The capabilities `bench seeds` plugs in (seeds-plugs.ts): the simulated machine (src/sim) for
+ * the many-CPU claims, and vm_map_ram_test with either block hash for the 2023 claim.
+ *
+ * Holds: wireSeedPlugs(), which registers both adapters.
+ * Invariant: every figure an adapter returns was measured by the run it made (real workers or
+ * the simulator's virtual time); what the simulator cannot run is an error the row reports.
+ * Callers: the CLI (src/cli/bench-seeds.ts), before the rows run.
+ */
+
+import { aggregateByClass } from '../shared/lock-stat.js';
+import { simulateTestVmalloc } from '../sim/machine.js';
+import { simulatedMask } from '../sim/workload.js';
+import { defaultParams } from '../test-vmalloc/params.js';
+import { runTestVmalloc } from '../test-vmalloc/run.js';
+import { HASH_LOCK } from './vmmapram.js';
+import { registerSeedPlugs } from './seeds-plugs.js';
+
+const VM_MAP_RAM_TEST = 1024;
+
+export function wireSeedPlugs(): void {
+  registerSeedPlugs({
+    simulator: {
+      mask: simulatedMask(),
+      run(params) {
+        const r = simulateTestVmalloc({ params });
+        // Virtual lock_stat carries more fields (spin and sleep time); the rows read the
+        // kernel's columns only.
+        const locks = aggregateByClass(r.lockStats.map((l) => ({ ...l })));
+        return Promise.resolve({ virtualNs: r.elapsedNs, locks, spinShare: r.spinShare });
+      },
+    },
+    vmMapRam: {
+      async run({ hash, workers, loops, simulated }) {
+        if (simulated)
+          throw new Error(
+            'the simulator does not run vm_map_ram_test yet (it needs a workload generator and the lock hook for locks inside records, vb->lock)',
+          );
+        const p = defaultParams(VM_MAP_RAM_TEST, Math.max(2, workers));
+        p.run_test_mask = VM_MAP_RAM_TEST;
+        p.nr_threads = workers;
+        p.test_loop_count = loops;
+        p.seed = 2023;
+        const r = await runTestVmalloc({
+          params: p,
+          logger: null,
+          lockStatFromStart: true,
+          vmapBlockHash: hash,
+        });
+        const cls = aggregateByClass(r.vm.lockStats()).find((l) => l.name === HASH_LOCK[hash]);
+        return {
+          elapsedNs: r.elapsedNs,
+          hashContentions: cls?.contentions ?? 0,
+          hashConBounces: cls?.conBounces ?? 0,
+          hashClass: HASH_LOCK[hash],
+        };
+      },
+    },
+  });
+}
