@@ -10,6 +10,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { formatKvaBench, runKvaBench } from '../bench/kva.js';
 import { formatContention, runContentionBench } from '../bench/contention.js';
+import { SPACE_FLAGS, SPACE_HELP, benchSpace } from './bench-space.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { checkMask } from '../test-vmalloc/driver.js';
 import { DESIGNS, defaultParams } from '../test-vmalloc/params.js';
@@ -27,6 +28,7 @@ import { machineLine, machineMemory } from './machine.js';
 
 export const BENCH_HELP = `Usage: vmalloc bench kva [options]
        vmalloc bench contention [options]
+       vmalloc bench space [options]
 
 bench contention: test_vmalloc's run_test_mask=7 with 1, 2, 4 and 8 workers (threads), for
 the 'global' and the 'nodes' design (or those of --design), in one run: tests per second,
@@ -61,7 +63,8 @@ Options:
   --heap-pairs N      alloc/free pairs of the heap check (default 1000000)
   --json              print the results as JSON
   --quiet             no progress lines on stderr
-`;
+
+${SPACE_HELP}`;
 
 /** A gc() function without restarting Node with --expose-gc. */
 function exposeGc(): () => void {
@@ -79,6 +82,7 @@ const BENCH_FLAGS = {
     values: ['loops', 'lock-stat-loops', 'workers', 'design', 'nr-cpus', 'mask'],
     booleans: ['json', 'quiet', 'help'],
   },
+  space: SPACE_FLAGS,
 } as const;
 
 /** Bytes per B of the kva scaling run: two 1-page areas and their slots (about 290 MB at
@@ -152,13 +156,21 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
 
 export async function benchCommand(argv: readonly string[]): Promise<number> {
   // The benchmark's own flags: one of the other benchmark's is refused, not ignored.
-  const named = argv.find((a): a is keyof typeof BENCH_FLAGS => a === 'kva' || a === 'contention');
+  const named = argv.find(
+    (a): a is keyof typeof BENCH_FLAGS => a === 'kva' || a === 'contention' || a === 'space',
+  );
   const args = parseArgs(
     argv,
     named
       ? { ...BENCH_FLAGS[named], owner: `bench ${named}` }
       : {
-          values: [...new Set([...BENCH_FLAGS.kva.values, ...BENCH_FLAGS.contention.values])],
+          values: [
+            ...new Set([
+              ...BENCH_FLAGS.kva.values,
+              ...BENCH_FLAGS.contention.values,
+              ...BENCH_FLAGS.space.values,
+            ]),
+          ],
           booleans: BENCH_FLAGS.kva.booleans,
         },
   );
@@ -167,11 +179,12 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(BENCH_HELP);
     return what === undefined && !args.flags.has('help') ? 1 : 0;
   }
-  if (what !== 'kva' && what !== 'contention')
-    throw new UsageError(`unknown benchmark "${what}" (the benchmarks are kva, contention)`);
+  if (what !== 'kva' && what !== 'contention' && what !== 'space')
+    throw new UsageError(`unknown benchmark "${what}" (the benchmarks are kva, contention, space)`);
   if (args.positional.length > 1)
     throw new UsageError(`unexpected argument "${args.positional[1]}" after bench ${what}`);
   if (what === 'contention') return contention(args, argv);
+  if (what === 'space') return benchSpace(args, argv);
   const cref = args.flags.get('cref');
   if (cref !== undefined && (typeof cref !== 'string' || !existsSync(cref))) {
     throw new UsageError(

@@ -114,7 +114,10 @@ export function checkPooledSpace(
   const free = checkRbList(s, p.freeHead, true, 'free tree', start, end);
   checkCoalesced(s, free, 'free tree');
   const own = checkRbList(s, busyHead, false, 'busy tree', start, end);
-  invariant(own.length === 0, () => `busy tree: a pooled space keeps it empty, it has ${own.length}`);
+  invariant(
+    own.length === 0,
+    () => `busy tree: a pooled space keeps it empty, it has ${own.length}`,
+  );
   const lists: number[][] = [free];
   const heads = [p.freeHead, busyHead];
   let busyBytes = 0;
@@ -141,8 +144,14 @@ export function checkPooledSpace(
     for (let k = 0; k < p.classes; k++) {
       const ids = stack(p, p.w[o + K_HEADS + k]!, `${name} pool ${k}`);
       for (const x of ids)
-        invariant(s.size(x) === (k + 1) * p.pageSize, () => `${name} pool ${k}: #${x} has another size`);
-      invariant(ids.length === p.w[o + K_HEADS + p.classes + k], () => `${name} pool ${k}: length is wrong`);
+        invariant(
+          s.size(x) === (k + 1) * p.pageSize,
+          () => `${name} pool ${k}: #${x} has another size`,
+        );
+      invariant(
+        ids.length === p.w[o + K_HEADS + p.classes + k],
+        () => `${name} pool ${k}: length is wrong`,
+      );
       pooled += ids.length;
       pooledBytes += bytesOf(p, ids);
       lists.push(ids);

@@ -313,7 +313,7 @@ describe('vmalloc bench: flags', () => {
     refused(['bench', 'kva', 'extra'], /^vmalloc: unexpected argument "extra" after bench kva;/);
     refused(
       ['bench', 'nothing'],
-      /^vmalloc: unknown benchmark "nothing" \(the benchmarks are kva, contention\);/,
+      /^vmalloc: unknown benchmark "nothing" \(the benchmarks are kva, contention, space\);/,
     );
   });
 });
