@@ -375,7 +375,7 @@ function resolvePools(value: unknown, concurrent: boolean): PoolConfig | null {
   const opts = (value === true ? {} : value) as Record<string, unknown>;
   for (const key of Object.keys(opts)) {
     if (!POOL_OPTIONS.includes(key))
-      einval(CREATE_CALL, `pools may hold only ${POOL_OPTIONS.join(', ')}`, key);
+      einval(CREATE_CALL, `pools must hold only ${POOL_OPTIONS.join(', ')}`, key);
   }
   const caches = opts.caches === undefined ? 8 : opts.caches;
   if (typeof caches !== 'number' || !isPowerOfTwo(caches) || caches > 64)
@@ -391,7 +391,7 @@ function resolvePools(value: unknown, concurrent: boolean): PoolConfig | null {
   if (!concurrent) {
     refuse(
       CREATE_CALL,
-      'pools needs concurrent: true (the pools serve workers sharing the space), got pools without concurrent',
+      'pools must come with concurrent: true (the pools serve workers sharing the space), got pools without concurrent',
     );
   }
   return { caches, classes, lazyMax };
