@@ -29,6 +29,7 @@
  */
 
 import { invariantFailure } from '../debug.js';
+import { VmallocError } from '../errors.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
 import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
 import { rbListInit } from './rb-list.js';
@@ -195,6 +196,10 @@ export class SpacePools {
               st >= win[0]! &&
               f[(va << 3) + F_END]! <= win[1]!
             ) {
+              // The shard's lock first: if it cannot be had, nothing has changed.
+              const k = this.shardOf(st);
+              const lock = this.shardLocks[k]!;
+              lock.lock(this.cpu);
               w[o + K_HEADS + cls] = s.i[(va << 4) + I_NEXT]!;
               w[o + K_HEADS + this.classes + cls] = w[o + K_HEADS + this.classes + cls]! - 1;
               w[o + K_POOLED_N] = w[o + K_POOLED_N]! - 1;
@@ -202,7 +207,8 @@ export class SpacePools {
               const fo = o >> 1;
               wf[fo + K_POOLED_F] = wf[fo + K_POOLED_F]! - size;
               wf[fo + K_BUSY_F] = wf[fo + K_BUSY_F]! + size;
-              this.shardInsert(va, st);
+              if (!insertVmapArea(s, w[SHARD_BASE + k]!, va)) busyOverlap(va);
+              lock.unlock();
               return va;
             }
           }
@@ -225,8 +231,8 @@ export class SpacePools {
         va = this.treeAlloc(size, align);
       }
       if (va === 0) return 0;
+      this.shardInsert(va);
       this.stat[S_BUSY_BYTES] = this.stat[S_BUSY_BYTES]! + size;
-      this.shardInsert(va, this.s.f[(va << 3) + F_START]!);
       return va;
     } finally {
       this.spaceLock.unlock();
@@ -273,17 +279,24 @@ export class SpacePools {
     return va;
   }
 
-  /** Links `va` (starting at `st`) into its busy shard (the caller holds a cache or the space lock). */
-  private shardInsert(va: number, st: number): void {
-    const k = this.shardOf(st);
+  /**
+   * Links the new area `va` into its busy shard (space's lock held). When the shard's lock
+   * cannot be had (its holder died), the range goes back into the free tree, a spare record
+   * is made again if the cut took it, and the error is thrown: the space is as before.
+   */
+  private shardInsert(va: number): void {
+    const s = this.s;
+    const k = this.shardOf(s.f[(va << 3) + F_START]!);
     const lock = this.shardLocks[k]!;
-    lock.lock(this.cpu);
     try {
-      if (!insertVmapArea(this.s, this.w[SHARD_BASE + k]!, va))
-        invariantFailure(`area #${va} overlaps a busy area`);
-    } finally {
-      lock.unlock();
+      lock.lock(this.cpu);
+    } catch (e) {
+      if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) busyOverlap(va);
+      if (this.ctl[C_PRELOAD] === 0) this.ctl[C_PRELOAD] = s.alloc();
+      throw e;
     }
+    if (!insertVmapArea(s, this.w[SHARD_BASE + k]!, va)) busyOverlap(va);
+    lock.unlock();
   }
 
   /**
@@ -323,7 +336,15 @@ export class SpacePools {
     } finally {
       this.myLock.unlock();
     }
-    if (purge) this.purge(false);
+    if (purge) {
+      try {
+        this.purge(false);
+      } catch (e) {
+        // The free is done; a purge that cannot take a lock (a dead holder) is left to the
+        // next free or allocation, which meets the same lock and reports it.
+        if (!(e instanceof VmallocError)) throw e;
+      }
+    }
     return true;
   }
 
@@ -428,4 +449,8 @@ export class SpacePools {
     }
     return 0;
   }
+}
+
+function busyOverlap(va: number): never {
+  invariantFailure(`area #${va} overlaps a busy area or a free block`);
 }
