@@ -90,14 +90,22 @@ async function runOne(
       }),
     );
   }
+  // Rejects as soon as a worker fails (the waits below must not outlive it).
+  const all = Promise.all(reports);
+  const until = async (word: number): Promise<void> => {
+    for (let r; (r = Atomics.load(sync, word)) < workers;) {
+      const w = Atomics.waitAsync(sync, word, r, 1000);
+      if (w.async) await Promise.race([w.value, all]);
+    }
+  };
   try {
-    for (let r; (r = Atomics.load(sync, 0)) < workers;) Atomics.wait(sync, 0, r, 100);
+    await until(0);
     const t0 = performance.now();
     Atomics.store(sync, 1, 1);
     Atomics.notify(sync, 1);
-    for (let r; (r = Atomics.load(sync, 2)) < workers;) Atomics.wait(sync, 2, r, 100);
+    await until(2);
     const ms = performance.now() - t0;
-    const got = await Promise.all(reports);
+    const got = await all;
     space.check();
     return {
       mode,

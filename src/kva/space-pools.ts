@@ -200,6 +200,8 @@ export class SpacePools {
               const k = this.shardOf(st);
               const lock = this.shardLocks[k]!;
               lock.lock(this.cpu);
+              // The shard's tree may hold records another worker made since the cache lock.
+              s.refreshViews();
               w[o + K_HEADS + cls] = s.i[(va << 4) + I_NEXT]!;
               w[o + K_HEADS + this.classes + cls] = w[o + K_HEADS + this.classes + cls]! - 1;
               w[o + K_POOLED_N] = w[o + K_POOLED_N]! - 1;
@@ -317,6 +319,7 @@ export class SpacePools {
       lock.lock(this.cpu);
       let va: number;
       try {
+        s.refreshViews(); // (as in alloc: the shard may hold newer records)
         va = findVmapArea(s, h, addr);
         if (va === 0 || s.f[(va << 3) + F_START] !== addr) return false;
         unlinkVmapArea(s, h, va);
