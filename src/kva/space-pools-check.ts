@@ -22,8 +22,8 @@ import {
   K_POOLED_F,
   K_POOLED_N,
   SHARDS,
-  type SpacePools,
-} from './space-pools.js';
+} from './space-pools-layout.js';
+import type { SpacePools } from './space-pools.js';
 
 const S_BUSY_BYTES = 0;
 

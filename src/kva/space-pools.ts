@@ -6,7 +6,7 @@
  * Holds: SpacePools (one per VmapSpace instance, i.e. per worker): the fast paths (a range of
  * a pooled size taken from this worker's cache; a free pushed onto its lazy list), the slow
  * path (the free tree under the space's lock), the purge and the decay, the busy shards'
- * lookups; the layout of the pools buffer and its creation (createPools).
+ * lookups. The pools buffer's layout and its creation are in space-pools-layout.ts.
  * Invariant (between calls, all locks free): every range of the space is in exactly one of
  * the free tree, a busy shard (the one of its start address), a cache's lazy list or a
  * cache's pool of its size; the counters of each cache equal what its lists hold, and
@@ -32,11 +32,10 @@ import { invariantFailure } from '../debug.js';
 import { VmallocError } from '../errors.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
 import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
-import { rbListInit } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
-import type { PoolConfig } from './vmap-space-options.js';
+import { CACHE_BASE, P_CACHES, P_CLASSES, P_LAZY_MAX, cacheStride } from './space-pools-layout.js';
 import type { Lock } from '../shared/lock.js';
-import { makeFixedBuffer, type AnyBuffer } from '../shared/buffers.js';
+import type { AnyBuffer } from '../shared/buffers.js';
 
 // The record layout of vmap-area.ts, as this module's own constants (checked by a test).
 const F_START = 0,
@@ -46,69 +45,19 @@ const I_NEXT = 10;
 const C_PRELOAD = 2;
 const S_BUSY_BYTES = 0;
 
-/**
- * The pools buffer, Int32 words:
- *
- *   [0, 32)       header: magic, caches, classes, lazyMax, shards, zone shift (written once)
- *   [32, 32+64)   busy shard heads (record ids, written once)
- *   then per cache c, at CACHE_BASE + c * stride (stride a multiple of 32 words: 128 bytes,
- *   so that two workers' caches never share a cache line or its prefetch pair):
- *     0 lazy head   1 lazy count   2 pooled count   4-5 busy delta (f64)
- *     6-7 lazy bytes (f64)   8-9 pooled bytes (f64)
- *     [16, 16+classes) pool heads (pool k: ranges of k + 1 pages)   then the pool lengths
- */
-export const P_MAGIC = 0;
-export const P_CACHES = 1;
-export const P_CLASSES = 2;
-export const P_LAZY_MAX = 3;
-export const P_SHARDS = 4;
-export const P_ZONE_SHIFT = 5;
-export const POOLS_MAGIC = 0x566d506c; // "VmPl"
-export const SHARD_BASE = 32;
-/** Busy shards: enough that two workers rarely meet in one. */
-export const SHARDS = 64;
-/** A shard holds the areas starting in every SHARDS-th zone of 2^ZONE_SHIFT pages. */
+// The layout of the pools buffer (space-pools-layout.ts), as this module's own constants
+// (V8 folds a module's own constants but loads imported ones at every use; test/kva/layout.test.ts
+// checks the copies).
+const SHARD_BASE = 32;
+const SHARDS = 64;
 const ZONE_SHIFT = 6;
-export const CACHE_BASE = SHARD_BASE + SHARDS;
-export const K_LAZY = 0;
-export const K_LAZY_N = 1;
-export const K_POOLED_N = 2;
-/** Float64 words (Int32 word / 2) of a cache. */
-export const K_BUSY_F = 2;
-export const K_LAZY_F = 3;
-export const K_POOLED_F = 4;
-export const K_HEADS = 16;
-
-export function cacheStride(classes: number): number {
-  return Math.ceil((K_HEADS + 2 * classes) / 32) * 32;
-}
-
-export function poolsWords(caches: number, classes: number): number {
-  return CACHE_BASE + caches * cacheStride(classes);
-}
-
-/** Locks of a pooled space: the space's, one per cache, one per shard. */
-export function poolLockCount(caches: number): number {
-  return 1 + caches + SHARDS;
-}
-
-/** The pools buffer of a new space, with SHARDS empty busy trees made in store `s`. */
-export function createPools(s: VaStore, cfg: PoolConfig): AnyBuffer {
-  const buf = makeFixedBuffer(poolsWords(cfg.caches, cfg.classes) * 4, true);
-  const w = new Int32Array(buf);
-  w[P_CACHES] = cfg.caches;
-  w[P_CLASSES] = cfg.classes;
-  w[P_LAZY_MAX] = cfg.lazyMax;
-  w[P_SHARDS] = SHARDS;
-  w[P_ZONE_SHIFT] = ZONE_SHIFT;
-  for (let k = 0; k < SHARDS; k++) {
-    const h = s.alloc();
-    rbListInit(s, h);
-    w[SHARD_BASE + k] = h;
-  }
-  Atomics.store(w, P_MAGIC, POOLS_MAGIC);
-  return buf;
-}
+const K_LAZY = 0;
+const K_LAZY_N = 1;
+const K_POOLED_N = 2;
+const K_BUSY_F = 2;
+const K_LAZY_F = 3;
+const K_POOLED_F = 4;
+const K_HEADS = 16;
 
 /** One worker's view of the pools of a space. */
 export class SpacePools {

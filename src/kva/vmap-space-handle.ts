@@ -29,7 +29,7 @@ import {
   createPools,
   poolLockCount,
   poolsWords,
-} from './space-pools.js';
+} from './space-pools-layout.js';
 import { RECORD_BYTES, VaStore } from './vmap-area.js';
 import {
   ATTACH_CALL,
