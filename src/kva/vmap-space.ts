@@ -56,6 +56,7 @@ export type {
   Range,
   VmapSpaceHandle,
   VmapSpaceOptions,
+  VmapSpacePoolOptions,
   VmapSpaceStats,
 } from './vmap-space-options.js';
 
