@@ -189,8 +189,9 @@ export function checkSpaceHandle(value: unknown): VmapSpaceHandle {
   }
   sharedOf('ctl', h.ctl, CTL_WORDS * 4);
   sharedOf('stat', h.stat, STAT_WORDS * 8);
-  if (h.pools === undefined) einval(ATTACH_CALL, 'handle.pools must be null or a buffer', h.pools);
-  sharedOf('locks', h.locks, lockBytes(checkPoolsBuffer(h.pools)));
+  // A handle without the field (made by an older version) is one of a space without pools.
+  const pools = h.pools === undefined ? null : h.pools;
+  sharedOf('locks', h.locks, lockBytes(checkPoolsBuffer(pools)));
   const st = h.store as Record<string, unknown> | null;
   if (st === null || typeof st !== 'object')
     einval(ATTACH_CALL, 'handle.store must be the record store of a VmapSpace', st);
@@ -229,10 +230,10 @@ export function checkSpaceHandle(value: unknown): VmapSpaceHandle {
       `handle.ctl must be the control block of a VmapSpace (magic word ${hex(VMAP_SPACE_MAGIC)}), got a buffer whose magic word is ${hex(magic >>> 0)}`,
     );
   }
-  if (((ctl[C_FLAGS]! & F_POOLS) !== 0) !== (h.pools !== null)) {
+  if (((ctl[C_FLAGS]! & F_POOLS) !== 0) !== (pools !== null)) {
     refuse(
       ATTACH_CALL,
-      `handle.pools must be ${h.pools === null ? 'the pools buffer of the space (it was made with pools), got null' : 'null (the space was made without pools), got a buffer'}`,
+      `handle.pools must be ${pools === null ? 'the pools buffer of the space (it was made with pools), got null' : 'null (the space was made without pools), got a buffer'}`,
     );
   }
   // Written once at creation, before the magic word, and never again: plain reads are safe.

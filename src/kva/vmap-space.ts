@@ -110,11 +110,11 @@ export class VmapSpace {
     this.busyHead = this.ctl[C_BUSY_HEAD]!;
     this.exact = (this.ctl[C_FLAGS]! & F_EXACT) !== 0;
     this.pools =
-      handle.pools === null || table === null
+      (handle.pools ?? null) === null || table === null
         ? null
         : new SpacePools(
             this.s,
-            handle.pools,
+            handle.pools!,
             (i, name) => new Lock(table, i, name),
             this.cpu,
             this.start,
