@@ -154,7 +154,7 @@ test('attach: a real handle with one field of the wrong type or size', () => {
   for (const [path, value, message] of rows) refused(forged(h, path, value), {}, message, path);
   // The ctl of a space that is not concurrent (its magic word is right, its locks null).
   const other = new VmapSpace({ start: 0, end: 64 * P });
-  refused({ ...h, ctl: new SharedArrayBuffer(16) }, {}, /magic word is 0x0/, 'blank ctl');
+  refused({ ...h, ctl: new SharedArrayBuffer(32) }, {}, /magic word is 0x0/, 'blank ctl');
   refused({ ...h, locks: other.handle.locks }, {}, /concurrent: true/, 'locks null');
   assert.equal(snapshot(sp), before, 'the space is unchanged');
 });
