@@ -13,6 +13,7 @@ export type {
   VmapSpaceAttachOptions,
   VmapSpaceHandle,
   VmapSpaceOptions,
+  VmapSpacePoolOptions,
   VmapSpaceStats,
 } from './kva/vmap-space.js';
 export { VaFlags } from './kva/vmap-area.js';

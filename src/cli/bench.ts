@@ -13,6 +13,7 @@ import { formatContention, runContentionBench } from '../bench/contention.js';
 import { formatVmMapRam, runVmMapRamBench, type HashMode } from '../bench/vmmapram.js';
 import { formatScaling, runScalingBench } from '../bench/scaling.js';
 import { loadCalibration } from './sim.js';
+import { SPACE_FLAGS, SPACE_HELP, benchSpace } from './bench-space.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { checkMask } from '../test-vmalloc/driver.js';
 import { DESIGNS, defaultParams } from '../test-vmalloc/params.js';
@@ -33,6 +34,8 @@ export const BENCH_HELP = `Usage: vmalloc bench kva [options]
        vmalloc bench contention [options]
        vmalloc bench vmmapram [options]
        vmalloc bench scaling [options]
+       vmalloc bench space [options]
+       vmalloc bench seeds [options]   (its own help: vmalloc bench seeds --help)
 
 bench vmmapram: test_vmalloc's vm_map_ram_test with 1 and 2 workers (threads), the vmap
 blocks found through one global hash (vmap_blocks.xa_lock, before seed 002) and through
@@ -97,7 +100,8 @@ Options:
   --heap-pairs N      alloc/free pairs of the heap check (default 1000000)
   --json              print the results as JSON
   --quiet             no progress lines on stderr
-`;
+
+${SPACE_HELP}`;
 
 /** A gc() function without restarting Node with --expose-gc. */
 function exposeGc(): () => void {
@@ -123,7 +127,13 @@ const BENCH_FLAGS = {
     values: ['cpus', 'design', 'loops', 'mask', 'seed', 'calibration'],
     booleans: ['json', 'quiet', 'help'],
   },
+  space: SPACE_FLAGS,
 } as const;
+
+/** The benchmarks with flags of their own (bench seeds parses its own: bench-seeds.ts). */
+const BENCH_NAMES = Object.keys(BENCH_FLAGS) as (keyof typeof BENCH_FLAGS)[];
+const isBenchName = (a: string): a is keyof typeof BENCH_FLAGS =>
+  (BENCH_NAMES as string[]).includes(a);
 
 async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<number> {
   const quiet = args.flags.has('quiet');
@@ -312,10 +322,7 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
 export async function benchCommand(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'seeds') return benchSeeds(argv); // its own flags and help: bench-seeds.ts
   // The benchmark's own flags: one of the other benchmark's is refused, not ignored.
-  const named = argv.find(
-    (a): a is keyof typeof BENCH_FLAGS =>
-      a === 'kva' || a === 'contention' || a === 'vmmapram' || a === 'scaling',
-  );
+  const named = argv.find(isBenchName);
   const args = parseArgs(
     argv,
     named
@@ -327,6 +334,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
               ...BENCH_FLAGS.contention.values,
               ...BENCH_FLAGS.vmmapram.values,
               ...BENCH_FLAGS.scaling.values,
+              ...BENCH_FLAGS.space.values,
             ]),
           ],
           booleans: BENCH_FLAGS.kva.booleans,
@@ -337,15 +345,16 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(BENCH_HELP);
     return what === undefined && !args.flags.has('help') ? 1 : 0;
   }
-  if (what !== 'kva' && what !== 'contention' && what !== 'vmmapram' && what !== 'scaling')
+  if (!isBenchName(what))
     throw new UsageError(
-      `unknown benchmark "${what}" (the benchmarks are kva, contention, vmmapram, scaling)`,
+      `unknown benchmark "${what}" (the benchmarks are ${[...BENCH_NAMES, 'seeds'].join(', ')})`,
     );
   if (args.positional.length > 1)
     throw new UsageError(`unexpected argument "${args.positional[1]}" after bench ${what}`);
   if (what === 'contention') return contention(args, argv);
   if (what === 'vmmapram') return vmmapram(args, argv);
   if (what === 'scaling') return scaling(args, argv);
+  if (what === 'space') return benchSpace(args, argv);
   const cref = args.flags.get('cref');
   if (cref !== undefined && (typeof cref !== 'string' || !existsSync(cref))) {
     throw new UsageError(

@@ -123,6 +123,70 @@ function found(node: number, steps: number): number {
 }
 
 /**
+ * The truly lowest free block that can hold the request inside [win[0], win[1]), or 0: the
+ * search of `fit: 'exact'`, beyond the kernel. Unlike findVmapLowestMatch with `adjust`, it
+ * prunes subtrees only by `size` (a smaller block may hold an aligned request when its start
+ * happens to be aligned), so it finds the lowest fit the brute-force scan would.
+ *
+ * An in-order walk (left subtree, node, right subtree) over the parent links, skipping every
+ * subtree whose smax is below `size`, every left subtree of a node at or below vstart (all its
+ * blocks end before that node starts), and stopping at the first node that starts past
+ * vend - size (every later block starts higher). Each node is visited at most once. Cost: it
+ * may test every block of at least `size` bytes below the answer whose start is misaligned,
+ * where the kernel's rule tests O(log n) (its pruning guarantees a fit in any subtree it enters).
+ */
+export function findVmapLowestExact(
+  s: VaStore,
+  h: number,
+  size: number,
+  align: number,
+  win: Float64Array,
+): number {
+  const f = s.f;
+  const i = s.i;
+  const sz = +size;
+  const al = +align;
+  const inv = 1 / al;
+  const lo = win[0]!;
+  const last = win[1]! - sz; // the highest start the window allows
+  let node = i[(h << 4) + I_LEFT]! | 0;
+  // `down`: node's left subtree is still to be walked; else it was, and node is next in order.
+  let down = true;
+  while (node !== 0) {
+    const ni = node << 4;
+    const nstart = f[(node << 3) + F_START]!;
+    if (down) {
+      const l = i[ni + I_LEFT]! | 0;
+      if (f[(l << 3) + F_SMAX]! >= sz && lo < nstart) {
+        node = l;
+        continue;
+      }
+    }
+    if (nstart > last) return 0;
+    let start = nstart < lo ? lo : nstart;
+    if (al !== 1) start = Math.ceil(start * inv) * al;
+    if (start <= f[(node << 3) + F_END]! - sz) return node;
+    const r = i[ni + I_RIGHT]! | 0;
+    if (f[(r << 3) + F_SMAX]! >= sz) {
+      node = r;
+      down = true;
+      continue;
+    }
+    // Climb past every ancestor whose right subtree we come from: the first one we reach from
+    // its left is the next node in order.
+    for (;;) {
+      const p = i[(node << 4) + I_PC]! >> 1;
+      if (p === 0) return 0;
+      const fromLeft = (i[(p << 4) + I_LEFT]! | 0) === node;
+      node = p;
+      if (fromLeft) break;
+    }
+    down = false;
+  }
+  return 0;
+}
+
+/**
  * Removes the range of record `nva` from free block `va`. Returns 0 or a negative FIT_ value.
  * The four fit types of the kernel's classify_va_fit_type(), told apart inline:
  *
@@ -207,7 +271,8 @@ function splitNoEdge(
  * Kernel: __alloc_vmap_area() + va_alloc().
  *
  * The inflated search length is used only when align exceeds the page size and the window is
- * not exactly `size` long (an exact window could never satisfy the inflated length).
+ * not exactly `size` long (an exact window could never satisfy the inflated length). With
+ * `exact` the search is findVmapLowestExact instead: the truly lowest fit in the window.
  */
 export function allocFromFreeTree(
   s: VaStore,
@@ -219,11 +284,14 @@ export function allocFromFreeTree(
   pageSize: number,
   preload: Int32Array,
   slot: number,
+  exact = false,
 ): number {
   const vstart = win[0]!;
   const vend = win[1]!;
   const adjust = align > pageSize && vend - vstart !== size;
-  const va = findVmapLowestMatch(s, h, size, align, win, adjust);
+  const va = exact
+    ? findVmapLowestExact(s, h, size, align, win)
+    : findVmapLowestMatch(s, h, size, align, win, adjust);
   if (va === 0) return FIT_ENOENT;
   const f = s.f;
   let nstart = f[(va << 3) + F_START]!;

@@ -18,6 +18,18 @@ import { isSharedBuffer, makeFixedBuffer } from '../shared/buffers.js';
 import { LockTable } from '../shared/lock.js';
 import { mergeOrAddVmapArea } from './free-tree.js';
 import { rbListInit } from './rb-list.js';
+import {
+  CACHE_BASE,
+  POOLS_MAGIC,
+  P_CACHES,
+  P_CLASSES,
+  P_MAGIC,
+  P_SHARDS,
+  SHARDS,
+  createPools,
+  poolLockCount,
+  poolsWords,
+} from './space-pools-layout.js';
 import { RECORD_BYTES, VaStore } from './vmap-area.js';
 import {
   ATTACH_CALL,
@@ -34,12 +46,17 @@ import {
  * The control block, Int32 words (vmap-space.ts keeps its own copies of the hot ones):
  *
  *   0 free-tree head id   1 busy-tree head id   2 spare record (0: none)   3 magic
+ *   4 flags (written once: F_EXACT, F_POOLS)
  */
 export const C_FREE_HEAD = 0;
 export const C_BUSY_HEAD = 1;
 export const C_PRELOAD = 2;
 export const C_MAGIC = 3;
-export const CTL_WORDS = 4;
+export const C_FLAGS = 4;
+export const CTL_WORDS = 8;
+/** Flags: fit 'exact'; made with pools (then the handle has a pools buffer). */
+export const F_EXACT = 1;
+export const F_POOLS = 2;
 /** "VmSp": written last at creation, checked at attach. */
 export const VMAP_SPACE_MAGIC = 0x566d5370;
 
@@ -59,7 +76,8 @@ export function createSpaceHandle(cfg: SpaceConfig): VmapSpaceHandle {
   const s = createStore(shared, cfg.maxRecords);
   const ctlBuf = makeFixedBuffer(CTL_WORDS * 4, shared);
   const statBuf = makeFixedBuffer(STAT_WORDS * 8, shared);
-  const locks = cfg.concurrent ? LockTable.create(1, true) : null;
+  const nLocks = cfg.pools === null ? 1 : poolLockCount(cfg.pools.caches);
+  const locks = cfg.concurrent ? LockTable.create(nLocks, true) : null;
   if (locks !== null && cfg.lockTimeoutMs !== undefined) locks.setTimeout(cfg.lockTimeoutMs);
   const ctl = new Int32Array(ctlBuf);
   const stat = new Float64Array(statBuf);
@@ -69,6 +87,8 @@ export function createSpaceHandle(cfg: SpaceConfig): VmapSpaceHandle {
   ctl[C_BUSY_HEAD] = busyHead;
   rbListInit(s, freeHead);
   rbListInit(s, busyHead);
+  const pools = cfg.pools === null ? null : createPools(s, cfg.pools);
+  ctl[C_FLAGS] = (cfg.exact ? F_EXACT : 0) | (pools === null ? 0 : F_POOLS);
   const va = s.alloc();
   s.setRange(va, start, end);
   mergeOrAddVmapArea(s, freeHead, va, true);
@@ -86,6 +106,7 @@ export function createSpaceHandle(cfg: SpaceConfig): VmapSpaceHandle {
     ctl: ctlBuf,
     stat: statBuf,
     locks: locks === null ? null : locks.buffer,
+    pools,
   };
 }
 
@@ -102,8 +123,36 @@ function createStore(shared: boolean, maxRecords: number): VaStore {
   }
 }
 
-/** Bytes of the lock table of a concurrent space (one lock, one cpu), worked out once. */
-let lockTableBytes = 0;
+/** Bytes of the lock table of a concurrent space by number of locks, worked out once each. */
+const lockTableBytes = new Map<number, number>();
+
+function lockBytes(count: number): number {
+  let n = lockTableBytes.get(count);
+  if (n === undefined) {
+    n = LockTable.create(count, true).buffer.byteLength;
+    lockTableBytes.set(count, n);
+  }
+  return n;
+}
+
+/** The number of locks the handle's space has: 1, or that of its pools (checked here). */
+function checkPoolsBuffer(value: unknown): number {
+  if (value === null) return 1;
+  const what = 'handle.pools must be the pools buffer of a VmapSpace made with pools';
+  if (!isSharedBuffer(value) || value.byteLength < CACHE_BASE * 4) einval(ATTACH_CALL, what, value);
+  const w = new Int32Array(value);
+  const caches = w[P_CACHES]!;
+  const classes = w[P_CLASSES]!;
+  if (
+    Atomics.load(w, P_MAGIC) !== POOLS_MAGIC ||
+    w[P_SHARDS] !== SHARDS ||
+    !(caches >= 1 && caches <= 64 && (caches & (caches - 1)) === 0) ||
+    !(classes >= 1 && classes <= 256) ||
+    value.byteLength !== poolsWords(caches, classes) * 4
+  )
+    refuse(ATTACH_CALL, `${what}, got a SharedArrayBuffer that is not one`);
+  return poolLockCount(caches);
+}
 
 function sharedOf(name: string, value: unknown, bytes: number | null): void {
   const size = bytes === null ? '' : ` of ${bytes} bytes`;
@@ -140,8 +189,9 @@ export function checkSpaceHandle(value: unknown): VmapSpaceHandle {
   }
   sharedOf('ctl', h.ctl, CTL_WORDS * 4);
   sharedOf('stat', h.stat, STAT_WORDS * 8);
-  if (lockTableBytes === 0) lockTableBytes = LockTable.create(1, true).buffer.byteLength;
-  sharedOf('locks', h.locks, lockTableBytes);
+  // A handle without the field (made by an older version) is one of a space without pools.
+  const pools = h.pools === undefined ? null : h.pools;
+  sharedOf('locks', h.locks, lockBytes(checkPoolsBuffer(pools)));
   const st = h.store as Record<string, unknown> | null;
   if (st === null || typeof st !== 'object')
     einval(ATTACH_CALL, 'handle.store must be the record store of a VmapSpace', st);
@@ -178,6 +228,12 @@ export function checkSpaceHandle(value: unknown): VmapSpaceHandle {
     refuse(
       ATTACH_CALL,
       `handle.ctl must be the control block of a VmapSpace (magic word ${hex(VMAP_SPACE_MAGIC)}), got a buffer whose magic word is ${hex(magic >>> 0)}`,
+    );
+  }
+  if (((ctl[C_FLAGS]! & F_POOLS) !== 0) !== (pools !== null)) {
+    refuse(
+      ATTACH_CALL,
+      `handle.pools must be ${pools === null ? 'the pools buffer of the space (it was made with pools), got null' : 'null (the space was made without pools), got a buffer'}`,
     );
   }
   // Written once at creation, before the magic word, and never again: plain reads are safe.

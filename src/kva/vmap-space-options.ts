@@ -45,6 +45,37 @@ export interface VmapSpaceOptions {
    * Ignored (but checked) without `concurrent`. @defaultValue 10000
    */
   lockTimeoutMs?: number;
+  /**
+   * How a request with `align` above the page size is placed. 'kernel': the kernel's rule,
+   * which prunes the search by `size + align - 1` and so may pass over a smaller free block
+   * whose start happens to be aligned (O(log n)). 'exact': the truly lowest address that can
+   * hold the request; the search may test every free block of at least `size` bytes below it
+   * (slower under many misaligned blocks, less fragmentation). @defaultValue 'kernel'
+   */
+  fit?: 'kernel' | 'exact';
+  /**
+   * With `concurrent`: put per-worker caches of ready ranges in front of the free tree (the
+   * kernel's vmap nodes design for range users), so that most alloc/free pairs take no
+   * shared lock. A freed range is not free at once: it waits on its worker's lazy list until
+   * a purge (when the list reaches `lazyMax`, or when an allocation finds no room) moves it to
+   * that worker's pool of its size, from which an allocation of exactly that size takes it,
+   * or back into the free tree; each purge returns a quarter of every pool to the tree. So
+   * addresses are no longer the lowest possible. `true` takes the defaults. @defaultValue false
+   */
+  pools?: boolean | VmapSpacePoolOptions;
+}
+
+export interface VmapSpacePoolOptions {
+  /**
+   * Number of caches, a power of two from 1 to 64: a worker attached with `cpu` uses cache
+   * `cpu % caches` (give workers distinct cpus: two workers on one cache share its lock).
+   * @defaultValue 8
+   */
+  caches?: number;
+  /** Largest pooled size, in pages, from 1 to 256 (the kernel's limit). @defaultValue 64 */
+  classes?: number;
+  /** Lazily freed ranges a cache holds before its next free purges, 1 to 65536. @defaultValue 128 */
+  lazyMax?: number;
 }
 
 /** What a worker needs to attach to a space: structured-cloneable (postMessage it). */
@@ -57,6 +88,8 @@ export interface VmapSpaceHandle {
   readonly ctl: AnyBuffer;
   readonly stat: AnyBuffer;
   readonly locks: AnyBuffer | null;
+  /** The caches, lazy lists and busy shards of a space made with `pools` (else null). */
+  readonly pools: AnyBuffer | null;
 }
 
 export interface VmapSpaceAttachOptions {
@@ -92,6 +125,12 @@ export interface VmapSpaceStats {
   records: number;
   /** Records the store can hold before it grows. */
   capacity: number;
+  /** Ranges freed and waiting for a purge (spaces with `pools`; else 0), and their bytes. */
+  lazyCount: number;
+  lazyBytes: number;
+  /** Ranges ready in the pools (spaces with `pools`; else 0), and their bytes. */
+  pooledCount: number;
+  pooledBytes: number;
 }
 
 /** One past the largest address: 2^53, the end of the exact integers in a double. */
@@ -116,7 +155,10 @@ const KNOWN_OPTIONS = [
   'maxRecords',
   'concurrent',
   'lockTimeoutMs',
+  'fit',
+  'pools',
 ];
+const POOL_OPTIONS = ['caches', 'classes', 'lazyMax'];
 
 /** The constructor's options, checked and with every default filled in. */
 export interface SpaceConfig {
@@ -128,6 +170,16 @@ export interface SpaceConfig {
   concurrent: boolean;
   /** undefined: the lock table's default. */
   lockTimeoutMs: number | undefined;
+  /** fit: 'exact' */
+  exact: boolean;
+  /** The pools' settings, or null without `pools`. */
+  pools: PoolConfig | null;
+}
+
+export interface PoolConfig {
+  caches: number;
+  classes: number;
+  lazyMax: number;
 }
 
 /** How a value reads in a message (a symbol would throw in a template literal). */
@@ -296,7 +348,53 @@ export function resolveSpaceOptions(options: unknown): SpaceConfig {
       CREATE_CALL,
       'concurrent must be false when shared is false (a concurrent space needs shared memory), got concurrent: true and shared: false',
     );
-  return { start, end, pageSize, shared, maxRecords, concurrent, lockTimeoutMs };
+  const fit = opts.fit;
+  if (fit !== undefined && fit !== 'kernel' && fit !== 'exact')
+    einval(CREATE_CALL, "fit must be 'kernel' or 'exact'", fit);
+  const pools = resolvePools(opts.pools, concurrent);
+  return {
+    start,
+    end,
+    pageSize,
+    shared,
+    maxRecords,
+    concurrent,
+    lockTimeoutMs,
+    exact: fit === 'exact',
+    pools,
+  };
+}
+
+/** The `pools` option: false/undefined (null), true (the defaults) or a bag of settings. */
+function resolvePools(value: unknown, concurrent: boolean): PoolConfig | null {
+  if (value === undefined || value === false) return null;
+  if (value !== true) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      einval(CREATE_CALL, 'pools must be true, false or an object of pool settings', value);
+  }
+  const opts = (value === true ? {} : value) as Record<string, unknown>;
+  for (const key of Object.keys(opts)) {
+    if (!POOL_OPTIONS.includes(key))
+      einval(CREATE_CALL, `pools must hold only ${POOL_OPTIONS.join(', ')}`, key);
+  }
+  const caches = opts.caches === undefined ? 8 : opts.caches;
+  if (typeof caches !== 'number' || !isPowerOfTwo(caches) || caches > 64)
+    einval(CREATE_CALL, 'pools.caches must be a power of two from 1 to 64', caches);
+  const classes =
+    opts.classes === undefined
+      ? 64
+      : checkBound(CREATE_CALL, 'pools.classes', opts.classes, 1, 256, 'be from 1 to 256 (pages)');
+  const lazyMax =
+    opts.lazyMax === undefined
+      ? 128
+      : checkBound(CREATE_CALL, 'pools.lazyMax', opts.lazyMax, 1, 65536, 'be from 1 to 65536');
+  if (!concurrent) {
+    refuse(
+      CREATE_CALL,
+      'pools must come with concurrent: true (the pools serve workers sharing the space), got pools without concurrent',
+    );
+  }
+  return { caches, classes, lazyMax };
 }
 
 /** The cpu of VmapSpace.attach()'s options. */

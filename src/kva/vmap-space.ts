@@ -7,6 +7,8 @@
  * Invariant (between calls): free blocks and busy areas tile [start, end) exactly; free blocks
  * are coalesced; all rules of check.ts hold.
  * Callers: library users directly; tests and the kva benchmark.
+ * With `pools` the busy areas, lazy lists and pools live in space-pools.ts (its invariant
+ * extends this one), and every operation below delegates to it.
  *
  * Kernel: alloc_vmap_area() / free_vmap_area() without the lazy step, the pools or the locks.
  * Differs from kernel: misuse throws VmallocError (the kernel returns -EINVAL or WARNs), and
@@ -38,10 +40,14 @@ import {
 } from './vmap-space-options.js';
 import {
   C_BUSY_HEAD,
+  C_FLAGS,
   C_FREE_HEAD,
+  F_EXACT,
   checkSpaceHandle,
   createSpaceHandle,
 } from './vmap-space-handle.js';
+import { SpacePools } from './space-pools.js';
+import { busyIds, checkPooledSpace, poolCounts, withAllLocks } from './space-pools-check.js';
 import { Lock, LockTable } from '../shared/lock.js';
 
 export type {
@@ -50,6 +56,7 @@ export type {
   Range,
   VmapSpaceHandle,
   VmapSpaceOptions,
+  VmapSpacePoolOptions,
   VmapSpaceStats,
 } from './vmap-space-options.js';
 import { pauseSteps, resumeSteps, stepHook } from '../shared/step-hook.js';
@@ -81,6 +88,10 @@ export class VmapSpace {
   private readonly cpu: number;
   /** This thread's request window [vstart, vend), handed down without boxing the doubles. */
   private readonly win = new Float64Array(2);
+  /** fit: 'exact' (the search that finds the truly lowest aligned fit). */
+  private readonly exact: boolean;
+  /** The pools of a space made with `pools` (this worker's view of them), else null. */
+  private readonly pools: SpacePools | null;
 
   constructor(options: VmapSpaceOptions) {
     const attachTo = (options as { [ATTACH]?: [VmapSpaceHandle, number] } | null)?.[ATTACH];
@@ -93,11 +104,28 @@ export class VmapSpace {
     this.s = new VaStore(handle.store);
     this.ctl = new Int32Array(handle.ctl);
     this.stat = new Float64Array(handle.stat);
-    this.lock =
-      handle.locks === null ? null : new Lock(new LockTable(handle.locks), 0, 'vmap_space_lock');
+    const table = handle.locks === null ? null : new LockTable(handle.locks);
+    this.lock = table === null ? null : new Lock(table, 0, 'vmap_space_lock');
     this.cpu = attachTo?.[1] ?? 0;
     this.freeHead = this.ctl[C_FREE_HEAD]!;
     this.busyHead = this.ctl[C_BUSY_HEAD]!;
+    this.exact = (this.ctl[C_FLAGS]! & F_EXACT) !== 0;
+    this.pools =
+      (handle.pools ?? null) === null || table === null
+        ? null
+        : new SpacePools(
+            this.s,
+            handle.pools!,
+            (i, name) => new Lock(table, i, name),
+            this.cpu,
+            this.start,
+            this.pageSize,
+            this.freeHead,
+            this.ctl,
+            this.stat,
+            this.win,
+            this.exact,
+          );
   }
 
   /**
@@ -137,7 +165,9 @@ export class VmapSpace {
    * when no free block can hold it. Kernel: alloc_vmap_area() -> __alloc_vmap_area().
    *
    * With `align` above the page size the search prunes by `size + align - 1`, as the kernel
-   * does, so a smaller suitably aligned block off the search path may be passed over.
+   * does, so a smaller suitably aligned block off the search path may be passed over (unless
+   * the space was made with `fit: 'exact'`). With `pools`, a range of a pooled size comes from
+   * this worker's pool when its latest entry suits the request (not the lowest address).
    */
   alloc(size: number, options?: AllocOptions): number | null {
     const pageSize = this.pageSize;
@@ -178,7 +208,9 @@ export class VmapSpace {
     win[0] = vstart;
     win[1] = vend;
     let va: number;
-    if (this.lock === null) {
+    if (this.pools !== null) {
+      va = this.pools.alloc(size, align);
+    } else if (this.lock === null) {
       va = this.allocLocked(size, align);
     } else {
       this.enter();
@@ -215,6 +247,7 @@ export class VmapSpace {
         this.pageSize,
         ctl,
         C_PRELOAD,
+        this.exact,
       ) < 0
     ) {
       s.free(va);
@@ -235,6 +268,10 @@ export class VmapSpace {
       checkAddr('free', addr);
     // The lookup stays in this (small, inlinable) method and the rest takes the record id, so
     // the address is never passed, boxed, to a call V8 does not inline.
+    if (this.pools !== null) {
+      if (!this.pools.free(addr)) notAnAreaStart(this.s, this.pools.findContaining(addr), addr);
+      return;
+    }
     if (this.lock === null) {
       const va = findVmapArea(this.s, this.busyHead, addr);
       if (va === 0 || this.s.start(va) !== addr) notAnAreaStart(this.s, va, addr);
@@ -307,6 +344,10 @@ export class VmapSpace {
   /** The live area containing `addr`, or null. */
   find(addr: number): Range | null {
     checkAddr('find', addr);
+    if (this.pools !== null) {
+      const va = this.pools.findContaining(addr);
+      return va === 0 ? null : { start: this.s.start(va), end: this.s.end(va) };
+    }
     return this.locked(() => {
       const s = this.s;
       const va = findVmapArea(s, this.busyHead, addr);
@@ -326,11 +367,13 @@ export class VmapSpace {
 
   /** Number of live areas. */
   get busyCount(): number {
+    if (this.pools !== null) return poolCounts(this.pools).busyCount;
     return rbListCount(this.s, this.busyHead);
   }
 
   /** Bytes in live areas. */
   get busyBytes(): number {
+    if (this.pools !== null) return poolCounts(this.pools).busyBytes;
     return this.stat[S_BUSY_BYTES]!;
   }
 
@@ -339,9 +382,17 @@ export class VmapSpace {
     return rbListCount(this.s, this.freeHead);
   }
 
-  /** Bytes not in live areas. */
+  /** Bytes not in live areas (with `pools`, lazy and pooled ranges included). */
   get freeBytes(): number {
-    return this.end - this.start - this.stat[S_BUSY_BYTES]!;
+    return this.end - this.start - this.busyBytes;
+  }
+
+  /**
+   * Returns every lazily freed and pooled range to the free tree (after which the free blocks
+   * are all the space that is not live); the number of ranges returned. 0 without `pools`.
+   */
+  purge(): number {
+    return this.pools === null ? 0 : this.pools.purge(true);
   }
 
   /** Size of the largest free block, read from the root of the augmented tree: O(1). */
@@ -351,6 +402,18 @@ export class VmapSpace {
   }
 
   stats(): VmapSpaceStats {
+    const p = this.pools;
+    if (p !== null) {
+      return withAllLocks(p, () => ({
+        size: this.size,
+        ...poolCounts(p),
+        freeCount: this.freeCount,
+        freeBytes: this.freeBytes,
+        largestFree: this.s.smax(rbRootOf(this.s, this.freeHead)),
+        records: this.s.live,
+        capacity: this.s.capacity,
+      }));
+    }
     return this.locked(() => ({
       size: this.size,
       busyCount: this.busyCount,
@@ -361,6 +424,10 @@ export class VmapSpace {
       largestFree: this.s.smax(rbRootOf(this.s, this.freeHead)),
       records: this.s.live,
       capacity: this.s.capacity,
+      lazyCount: 0,
+      lazyBytes: 0,
+      pooledCount: 0,
+      pooledBytes: 0,
     }));
   }
 
@@ -371,7 +438,16 @@ export class VmapSpace {
 
   /** Live areas in address order. */
   *busyAreas(): IterableIterator<Range> {
-    yield* this.walk(this.busyHead);
+    const p = this.pools;
+    if (p === null) {
+      yield* this.walk(this.busyHead);
+      return;
+    }
+    const s = this.s;
+    const out = withAllLocks(p, () =>
+      busyIds(p).map((x) => ({ start: s.start(x), end: s.end(x) })),
+    );
+    yield* out;
   }
 
   /** A snapshot of the list under `h` (taken under the lock, so concurrent changes are safe). */
@@ -393,6 +469,13 @@ export class VmapSpace {
    * Throws VmallocError code EINVARIANT naming the first violation.
    */
   check(): void {
+    const p = this.pools;
+    if (p !== null) {
+      withAllLocks(p, () =>
+        checkPooledSpace(p, this.busyHead, this.start, this.end, this.ctl[C_PRELOAD]!),
+      );
+      return;
+    }
     this.locked(() =>
       checkSpace(
         this.s,

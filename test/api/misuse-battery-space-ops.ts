@@ -1,7 +1,8 @@
 /**
- * Misuse battery, a VmapSpace's operations: alloc, free and find, on three spaces of 64
+ * Misuse battery, a VmapSpace's operations: alloc, free and find, on four spaces of 64
  * pages: at 2^20, the same made concurrent (every operation under the lock, so a refused call
- * must also release it), and at the top of the safe integers, [2^53 - 64 pages, 2^53).
+ * must also release it), the same with pools (a refused call must release the cache and
+ * shard locks; its freed range is lazy, so freeing it again is still ENOENT), and at the top of the safe integers, [2^53 - 64 pages, 2^53).
  * Tables only; test/api/misuse-battery.test.ts runs them.
  *
  * The values are the same for the three spaces, relative to the space's start S and end E;
@@ -17,6 +18,7 @@ import {
   type SpaceFx,
   TOP_START,
   concurrentSpaceFixture,
+  pooledSpaceFixture,
   spaceFixture,
   topSpaceFixture,
 } from '../helpers/misuse-fixtures.js';
@@ -174,5 +176,6 @@ function opTables(name: string, fixture: Fixture<SpaceFx>, S: number): AnyTable[
 export const spaceOpTables: AnyTable[] = [
   ...opTables('space', spaceFixture, SPACE_START),
   ...opTables('concurrentSpace', concurrentSpaceFixture, SPACE_START),
+  ...opTables('pooledSpace', pooledSpaceFixture, SPACE_START),
   ...opTables('topSpace', topSpaceFixture, TOP_START),
 ];

@@ -70,6 +70,19 @@ function badHandles(): Bad<AttachFx>[] {
     at('a Vmalloc handle', (fx) => fx.vm.handle),
     at('the handle of a space made without concurrent', (fx) => fx.plainSpace.handle),
     at('a VmapSpace (not its handle)', (fx) => fx.space),
+    at('a pooled handle with pools: null', (fx) => ({ ...fx.pooledSpace.handle, pools: null })),
+    at('a plain handle with the pools of another space', (fx) => ({
+      ...fx.space.handle,
+      pools: fx.pooledSpace.handle.pools,
+    })),
+    at('a pooled handle with a pools buffer of the wrong size', (fx) => ({
+      ...fx.pooledSpace.handle,
+      pools: new SharedArrayBuffer(1024),
+    })),
+    at('a pooled handle whose pools is an ArrayBuffer', (fx) => ({
+      ...fx.pooledSpace.handle,
+      pools: new ArrayBuffer(8),
+    })),
   ];
 }
 
@@ -109,6 +122,35 @@ export const spaceTables: AnyTable[] = [
       ]),
       ctorRow('concurrent', notBoolean()),
       ctorRow('concurrent', [val('true with shared: false', true)], { shared: false }),
+      ctorRow('fit', [
+        ...wrongTypes<null>('undefined'),
+        val("'Exact'", 'Exact'),
+        val("'lowest'", 'lowest'),
+        val("''", ''),
+      ]),
+      ctorRow('pools', [
+        ...wrongTypes<null>('undefined', 'true', 'false', 'object'),
+        val('true without concurrent', true),
+        val('{} without concurrent', {}),
+      ]),
+      ctorRow(
+        'pools',
+        [
+          val('{ caches: 3 }', { caches: 3 }),
+          val('{ caches: 0 }', { caches: 0 }),
+          val('{ caches: 128 }', { caches: 128 }),
+          val("{ caches: '8' }", { caches: '8' }),
+          val('{ classes: 0 }', { classes: 0 }),
+          val('{ classes: 257 }', { classes: 257 }),
+          val('{ classes: 1.5 }', { classes: 1.5 }),
+          val('{ lazyMax: 0 }', { lazyMax: 0 }),
+          val('{ lazyMax: 65537 }', { lazyMax: 65537 }),
+          val('{ lazyMax: NaN }', { lazyMax: NaN }),
+          val('{ size: 4 } (unknown setting)', { size: 4 }),
+          val('an array', [8]),
+        ],
+        { concurrent: true },
+      ),
       ctorRow(
         'lockTimeoutMs',
         [...wrongTypes<null>('undefined'), ...nums<null>(...NON_FINITE, -0, 0, -1, 0.5, ...HUGE)],

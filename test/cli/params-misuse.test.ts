@@ -312,7 +312,7 @@ describe('vmalloc bench: flags', () => {
     refused(['bench', 'kva', 'extra'], /^vmalloc: unexpected argument "extra" after bench kva;/);
     refused(
       ['bench', 'nothing'],
-      /^vmalloc: unknown benchmark "nothing" \(the benchmarks are kva, contention, vmmapram, scaling\);/,
+      /^vmalloc: unknown benchmark "nothing" \(the benchmarks are kva, contention, vmmapram, scaling, space, seeds\);/,
     );
   });
 });

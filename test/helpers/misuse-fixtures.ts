@@ -111,11 +111,17 @@ export const SPACE_PAGES = 64;
 /** A space at the top of the safe integers: [2^53 - 64 pages, 2^53). */
 export const TOP_START = 2 ** 53 - SPACE_PAGES * PAGE;
 
-export function makeSpaceFx(concurrent = false, S = SPACE_START): SpaceFx {
+export function makeSpaceFx(concurrent = false, S = SPACE_START, pools = false): SpaceFx {
   const end = S + SPACE_PAGES * PAGE;
   // A short lock timeout: a call that leaves the lock taken fails the state check quickly.
   const timeout = concurrent ? { lockTimeoutMs: 1000 } : {};
-  const space = new VmapSpace({ start: S, end, concurrent, ...timeout });
+  const space = new VmapSpace({
+    start: S,
+    end,
+    concurrent,
+    ...timeout,
+    ...(pools ? { pools } : {}),
+  });
   const a1 = space.alloc(PAGE)!;
   const a2 = space.alloc(2 * PAGE)!;
   const freed = space.alloc(PAGE)!;
@@ -144,6 +150,12 @@ export const concurrentSpaceFixture: Fixture<SpaceFx> = {
   state: spaceState,
 };
 
+/** A pooled space: `freed` waits on cache 0's lazy list (no purge has run). */
+export const pooledSpaceFixture: Fixture<SpaceFx> = {
+  make: () => makeSpaceFx(true, SPACE_START, true),
+  state: spaceState,
+};
+
 export const topSpaceFixture: Fixture<SpaceFx> = {
   make: () => makeSpaceFx(false, TOP_START),
   state: spaceState,
@@ -159,6 +171,7 @@ export interface AttachFx {
   privateVm: Vmalloc;
   space: VmapSpace;
   plainSpace: VmapSpace;
+  pooledSpace: VmapSpace;
 }
 
 export const ATTACH_CPUS = 3;
@@ -172,6 +185,7 @@ export function makeAttachFx(design: Design | undefined): AttachFx {
     privateVm: makeVm(design, { shared: false }),
     space: makeSpaceFx(true).space,
     plainSpace: makeSpaceFx(false).space,
+    pooledSpace: makeSpaceFx(true, SPACE_START, true).space,
   };
   return fx;
 }

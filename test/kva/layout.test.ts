@@ -14,6 +14,7 @@ const HOT = [
   'kva/rb-list.js',
   'kva/free-tree.js',
   'kva/busy-tree.js',
+  'kva/space-pools.js',
   'designs/node-pools.js',
 ];
 const dir = new URL('../../src/', import.meta.url);
@@ -39,9 +40,23 @@ test("VmapSpace's copies of its hot control and statistics words match vmap-spac
     string,
     unknown
   >;
-  const src = readFileSync(new URL('kva/vmap-space.js', dir), 'utf8');
-  const found = [...src.matchAll(/\b((?:C|S)_[A-Z_]+) = (\d+)/g)];
-  assert.ok(found.length >= 2, 'vmap-space.ts declares its hot words');
+  for (const file of ['kva/vmap-space.js', 'kva/space-pools.js']) {
+    const src = readFileSync(new URL(file, dir), 'utf8');
+    const found = [...src.matchAll(/\b((?:C|S)_[A-Z_]+) = (\d+)/g)];
+    assert.ok(found.length >= 2, `${file} declares its hot words`);
+    for (const [, name, value] of found)
+      assert.equal(Number(value), handle[name!], `${file}: ${name} = ${value}`);
+  }
+});
+
+test("space-pools.ts's copies of the pools buffer's layout match space-pools-layout.ts", async () => {
+  const layout = (await import('../../src/kva/space-pools-layout.js')) as unknown as Record<
+    string,
+    unknown
+  >;
+  const src = readFileSync(new URL('kva/space-pools.js', dir), 'utf8');
+  const found = [...src.matchAll(/\bconst ((?:K|SHARD|ZONE)_?[A-Z_]*) = (\d+)/g)];
+  assert.ok(found.length >= 10, 'space-pools.ts declares its layout words');
   for (const [, name, value] of found)
-    assert.equal(Number(value), handle[name!], `vmap-space.ts: ${name} = ${value}`);
+    assert.equal(Number(value), layout[name!], `space-pools.ts: ${name} = ${value}`);
 });

@@ -136,7 +136,7 @@ describe('constructor options: every bad value refused with EINVAL naming the op
       );
     throwsCode(
       () => new VmapSpace({ start: 0, end: P, pagesize: 1 } as never),
-      /^Cannot create VmapSpace: options may hold only start, end, pageSize, shared, maxRecords, concurrent, lockTimeoutMs, got "pagesize"$/,
+      /^Cannot create VmapSpace: options may hold only start, end, pageSize, shared, maxRecords, concurrent, lockTimeoutMs, fit, pools, got "pagesize"$/,
     );
   });
 

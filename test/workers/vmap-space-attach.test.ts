@@ -101,17 +101,17 @@ test('attach: a real handle with one field of the wrong type or size', () => {
   const before = snapshot(sp);
   const h = sp.handle;
   const rows: [string, unknown, RegExp][] = [
-    ['ctl', new ArrayBuffer(16), /handle\.ctl must be a SharedArrayBuffer of 16 bytes/],
+    ['ctl', new ArrayBuffer(16), /handle\.ctl must be a SharedArrayBuffer of 32 bytes/],
     ['ctl', new Int32Array(new SharedArrayBuffer(16)), /handle\.ctl must be a SharedArrayBuffer/],
     [
       'ctl',
       new SharedArrayBuffer(8),
-      /handle\.ctl must be a SharedArrayBuffer of 16 bytes, .*got 8/,
+      /handle\.ctl must be a SharedArrayBuffer of 32 bytes, .*got 8/,
     ],
     ['ctl', null, /handle\.ctl must be a SharedArrayBuffer/],
     ['ctl', 16, /handle\.ctl must be a SharedArrayBuffer/],
     ['stat', new SharedArrayBuffer(8), /handle\.stat must be a SharedArrayBuffer of 32 bytes/],
-    ['stat', h.ctl, /handle\.stat must be a SharedArrayBuffer of 32 bytes/],
+    ['stat', new SharedArrayBuffer(64), /handle\.stat must be a SharedArrayBuffer of 32 bytes/],
     ['locks', new ArrayBuffer(h.locks!.byteLength), /handle\.locks must be a SharedArrayBuffer/],
     ['locks', new SharedArrayBuffer(4), /handle\.locks must be a SharedArrayBuffer of \d+ bytes/],
     ['locks', undefined, /handle\.locks must be a SharedArrayBuffer/],
@@ -154,7 +154,7 @@ test('attach: a real handle with one field of the wrong type or size', () => {
   for (const [path, value, message] of rows) refused(forged(h, path, value), {}, message, path);
   // The ctl of a space that is not concurrent (its magic word is right, its locks null).
   const other = new VmapSpace({ start: 0, end: 64 * P });
-  refused({ ...h, ctl: new SharedArrayBuffer(16) }, {}, /magic word is 0x0/, 'blank ctl');
+  refused({ ...h, ctl: new SharedArrayBuffer(32) }, {}, /magic word is 0x0/, 'blank ctl');
   refused({ ...h, locks: other.handle.locks }, {}, /concurrent: true/, 'locks null');
   assert.equal(snapshot(sp), before, 'the space is unchanged');
 });

@@ -1,0 +1,179 @@
+/**
+ * `bench space`: one VmapSpace shared by 1 and 2 workers (this machine's cores), each doing
+ * random-size alloc/free pairs with some long-lived ranges (space-worker.ts), for the
+ * single-lock space (`concurrent: true`) and the pooled one (`pools: true`), in one run.
+ *
+ * Holds: the runs (modes alternate within each repetition, so a slow phase of a shared
+ * machine hits both), their medians and the ratios the issue asks for: pooled at 2 workers
+ * over pooled at 1, pooled over single-lock at 2, and ns per alloc+free pair on one worker.
+ * Invariant: each run starts from a new, empty space and ends with check() passing on it.
+ * Callers: src/cli/bench-space.ts.
+ */
+
+import { Worker } from 'node:worker_threads';
+import { VmapSpace } from '../kva/vmap-space.js';
+import { fmt, median, pairedRatio } from './stats.js';
+import type { SpaceWorkerData, SpaceWorkerReport } from './space-worker.js';
+
+export type SpaceMode = 'single-lock' | 'pooled';
+export const SPACE_MODES: SpaceMode[] = ['single-lock', 'pooled'];
+
+export interface SpaceBenchOptions {
+  /** Timed alloc+free pairs per worker. */
+  pairs: number;
+  reps: number;
+  workers: number[];
+  live: number;
+  maxPages: number;
+  progress?: (line: string) => void;
+}
+
+export interface SpaceRun {
+  mode: SpaceMode;
+  workers: number;
+  /** alloc+free pairs per second, all workers together. */
+  pairsPerSec: number;
+  /** wall time of the timed part / pairs per worker, in ns. */
+  nsPerPair: number;
+  nulls: number;
+}
+
+export interface SpaceBenchResult {
+  runs: SpaceRun[];
+  /** Medians by mode and worker count. */
+  median: Record<SpaceMode, Record<number, { pairsPerSec: number; nsPerPair: number }>>;
+  /** pooled(2) / pooled(1), pooled(2) / single-lock(2), paired by repetition. */
+  pooledScaling: number;
+  pooledOverSingleAt2: number;
+  singleScaling: number;
+}
+
+const PAGE = 4096;
+
+async function runOne(
+  o: SpaceBenchOptions,
+  mode: SpaceMode,
+  workers: number,
+  seed: number,
+): Promise<SpaceRun> {
+  const space = new VmapSpace({
+    start: 0,
+    end: 2 ** 36,
+    pageSize: PAGE,
+    concurrent: true,
+    ...(mode === 'pooled' ? { pools: true } : {}),
+  });
+  const syncBuf = new SharedArrayBuffer(16);
+  const sync = new Int32Array(syncBuf);
+  const ws: Worker[] = [];
+  const reports: Promise<SpaceWorkerReport>[] = [];
+  for (let w = 0; w < workers; w++) {
+    const data: SpaceWorkerData = {
+      handle: space.handle,
+      cpu: w + 1,
+      seed: (seed + w * 0x9e3779b1) >>> 0,
+      pairs: o.pairs,
+      warmup: Math.min(o.pairs, 200_000),
+      live: o.live,
+      maxPages: o.maxPages,
+      longEvery: 64,
+      longMax: 512,
+      sync: syncBuf,
+    };
+    const worker = new Worker(new URL('./space-worker.js', import.meta.url), { workerData: data });
+    ws.push(worker);
+    reports.push(
+      new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.once('exit', (c) => reject(new Error(`a bench worker exited (code ${c})`)));
+      }),
+    );
+  }
+  // Rejects as soon as a worker fails (the waits below must not outlive it).
+  const all = Promise.all(reports);
+  const until = async (word: number): Promise<void> => {
+    for (let r; (r = Atomics.load(sync, word)) < workers;) {
+      const w = Atomics.waitAsync(sync, word, r, 1000);
+      if (w.async) await Promise.race([w.value, all]);
+    }
+  };
+  try {
+    await until(0);
+    const t0 = performance.now();
+    Atomics.store(sync, 1, 1);
+    Atomics.notify(sync, 1);
+    await until(2);
+    const ms = performance.now() - t0;
+    const got = await all;
+    space.check();
+    return {
+      mode,
+      workers,
+      pairsPerSec: (workers * o.pairs) / (ms / 1000),
+      nsPerPair: (ms * 1e6) / o.pairs,
+      nulls: got.reduce((n, r) => n + r.nulls, 0),
+    };
+  } finally {
+    await Promise.all(ws.map((w) => w.terminate()));
+  }
+}
+
+export async function runSpaceBench(o: SpaceBenchOptions): Promise<SpaceBenchResult> {
+  const runs: SpaceRun[] = [];
+  for (let rep = 0; rep < o.reps; rep++) {
+    for (const workers of o.workers) {
+      for (const mode of rep % 2 === 0 ? SPACE_MODES : [...SPACE_MODES].reverse()) {
+        const r = await runOne(o, mode, workers, 0x5eed + rep);
+        runs.push(r);
+        o.progress?.(
+          `rep ${rep + 1}/${o.reps} ${mode} x${workers}: ${fmt(r.pairsPerSec / 1e6, 3)} M pairs/s, ${fmt(r.nsPerPair, 0)} ns/pair`,
+        );
+      }
+    }
+  }
+  const of = (mode: SpaceMode, workers: number) =>
+    runs.filter((r) => r.mode === mode && r.workers === workers);
+  const med = {} as SpaceBenchResult['median'];
+  for (const mode of SPACE_MODES) {
+    med[mode] = {};
+    for (const w of o.workers) {
+      const rs = of(mode, w);
+      med[mode][w] = {
+        pairsPerSec: median(rs.map((r) => r.pairsPerSec)),
+        nsPerPair: median(rs.map((r) => r.nsPerPair)),
+      };
+    }
+  }
+  const pps = (mode: SpaceMode, w: number) => of(mode, w).map((r) => r.pairsPerSec);
+  return {
+    runs,
+    median: med,
+    pooledScaling: pairedRatio(pps('pooled', 2), pps('pooled', 1)),
+    pooledOverSingleAt2: pairedRatio(pps('pooled', 2), pps('single-lock', 2)),
+    singleScaling: pairedRatio(pps('single-lock', 2), pps('single-lock', 1)),
+  };
+}
+
+export function formatSpaceBench(r: SpaceBenchResult, workers: number[]): string {
+  const lines = [
+    '| space | ' +
+      workers.map((w) => `${w} worker${w > 1 ? 's' : ''}: M pairs/s`).join(' | ') +
+      ' | ns per alloc+free, 1 worker |',
+    '|---|' + workers.map(() => '---:|').join('') + '---:|',
+  ];
+  for (const mode of SPACE_MODES) {
+    const m = r.median[mode];
+    lines.push(
+      `| ${mode} | ${workers.map((w) => fmt(m[w]!.pairsPerSec / 1e6, 3)).join(' | ')} | ${fmt(m[1]?.nsPerPair ?? NaN, 0)} |`,
+    );
+  }
+  lines.push(
+    '',
+    `- pooled, 2 workers / 1 worker: ${fmt(r.pooledScaling, 2)}x (required >= 1.7x)`,
+    `- pooled / single-lock at 2 workers: ${fmt(r.pooledOverSingleAt2, 2)}x (required >= 1.5x)`,
+    `- single-lock, 2 workers / 1 worker: ${fmt(r.singleScaling, 2)}x`,
+    '- ratios are medians of the ratios paired by repetition',
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,408 @@
+/**
+ * The pools of a VmapSpace made with `pools: true`: per-worker caches of ready ranges by size,
+ * lazy free with a threshold and a batched purge, decay, and the busy areas split into shards
+ * by address, so that most alloc/free pairs take only locks no other worker is using.
+ *
+ * Holds: SpacePools (one per VmapSpace instance, i.e. per worker): the fast paths (a range of
+ * a pooled size taken from this worker's cache; a free pushed onto its lazy list), the slow
+ * path (the free tree under the space's lock), the purge and the decay, the busy shards'
+ * lookups. The pools buffer's layout and its creation are in space-pools-layout.ts.
+ * Invariant (between calls, all locks free): every range of the space is in exactly one of
+ * the free tree, a busy shard (the one of its start address), a cache's lazy list or a
+ * cache's pool of its size; the counters of each cache equal what its lists hold, and
+ * stat[S_BUSY_BYTES] plus the caches' busy deltas equals the bytes of the busy areas.
+ * Lock order: the space's lock, then caches (one at a time, or all in index order by
+ * check()), then shards (likewise). Every move between two places happens with the locks of
+ * both held, so check(), which takes them all, never sees a range in flight.
+ * Callers: VmapSpace (src/kva/vmap-space.ts); check and views in space-pools-check.ts.
+ *
+ * Why here, in kva, and not on the 'nodes' design: the design keeps its pools in the vmalloc
+ * layer's shared state (nodes, vmap_area_lock, page frames) that a range user does not want,
+ * and kva may not import designs. The technique is the same (the kernel 6.9+ node pools:
+ * lazy areas go to the pool of their size at the purge, each purge decays a pool by
+ * floor(len / 4), an allocation failure purges everything and retries); the code is small
+ * and written for VmapSpace's own records: pools and lazy lists are stacks linked through the
+ * records' `next` word, with their heads in the pools buffer.
+ *
+ * Kernel: node_alloc() / node_pool_del_va(), free_vmap_area_noflush(),
+ * __purge_vmap_area_lazy() with decay_va_pool_node(); busy trees by addr_to_node().
+ */
+
+import { invariantFailure } from '../debug.js';
+import { VmallocError } from '../errors.js';
+import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
+import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
+import type { VaStore } from './vmap-area.js';
+import { CACHE_BASE, P_CACHES, P_CLASSES, P_LAZY_MAX, cacheStride } from './space-pools-layout.js';
+import type { Lock } from '../shared/lock.js';
+import type { AnyBuffer } from '../shared/buffers.js';
+
+// The record layout of vmap-area.ts, as this module's own constants (checked by a test).
+const F_START = 0,
+  F_END = 1;
+const I_NEXT = 10;
+// The control and statistics words of vmap-space-handle.ts (checked by a test).
+const C_PRELOAD = 2;
+const S_BUSY_BYTES = 0;
+
+// The layout of the pools buffer (space-pools-layout.ts), as this module's own constants
+// (V8 folds a module's own constants but loads imported ones at every use; test/kva/layout.test.ts
+// checks the copies).
+const SHARD_BASE = 32;
+const SHARDS = 64;
+const ZONE_SHIFT = 6;
+const K_LAZY = 0;
+const K_LAZY_N = 1;
+const K_POOLED_N = 2;
+const K_BUSY_F = 2;
+const K_LAZY_F = 3;
+const K_POOLED_F = 4;
+const K_HEADS = 16;
+
+/** One worker's view of the pools of a space. */
+export class SpacePools {
+  readonly w: Int32Array;
+  readonly wf: Float64Array;
+  readonly caches: number;
+  readonly classes: number;
+  readonly lazyMax: number;
+  readonly stride: number;
+  /** First word of this worker's cache. */
+  readonly mine: number;
+  readonly spaceLock: Lock;
+  readonly cacheLocks: Lock[];
+  readonly shardLocks: Lock[];
+  private readonly myLock: Lock;
+  /** 1 / (page size * 2^ZONE_SHIFT): a multiply, exact (powers of two). */
+  private readonly zoneInv: number;
+
+  constructor(
+    readonly s: VaStore,
+    buf: AnyBuffer,
+    locks: (i: number, name: string) => Lock,
+    readonly cpu: number,
+    readonly start: number,
+    readonly pageSize: number,
+    readonly freeHead: number,
+    readonly ctl: Int32Array,
+    readonly stat: Float64Array,
+    readonly win: Float64Array,
+    readonly exact: boolean,
+  ) {
+    this.w = new Int32Array(buf);
+    this.wf = new Float64Array(buf);
+    this.caches = this.w[P_CACHES]!;
+    this.classes = this.w[P_CLASSES]!;
+    this.lazyMax = this.w[P_LAZY_MAX]!;
+    this.stride = cacheStride(this.classes);
+    this.mine = this.cacheBase(cpu & (this.caches - 1));
+    this.spaceLock = locks(0, 'vmap_space_lock');
+    this.cacheLocks = Array.from({ length: this.caches }, (_, c) =>
+      locks(1 + c, 'vmap_space_cache_lock'),
+    );
+    this.shardLocks = Array.from({ length: SHARDS }, (_, k) =>
+      locks(1 + this.caches + k, 'vmap_space_busy_lock'),
+    );
+    this.myLock = this.cacheLocks[cpu & (this.caches - 1)]!;
+    this.zoneInv = 1 / (pageSize * 2 ** ZONE_SHIFT);
+  }
+
+  cacheBase(c: number): number {
+    return CACHE_BASE + c * this.stride;
+  }
+
+  /** The shard of the area starting at `addr`: zone number mod SHARDS. */
+  shardOf(addr: number): number {
+    // ToInt32 keeps the low bits of the zone number exactly (it is below 2^53).
+    return Math.floor((addr - this.start) * this.zoneInv) & (SHARDS - 1);
+  }
+
+  shardHead(k: number): number {
+    return this.w[SHARD_BASE + k]!;
+  }
+
+  /**
+   * A range of `size` bytes for the request in `win` (aligned to `align`): from this worker's
+   * pool of that size when its most recent entry suits, else from the free tree. The record, or 0.
+   */
+  alloc(size: number, align: number): number {
+    const cls = size / this.pageSize - 1;
+    if (cls < this.classes) {
+      const w = this.w;
+      const o = this.mine;
+      if (Atomics.load(w, o + K_HEADS + cls) !== 0) {
+        this.myLock.lock(this.cpu);
+        try {
+          const s = this.s;
+          s.refreshViews();
+          const va = w[o + K_HEADS + cls]!;
+          if (va !== 0) {
+            const f = s.f;
+            const st = f[(va << 3) + F_START]!;
+            const win = this.win;
+            if (
+              (align === 1 || st % align === 0) &&
+              st >= win[0]! &&
+              f[(va << 3) + F_END]! <= win[1]!
+            ) {
+              // The shard's lock first: if it cannot be had, nothing has changed.
+              const k = this.shardOf(st);
+              const lock = this.shardLocks[k]!;
+              lock.lock(this.cpu);
+              // The shard's tree may hold records another worker made since the cache lock.
+              s.refreshViews();
+              w[o + K_HEADS + cls] = s.i[(va << 4) + I_NEXT]!;
+              w[o + K_HEADS + this.classes + cls] = w[o + K_HEADS + this.classes + cls]! - 1;
+              w[o + K_POOLED_N] = w[o + K_POOLED_N]! - 1;
+              const wf = this.wf;
+              const fo = o >> 1;
+              wf[fo + K_POOLED_F] = wf[fo + K_POOLED_F]! - size;
+              wf[fo + K_BUSY_F] = wf[fo + K_BUSY_F]! + size;
+              if (!insertVmapArea(s, w[SHARD_BASE + k]!, va)) busyOverlap(va);
+              lock.unlock();
+              return va;
+            }
+          }
+        } finally {
+          this.myLock.unlock();
+        }
+      }
+    }
+    return this.allocSlow(size, align);
+  }
+
+  /** alloc() from the free tree, under the space's lock; purges all and retries when full. */
+  private allocSlow(size: number, align: number): number {
+    this.spaceLock.lock(this.cpu);
+    try {
+      this.s.refreshViews();
+      let va = this.treeAlloc(size, align);
+      if (va === 0 && this.held() > 0) {
+        this.purgeLocked(true);
+        va = this.treeAlloc(size, align);
+      }
+      if (va === 0) return 0;
+      this.shardInsert(va);
+      this.stat[S_BUSY_BYTES] = this.stat[S_BUSY_BYTES]! + size;
+      return va;
+    } finally {
+      this.spaceLock.unlock();
+    }
+  }
+
+  /** Lazy plus pooled ranges of all caches (a racy read: only a hint). */
+  private held(): number {
+    let n = 0;
+    for (let c = 0; c < this.caches; c++) {
+      const o = this.cacheBase(c);
+      n += Atomics.load(this.w, o + K_LAZY_N) + Atomics.load(this.w, o + K_POOLED_N);
+    }
+    return n;
+  }
+
+  /** A new area cut from the free tree (space's lock held), or 0. */
+  private treeAlloc(size: number, align: number): number {
+    const s = this.s;
+    const ctl = this.ctl;
+    if (ctl[C_PRELOAD] === 0) {
+      const spare = s.alloc();
+      if (spare === 0) return 0;
+      ctl[C_PRELOAD] = spare;
+    }
+    const va = s.alloc();
+    if (va === 0) return 0;
+    const r = allocFromFreeTree(
+      s,
+      this.freeHead,
+      va,
+      size,
+      align,
+      this.win,
+      this.pageSize,
+      ctl,
+      C_PRELOAD,
+      this.exact,
+    );
+    if (r < 0) {
+      s.free(va);
+      return 0;
+    }
+    return va;
+  }
+
+  /**
+   * Links the new area `va` into its busy shard (space's lock held). When the shard's lock
+   * cannot be had (its holder died), the range goes back into the free tree, a spare record
+   * is made again if the cut took it, and the error is thrown: the space is as before.
+   */
+  private shardInsert(va: number): void {
+    const s = this.s;
+    const k = this.shardOf(s.f[(va << 3) + F_START]!);
+    const lock = this.shardLocks[k]!;
+    try {
+      lock.lock(this.cpu);
+    } catch (e) {
+      if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) busyOverlap(va);
+      if (this.ctl[C_PRELOAD] === 0) this.ctl[C_PRELOAD] = s.alloc();
+      throw e;
+    }
+    if (!insertVmapArea(s, this.w[SHARD_BASE + k]!, va)) busyOverlap(va);
+    lock.unlock();
+  }
+
+  /**
+   * Frees the area starting at `addr` onto this worker's lazy list: true, or false (nothing
+   * changed) when no live area starts there. Purges when the list is full.
+   */
+  free(addr: number): boolean {
+    const w = this.w;
+    const o = this.mine;
+    let purge = false;
+    this.myLock.lock(this.cpu);
+    try {
+      const s = this.s;
+      s.refreshViews();
+      const k = this.shardOf(addr);
+      const h = w[SHARD_BASE + k]!;
+      const lock = this.shardLocks[k]!;
+      lock.lock(this.cpu);
+      let va: number;
+      try {
+        s.refreshViews(); // (as in alloc: the shard may hold newer records)
+        va = findVmapArea(s, h, addr);
+        if (va === 0 || s.f[(va << 3) + F_START] !== addr) return false;
+        unlinkVmapArea(s, h, va);
+      } finally {
+        lock.unlock();
+      }
+      const size = s.f[(va << 3) + F_END]! - addr;
+      s.i[(va << 4) + I_NEXT] = w[o + K_LAZY]!;
+      w[o + K_LAZY] = va;
+      const n = w[o + K_LAZY_N]! + 1;
+      w[o + K_LAZY_N] = n;
+      const wf = this.wf;
+      const fo = o >> 1;
+      wf[fo + K_LAZY_F] = wf[fo + K_LAZY_F]! + size;
+      wf[fo + K_BUSY_F] = wf[fo + K_BUSY_F]! - size;
+      purge = n >= this.lazyMax;
+    } finally {
+      this.myLock.unlock();
+    }
+    if (purge) {
+      try {
+        this.purge(false);
+      } catch (e) {
+        // The free is done; a purge that cannot take a lock (a dead holder) is left to the
+        // next free or allocation, which meets the same lock and reports it.
+        if (!(e instanceof VmallocError)) throw e;
+      }
+    }
+    return true;
+  }
+
+  /** Runs a purge under the space's lock; returns the ranges that went back to the free tree. */
+  purge(full: boolean): number {
+    this.spaceLock.lock(this.cpu);
+    try {
+      this.s.refreshViews();
+      return this.purgeLocked(full);
+    } finally {
+      this.spaceLock.unlock();
+    }
+  }
+
+  /**
+   * The purge (space's lock held): in every cache, first the decay (a quarter of each pool,
+   * rounded down, the most recent first; all of it when `full`), then the lazy list moves to
+   * the pools of its sizes (to the free tree when too big, or when `full`). What leaves the
+   * caches is merged into the free tree after each cache's lock is released.
+   */
+  private purgeLocked(full: boolean): number {
+    const s = this.s;
+    const w = this.w;
+    const wf = this.wf;
+    const cls = this.classes;
+    const page = this.pageSize;
+    let out = 0;
+    for (let c = 0; c < this.caches; c++) {
+      const o = this.cacheBase(c);
+      const fo = o >> 1;
+      if (Atomics.load(w, o + K_LAZY_N) === 0 && Atomics.load(w, o + K_POOLED_N) === 0) continue;
+      let chain = 0; // ranges leaving this cache, linked through `next`
+      const lock = this.cacheLocks[c]!;
+      lock.lock(this.cpu);
+      try {
+        const i = s.i;
+        const f = s.f;
+        for (let p = 0; p < cls; p++) {
+          const len = w[o + K_HEADS + cls + p]!;
+          const n = full ? len : len >> 2;
+          if (n === 0) continue;
+          let va = w[o + K_HEADS + p]!;
+          for (let j = 0; j < n; j++) {
+            const next = i[(va << 4) + I_NEXT]!;
+            i[(va << 4) + I_NEXT] = chain;
+            chain = va;
+            va = next;
+          }
+          w[o + K_HEADS + p] = va;
+          w[o + K_HEADS + cls + p] = len - n;
+          w[o + K_POOLED_N] = w[o + K_POOLED_N]! - n;
+          wf[fo + K_POOLED_F] = wf[fo + K_POOLED_F]! - n * (p + 1) * page;
+          out += n;
+        }
+        let va = w[o + K_LAZY]!;
+        while (va !== 0) {
+          const next = i[(va << 4) + I_NEXT]!;
+          const size = f[(va << 3) + F_END]! - f[(va << 3) + F_START]!;
+          const p = size / page - 1;
+          if (!full && p < cls) {
+            i[(va << 4) + I_NEXT] = w[o + K_HEADS + p]!;
+            w[o + K_HEADS + p] = va;
+            w[o + K_HEADS + cls + p] = w[o + K_HEADS + cls + p]! + 1;
+            w[o + K_POOLED_N] = w[o + K_POOLED_N]! + 1;
+            wf[fo + K_POOLED_F] = wf[fo + K_POOLED_F]! + size;
+          } else {
+            i[(va << 4) + I_NEXT] = chain;
+            chain = va;
+            out++;
+          }
+          va = next;
+        }
+        w[o + K_LAZY] = 0;
+        w[o + K_LAZY_N] = 0;
+        wf[fo + K_LAZY_F] = 0;
+      } finally {
+        lock.unlock();
+      }
+      while (chain !== 0) {
+        const next = s.i[(chain << 4) + I_NEXT]!;
+        s.i[(chain << 4) + I_NEXT] = 0;
+        if (mergeOrAddVmapArea(s, this.freeHead, chain, true) === 0)
+          invariantFailure(`purged range #${chain} overlaps a free block`);
+        chain = next;
+      }
+    }
+    return out;
+  }
+
+  /** The live area containing `addr`, or 0: every shard, each under its lock. */
+  findContaining(addr: number): number {
+    for (let k = 0; k < SHARDS; k++) {
+      const lock = this.shardLocks[k]!;
+      lock.lock(this.cpu);
+      try {
+        this.s.refreshViews();
+        const va = findVmapArea(this.s, this.w[SHARD_BASE + k]!, addr);
+        if (va !== 0) return va;
+      } finally {
+        lock.unlock();
+      }
+    }
+    return 0;
+  }
+}
+
+function busyOverlap(va: number): never {
+  invariantFailure(`area #${va} overlaps a busy area or a free block`);
+}
