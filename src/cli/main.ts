@@ -7,6 +7,7 @@
  * Callers: the `bin` entry of package.json.
  */
 
+import { readFileSync } from 'node:fs';
 import { VmallocError } from '../errors.js';
 import { UsageError } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
@@ -21,6 +22,7 @@ Commands:
                         beside the C yardstick (--cref PATH)
   bench contention      test_vmalloc with 1-8 workers, design global vs nodes, lock_stat
   help [command]        this text, or a command's own
+  --version             the package's version
 
 Run 'vmalloc <command> --help' for a command's options.
 `;
@@ -36,12 +38,24 @@ async function main(argv: readonly string[]): Promise<number> {
       else if (rest[0] === 'test') process.stdout.write(testHelp());
       else process.stdout.write(HELP);
       return cmd === undefined ? 1 : 0;
+    case '--version':
+    case '-v':
+    case 'version': {
+      // dist/src/cli/main.js -> the package root's package.json (shipped in every tarball).
+      const pkg = JSON.parse(
+        readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+      ) as { version: string };
+      process.stdout.write(`${pkg.version}\n`);
+      return 0;
+    }
     case 'bench':
       return await benchCommand(rest);
     case 'test':
       return await testCommand(rest);
     default:
-      throw new UsageError(`unknown command "${cmd}" (the commands are test, bench, help)`);
+      throw new UsageError(
+        `unknown command "${cmd}" (the commands are test, bench, help, --version)`,
+      );
   }
 }
 
