@@ -81,6 +81,18 @@ export class VmapSpace {
   /** This thread's request window [vstart, vend), handed down without boxing the doubles. */
   private readonly win = new Float64Array(2);
 
+  /**
+   * A new space managing [start, end), empty: one free block.
+   * @throws VmallocError EINVAL for a bad option (named in the message): start/end outside
+   * [0, 2^53] or holding less than a page, a pageSize that is not a power of two up to 2^30, a
+   * maxRecords outside [6, 2^26], an unknown key, or `concurrent: true` where the platform has
+   * no SharedArrayBuffer (a browser page that is not cross-origin isolated).
+   * @example
+   * ```ts
+   * const space = new VmapSpace({ start: 0, end: 2 ** 30, pageSize: 4096 });
+   * const a = space.alloc(8192); // 0
+   * ```
+   */
   constructor(options: VmapSpaceOptions) {
     const attachTo = (options as { [ATTACH]?: [VmapSpaceHandle, number] } | null)?.[ATTACH];
     // A new space: every option is checked before anything is made.
@@ -105,6 +117,14 @@ export class VmapSpace {
    * must have been created with `concurrent: true`. A handle that is not one (forged, of
    * another kind, with buffers of the wrong type or size, or of a space without concurrent)
    * is refused with EINVAL.
+   * @throws VmallocError EINVAL for a handle that is not a concurrent space's, or a cpu outside
+   * [0, 65535].
+   * @example
+   * ```ts
+   * // main thread: new VmapSpace({ start: 0, end: 2 ** 30, concurrent: true }), then
+   * // worker.postMessage(space.handle); in the worker:
+   * const space = VmapSpace.attach(workerData.handle, { cpu: 1 });
+   * ```
    */
   static attach(handle: VmapSpaceHandle, options: VmapSpaceAttachOptions = {}): VmapSpace {
     const h = checkSpaceHandle(handle);
@@ -135,6 +155,17 @@ export class VmapSpace {
    *
    * With `align` above the page size the search prunes by `size + align - 1`, as the kernel
    * does, so a smaller suitably aligned block off the search path may be passed over.
+   * @returns the area's start address (an offset in the managed space), or null when out of
+   * space (never a throw).
+   * @throws VmallocError EINVAL when `size` is not a positive multiple of the page size,
+   * `align` is not a power of two, or [vstart, vend) is not a window inside the space;
+   * ETIMEDOUT / EOWNERDEAD (concurrent spaces) when the lock's holder hangs or died.
+   * @example
+   * ```ts
+   * const a = space.alloc(65536); // lowest fit
+   * const b = space.alloc(8192, { align: 65536, vstart: 2 ** 20 }); // aligned, in a window
+   * if (b === null) console.log('out of space');
+   * ```
    */
   alloc(size: number, options?: AllocOptions): number | null {
     const pageSize = this.pageSize;
@@ -226,6 +257,12 @@ export class VmapSpace {
    * Releases the area that starts at `addr`, merging it with its free neighbours.
    * Throws ENOENT when no live area starts there (never allocated, already freed, or an
    * address inside an area).
+   * @throws VmallocError ENOENT as above; EINVAL for a negative or non-integer address.
+   * @example
+   * ```ts
+   * const a = space.alloc(4096)!;
+   * space.free(a); // a second space.free(a) throws ENOENT
+   * ```
    */
   free(addr: number): void {
     if (typeof addr !== 'number' || !Number.isSafeInteger(addr) || addr < 0)
@@ -256,7 +293,15 @@ export class VmapSpace {
     if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) freeOverlap(s, va);
   }
 
-  /** The live area containing `addr`, or null. */
+  /**
+   * The live area containing `addr`, or null.
+   * @throws VmallocError EINVAL for a negative or non-integer address.
+   * @example
+   * ```ts
+   * const a = space.alloc(8192)!;
+   * space.find(a + 100); // { start: a, end: a + 8192 }
+   * ```
+   */
   find(addr: number): Range | null {
     checkAddr('find', addr);
     return this.locked(() => {
