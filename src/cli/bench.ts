@@ -22,6 +22,7 @@ import {
   wordListFlag,
   type ParsedArgs,
 } from './args.js';
+import { jsonReport } from './json-report.js';
 import { MAX_THREADS, threadBoundError } from './limits.js';
 import { machineLine, machineMemory } from './machine.js';
 
@@ -130,8 +131,7 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
   const result = await runContentionBench(o);
   if (args.flags.has('json')) {
     process.stdout.write(
-      JSON.stringify({ machine: machineLine(), date: started.toISOString(), ...result }, null, 2) +
-        '\n',
+      jsonReport({ machine: machineLine(), date: started.toISOString(), ...result }),
     );
     return 0;
   }
@@ -205,16 +205,12 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   const result = runKvaBench(opts);
   if (args.flags.has('json')) {
     process.stdout.write(
-      JSON.stringify(
-        {
-          machine: machineLine(),
-          date: started.toISOString(),
-          options: { ...opts, gc: undefined, progress: undefined },
-          ...result,
-        },
-        null,
-        2,
-      ) + '\n',
+      jsonReport({
+        machine: machineLine(),
+        date: started.toISOString(),
+        options: { ...opts, gc: undefined, progress: undefined },
+        ...result,
+      }),
     );
     return 0;
   }

@@ -6,6 +6,7 @@
  * Callers: src/cli/main.ts.
  */
 
+import { jsonReport } from './json-report.js';
 import { checkMask, summaryLines, type Progress } from '../test-vmalloc/driver.js';
 import { runTestVmalloc } from '../test-vmalloc/run.js';
 import {
@@ -57,6 +58,7 @@ Options:
   --json                 print the results as JSON instead of the kernel's lines
   --vmallocinfo          print /proc/vmallocinfo after the run
   --check                verify every invariant after every operation (slow)
+  --check=N              verify every invariant after every N-th operation (N >= 1)
   --quiet                no progress or configuration lines on stderr
   --help                 this text
 `;
@@ -67,10 +69,21 @@ const FLAGS = ['--json', '--vmallocinfo', '--check', '--quiet', '--help'];
 export async function testCommand(argv: readonly string[]): Promise<number> {
   const flags = new Set<string>();
   const words: string[] = [];
+  let checkEvery = 0;
   let mode: TestMode | undefined;
   for (const [k, raw] of argv.entries()) {
     if (raw.startsWith('-')) {
-      const arg = raw === '-h' ? '--help' : raw;
+      let arg = raw === '-h' ? '--help' : raw;
+      const every = /^--check=(.*)$/.exec(arg);
+      if (every !== null) {
+        // An N-th operation check: a positive integer, written as one.
+        if (!/^[1-9][0-9]{0,9}$/.test(every[1]!) || Number(every[1]) > 2 ** 31 - 1)
+          throw new UsageError(
+            `--check=N: N must be a positive integer (check after every N-th operation), got "${every[1]}"`,
+          );
+        checkEvery = Number(every[1]);
+        arg = '--check';
+      } else if (arg === '--check') checkEvery = 1;
       if (!FLAGS.includes(arg))
         throw new UsageError(`unknown option ${raw} (the options are ${FLAGS.join(', ')})`);
       if (flags.has(arg)) throw new UsageError(`option ${arg} is given twice`);
@@ -132,7 +145,7 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   try {
     run = await runTestVmalloc({
       params,
-      checkEveryOp: flags.has('--check'),
+      checkEveryOp: checkEvery,
       logger: { warn: (m) => process.stderr.write(`${m}\n`) },
       progress: progress?.update,
       lockStatFromStart: params.lock_stat,
@@ -146,19 +159,15 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   const { vm, workers } = run;
   if (json) {
     process.stdout.write(
-      JSON.stringify(
-        {
-          params,
-          nrCpus: run.nrCpus,
-          elapsedMs: Date.now() - started,
-          workers,
-          stats: vm.stats(),
-          lockStat: params.lock_stat ? vm.lockStats() : undefined,
-          vmallocinfo: flags.has('--vmallocinfo') ? vm.vmallocinfo() : undefined,
-        },
-        null,
-        2,
-      ) + '\n',
+      jsonReport({
+        params,
+        nrCpus: run.nrCpus,
+        elapsedMs: Date.now() - started,
+        workers,
+        stats: vm.stats(),
+        lockStat: params.lock_stat ? vm.lockStats() : undefined,
+        vmallocinfo: flags.has('--vmallocinfo') ? vm.vmallocinfo() : undefined,
+      }),
     );
   } else {
     process.stdout.write(summaryLines(workers, params).join('\n') + '\n');
