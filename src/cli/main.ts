@@ -54,7 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return await testCommand(rest);
     default:
       throw new UsageError(
-        `unknown command "${cmd}" (the commands are test, bench, help, --version)`,
+        `unknown command "${cmd}" (the commands are test, bench, help)`,
       );
   }
 }
