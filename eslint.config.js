@@ -31,6 +31,21 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
+    // The examples are programs a user runs: printing is their output.
+    files: ['examples/**/*.mjs'],
+    rules: { 'no-console': 'off' },
+    languageOptions: {
+      globals: {
+        console: 'readonly',
+        URL: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        SharedArrayBuffer: 'readonly',
+        setTimeout: 'readonly',
+      },
+    },
+  },
+  {
     files: ['scripts/**/*.mjs', 'eslint.config.js', 'eslint-rules/**/*.js'],
     languageOptions: {
       globals: {

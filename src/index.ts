@@ -34,3 +34,14 @@ export type { VmallocLogger } from './shared/logger.js';
 export type { PurgeNotifier } from './designs/vmap-areas.js';
 export type { VmapNodeInfo } from './designs/nodes.js';
 export { KERNEL_BASE, kernelHex, toKernelAddress, fromKernelAddress } from './shared/layout.js';
+// Types reachable from the public API (handle parts, statistics, the resolved configuration):
+// exported so that users can name them; the handle's parts are opaque, pass them on as they are.
+export type { DesignName } from './designs/registry.js';
+export type { VmallocConfig } from './mm/config.js';
+export type { LockStat } from './shared/lock-table.js';
+export type { WatchedWorker } from './mm/cpu-supervision.js';
+export type { AnyBuffer } from './shared/buffers.js';
+export type { ArenaBuffers } from './shared/record-arena.js';
+export type { PageAllocatorBuffers } from './mm/page-alloc.js';
+export type { PagesPoolHandle } from './mm/pages-pool.js';
+export type { StringTableBuffers } from './shared/strings.js';

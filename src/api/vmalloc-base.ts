@@ -148,7 +148,10 @@ export class VmallocBase {
     return this.ctx.areas;
   }
 
-  /** The nodes design's structures (null in other designs). */
+  /**
+   * The nodes design's structures (null in other designs).
+   * @internal For tests and the checker; use vmapNodes() and addrToNodeId().
+   */
   get nodes(): NodesDesign | null {
     return nodesOf(this.ctx);
   }

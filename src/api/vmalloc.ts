@@ -71,6 +71,13 @@ export class Vmalloc extends VmallocBase {
    * virtually contiguous memory in the vmalloc window: the address, or null when address
    * space, page frames or page arrays run out (a warning with the kernel's text is logged).
    * Kernel: vmalloc() / __vmalloc_node().
+   * @throws VmallocError EINVAL for a size that is not a positive integer or an unknown or bad
+   * option (named in the message); the state is unchanged.
+   * @example
+   * ```ts
+   * const p = vm.vmalloc(3 * 4096, { caller: 'my_driver_init+0x2a/0x90' });
+   * if (p !== null) vm.write(p, new Uint8Array([1, 2, 3]));
+   * ```
    */
   vmalloc(size: number, options?: VmallocAllocOptions): number | null {
     const ctx = this.ctx;
@@ -141,6 +148,10 @@ export class Vmalloc extends VmallocBase {
    * @throws VmallocError ENOENT when `addr` is not the start of a live vm area; EINVAL for
    * an address that is not page-aligned.
    * Kernel: vfree().
+   * @example
+   * ```ts
+   * vm.vfree(p); // pages freed now; the range waits for a purge
+   * ```
    */
   vfree(addr: number | null | undefined): void {
     if (addr === 0 || addr === null || addr === undefined) return;
@@ -557,7 +568,15 @@ export class Vmalloc extends VmallocBase {
 
   // ---------------------------------------------------------------- memory
 
-  /** Copies `length` bytes starting at `addr` out of mapped pages. */
+  /**
+   * Copies `length` bytes starting at `addr` out of mapped pages.
+   * @throws VmallocError EFAULT when a byte of the range is not mapped; EINVAL for a bad
+   * address or length.
+   * @example
+   * ```ts
+   * vm.read(p, 3); // Uint8Array [1, 2, 3]
+   * ```
+   */
   read(addr: number, length: number): Uint8Array {
     checkInteger('read', 'length', length);
     if (length < 0) throwEinval('read', 'length must not be negative', length);
@@ -571,7 +590,15 @@ export class Vmalloc extends VmallocBase {
     copy(this.ctx, 'read', addr, target, true);
   }
 
-  /** Copies `bytes` into mapped pages starting at `addr`. */
+  /**
+   * Copies `bytes` into mapped pages starting at `addr`.
+   * @throws VmallocError EFAULT when a byte of the range is not mapped; EINVAL for a bad
+   * address or a `bytes` that is not a Uint8Array.
+   * @example
+   * ```ts
+   * vm.write(p + 4090, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])); // may cross pages
+   * ```
+   */
   write(addr: number, bytes: Uint8Array): void {
     if (!(bytes instanceof Uint8Array)) throwEinval('write', 'bytes must be a Uint8Array', bytes);
     copy(this.ctx, 'write', addr, bytes, false);
@@ -618,6 +645,15 @@ export class Vmalloc extends VmallocBase {
  * Creates a vmalloc subsystem, with this thread as cpu `options.cpu` (0 by default): workers
  * attach with the other ids, or this instance detaches first to lend its id. See
  * VmallocOptions for the other defaults.
+ * @throws VmallocError EINVAL for a bad or unknown option (named in the message), or
+ * `shared: true` where the platform has no SharedArrayBuffer.
+ * @example
+ * ```ts
+ * const vm = createVmalloc({ nrCpus: 4, design: 'nodes' });
+ * const p = vm.vmalloc(3 * 4096)!;
+ * vm.write(p, new Uint8Array([1, 2, 3]));
+ * vm.vfree(p);
+ * ```
  */
 export function createVmalloc(options: CreateVmallocOptions = {}): Vmalloc {
   return new Vmalloc(createContext(options));
@@ -635,6 +671,11 @@ export function createVmalloc(options: CreateVmallocOptions = {}): Vmalloc {
  * EOWNERDEAD when the dead worker that had `cpu` still holds a lock; EINVAL for a bad handle
  * (not one, a copy that lost its shared buffers, one edited after creation, one of a
  * shared: false subsystem) or cpu. Nothing changes on a throw.
+ * @example
+ * ```ts
+ * // main thread: new Worker(url, { workerData: { handle: vm.handle } }); in the worker:
+ * const vm = attachVmalloc(workerData.handle, { cpu: 1 });
+ * ```
  */
 export function attachVmalloc(handle: VmallocHandle, options: AttachOptions): Vmalloc {
   return new Vmalloc(attachContext(handle, options));

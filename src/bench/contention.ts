@@ -1,6 +1,6 @@
 /**
  * `vmalloc bench contention`: test_vmalloc's run_test_mask=7 (fix_size, full_fit,
- * long_busy_list) with 1, 2, 4 and 8 workers, for the 'global' and the 'nodes' design, in one
+ * long_busy_list) with 1, 2 and 4 workers (or --workers), for the 'global' and the 'nodes' design, in one
  * run: throughput, scaling ratios, lock_stat, and a model of larger machines calibrated on the
  * measured lock hold times.
  *
@@ -29,6 +29,8 @@ export interface ContentionOptions {
   nrCpus: number;
   mask: number;
   progress?: (line: string) => void;
+  /** Called after each configuration is measured, with every row so far (to print as it goes). */
+  onRow?: (rows: readonly ContentionRow[]) => void;
 }
 
 export interface ContentionRow {
@@ -45,7 +47,7 @@ export interface ContentionRow {
 }
 
 export interface ContentionResult {
-  options: Omit<ContentionOptions, 'progress'>;
+  options: Omit<ContentionOptions, 'progress' | 'onRow'>;
   rows: ContentionRow[];
 }
 
@@ -98,6 +100,7 @@ export async function runContentionBench(o: ContentionOptions): Promise<Contenti
       say(
         `${design} x${workers}: ${fmt(tests / (elapsedMs / 1000), 2)} tests/s (${fmt(elapsedMs, 0)} ms)`,
       );
+      o.onRow?.(rows);
     }
   }
   const options = {
@@ -188,26 +191,47 @@ function lockRow(r: ContentionRow, name: string): string {
   return `${fmt((100 * l.contentions) / l.acquisitions, 1)}%`;
 }
 
-export function formatContention(res: ContentionResult): string {
-  const { rows } = res;
-  const find = (d: VmallocDesign, w: number) => rows.find((r) => r.design === d && r.workers === w);
-  const lines: string[] = [];
-  lines.push('### Throughput (run_test_mask=' + res.options.mask + ', tests per second)', '');
-  lines.push(
+/** The throughput table's title and header lines. */
+export function formatThroughputHead(mask: number): string {
+  return [
+    '### Throughput (run_test_mask=' + mask + ', tests per second)',
+    '',
     '| workers | global tests/s | global vs 1 worker | nodes tests/s | nodes vs 1 worker | nodes / global |',
+    '|---:|---:|---:|---:|---:|---:|',
+  ].join('\n');
+}
+
+/** The throughput table's line for `w` workers (the first worker count is the baseline). */
+export function formatThroughputRow(
+  rows: readonly ContentionRow[],
+  workers: readonly number[],
+  w: number,
+): string {
+  const find = (d: VmallocDesign, k: number) => rows.find((r) => r.design === d && r.workers === k);
+  const g = find('global', w);
+  const n = find('nodes', w);
+  const g1 = find('global', workers[0]!);
+  const n1 = find('nodes', workers[0]!);
+  return (
+    `| ${w} | ${g ? fmt(g.testsPerSec, 2) : '-'} | ${g && g1 ? fmt(g.testsPerSec / g1.testsPerSec, 2) + 'x' : '-'} | ` +
+    `${n ? fmt(n.testsPerSec, 2) : '-'} | ${n && n1 ? fmt(n.testsPerSec / n1.testsPerSec, 2) + 'x' : '-'} | ` +
+    `${g && n ? fmt(n.testsPerSec / g.testsPerSec, 2) + 'x' : '-'} |`
   );
-  lines.push('|---:|---:|---:|---:|---:|---:|');
-  for (const w of res.options.workers) {
-    const g = find('global', w);
-    const n = find('nodes', w);
-    const g1 = find('global', res.options.workers[0]!);
-    const n1 = find('nodes', res.options.workers[0]!);
-    lines.push(
-      `| ${w} | ${g ? fmt(g.testsPerSec, 2) : '-'} | ${g && g1 ? fmt(g.testsPerSec / g1.testsPerSec, 2) + 'x' : '-'} | ` +
-        `${n ? fmt(n.testsPerSec, 2) : '-'} | ${n && n1 ? fmt(n.testsPerSec / n1.testsPerSec, 2) + 'x' : '-'} | ` +
-        `${g && n ? fmt(n.testsPerSec / g.testsPerSec, 2) + 'x' : '-'} |`,
-    );
-  }
+}
+
+export function formatContention(res: ContentionResult): string {
+  const rows = res.rows;
+  return [
+    formatThroughputHead(res.options.mask),
+    ...res.options.workers.map((w) => formatThroughputRow(rows, res.options.workers, w)),
+    formatContentionDetails(res),
+  ].join('\n');
+}
+
+/** The tables after the throughput one: lock_stat, wait times, the model. */
+export function formatContentionDetails(res: ContentionResult): string {
+  const { rows } = res;
+  const lines: string[] = [];
   const names = [
     'free_vmap_area_lock',
     'vmap_area_lock',

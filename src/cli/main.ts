@@ -7,6 +7,7 @@
  * Callers: the `bin` entry of package.json.
  */
 
+import { readFileSync } from 'node:fs';
 import { VmallocError } from '../errors.js';
 import { UsageError } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
@@ -26,6 +27,7 @@ Commands:
   sim calibrate         fit the simulator's cost model here and validate it on real workers
   bench seeds           the seeds' measurements, old design vs new, with verdicts (--quick)
   help [command]        this text, or a command's own
+  --version             the package's version
 
 Run 'vmalloc <command> --help' for a command's options.
 `;
@@ -42,6 +44,16 @@ async function main(argv: readonly string[]): Promise<number> {
       else if (rest[0] === 'sim') process.stdout.write(SIM_HELP);
       else process.stdout.write(HELP);
       return cmd === undefined ? 1 : 0;
+    case '--version':
+    case '-v':
+    case 'version': {
+      // dist/src/cli/main.js -> the package root's package.json (shipped in every tarball).
+      const pkg = JSON.parse(
+        readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+      ) as { version: string };
+      process.stdout.write(`${pkg.version}\n`);
+      return 0;
+    }
     case 'bench':
       return await benchCommand(rest);
     case 'test':

@@ -13,6 +13,7 @@ import {
   type Progress,
 } from '../test-vmalloc/driver.js';
 import { TEST_VMALLOC_VERSION, XFAIL_TESTS } from '../test-vmalloc/kernel-version.js';
+import { jsonReport } from './json-report.js';
 import { runTestVmalloc } from '../test-vmalloc/run.js';
 import {
   MODES,
@@ -68,6 +69,7 @@ Options:
   --json                 print the results as JSON instead of the kernel's lines
   --vmallocinfo          print /proc/vmallocinfo after the run
   --check                verify every invariant after every operation (slow)
+  --check=N              verify every invariant after every N-th operation (N >= 1)
   --quiet                no progress or configuration lines on stderr
   --help                 this text
 `;
@@ -78,10 +80,21 @@ const FLAGS = ['--json', '--vmallocinfo', '--check', '--quiet', '--help'];
 export async function testCommand(argv: readonly string[]): Promise<number> {
   const flags = new Set<string>();
   const words: string[] = [];
+  let checkEvery = 0;
   let mode: TestMode | undefined;
   for (const [k, raw] of argv.entries()) {
     if (raw.startsWith('-')) {
-      const arg = raw === '-h' ? '--help' : raw;
+      let arg = raw === '-h' ? '--help' : raw;
+      const every = /^--check=(.*)$/.exec(arg);
+      if (every !== null) {
+        // An N-th operation check: a positive integer, written as one.
+        if (!/^[1-9][0-9]{0,9}$/.test(every[1]!) || Number(every[1]) > 2 ** 31 - 1)
+          throw new UsageError(
+            `--check=N: N must be a positive integer (check after every N-th operation), got "${every[1]}"`,
+          );
+        checkEvery = Number(every[1]);
+        arg = '--check';
+      } else if (arg === '--check') checkEvery = 1;
       if (!FLAGS.includes(arg))
         throw new UsageError(`unknown option ${raw} (the options are ${FLAGS.join(', ')})`);
       if (flags.has(arg)) throw new UsageError(`option ${arg} is given twice`);
@@ -161,7 +174,7 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   try {
     run = await runTestVmalloc({
       params,
-      checkEveryOp: flags.has('--check'),
+      checkEveryOp: checkEvery,
       logger: { warn: (m) => process.stderr.write(`${m}\n`) },
       progress: progress?.update,
       lockStatFromStart: params.lock_stat,
@@ -177,21 +190,17 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   say(`test_vmalloc: cycles at ${clock.source}\n`);
   if (json) {
     process.stdout.write(
-      JSON.stringify(
-        {
-          params,
-          version: TEST_VMALLOC_VERSION,
-          clockMhz: clock.mhz,
-          nrCpus: run.nrCpus,
-          elapsedMs: Date.now() - started,
-          workers,
-          stats: vm.stats(),
-          lockStat: params.lock_stat ? vm.lockStats() : undefined,
-          vmallocinfo: flags.has('--vmallocinfo') ? vm.vmallocinfo() : undefined,
-        },
-        null,
-        2,
-      ) + '\n',
+      jsonReport({
+        params,
+        version: TEST_VMALLOC_VERSION,
+        clockMhz: clock.mhz,
+        nrCpus: run.nrCpus,
+        elapsedMs: Date.now() - started,
+        workers,
+        stats: vm.stats(),
+        lockStat: params.lock_stat ? vm.lockStats() : undefined,
+        vmallocinfo: flags.has('--vmallocinfo') ? vm.vmallocinfo() : undefined,
+      }),
     );
   } else {
     process.stdout.write(summaryLines(workers, params, clock).join('\n') + '\n');

@@ -343,6 +343,12 @@ export function resolveSpaceOptions(options: unknown): SpaceConfig {
           MAX_TIMEOUT_MS,
           'be from 1 to 2^31 - 1 (milliseconds)',
         );
+  if (concurrent && !shared && opts.shared === undefined)
+    // Not asked for: the platform has no SharedArrayBuffer. Say how a browser page gets one.
+    refuse(
+      CREATE_CALL,
+      'concurrent: true needs SharedArrayBuffer, which this platform does not have (a browser page must be cross-origin isolated: served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp); leave concurrent off for a single-thread space',
+    );
   if (concurrent && !shared)
     refuse(
       CREATE_CALL,

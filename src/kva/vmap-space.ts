@@ -93,6 +93,18 @@ export class VmapSpace {
   /** The pools of a space made with `pools` (this worker's view of them), else null. */
   private readonly pools: SpacePools | null;
 
+  /**
+   * A new space managing [start, end), empty: one free block.
+   * @throws VmallocError EINVAL for a bad option (named in the message): start/end outside
+   * [0, 2^53] or holding less than a page, a pageSize that is not a power of two up to 2^30, a
+   * maxRecords outside [6, 2^26], an unknown key, or `concurrent: true` where the platform has
+   * no SharedArrayBuffer (a browser page that is not cross-origin isolated).
+   * @example
+   * ```ts
+   * const space = new VmapSpace({ start: 0, end: 2 ** 30, pageSize: 4096 });
+   * const a = space.alloc(8192); // 0
+   * ```
+   */
   constructor(options: VmapSpaceOptions) {
     const attachTo = (options as { [ATTACH]?: [VmapSpaceHandle, number] } | null)?.[ATTACH];
     // A new space: every option is checked before anything is made.
@@ -134,6 +146,14 @@ export class VmapSpace {
    * must have been created with `concurrent: true`. A handle that is not one (forged, of
    * another kind, with buffers of the wrong type or size, or of a space without concurrent)
    * is refused with EINVAL.
+   * @throws VmallocError EINVAL for a handle that is not a concurrent space's, or a cpu outside
+   * [0, 65535].
+   * @example
+   * ```ts
+   * // main thread: new VmapSpace({ start: 0, end: 2 ** 30, concurrent: true }), then
+   * // worker.postMessage(space.handle); in the worker:
+   * const space = VmapSpace.attach(workerData.handle, { cpu: 1 });
+   * ```
    */
   static attach(handle: VmapSpaceHandle, options: VmapSpaceAttachOptions = {}): VmapSpace {
     const h = checkSpaceHandle(handle);
@@ -168,6 +188,17 @@ export class VmapSpace {
    * does, so a smaller suitably aligned block off the search path may be passed over (unless
    * the space was made with `fit: 'exact'`). With `pools`, a range of a pooled size comes from
    * this worker's pool when its latest entry suits the request (not the lowest address).
+   * @returns the area's start address (an offset in the managed space), or null when out of
+   * space (never a throw).
+   * @throws VmallocError EINVAL when `size` is not a positive multiple of the page size,
+   * `align` is not a power of two, or [vstart, vend) is not a window inside the space;
+   * ETIMEDOUT / EOWNERDEAD (concurrent spaces) when the lock's holder hangs or died.
+   * @example
+   * ```ts
+   * const a = space.alloc(65536); // lowest fit
+   * const b = space.alloc(8192, { align: 65536, vstart: 2 ** 20 }); // aligned, in a window
+   * if (b === null) console.log('out of space');
+   * ```
    */
   alloc(size: number, options?: AllocOptions): number | null {
     const pageSize = this.pageSize;
@@ -262,6 +293,12 @@ export class VmapSpace {
    * Releases the area that starts at `addr`, merging it with its free neighbours.
    * Throws ENOENT when no live area starts there (never allocated, already freed, or an
    * address inside an area).
+   * @throws VmallocError ENOENT as above; EINVAL for a negative or non-integer address.
+   * @example
+   * ```ts
+   * const a = space.alloc(4096)!;
+   * space.free(a); // a second space.free(a) throws ENOENT
+   * ```
    */
   free(addr: number): void {
     if (typeof addr !== 'number' || !Number.isSafeInteger(addr) || addr < 0)
@@ -341,7 +378,15 @@ export class VmapSpace {
     this.lock?.forceRelease();
   }
 
-  /** The live area containing `addr`, or null. */
+  /**
+   * The live area containing `addr`, or null.
+   * @throws VmallocError EINVAL for a negative or non-integer address.
+   * @example
+   * ```ts
+   * const a = space.alloc(8192)!;
+   * space.find(a + 100); // { start: a, end: a + 8192 }
+   * ```
+   */
   find(addr: number): Range | null {
     checkAddr('find', addr);
     if (this.pools !== null) {

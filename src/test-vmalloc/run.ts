@@ -20,8 +20,11 @@ import type { TestParams } from './params.js';
 
 export interface RunOptions {
   params: TestParams;
-  /** Check every invariant after every operation (in-process runs only: one worker). */
-  checkEveryOp?: boolean;
+  /**
+   * Check every invariant after every operation (true), or after every n-th (a number; 0 is
+   * off). In-process runs only: one worker.
+   */
+  checkEveryOp?: boolean | number;
   logger?: VmallocLogger | null;
   progress?: (p: Progress) => void;
   /** Collect lock statistics during the run. */
@@ -91,7 +94,7 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
     design: params.design,
     nrCpus,
     physicalMemory: physicalMemoryFor(params, nrCpus),
-    checkEveryOp: o.checkEveryOp === true && params.nr_threads === 1,
+    checkEveryOp: params.nr_threads === 1 ? (o.checkEveryOp ?? false) : false,
     logger: o.logger === undefined ? null : o.logger,
     lockStat: o.lockStatFromStart === true,
     ...(o.vmapBlockHash === undefined ? {} : { vmapBlockHash: o.vmapBlockHash }),

@@ -69,9 +69,13 @@ describe('a platform without SharedArrayBuffer', () => {
       for (const [k, make] of [
         ['vmalloc', () => createVmalloc({ shared: true })],
         ['space', () => new VmapSpace({ start: 0, end: 4096, shared: true })],
+        ['concurrent', () => new VmapSpace({ start: 0, end: 4096, concurrent: true })],
       ]) {
         try { make(); out[k + 'Shared'] = 'made'; }
-        catch (e) { out[k + 'Shared'] = e.name + ' ' + e.code + ' ' + /shared/.test(e.message); }
+        catch (e) { out[k + 'Shared'] = e.name + ' ' + e.code + ' ' + /shared|SharedArrayBuffer/.test(e.message); }
+      }
+      try { new VmapSpace({ start: 0, end: 4096, concurrent: true }); }
+      catch (e) { out.concurrentMessage = e.message;
       }
       console.log(JSON.stringify(out));
       `,
@@ -83,6 +87,9 @@ describe('a platform without SharedArrayBuffer', () => {
       space: 0,
       vmallocShared: 'VmallocError EINVAL true',
       spaceShared: 'VmallocError EINVAL true',
+      concurrentShared: 'VmallocError EINVAL true',
+      concurrentMessage:
+        'Cannot create VmapSpace: concurrent: true needs SharedArrayBuffer, which this platform does not have (a browser page must be cross-origin isolated: served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp); leave concurrent off for a single-thread space',
     });
   });
 });

@@ -65,12 +65,17 @@ test('bench kva --json is machine-readable', () => {
     '--quiet',
   );
   assert.equal(r.status, 0, r.stderr);
-  const j = JSON.parse(r.stdout) as { patterns: { id: number; jsMedian: number }[] };
+  const j = JSON.parse(r.stdout) as {
+    schemaVersion: number;
+    patterns: { id: number; jsMedianNs: number; jsNs: number[] }[];
+  };
+  assert.equal(j.schemaVersion, 2);
   assert.deepEqual(
     j.patterns.map((p) => p.id),
     [1, 2],
   );
-  assert.ok(j.patterns.every((p) => p.jsMedian > 0));
+  assert.ok(j.patterns.every((p) => p.jsMedianNs > 0 && p.jsNs.length === 1));
+  assert.doesNotMatch(r.stdout, /"(js|jsMedian|waitMax)":/); // every timing names its unit
 });
 
 test('bad flags exit 1 with a message naming the flag', () => {

@@ -100,11 +100,13 @@ test('--json and --vmallocinfo', () => {
   );
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout) as {
+    schemaVersion: number;
     params: { test_loop_count: number };
     workers: { tests: { name: string; passed: number }[] }[];
     stats: { busyAreas: number };
     vmallocinfo: string;
   };
+  assert.equal(j.schemaVersion, 2);
   assert.equal(j.params.test_loop_count, 20);
   assert.deepEqual(
     j.workers[0]!.tests.map((t) => [t.name, t.passed]),
@@ -131,5 +133,43 @@ test('--help lists the parameters and tests', () => {
     'performance',
   ]) {
     assert.ok(r.stdout.includes(word), word);
+  }
+});
+
+test('--check=N checks the invariants every N-th operation; a bad N is refused', () => {
+  const r = run('run_test_mask=1', 'test_loop_count=300', 'nr_cpus=1', '--check=50', '--quiet');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Summary: fix_size_alloc_test passed: 1 failed: 0 /);
+  for (const bad of ['0', 'x', '-1', '1.5', '']) {
+    const b = run('run_test_mask=1', `--check=${bad}`);
+    assert.equal(b.status, 1);
+    assert.match(b.stderr, /--check=N: N must be a positive integer/);
+  }
+});
+
+test('--json with lock_stat: schemaVersion and lock times named in microseconds', () => {
+  const r = run(
+    'run_test_mask=1',
+    'test_loop_count=50',
+    'nr_cpus=1',
+    'lock_stat=1',
+    '--json',
+    '--quiet',
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { schemaVersion: number; lockStat: Record<string, unknown>[] };
+  assert.equal(j.schemaVersion, 2);
+  assert.ok(j.lockStat.length > 0);
+  for (const l of j.lockStat) {
+    for (const k of [
+      'waitMinUs',
+      'waitMaxUs',
+      'waitTotalUs',
+      'holdMinUs',
+      'holdMaxUs',
+      'holdTotalUs',
+    ])
+      assert.equal(typeof l[k], 'number', k);
+    assert.equal(l['waitMax'], undefined);
   }
 });
