@@ -45,3 +45,4 @@ export type { ArenaBuffers } from './shared/record-arena.js';
 export type { PageAllocatorBuffers } from './mm/page-alloc.js';
 export type { PagesPoolHandle } from './mm/pages-pool.js';
 export type { StringTableBuffers } from './shared/strings.js';
+export type { RecoveryReport } from './mm/recovery.js';
