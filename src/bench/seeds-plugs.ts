@@ -32,8 +32,11 @@ export interface SimulatedRun {
  */
 export interface SimulatorPlug {
   run(params: TestParams): Promise<SimulatedRun>;
-  /** The run_test_mask bits the simulator runs (a row's mask is narrowed to them, and says so). */
-  readonly mask?: number;
+  /**
+   * The run_test_mask bits the simulator runs at `threads` CPUs, and why others are left out
+   * (a row's mask is narrowed to them, and its notes say so).
+   */
+  maskFor?(threads: number): { mask: number; why: string };
 }
 
 /** What one vm_map_ram_test run returns. */
@@ -163,11 +166,10 @@ export async function pluggedRows(o: {
       repeat: number,
       seq: boolean,
     ): Promise<SeedRow> => {
-      const runs = mask & (simulator!.mask ?? mask);
+      const limit = simulator!.maskFor?.(threads) ?? { mask, why: '' };
+      const runs = mask & limit.mask;
       const narrowed =
-        runs === mask
-          ? []
-          : [`${r.id}: run_test_mask ${runs} (of ${mask}): the tests the simulator runs`];
+        runs === mask ? [] : [`${r.id}: run_test_mask ${runs} (of ${mask}): ${limit.why}`];
       mask = runs;
       o.say(`${r.id}: simulating ${threads} CPUs, ${r.oldDesign} and ${r.newDesign}`);
       let a: SimulatedRun;

@@ -51,8 +51,12 @@ export function seedParams(o: {
   return p;
 }
 
-/** The 5.1-era test_vmalloc's tests (bits 0-7) that this build implements. */
-export const ALL_2019_TESTS = IMPLEMENTED_MASK & 0xff;
+/**
+ * The 5.1-era test_vmalloc's tests (bits 0-7) both designs of the 2019 claim run: bits 0-6.
+ * pcpu_alloc_test (bit 7) is left out: 'legacy' has no pcpu_get_vm_areas() here and passes it
+ * without work (as with CONFIG_NEED_PER_CPU_KM), which would charge global alone for it.
+ */
+export const ALL_2019_TESTS = IMPLEMENTED_MASK & 0x7f;
 
 // ------------------------------------------------------------------ 2018: the RFC's loops
 
@@ -257,7 +261,7 @@ export async function rows2019(o: SeedsOptions): Promise<SeedRow[]> {
         verdict: 'not reproduced',
         reason: '',
         notes: [
-          `2019-performance: run_test_mask ${ALL_2019_TESTS} (the 5.1 tests this build has), test_loop_count ${loops} (the kernel's 1,000,000 scaled down), nr_cpus 4; ms of "All test took"; seed in cycles (HiKey960: 3478683207 vs 463767978, 7.5x)`,
+          `2019-performance: run_test_mask ${ALL_2019_TESTS} (the 5.1 tests both designs run; pcpu_alloc_test left out, as legacy has no pcpu_get_vm_areas), test_loop_count ${loops} (the kernel's 1,000,000 scaled down), nr_cpus 4; ms of "All test took"; seed in cycles (HiKey960: 3478683207 vs 463767978, 7.5x)`,
         ],
       }),
     );

@@ -8,6 +8,7 @@
  * Callers: the CLI (src/cli/bench-seeds.ts), before the rows run.
  */
 
+import { fls } from '../shared/layout.js';
 import { aggregateByClass } from '../shared/lock-stat.js';
 import { simulateTestVmalloc } from '../sim/machine.js';
 import { simulatedMask } from '../sim/workload.js';
@@ -17,11 +18,22 @@ import { HASH_LOCK } from './vmmapram.js';
 import { registerSeedPlugs } from './seeds-plugs.js';
 
 const VM_MAP_RAM_TEST = 1024;
+const FULL_FIT = 2;
 
 export function wireSeedPlugs(): void {
   registerSeedPlugs({
     simulator: {
-      mask: simulatedMask(),
+      maskFor(threads) {
+        // full_fit_alloc_test holds 2 * fls(N) * 8192 pages per CPU: at N * fls(N) > 64 that
+        // is more than the 4 GiB a simulated machine has (28 GiB at 64 CPUs).
+        const fullFitFits = threads * fls(threads) <= 64;
+        return {
+          mask: fullFitFits ? simulatedMask() : simulatedMask() & ~FULL_FIT,
+          why: fullFitFits
+            ? 'the tests the simulator runs (1-7)'
+            : `the tests the simulator runs (1-7) but full_fit_alloc_test, whose ${2 * fls(threads)} x 8192 pages per CPU exceed the 4 GiB of a simulated machine at ${threads} CPUs`,
+        };
+      },
       run(params) {
         const r = simulateTestVmalloc({ params });
         // Virtual lock_stat carries more fields (spin and sleep time); the rows read the

@@ -28,6 +28,7 @@
 
 import { findVaLinks, linkVa, unlinkVa } from '../kva/rb-list.js';
 import type { VaStore } from '../kva/vmap-area.js';
+import { WORK, W_STEPS } from '../shared/sim-hook.js';
 
 // The record layout of vmap-area.ts, as this module's own constants (V8 folds them).
 const F_START = 0,
@@ -115,13 +116,16 @@ export function firstFitAlloc(
   const inv = 1 / align; // exact for a power of two
   let nstart = align === 1 ? vstart : Math.ceil(vstart * inv) * align;
   let va = i[(h << 4) + I_NEXT]! | 0;
+  let steps = 0; // free blocks walked, for the simulator's cost model (WORK)
   for (; va !== h; va = i[(va << 4) + I_NEXT]! | 0) {
+    steps++;
     const bs = f[(va << 3) + F_START]!;
     if (bs > vstart) nstart = align === 1 ? bs : Math.ceil(bs * inv) * align;
-    if (nstart + psize > vend) return FF_ENOENT;
+    if (nstart + psize > vend) break;
     if (nstart + psize <= f[(va << 3) + F_END]!) break;
   }
-  if (va === h) return FF_ENOENT;
+  WORK[W_STEPS] = WORK[W_STEPS]! + steps;
+  if (va === h || nstart + psize > vend) return FF_ENOENT;
   const bs = f[(va << 3) + F_START]!;
   const be = f[(va << 3) + F_END]!;
   const nend = nstart + psize;

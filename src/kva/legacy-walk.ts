@@ -33,6 +33,7 @@ import { invariant, invariantFailure } from '../debug.js';
 import { hex } from '../errors.js';
 import { findVaLinks, linkVa, rbListInit, unlinkVa } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
+import { WORK, W_STEPS } from '../shared/sim-hook.js';
 
 // The record layout of vmap-area.ts, as this module's own constants (V8 folds them).
 const F_START = 0,
@@ -125,6 +126,7 @@ export function legacyAllocRange(
 
   let addr = 0;
   let first = 0;
+  let steps = 0; // nodes and list entries visited, for the simulator's cost model (WORK)
   if (cache !== 0) {
     addr = alignUp(f[(cache << 3) + F_END]!, align);
     // The cache lies below this window: forget it, search from vstart.
@@ -140,6 +142,7 @@ export function legacyAllocRange(
     // The lowest busy area ending at or above addr; one containing addr ends the descent.
     let n = i[(h << 4) + I_LEFT]! | 0;
     while (n !== 0) {
+      steps++;
       if (f[(n << 3) + F_END]! >= addr) {
         first = n;
         if (f[(n << 3) + F_START]! <= addr) break;
@@ -153,6 +156,7 @@ export function legacyAllocRange(
   // window), remember the largest gap passed and move past `first`.
   if (first !== 0) {
     while (addr + size > f[(first << 3) + F_START]! && addr + size <= vend) {
+      steps++;
       const gapEnd = f[(first << 3) + F_START]!;
       if (addr + hole < gapEnd) hole = gapEnd - addr;
       addr = alignUp(f[(first << 3) + F_END]!, align);
@@ -162,6 +166,7 @@ export function legacyAllocRange(
     }
   }
   f[ho + F_CACHED_HOLE] = hole;
+  WORK[W_STEPS] = WORK[W_STEPS]! + steps;
   if (addr + size > vend) {
     i[(h << 4) + I_CACHE] = cache;
     return false;
