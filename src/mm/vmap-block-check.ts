@@ -192,7 +192,10 @@ function checkFreeLists(ctx: VmContext, live: Set<number>): void {
     if (vb.ctl[q + 1] !== prev) invariantFailure(`cpu ${c}'s vmap block free list tail is wrong`);
   }
   let withFree = 0;
-  for (const id of live) if (vb.arena.i[vb.at(id) + W_FREE]! > 0) withFree++;
+  for (const id of live) {
+    const b = vb.at(id); // (first: it may remake the view read next)
+    if (vb.arena.i[b + W_FREE]! > 0) withFree++;
+  }
   if (withFree !== onLists)
     invariantFailure(`${withFree} vmap blocks have free space, ${onLists} are on free lists`);
 }

@@ -182,7 +182,8 @@ export class VmapBlocks {
 
   /** Start address of block `id`. */
   startOf(id: number): number {
-    return this.arena.i[this.at(id) + W_KEY]! * this.geo.blockSize;
+    const b = this.at(id); // (first: it may remake the view read next)
+    return this.arena.i[b + W_KEY]! * this.geo.blockSize;
   }
 
   /** The count byte of page `off` of block at word `b` (0: no mapping starts there). */
@@ -300,7 +301,10 @@ export class VmapBlocks {
     i[b + W_FNEXT] = 0;
     i[b + W_ONLIST] = 1;
     if (tail === 0) this.ctl[qAt] = id;
-    else i[this.at(tail) + W_FNEXT] = id;
+    else {
+      const t = this.at(tail); // may remake the views: index the current one
+      this.arena.i[t + W_FNEXT] = id;
+    }
     this.ctl[qAt + 1] = id;
   }
 
@@ -310,10 +314,18 @@ export class VmapBlocks {
     const qAt = this.decl.queues + i[b + W_CPU]! * QUEUE_STRIDE;
     const prev = i[b + W_FPREV]!;
     const next = i[b + W_FNEXT]!;
+    // at() may remake the arena's views (a block another thread made since): each store goes
+    // through the view current after it, never through `i`, which may no longer cover it.
     if (prev === 0) this.ctl[qAt] = next;
-    else i[this.at(prev) + W_FNEXT] = next;
+    else {
+      const p = this.at(prev);
+      this.arena.i[p + W_FNEXT] = next;
+    }
     if (next === 0) this.ctl[qAt + 1] = prev;
-    else i[this.at(next) + W_FPREV] = prev;
+    else {
+      const n = this.at(next);
+      this.arena.i[n + W_FPREV] = prev;
+    }
     i[b + W_FPREV] = 0;
     i[b + W_FNEXT] = 0;
     i[b + W_ONLIST] = 0;
@@ -360,7 +372,8 @@ export class VmapBlocks {
     let x = this.ctl[head]!;
     while (x !== 0 && x !== id) {
       prev = x;
-      x = this.arena.i[this.at(x) + W_HNEXT]!;
+      const bx = this.at(x);
+      x = this.arena.i[bx + W_HNEXT]!;
     }
     if (x === 0) {
       hl.unlock();
@@ -368,7 +381,10 @@ export class VmapBlocks {
     }
     const next = i[b + W_HNEXT]!;
     if (prev === 0) Atomics.store(this.ctl, head, next);
-    else this.arena.i[this.at(prev) + W_HNEXT] = next;
+    else {
+      const bp = this.at(prev);
+      this.arena.i[bp + W_HNEXT] = next;
+    }
     i[b + W_LIVE] = 0;
     hl.unlock();
     const va = i[b + W_VA]!;
