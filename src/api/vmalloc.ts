@@ -410,7 +410,17 @@ export class Vmalloc extends VmallocBase {
    * Kernel: vm_map_ram().
    */
   vmMapRam(pages: ArrayLike<number>, count: number): number | null {
-    const addr = vmMapRam(this.ctx, pages, count);
+    const ctx = this.ctx;
+    let addr: number | null = null;
+    enterOp(ctx);
+    try {
+      addr = vmMapRam(ctx, pages, count);
+    } catch (e) {
+      survive(ctx, e); // a dead lock holder: recovered, and this call fails (EOWNERDEAD)
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
     return addr;
   }
@@ -422,7 +432,16 @@ export class Vmalloc extends VmallocBase {
    * Kernel: vm_unmap_ram().
    */
   vmUnmapRam(addr: number, count: number): void {
-    vmUnmapRam(this.ctx, addr, count);
+    const ctx = this.ctx;
+    enterOp(ctx);
+    try {
+      vmUnmapRam(ctx, addr, count);
+    } catch (e) {
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
   }
 
@@ -431,7 +450,16 @@ export class Vmalloc extends VmallocBase {
    * and the lazily freed areas. Kernel: vm_unmap_aliases().
    */
   vmUnmapAliases(): void {
-    vmUnmapAliases(this.ctx);
+    const ctx = this.ctx;
+    enterOp(ctx);
+    try {
+      vmUnmapAliases(ctx);
+    } catch (e) {
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
   }
 
@@ -452,7 +480,17 @@ export class Vmalloc extends VmallocBase {
     sizes: readonly number[],
     align: number,
   ): VmArea[] | null {
-    const vms = pcpuGetVmAreas(this.ctx, offsets, sizes, align);
+    const ctx = this.ctx;
+    let vms: number[] | null = null;
+    enterOp(ctx);
+    try {
+      vms = pcpuGetVmAreas(ctx, offsets, sizes, align);
+    } catch (e) {
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
     return vms === null ? null : vms.map((vm) => snapshot(this.ctx, vm));
   }
@@ -463,7 +501,16 @@ export class Vmalloc extends VmallocBase {
    * twice, EBUSY for an area of a percpu allocator chunk. Kernel: pcpu_free_vm_areas().
    */
   pcpuFreeVmAreas(areas: readonly (VmArea | number)[]): void {
-    pcpuFreeVmAreas(this.ctx, areas);
+    const ctx = this.ctx;
+    enterOp(ctx);
+    try {
+      pcpuFreeVmAreas(ctx, areas);
+    } catch (e) {
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
   }
 
@@ -473,7 +520,17 @@ export class Vmalloc extends VmallocBase {
    * when memory or address space runs out. Kernel: __alloc_percpu().
    */
   allocPercpu(size: number, align = 1): number | null {
-    const ptr = allocPercpu(this.ctx, size, align);
+    const ctx = this.ctx;
+    let ptr: number | null = null;
+    enterOp(ctx);
+    try {
+      ptr = allocPercpu(ctx, size, align);
+    } catch (e) {
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
     return ptr;
   }
@@ -483,7 +540,16 @@ export class Vmalloc extends VmallocBase {
    * @throws VmallocError ENOENT for anything else. Kernel: free_percpu().
    */
   freePercpu(ptr: number | null | undefined): void {
-    freePercpu(this.ctx, ptr);
+    const ctx = this.ctx;
+    enterOp(ctx);
+    try {
+      freePercpu(ctx, ptr);
+    } catch (e) {
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
     this.afterOp();
   }
 
