@@ -20,35 +20,17 @@ import { checkInteger } from '../errors.js';
 import type { PurgeNotifier } from '../designs/vmap-areas.js';
 import { copy, physOffset, readBytes } from '../mm/access.js';
 import { type VmallocAllocOptions, allocate } from '../mm/alloc-path.js';
-import { checkAddr, checkByteSize, throwEinval } from '../mm/args.js';
+import { throwEinval } from '../mm/args.js';
 import { releaseCpu } from '../mm/cpu-supervision.js';
 import { type RecoveryReport, enterOp, leaveOp, recover, survive } from '../mm/recovery.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
-import { vmMapRam, vmUnmapAliases, vmUnmapRam } from '../mm/vm-map-ram.js';
-import {
-  type PercpuInfo,
-  allocPercpu,
-  freePercpu,
-  pcpuFreeVmAreas,
-  pcpuGetVmAreas,
-  perCpuPtr,
-  percpuInfo,
-} from '../mm/percpu.js';
 import { kvfreeRcu, rcuBarrier, rcuQuiescent, synchronizeRcu } from '../mm/kvfree-rcu.js';
 import { registerPurgeNotifier, unregisterPurgeNotifier } from '../mm/purge-notifier.js';
 import type { VmallocHandle } from '../mm/shared-state.js';
 import type { VmallocStats } from '../mm/statistics.js';
 import { VmFlags } from '../mm/vm-struct.js';
-import {
-  type VmArea,
-  type VmapOptions,
-  allocPages,
-  freePages,
-  getVmArea,
-  removeVmArea,
-  snapshot,
-  vmap,
-} from '../mm/vmap.js';
+import type { PercpuInfo } from '../mm/percpu.js';
+import type { VmArea, VmapOptions } from '../mm/vmap.js';
 import {
   type AttachOptions,
   type CreateVmallocOptions,
@@ -56,14 +38,16 @@ import {
   createContext,
 } from './create.js';
 import { detachedPrototype } from './detached.js';
-import { KEPT_AFTER_DETACH, VmallocBase } from './vmalloc-base.js';
+import { KEPT_AFTER_DETACH } from './vmalloc-base.js';
+import { VmallocMaps } from './vmalloc-maps.js';
 
 /**
- * One thread's view (one cpu) of a vmalloc subsystem: the calls that allocate, free, map and
- * access memory here; lookups, statistics, checks and the supervision of workers are
- * inherited from VmallocBase (src/api/vmalloc-base.ts).
+ * One thread's view (one cpu) of a vmalloc subsystem: the calls that allocate, free and
+ * access memory here; the maps of pages the caller owns (vmap, get_vm_area, vm_map_ram, the
+ * percpu areas) come from VmallocMaps (src/api/vmalloc-maps.ts), and lookups, statistics,
+ * checks and the supervision of workers from VmallocBase (src/api/vmalloc-base.ts).
  */
-export class Vmalloc extends VmallocBase {
+export class Vmalloc extends VmallocMaps {
   // ---------------------------------------------------------------- allocation
 
   /**
@@ -271,299 +255,6 @@ export class Vmalloc extends VmallocBase {
   /** Back online after rcuOffline(): read-side sections hold up grace periods again. */
   rcuOnline(): void {
     this.ctx.rcu.setOffline(false);
-  }
-
-  // ---------------------------------------------------------------- vmap & friends
-
-  /**
-   * Maps the given page frames (from allocPages) into a new area: the address, or null. The
-   * frames stay the caller's (a frame may be mapped by several areas) unless
-   * VM_MAP_PUT_PAGES hands them to the area, whose vfree() then frees them.
-   * @throws VmallocError EINVAL for a number that is no allocated frame (or a frame listed
-   * twice with VM_MAP_PUT_PAGES); EBUSY for a vmalloc area's page, or, with VM_MAP_PUT_PAGES,
-   * a frame another area maps.
-   * Kernel: vmap().
-   */
-  vmap(pages: ArrayLike<number>, options?: VmapOptions): number | null {
-    const ctx = this.ctx;
-    let addr: number | null;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        addr = vmap(ctx, pages, options);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
-    this.afterOp();
-    return addr;
-  }
-
-  /**
-   * Reserves an area of `size` bytes (plus guard page) with no pages: a snapshot of its
-   * vm_struct, or null. Kernel: get_vm_area_caller().
-   */
-  getVmArea(
-    size: number,
-    flags = 0,
-    options?: { caller?: string; physAddr?: number },
-  ): VmArea | null {
-    const bytes = checkByteSize('get_vm_area', size);
-    const ctx = this.ctx;
-    let vm: number;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        vm = getVmArea(ctx, bytes, flags, options);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
-    this.afterOp();
-    return vm === 0 ? null : snapshot(this.ctx, vm);
-  }
-
-  /**
-   * Removes the area starting at `addr` without freeing its pages: the vm_struct it had (its
-   * `pages` are now the caller's, to freePages()), or null when no area starts there.
-   * Kernel: remove_vm_area().
-   */
-  removeVmArea(addr: number): VmArea | null {
-    const ctx = this.ctx;
-    const at = checkAddr('remove_vm_area', addr);
-    let snap: VmArea | null = null;
-    enterOp(ctx);
-    try {
-      snap = removeVmArea(ctx, at);
-    } catch (e) {
-      // Recovered; whether the area was removed (its pages then freed by the recovery) or
-      // is still live cannot be told without a lookup another thread may race with.
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
-    this.afterOp();
-    return snap;
-  }
-
-  /**
-   * Up to `n` page frames (fewer when memory runs out), the caller's until freePages().
-   * @throws VmallocError EINVAL when `n` exceeds the frames of physical memory.
-   * Kernel: alloc_pages_bulk().
-   */
-  allocPages(n: number): Int32Array {
-    const ctx = this.ctx;
-    let out: Int32Array;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        out = allocPages(ctx, n);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
-    this.afterOp();
-    return out;
-  }
-
-  /**
-   * Returns page frames from allocPages (and those remove_vm_area handed back). The whole
-   * list is checked first: nothing is freed unless every frame can be.
-   * @throws VmallocError EINVAL for a number that is no allocated frame or a frame listed
-   * twice; EBUSY for a frame a vmap area still maps, or an area's own page.
-   * Kernel: __free_page().
-   */
-  freePages(pfns: ArrayLike<number>): void {
-    const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      freePages(ctx, pfns);
-    } catch (e) {
-      // zone->lock held by a dead cpu: recover, then report it (some frames may be free
-      // already, and may be another thread's again by now: no retry).
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
-    this.afterOp();
-  }
-
-  /**
-   * Maps the first `count` frames of `pages` (from allocPages) at a new address: the address,
-   * or null when no address space is left. Up to 64 pages (VMAP_MAX_ALLOC) come from this
-   * cpu's vmap blocks; more get an area of their own (no guard page). The frames stay the
-   * caller's; freePages() refuses them while mapped.
-   * @throws VmallocError EINVAL for a count that is not a positive integer or exceeds the
-   * vmalloc window, or pages that are not an array of at least count allocated frames;
-   * EBUSY for an area's own page.
-   * Kernel: vm_map_ram().
-   */
-  vmMapRam(pages: ArrayLike<number>, count: number): number | null {
-    const ctx = this.ctx;
-    let addr: number | null = null;
-    enterOp(ctx);
-    try {
-      addr = vmMapRam(ctx, pages, count);
-    } catch (e) {
-      survive(ctx, e); // a dead lock holder: recovered, and this call fails (EOWNERDEAD)
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
-    this.afterOp();
-    return addr;
-  }
-
-  /**
-   * Unmaps what vmMapRam() mapped at `addr`, with the same `count`.
-   * @throws VmallocError ENOENT when no mapping starts at `addr` (never mapped, unmapped
-   * already, inside a mapping); EINVAL for another count, or a bad address or count.
-   * Kernel: vm_unmap_ram().
-   */
-  vmUnmapRam(addr: number, count: number): void {
-    const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      vmUnmapRam(ctx, addr, count);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
-    this.afterOp();
-  }
-
-  /**
-   * Flushes the lazily unmapped vm_map_ram pages everywhere: purges fragmented vmap blocks
-   * and the lazily freed areas. Kernel: vm_unmap_aliases().
-   */
-  vmUnmapAliases(): void {
-    const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      vmUnmapAliases(ctx);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
-    this.afterOp();
-  }
-
-  // ---------------------------------------------------------------- percpu
-
-  /**
-   * Reserves `offsets.length` areas (no guard page, no pages) whose starts are base +
-   * offsets[i] for one common base, the highest that fits below the end of the vmalloc window:
-   * their vm_structs in argument order, or null when no base fits even after a purge. Offsets
-   * need not be sorted; areas must not overlap; align is a power of two and a page multiple,
-   * and every offset and size a multiple of it.
-   * @throws VmallocError EINVAL for bad arguments, or a design without a free tree ('legacy',
-   * 'rfc2018').
-   * Kernel: pcpu_get_vm_areas().
-   */
-  pcpuGetVmAreas(
-    offsets: readonly number[],
-    sizes: readonly number[],
-    align: number,
-  ): VmArea[] | null {
-    const ctx = this.ctx;
-    let vms: number[] | null = null;
-    enterOp(ctx);
-    try {
-      vms = pcpuGetVmAreas(ctx, offsets, sizes, align);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
-    this.afterOp();
-    return vms === null ? null : vms.map((vm) => snapshot(this.ctx, vm));
-  }
-
-  /**
-   * Frees areas pcpuGetVmAreas() made (the VmArea objects or their addresses), all or none.
-   * @throws VmallocError ENOENT for one that is not a live pcpu area, EINVAL for one listed
-   * twice, EBUSY for an area of a percpu allocator chunk. Kernel: pcpu_free_vm_areas().
-   */
-  pcpuFreeVmAreas(areas: readonly (VmArea | number)[]): void {
-    const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      pcpuFreeVmAreas(ctx, areas);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
-    this.afterOp();
-  }
-
-  /**
-   * `size` zeroed bytes (1 to 32 KiB) aligned to `align` (a power of two up to the page size),
-   * one copy per CPU: a percpu pointer (CPU 0's copy; perCpuPtr() gives the others), or null
-   * when memory or address space runs out. Kernel: __alloc_percpu().
-   */
-  allocPercpu(size: number, align = 1): number | null {
-    const ctx = this.ctx;
-    let ptr: number | null = null;
-    enterOp(ctx);
-    try {
-      ptr = allocPercpu(ctx, size, align);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
-    this.afterOp();
-    return ptr;
-  }
-
-  /**
-   * Frees an allocPercpu() object (every CPU's copy); null, undefined and 0 are ignored.
-   * @throws VmallocError ENOENT for anything else. Kernel: free_percpu().
-   */
-  freePercpu(ptr: number | null | undefined): void {
-    const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      freePercpu(ctx, ptr);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
-    this.afterOp();
-  }
-
-  /**
-   * CPU `cpu`'s copy of the percpu object at `ptr`: an address to read() and write().
-   * Kernel: per_cpu_ptr().
-   */
-  perCpuPtr(ptr: number, cpu: number): number {
-    return perCpuPtr(this.ctx, ptr, cpu);
-  }
-
-  /** The percpu allocator's chunks, allocations and pages. */
-  percpuInfo(): PercpuInfo {
-    return percpuInfo(this.ctx);
   }
 
   // ---------------------------------------------------------------- purge
