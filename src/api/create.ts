@@ -67,7 +67,7 @@ export function attachContext(handle: VmallocHandle, options: AttachOptions): Vm
   const cpu = options.cpu;
   checkCpu('attach vmalloc', cpu, handle.config.nrCpus);
   const ctx = new VmContext(handle, cpu, resolveLogger('attach vmalloc', options.logger));
-  ctx.claims.claim('attach vmalloc', cpu, ctx.allLocks);
+  ctx.claims.claim('attach vmalloc', cpu, [...ctx.allLocks, ...ctx.pool.locks()]);
   return ctx;
 }
 

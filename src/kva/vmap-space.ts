@@ -86,6 +86,9 @@ export class VmapSpace {
   private readonly lock: Lock | null;
   /** Who this instance takes the lock as (a worker's id, for the lock's owner word). */
   private readonly cpu: number;
+  /** The lock table (concurrent spaces) and every lock in it: the space's and its pools'. */
+  private readonly table: LockTable | null;
+  private readonly allLocks: Lock[] = [];
   /** This thread's request window [vstart, vend), handed down without boxing the doubles. */
   private readonly win = new Float64Array(2);
   /** fit: 'exact' (the search that finds the truly lowest aligned fit). */
@@ -117,7 +120,9 @@ export class VmapSpace {
     this.ctl = new Int32Array(handle.ctl);
     this.stat = new Float64Array(handle.stat);
     const table = handle.locks === null ? null : new LockTable(handle.locks);
+    this.table = table;
     this.lock = table === null ? null : new Lock(table, 0, 'vmap_space_lock');
+    if (this.lock !== null) this.allLocks.push(this.lock);
     this.cpu = attachTo?.[1] ?? 0;
     this.freeHead = this.ctl[C_FREE_HEAD]!;
     this.busyHead = this.ctl[C_BUSY_HEAD]!;
@@ -128,7 +133,11 @@ export class VmapSpace {
         : new SpacePools(
             this.s,
             handle.pools!,
-            (i, name) => new Lock(table, i, name),
+            (i, name) => {
+              const l = new Lock(table, i, name);
+              this.allLocks.push(l);
+              return l;
+            },
             this.cpu,
             this.start,
             this.pageSize,
@@ -367,6 +376,22 @@ export class VmapSpace {
     if (at < this.end) addFree(at, this.end);
     this.stat[S_BUSY_BYTES] = busy;
     this.lock?.forceRelease();
+  }
+
+  /**
+   * Makes this instance's locks see which cpus are dead in `owner` (LockTable.shareLivenessOf):
+   * for a space used inside a subsystem whose cpus are its lockers, so that a cpu marked dead
+   * there makes this space's waiters give up too (EOWNERDEAD) instead of waiting out the
+   * timeout. No-op for a space that is not concurrent.
+   * @internal
+   */
+  shareLivenessOf(owner: LockTable): void {
+    this.table?.shareLivenessOf(owner);
+  }
+
+  /** The locks of this space and of its pools (empty when not concurrent). @internal */
+  locks(): readonly Lock[] {
+    return this.allLocks;
   }
 
   /**

@@ -16,6 +16,7 @@
 
 import { type AnyBuffer, growBuffer, makeGrowableBuffer } from '../shared/buffers.js';
 import { VmapSpace, type VmapSpaceHandle } from '../kva/vmap-space.js';
+import type { Lock, LockTable } from '../shared/lock.js';
 
 const MAX_POOLS = 64;
 
@@ -38,10 +39,16 @@ export class PagesPool {
   /** The pool this cpu allocates from. */
   private readonly home: number;
 
-  constructor(handle: PagesPoolHandle, cpu: number) {
+  /**
+   * This cpu's view of the pools. `liveness`: the subsystem's lock table, whose record of
+   * dead cpus the pools' locks read too (their lockers are the subsystem's cpus): a survivor
+   * waiting on a pool lock a dead worker held gives up at once (EOWNERDEAD) and recovers.
+   */
+  constructor(handle: PagesPoolHandle, cpu: number, liveness: LockTable) {
     this.slotsPerPool = handle.slotsPerPool;
     this.buffers = handle.buffers;
     this.spaces = handle.local?.slice() ?? handle.spaces.map((h) => VmapSpace.attach(h, { cpu }));
+    for (const s of this.spaces) s.shareLivenessOf(liveness);
     this.views = handle.buffers.map((b) => new Int32Array(b, 0, b.byteLength / 4));
     this.home = cpu % handle.spaces.length;
   }
@@ -117,6 +124,11 @@ export class PagesPool {
       per[p]!.push({ start: at, end: at + k.n });
     }
     this.spaces.forEach((space, p) => space.rebuild(per[p]!.sort((a, b) => a.start - b.start)));
+  }
+
+  /** Every pool's lock (for a dead holder's at re-attach: CpuClaims.claim). */
+  locks(): Lock[] {
+    return this.spaces.flatMap((s) => s.locks());
   }
 
   /** Recovery: frees every pool's lock (see VmapSpace.releaseLock). */

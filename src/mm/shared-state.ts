@@ -238,7 +238,7 @@ export class VmContext {
     this.vms.bindCpu(cpu, vmCache);
     this.frames = new PageAllocator(handle.frames);
     this.frames.bindCpu(cpu, zone);
-    this.pool = new PagesPool(handle.pool, cpu);
+    this.pool = new PagesPool(handle.pool, cpu, table);
     this.strings = new StringTable(handle.strings, strings, cpu);
     this.pageTable = new PageTable(handle.pageTable, config.pageSize);
     // Each cpu counts in its own block (no cache line written by two workers); stats() sums.

@@ -113,8 +113,12 @@ export class LockTable {
   readonly nrClasses: number;
   /** Float64 index of the class stats region (block of class 0, cpu 0). */
   readonly classBase: number;
-  /** Per cpu: 0 alive (or unknown), 1 dead. */
-  private readonly alive: Int32Array;
+  /**
+   * Per cpu: 0 alive (or unknown), 1 dead. This table's own words, or another table's after
+   * shareLivenessOf() (then `aliveCount` is that table's nrCpus).
+   */
+  private alive: Int32Array;
+  private aliveCount: number;
 
   constructor(buffer: SharedArrayBuffer | ArrayBuffer) {
     this.buffer = buffer;
@@ -127,6 +131,7 @@ export class LockTable {
     this.count = (buffer.byteLength - aliveBytes - classBytes) / LOCK_SLOT_BYTES - 1;
     const aliveAt = (this.count + 1) * LOCK_SLOT_BYTES;
     this.alive = new Int32Array(buffer, aliveAt, this.nrCpus);
+    this.aliveCount = this.nrCpus;
     this.classBase = (aliveAt + aliveBytes) / 8;
   }
 
@@ -164,18 +169,30 @@ export class LockTable {
     return Atomics.load(this.i32, H_TIMEOUT);
   }
 
+  /**
+   * From now on (in this thread's instance) reads and writes which cpus are dead in `owner`'s
+   * liveness words, not its own: for a table whose locks are taken by the cpus `owner`'s
+   * cpus are (the page-array pools' spaces inside a subsystem), so that a cpu marked dead in
+   * the subsystem, or alive again, is so for those locks too, with no second copy to keep in
+   * step. Every thread that attaches the table must call it, as each has its own instance.
+   */
+  shareLivenessOf(owner: LockTable): void {
+    this.alive = owner.alive;
+    this.aliveCount = owner.aliveCount;
+  }
+
   /** Marks `cpu`'s worker as dead: waiters for a lock it holds give up at once. */
   markCpuDead(cpu: number): void {
-    if (cpu >= 0 && cpu < this.nrCpus) Atomics.store(this.alive, cpu, CPU_DEAD);
+    if (cpu >= 0 && cpu < this.aliveCount) Atomics.store(this.alive, cpu, CPU_DEAD);
   }
 
   /** Marks `cpu` alive again (a new worker took its id). */
   markCpuAlive(cpu: number): void {
-    if (cpu >= 0 && cpu < this.nrCpus) Atomics.store(this.alive, cpu, 0);
+    if (cpu >= 0 && cpu < this.aliveCount) Atomics.store(this.alive, cpu, 0);
   }
 
   isCpuDead(cpu: number): boolean {
-    return cpu >= 0 && cpu < this.nrCpus && Atomics.load(this.alive, cpu) === CPU_DEAD;
+    return cpu >= 0 && cpu < this.aliveCount && Atomics.load(this.alive, cpu) === CPU_DEAD;
   }
 
   /** Zeroes every lock's and every class's statistics (a hold in progress is still timed). */
