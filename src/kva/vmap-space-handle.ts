@@ -16,6 +16,7 @@
 import { VmallocError, hex } from '../errors.js';
 import { isSharedBuffer, makeFixedBuffer } from '../shared/buffers.js';
 import { LockTable } from '../shared/lock.js';
+import { ARENA_META_BYTES } from '../shared/record-arena.js';
 import { mergeOrAddVmapArea } from './free-tree.js';
 import { rbListInit } from './rb-list.js';
 import {
@@ -206,7 +207,7 @@ export function checkSpaceHandle(value: unknown): VmapSpaceHandle {
     `be from ${MIN_RECORDS} to 2^26`,
   );
   if (st.pcpu !== null) einval(ATTACH_CALL, 'handle.store.pcpu must be null', st.pcpu);
-  sharedOf('store.meta', st.meta, 16);
+  sharedOf('store.meta', st.meta, ARENA_META_BYTES);
   for (const [name, bytes] of [
     ['records', RECORD_BYTES],
     ['freeIds', 4],

@@ -23,14 +23,24 @@ import { type AnyBuffer, growBuffer, makeFixedBuffer, makeGrowableBuffer } from 
 import type { Lock } from './lock.js';
 import { S_CACHE_DRAIN, S_CACHE_REFILL, stepHook } from './step-hook.js';
 
-/** Indices into `meta`. */
+/**
+ * Indices into `meta`. CAP is read by every operation of every thread (refreshViews) and
+ * written only when the arena grows; HWM and NFREE are written by every shared-stack
+ * allocation. They sit on different cache lines (16 words = 64 bytes apart), so that one
+ * worker's allocation does not make every other worker's next read of CAP a cache miss.
+ */
 const CAP = 0; // records the buffer holds now
-const HWM = 1; // ids [1, HWM) have been handed out at least once
-const NFREE = 2; // depth of the free-id stack
-const META_WORDS = 4;
+const HWM = 16; // ids [1, HWM) have been handed out at least once
+const NFREE = 17; // depth of the free-id stack
+const META_WORDS = 32;
+/** Bytes of an arena's meta buffer (attach checks a handle's against it). */
+export const ARENA_META_BYTES = META_WORDS * 4;
 
-/** Per-CPU cache: ids a cpu keeps, and how many move at a refill or a drain. */
-const PCPU_CAP = 64;
+/**
+ * Per-CPU cache: ids a cpu keeps, and how many move at a refill or a drain. A cpu's block
+ * is a whole number of 64-byte lines (count, 63 ids), so no two cpus write one line.
+ */
+const PCPU_CAP = 63;
 const PCPU_BATCH = 32;
 const PCPU_WORDS = PCPU_CAP + 1;
 

@@ -79,7 +79,7 @@ test('attach: a plain object shaped like a handle, with fresh buffers of the rig
     locks: new SharedArrayBuffer(real.locks!.byteLength),
     store: {
       ...real.store,
-      meta: new SharedArrayBuffer(16),
+      meta: new SharedArrayBuffer(real.store.meta.byteLength),
       records: new SharedArrayBuffer(64 * 1024, {
         maxByteLength: 64 * real.store.maxRecords,
       } as never),
@@ -124,7 +124,7 @@ test('attach: a real handle with one field of the wrong type or size', () => {
     [
       'store.meta',
       new ArrayBuffer(16),
-      /handle\.store\.meta must be a SharedArrayBuffer of 16 bytes/,
+      /handle\.store\.meta must be a SharedArrayBuffer of 128 bytes/,
     ],
     [
       'store.records',
