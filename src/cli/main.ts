@@ -27,12 +27,12 @@ Commands:
   bench vmmapram        vm_map_ram_test, one global block hash vs per-CPU hashes, lock_stat
   bench scaling         a simulated machine of 1 to 256 CPUs, global vs nodes, beside the seed
   sim calibrate         fit the simulator's cost model here and validate it on real workers
+  bench seeds           the seeds' measurements, old design vs new, with verdicts (--quick)
   replay TRACE [design=NAME] [nr_cpus=N] [--strict]
                         replay a trace written with record=TRACE on any design, and report
                         where its addresses, failures and times diverge
   load-vmallocinfo FILE [test args...]
                         build the layout of a /proc/vmallocinfo, then run test_vmalloc on it
-  bench seeds           the seeds' measurements, old design vs new, with verdicts (--quick)
   help [command]        this text, or a command's own
   --version             the package's version
 

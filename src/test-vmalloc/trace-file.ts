@@ -20,11 +20,9 @@
  */
 
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { ALLOCS, OP_ARGS, OP_NAMES, type TraceOpName, TraceOp } from './trace-ops.js';
 import {
-  ALLOCS,
   NULL_RET,
-  OP_ARGS,
-  OP_NAMES,
   R_A0,
   R_CPU,
   R_ERR,
@@ -35,8 +33,6 @@ import {
   R_SEQ,
   STRIDE,
   type TraceChunk,
-  type TraceOpName,
-  TraceOp,
 } from './trace-record.js';
 
 export const TRACE_SCHEMA_VERSION = 1;

@@ -1,8 +1,9 @@
 /**
  * Recording the allocator calls of a test_vmalloc run: what `record=trace.jsonl` captures.
  *
- * Holds: the operation codes and the record layout of a trace chunk, createTraceShared() (the
- * shared words every recorder of a run uses: the global order counter and the trace lock),
+ * Holds: the record layout of a trace chunk (the operations are in trace-ops.ts),
+ * createTraceShared() (the shared words every recorder of a run uses: the global order
+ * counter and the trace lock),
  * and TraceRecorder, one per worker (cpu): wrap(vm) gives a view of `vm` whose calls that
  * change the allocator (vmalloc, vzalloc, vmalloc_huge, vfree, vunmap, vmap, kvfree_rcu,
  * purge, rcu_barrier, alloc_pages, free_pages, vm_map_ram, vm_unmap_ram, vm_unmap_aliases,
@@ -29,75 +30,7 @@
  */
 
 import type { Vmalloc, VmallocAllocOptions, VmapOptions } from '../api/vmalloc.js';
-
-/** Operation codes (the kernel's function names are the names in the file). */
-export const TraceOp = {
-  vmalloc: 1,
-  vzalloc: 2,
-  vmalloc_huge: 3,
-  vfree: 4,
-  vunmap: 5,
-  vmap: 6,
-  kvfree_rcu: 7,
-  purge: 8,
-  rcu_barrier: 9,
-  alloc_pages: 10,
-  free_pages: 11,
-  vm_map_ram: 12,
-  vm_unmap_ram: 13,
-  vm_unmap_aliases: 14,
-  alloc_percpu: 15,
-  free_percpu: 16,
-} as const;
-export type TraceOpName = keyof typeof TraceOp;
-
-/** Names by code (index 0 unused). */
-export const OP_NAMES: readonly TraceOpName[] = (() => {
-  const names: TraceOpName[] = [];
-  for (const [name, code] of Object.entries(TraceOp)) names[code] = name as TraceOpName;
-  return names;
-})();
-
-/**
- * The arguments a0..a3 of each kind, by the name they carry in the file ('' unused). A
- * `caller` argument is a string id; `pages` the order of the alloc_pages call whose frames
- * were passed (-1: frames from elsewhere).
- */
-export const OP_ARGS: Record<TraceOpName, readonly string[]> = {
-  vmalloc: ['size', 'align', 'caller', 'zero'],
-  vzalloc: ['size', 'align', 'caller', ''],
-  vmalloc_huge: ['size', 'align', 'caller', 'zero'],
-  vfree: ['addr'],
-  vunmap: ['addr'],
-  vmap: ['count', 'pages', 'caller', 'flags'],
-  kvfree_rcu: ['addr'],
-  purge: [],
-  rcu_barrier: [],
-  alloc_pages: ['n'],
-  free_pages: ['n', 'pages'],
-  vm_map_ram: ['count', 'pages'],
-  vm_unmap_ram: ['addr', 'count'],
-  vm_unmap_aliases: [],
-  alloc_percpu: ['size', 'align'],
-  free_percpu: ['ptr'],
-};
-
-/** Which kinds return an address (or null), and which take one to free. */
-export const ALLOCS: ReadonlySet<TraceOpName> = new Set([
-  'vmalloc',
-  'vzalloc',
-  'vmalloc_huge',
-  'vmap',
-  'vm_map_ram',
-  'alloc_percpu',
-]);
-export const FREES: ReadonlySet<TraceOpName> = new Set([
-  'vfree',
-  'vunmap',
-  'kvfree_rcu',
-  'vm_unmap_ram',
-  'free_percpu',
-]);
+import { TraceOp } from './trace-ops.js';
 
 export const R_KIND = 0;
 export const R_CPU = 1;

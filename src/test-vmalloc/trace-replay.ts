@@ -20,7 +20,7 @@ import { attachVmalloc, createVmalloc, type Vmalloc } from '../api/vmalloc.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { kernelHex } from '../shared/layout.js';
 import type { Trace, TraceCall } from './trace-file.js';
-import { ALLOCS, FREES, type TraceOpName } from './trace-record.js';
+import { ALLOCS, FREES, type TraceOpName } from './trace-ops.js';
 
 export interface ReplayOptions {
   /** @defaultValue the trace's */

@@ -72,9 +72,12 @@ describe('a recorded two-worker run', () => {
         'free_pages',
       ])
         assert.ok(ops.has(op), `${op} recorded (${[...ops].join(', ')})`);
-      const align = trace.calls.find((c) => c.op === 'vmalloc' && c.align === 32768);
-      assert.ok(align !== undefined, 'fix_align_alloc_test: its alignment is recorded');
-      assert.equal(align.caller, 'fix_align_alloc_test [test_vmalloc]');
+      const align = trace.calls.find(
+        (c) => c.op === 'vmalloc' && c.caller === 'fix_align_alloc_test [test_vmalloc]',
+      );
+      assert.ok(align !== undefined, 'fix_align_alloc_test is recorded with its caller');
+      assert.equal(align.align, 32768, 'and its alignment');
+      assert.equal(align.zero, 1, 'and __GFP_ZERO');
       assert.ok(typeof align.ret === 'number' && align.ret % 32768 === 0);
     },
   );
