@@ -29,6 +29,14 @@ export type {
   VmapOptions,
 } from './api/vmalloc.js';
 export type { VmallocDesign, VmallocOptions } from './mm/config.js';
+export { parseVmallocinfo } from './mm/vmallocinfo-parse.js';
+export type { VmallocinfoKind, VmallocinfoLine } from './mm/vmallocinfo-parse.js';
+export { vmallocinfoPages } from './mm/vmallocinfo-import.js';
+export type {
+  ImportedArea,
+  VmallocinfoAddresses,
+  VmallocinfoImport,
+} from './mm/vmallocinfo-import.js';
 export { DESIGN_NAMES } from './designs/registry.js';
 export type { VmallocLogger } from './shared/logger.js';
 export type { PurgeNotifier } from './designs/vmap-areas.js';

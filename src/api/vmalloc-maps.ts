@@ -14,6 +14,7 @@
 import { checkAddr, checkByteSize } from '../mm/args.js';
 import { enterOp, leaveOp, survive } from '../mm/recovery.js';
 import { vmMapRam, vmUnmapAliases, vmUnmapRam } from '../mm/vm-map-ram.js';
+import { type VmallocinfoImport, loadVmallocinfo } from '../mm/vmallocinfo-import.js';
 import {
   type PercpuInfo,
   allocPercpu,
@@ -328,5 +329,35 @@ export class VmallocMaps extends VmallocBase {
   /** The percpu allocator's chunks, allocations and pages. */
   percpuInfo(): PercpuInfo {
     return percpuInfo(this.ctx);
+  }
+
+  // ---------------------------------------------------------------- a machine's layout
+
+  /**
+   * Rebuilds the busy layout of a /proc/vmallocinfo text (a real machine's, or
+   * vmallocinfo()'s) in this allocator, meant to be fresh: each area at its printed range
+   * (moved as a whole into this window when the kernel's lay elsewhere), with its size,
+   * caller, flags, phys= and pages (allocated and mapped); "unpurged vm_area" lines become
+   * lazily freed ranges. When the kernel hid the addresses (zeros, hashed pointers) the areas
+   * keep their order and sizes and are placed densely from VMALLOC_START: the result says so
+   * (`dense`, `warnings`).
+   * @throws VmallocError EINVAL naming the line number and what was wrong with it; ENOMEM when
+   * the pages exceed the free frames; EBUSY when a range is taken. Nothing is left on a throw.
+   * Kernel: the reverse of vmalloc_info_show(). See src/mm/vmallocinfo-import.ts.
+   */
+  loadVmallocinfo(text: string): VmallocinfoImport {
+    const ctx = this.ctx;
+    let r: VmallocinfoImport;
+    enterOp(ctx);
+    try {
+      r = loadVmallocinfo(ctx, text);
+    } catch (e) {
+      survive(ctx, e);
+      throw e;
+    } finally {
+      leaveOp(ctx);
+    }
+    this.afterOp();
+    return r;
   }
 }

@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs';
 import { VmallocError } from '../errors.js';
 import { UsageError } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
+import { LOAD_VMALLOCINFO_HELP, loadVmallocinfoCommand } from './load-vmallocinfo.js';
+import { REPLAY_HELP, replayCommand } from './replay.js';
 import { SIM_HELP, simCommand } from './sim.js';
 import { testCommand, testHelp } from './test.js';
 
@@ -26,6 +28,11 @@ Commands:
   bench scaling         a simulated machine of 1 to 256 CPUs, global vs nodes, beside the seed
   sim calibrate         fit the simulator's cost model here and validate it on real workers
   bench seeds           the seeds' measurements, old design vs new, with verdicts (--quick)
+  replay TRACE [design=NAME] [nr_cpus=N] [--strict]
+                        replay a trace written with record=TRACE on any design, and report
+                        where its addresses, failures and times diverge
+  load-vmallocinfo FILE [test args...]
+                        build the layout of a /proc/vmallocinfo, then run test_vmalloc on it
   help [command]        this text, or a command's own
   --version             the package's version
 
@@ -42,6 +49,8 @@ async function main(argv: readonly string[]): Promise<number> {
       if (rest[0] === 'bench') process.stdout.write(BENCH_HELP);
       else if (rest[0] === 'test') process.stdout.write(testHelp());
       else if (rest[0] === 'sim') process.stdout.write(SIM_HELP);
+      else if (rest[0] === 'replay') process.stdout.write(REPLAY_HELP);
+      else if (rest[0] === 'load-vmallocinfo') process.stdout.write(LOAD_VMALLOCINFO_HELP);
       else process.stdout.write(HELP);
       return cmd === undefined ? 1 : 0;
     case '--version':
@@ -60,8 +69,14 @@ async function main(argv: readonly string[]): Promise<number> {
       return await testCommand(rest);
     case 'sim':
       return await simCommand(rest);
+    case 'replay':
+      return await replayCommand(rest);
+    case 'load-vmallocinfo':
+      return await loadVmallocinfoCommand(rest);
     default:
-      throw new UsageError(`unknown command "${cmd}" (the commands are test, bench, sim, help)`);
+      throw new UsageError(
+        `unknown command "${cmd}" (the commands are test, bench, sim, replay, load-vmallocinfo, help)`,
+      );
   }
 }
 

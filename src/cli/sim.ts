@@ -14,8 +14,11 @@ import { calibrate, formatCalibration } from '../sim/calibrate.js';
 import { simulateTestVmalloc, type SimResult } from '../sim/machine.js';
 import { summaryLines } from '../test-vmalloc/driver.js';
 import { DESIGNS, type TestParams } from '../test-vmalloc/params.js';
+import type { TraceRecorder } from '../test-vmalloc/trace-record.js';
+import { type TraceSession, openTraceSession } from '../test-vmalloc/trace-session.js';
 import { IMPLEMENTED_MASK } from '../test-vmalloc/tests.js';
 import type { VmallocDesign } from '../mm/config.js';
+import type { Vmalloc } from '../api/vmalloc.js';
 import { INT_MAX, UsageError, intFlag, parseArgs, wordListFlag } from './args.js';
 import { machineLine } from './machine.js';
 
@@ -113,7 +116,27 @@ export function spinLines(r: SimResult): string[] {
 
 /** `vmalloc test ... simulate=1`: the kernel's lines in virtual time. */
 export function simulatedTest(params: TestParams, json: boolean): number {
-  const r = simulateTestVmalloc({ params, calibration: loadCalibration() });
+  // record=: each simulated CPU's view records; the order is the order the machine ran them.
+  let trace: TraceSession | null = null;
+  const recorders: TraceRecorder[] = [];
+  const wrapView =
+    params.record === ''
+      ? undefined
+      : (vm: Vmalloc, cpu: number): Vmalloc => {
+          trace ??= openTraceSession(params, vm, { simulated: true });
+          const rec = trace.recorder(cpu);
+          recorders.push(rec);
+          return rec.wrap(vm);
+        };
+  const r = simulateTestVmalloc({
+    params,
+    calibration: loadCalibration(),
+    ...(wrapView === undefined ? {} : { wrapView }),
+  });
+  for (const rec of recorders) rec.flush();
+  const traced = (trace as TraceSession | null)?.close();
+  if (traced !== undefined)
+    process.stderr.write(`record: ${traced} calls written to ${params.record}\n`);
   if (json) {
     process.stdout.write(
       JSON.stringify(

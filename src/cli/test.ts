@@ -77,7 +77,16 @@ Options:
 
 const FLAGS = ['--json', '--vmallocinfo', '--check', '--quiet', '--help'];
 
-export async function testCommand(argv: readonly string[]): Promise<number> {
+/** What `vmalloc load-vmallocinfo FILE` adds to a test run (src/cli/load-vmallocinfo.ts). */
+export interface LoadedLayout {
+  file: string;
+  text: string;
+  /** Parameters applied before the mode and the user's (a short run by default). */
+  defaults: readonly string[];
+}
+
+export async function testCommand(argv: readonly string[], layout?: LoadedLayout): Promise<number> {
+  const who = layout === undefined ? 'vmalloc test' : 'vmalloc load-vmallocinfo';
   const flags = new Set<string>();
   const words: string[] = [];
   let checkEvery = 0;
@@ -120,6 +129,7 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   const numCpus = nodeCpuCount();
   const params = defaultParams(IMPLEMENTED_MASK, numCpus);
   try {
+    if (layout !== undefined) applyParams(params, layout.defaults);
     if (mode) applyParams(params, modeWords(mode, numCpus));
     applyParams(params, words); // after the mode: its words override the mode's
     // A simulated run defaults to the tests the simulator runs (a mask given is checked).
@@ -130,7 +140,11 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
     checkMask(params.run_test_mask);
   } catch (e) {
     if (e instanceof ParamError) process.stderr.write(`${e.message}\n`);
-    else process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
+    else process.stderr.write(`${who}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (params.simulate && layout !== undefined) {
+    process.stderr.write(`${who}: simulate=1 does not load a layout: run on real workers\n`);
     return 1;
   }
   if (params.simulate) {
@@ -150,7 +164,7 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   // and nr_pages.
   const tooMany = threadBoundError(params, machineMemory());
   if (tooMany !== null) {
-    process.stderr.write(`vmalloc test: ${tooMany}\n`);
+    process.stderr.write(`${who}: ${tooMany}\n`);
     return 1;
   }
   const quiet = flags.has('--quiet');
@@ -178,14 +192,24 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
       logger: { warn: (m) => process.stderr.write(`${m}\n`) },
       progress: progress?.update,
       lockStatFromStart: params.lock_stat,
+      ...(layout === undefined ? {} : { vmallocinfo: layout.text }),
     });
   } catch (e) {
     progress?.done();
-    process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
+    process.stderr.write(`${who}: ${(e as Error).message}\n`);
     return 1;
   }
   progress?.done();
   const { vm, workers } = run;
+  if (run.imported !== undefined && layout !== undefined) {
+    const i = run.imported;
+    say(
+      `load-vmallocinfo: ${layout.file}: ${i.busy} busy areas, ${i.lazy} unpurged ranges, ${i.pages} pages; addresses ${i.addresses}\n`,
+    );
+    // Said even with --quiet: the layout is not the machine's as it was.
+    for (const w of i.warnings) process.stderr.write(`load-vmallocinfo: warning: ${w}\n`);
+  }
+  if (run.traced !== undefined) say(`record: ${run.traced} calls written to ${params.record}\n`);
   const clock = clockFromCpuinfo();
   say(`test_vmalloc: cycles at ${clock.source}\n`);
   if (json) {
@@ -200,6 +224,18 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
         stats: vm.stats(),
         lockStat: params.lock_stat ? vm.lockStats() : undefined,
         vmallocinfo: flags.has('--vmallocinfo') ? vm.vmallocinfo() : undefined,
+        imported:
+          run.imported === undefined
+            ? undefined
+            : {
+                file: layout?.file,
+                addresses: run.imported.addresses,
+                dense: run.imported.dense,
+                busy: run.imported.busy,
+                lazy: run.imported.lazy,
+                pages: run.imported.pages,
+                warnings: run.imported.warnings,
+              },
       }),
     );
   } else {

@@ -59,6 +59,8 @@ export interface SimOptions {
   calibration?: Calibration;
   /** Check every invariant after every virtual operation (slow; for tests). */
   checkEveryOp?: boolean;
+  /** The view a CPU's workload calls (record=: a recording view of `vm`). @defaultValue vm */
+  wrapView?: (vm: Vmalloc, cpu: number) => Vmalloc;
 }
 
 export interface LockClassSpin {
@@ -168,7 +170,7 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
     const out: WorkerResult = { worker: c, cpu: c, tests: [], order: [], totalNs: 0 };
     results.push(out);
     return cpuWorkload(
-      vm,
+      o.wrapView === undefined ? vm : o.wrapView(vm, c),
       params,
       c,
       () => machine.clock[c]!,

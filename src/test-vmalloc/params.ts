@@ -2,8 +2,9 @@
  * test_vmalloc's module parameters and test_vmalloc.sh's modes and validation.
  *
  * Holds: the parameter table (the kernel's names and defaults, plus this project's design=,
- * nr_cpus= and seed=), the three canned modes, and applyParams() with the script's rule
- * (every key a known parameter, every value a number greater than zero) and the module's
+ * nr_cpus=, seed=, lock_stat=, simulate= and record=), the three canned modes, and
+ * applyParams() with the script's rule (every key a known parameter, every value a number
+ * greater than zero; record= takes a file name) and the module's
  * (bools are 1, ints within their type): a refusal names the key, the value and the rule,
  * where the kernel would clamp silently or modprobe fail after the script said nothing.
  * Callers: the CLI (`vmalloc test`), tests.
@@ -38,6 +39,8 @@ export interface TestParams {
   lock_stat: boolean;
   /** This project's: run on a simulated machine of nr_threads CPUs in virtual time (src/sim). */
   simulate: boolean;
+  /** This project's: write every allocator call to this file ('' is off; trace-record.ts). */
+  record: string;
 }
 
 /** Kernel defaults (6.x). run_test_mask defaults to every test implemented here. */
@@ -56,6 +59,7 @@ export function defaultParams(implementedMask: number, nrCpus: number): TestPara
     seed: (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 1 || 1,
     lock_stat: false,
     simulate: false,
+    record: '',
   };
 }
 
@@ -76,6 +80,8 @@ export const PARAM_HELP: Record<keyof TestParams, string> = {
   lock_stat: 'Print /proc/lock_stat after the run (lock_stat=1)',
   simulate:
     'Run on a simulated machine of nr_threads CPUs, in virtual time (simulate=1; see vmalloc sim)',
+  record:
+    'Write every allocator call, with its cpu and order, to this file (record=trace.jsonl; see vmalloc replay)',
 };
 
 /** test_vmalloc.sh's canned modes (6.x script). */
@@ -87,7 +93,11 @@ export const MODES = {
 export type TestMode = keyof typeof MODES;
 
 /** The rule a parameter's value must follow, per parameter (after the script's "above 0"). */
-type Rule = { kind: 'bool' } | { kind: 'int'; max: number; why: string } | { kind: 'design' };
+type Rule =
+  | { kind: 'bool' }
+  | { kind: 'int'; max: number; why: string }
+  | { kind: 'design' }
+  | { kind: 'path' };
 
 const INT_MAX = 0x7fffffff;
 const INT: Rule = { kind: 'int', max: INT_MAX, why: 'an int: at most 2147483647' };
@@ -107,6 +117,7 @@ const RULES: Record<keyof TestParams, Rule> = {
   seed: { kind: 'int', max: 0xffffffff, why: 'a u32: at most 4294967295' },
   lock_stat: { kind: 'bool' },
   simulate: { kind: 'bool' },
+  record: { kind: 'path' },
 };
 
 /** Every registered design (src/designs/registry.ts). */
@@ -133,7 +144,7 @@ export class ParamError extends Error {
  * given twice in `words`. Everything is checked before `params` changes.
  */
 export function applyParams(params: TestParams, words: readonly string[]): void {
-  const next: Partial<Record<keyof TestParams, number | boolean | VmallocDesign>> = {};
+  const next: Partial<Record<keyof TestParams, number | boolean | string>> = {};
   const seen = new Map<string, string>();
   for (const word of words) {
     const eq = word.indexOf('=');
@@ -158,6 +169,11 @@ export function applyParams(params: TestParams, words: readonly string[]): void 
       if (!(DESIGNS as readonly string[]).includes(value))
         fail(`design is one of ${DESIGNS.join(', ')}`);
       next[k] = value as VmallocDesign;
+      continue;
+    }
+    if (rule.kind === 'path') {
+      if (value === '') fail(`${key} takes a file name: ${key}=trace.jsonl`);
+      next[k] = value;
       continue;
     }
     if (!/^[0-9]+$/.test(value) || !(Number(value) > 0))

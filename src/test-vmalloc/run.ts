@@ -12,11 +12,14 @@
 
 import { Worker } from 'node:worker_threads';
 import { attachVmalloc, createVmalloc, type Vmalloc } from '../api/vmalloc.js';
+import { type VmallocinfoImport, vmallocinfoPages } from '../mm/vmallocinfo-import.js';
 import type { VmallocLogger } from '../shared/logger.js';
 import { fls } from '../shared/layout.js';
 import { allArrived, makeBarrier, openBarrier } from './barrier.js';
 import { runWorker, type Progress, type WorkerResult } from './driver.js';
 import type { TestParams } from './params.js';
+import type { TraceChunk } from './trace-record.js';
+import { type TraceSession, openTraceSession } from './trace-session.js';
 
 export interface RunOptions {
   params: TestParams;
@@ -36,6 +39,11 @@ export interface RunOptions {
   warmup?: boolean;
   /** How vm_map_ram finds its blocks (the vmapBlockHash option). @defaultValue 'percpu' */
   vmapBlockHash?: 'global' | 'percpu';
+  /**
+   * A /proc/vmallocinfo text whose layout is loaded before the run (Vmalloc.loadVmallocinfo);
+   * physical memory grows by its pages.
+   */
+  vmallocinfo?: string;
 }
 
 export interface RunResult {
@@ -44,6 +52,10 @@ export interface RunResult {
   elapsedNs: number;
   /** CPUs of the simulated machine (max(nr_cpus, nr_threads)). */
   nrCpus: number;
+  /** What loading RunOptions.vmallocinfo did. */
+  imported?: VmallocinfoImport;
+  /** Calls written to params.record (record= only). */
+  traced?: number;
 }
 
 /** Simulated CPUs: one per worker at least. */
@@ -90,25 +102,46 @@ export function runMemoryFor(params: TestParams): number {
 export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
   const { params } = o;
   const nrCpus = machineCpus(params);
+  // An imported layout's pages come on top of the tests' (within the 4 GiB the option allows).
+  const extra = o.vmallocinfo === undefined ? 0 : vmallocinfoPages(o.vmallocinfo) * 4096;
   const vm = createVmalloc({
     design: params.design,
     nrCpus,
-    physicalMemory: physicalMemoryFor(params, nrCpus),
+    physicalMemory: Math.min(2 ** 32, physicalMemoryFor(params, nrCpus) + extra),
     checkEveryOp: params.nr_threads === 1 ? (o.checkEveryOp ?? false) : false,
     logger: o.logger === undefined ? null : o.logger,
     lockStat: o.lockStatFromStart === true,
     ...(o.vmapBlockHash === undefined ? {} : { vmapBlockHash: o.vmapBlockHash }),
   });
+  const imported = o.vmallocinfo === undefined ? undefined : vm.loadVmallocinfo(o.vmallocinfo);
+  // record=: every worker's calls, serialized and in order, to the file (trace-record.ts).
+  const trace: TraceSession | null =
+    params.record === ''
+      ? null
+      : openTraceSession(
+          params,
+          vm,
+          o.vmallocinfo === undefined ? {} : { vmallocinfo: o.vmallocinfo },
+        );
   if (params.nr_threads === 1) {
     if (o.warmup === true) {
       warmUp(vm, params, 0);
       vm.resetLockStat();
     }
+    const recorder = trace?.recorder(0);
     const start = Number(process.hrtime.bigint());
-    const r = runWorker(vm, params, 0, o.progress);
+    let r: WorkerResult;
+    try {
+      r = runWorker(recorder === undefined ? vm : recorder.wrap(vm), params, 0, o.progress);
+    } catch (e) {
+      if (trace !== null) ignoreErrors(() => trace.writer.close());
+      throw e;
+    }
     const elapsedNs = Number(process.hrtime.bigint()) - start;
+    recorder?.flush();
     vm.rcuBarrier(); // the kvfree_rcu tests' last frees: the run leaves nothing pending
-    return { vm, workers: [r], elapsedNs, nrCpus };
+    const traced = trace?.close();
+    return { vm, workers: [r], elapsedNs, nrCpus, imported, traced };
   }
   // Worker i runs as cpu i, and this thread idles meanwhile: it lends its cpu 0 to worker 0
   // (a cpu id is one thread's at a time), supervises as a detached instance, and takes cpu 0
@@ -126,6 +159,7 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
         params,
         barrier,
         warmup: o.warmup === true,
+        trace: trace === null ? null : trace.shared,
       },
     });
     vm.watchWorker(w, i);
@@ -134,8 +168,15 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
       new Promise((resolve, reject) => {
         w.on(
           'message',
-          (m: { type: string; message?: string; result?: WorkerResult; progress?: Progress }) => {
-            if (m.type === 'warn') o.logger?.warn(m.message!);
+          (m: {
+            type: string;
+            message?: string;
+            result?: WorkerResult;
+            progress?: Progress;
+            chunk?: TraceChunk;
+          }) => {
+            if (m.type === 'trace') trace?.add(m.chunk!);
+            else if (m.type === 'warn') o.logger?.warn(m.message!);
             else if (m.type === 'progress') o.progress?.(m.progress!);
             else if (m.type === 'result') resolve(m.result!);
             else if (m.type === 'error') reject(new Error(`vmalloc_test/${i}: ${m.message}`));
@@ -150,6 +191,7 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
   }
   let out: WorkerResult[];
   let elapsedNs: number;
+  let finished = false;
   try {
     await allArrived(barrier, params.nr_threads);
     vm.resetLockStat(); // the warm-up's locking is not the run's
@@ -157,8 +199,11 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
     openBarrier(barrier);
     out = await Promise.all(results);
     elapsedNs = Number(process.hrtime.bigint()) - t0;
+    finished = true;
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
+    // A failed run's trace keeps what arrived in order; the run's error is the one reported.
+    if (!finished && trace !== null) ignoreErrors(() => trace.writer.close());
   }
   // Every worker detached before its result (a failed one was freed by its exit), and every
   // exit has run (terminate() waits for it): cpu 0 is free. Its exit marked it dead; the
@@ -170,7 +215,8 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
   // Every worker has detached, so no cpu holds a grace period: the kvfree_rcu tests' last
   // batches are freed now, and the run leaves nothing pending (the callers check for leaks).
   after.rcuBarrier();
-  return { vm: after, workers: out, elapsedNs, nrCpus };
+  const traced = trace?.close();
+  return { vm: after, workers: out, elapsedNs, nrCpus, imported, traced };
 }
 
 /** Runs the selected tests with few loops, to get the JIT's optimized code before timing. */
@@ -182,4 +228,12 @@ export function warmUp(vm: Vmalloc, params: TestParams, worker: number): void {
     lock_stat: false,
   };
   runWorker(vm, small, worker);
+}
+
+function ignoreErrors(f: () => unknown): void {
+  try {
+    f();
+  } catch {
+    // reported by the caller's own error
+  }
 }

@@ -11,6 +11,7 @@ import { attachVmalloc, type VmallocHandle } from '../api/vmalloc.js';
 import { runWorker } from './driver.js';
 import type { TestParams } from './params.js';
 import { waitAtBarrier } from './barrier.js';
+import { TraceRecorder } from './trace-record.js';
 import { warmUp } from './run.js';
 
 interface Data {
@@ -20,6 +21,8 @@ interface Data {
   params: TestParams;
   barrier: SharedArrayBuffer;
   warmup: boolean;
+  /** record=: the run's shared trace words (trace-record.ts), else null. */
+  trace: SharedArrayBuffer | null;
 }
 
 const data = workerData as Data;
@@ -35,9 +38,20 @@ try {
   vm.rcuOffline();
   waitAtBarrier(data.barrier);
   vm.rcuOnline();
-  const result = runWorker(vm, data.params, data.worker, (p) =>
-    port.postMessage({ type: 'progress', progress: p }),
+  // Chunks go to the parent as they fill (their buffers moved, not copied), all before the result.
+  const recorder =
+    data.trace === null
+      ? null
+      : new TraceRecorder(data.trace, data.worker, (chunk) =>
+          port.postMessage({ type: 'trace', chunk }, [chunk.records.buffer as ArrayBuffer]),
+        );
+  const result = runWorker(
+    recorder === null ? vm : recorder.wrap(vm),
+    data.params,
+    data.worker,
+    (p) => port.postMessage({ type: 'progress', progress: p }),
   );
+  recorder?.flush();
   // Give the cpu id back (and this cpu's cached records and pages) before reporting: the
   // parent takes cpu 0 again once every worker has exited, and may terminate us any time
   // after the result.
