@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { VmallocError } from '../errors.js';
 import { UsageError } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
+import { REPORT_HELP, reportCommand } from './report.js';
 import { SIM_HELP, simCommand } from './sim.js';
 import { testCommand, testHelp } from './test.js';
 
@@ -26,6 +27,9 @@ Commands:
   bench scaling         a simulated machine of 1 to 256 CPUs, global vs nodes, beside the seed
   sim calibrate         fit the simulator's cost model here and validate it on real workers
   bench seeds           the seeds' measurements, old design vs new, with verdicts (--quick)
+  report [test ...] [bench scaling ...] [--out FILE]
+                        one self-contained HTML report: the address-space map, per-test
+                        times per design, scaling curves, lock_stat, the parameters
   help [command]        this text, or a command's own
   --version             the package's version
 
@@ -42,6 +46,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (rest[0] === 'bench') process.stdout.write(BENCH_HELP);
       else if (rest[0] === 'test') process.stdout.write(testHelp());
       else if (rest[0] === 'sim') process.stdout.write(SIM_HELP);
+      else if (rest[0] === 'report') process.stdout.write(REPORT_HELP);
       else process.stdout.write(HELP);
       return cmd === undefined ? 1 : 0;
     case '--version':
@@ -60,8 +65,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return await testCommand(rest);
     case 'sim':
       return await simCommand(rest);
+    case 'report':
+      return await reportCommand(rest);
     default:
-      throw new UsageError(`unknown command "${cmd}" (the commands are test, bench, sim, help)`);
+      throw new UsageError(
+        `unknown command "${cmd}" (the commands are test, bench, sim, report, help)`,
+      );
   }
 }
 
