@@ -2,7 +2,7 @@
 //
 //   node scripts/report-screenshot.mjs [--out docs/report.png]
 //       runs the standard report (`vmalloc report test run_test_mask=7 nr_threads=2
-//       test_loop_count=20000 seed=1`, five designs, the default scaling run), opens it in
+//       test_loop_count=10000 seed=1`, five designs, the default scaling run), opens it in
 //       headless Chromium and writes a PNG of its top (the map, the legend, the histogram).
 //   node scripts/report-screenshot.mjs --synthetic 1000000 [--html FILE]
 //       writes the report of a synthetic space of N live areas and measures it in headless
@@ -34,7 +34,7 @@ if (executablePath === undefined) {
 
 const reportArgs =
   synthetic === null
-    ? ['test', 'run_test_mask=7', 'nr_threads=2', 'test_loop_count=20000', 'seed=1']
+    ? ['test', 'run_test_mask=7', 'nr_threads=2', 'test_loop_count=10000', 'seed=1']
     : ['--synthetic-areas', synthetic];
 const t0 = performance.now();
 const made = spawnSync(
@@ -61,6 +61,9 @@ try {
   if (errors.length > 0) throw new Error(`the page reported errors:\n${errors.join('\n')}`);
   if (synthetic === null) {
     const out = flag('out', 'docs/report.png');
+    // The nodes design (6.9+): its map is coloured by vmap node.
+    await page.selectOption('#design', { label: 'nodes' });
+    await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
     await page.screenshot({ path: out, clip: { x: 0, y: 0, width: 1080, height: 760 } });
     console.log(`wrote ${out} (${(statSync(out).size / 1024).toFixed(0)} KiB) from ${html}`);
   } else {

@@ -94,13 +94,6 @@ class Varints {
   }
 }
 
-interface Clipped {
-  start: number;
-  end: number;
-  node: number;
-  extra: number[];
-}
-
 export function encodeSnapshot(snap: VmallocSnapshot): MapData {
   const page = snap.pageSize;
   const w0 = snap.window.start;
@@ -124,49 +117,52 @@ export function encodeSnapshot(snap: VmallocSnapshot): MapData {
     busy: snap.busy,
     vmapBlocks: snap.vmapBlocks.map((b) => ({ ...b, node: -1 })),
   };
-  const extraOf = (cls: RangeClass, k: number): number[] => {
+  /** Column c (of EXTRA[cls]) of range k of the class. */
+  const extraOf = (cls: RangeClass, k: number, c: number): number => {
     if (cls === 'busy') {
       const a = snap.busy[k]!;
-      return [Math.max(0, KINDS.indexOf(a.kind)), callerOf(a.caller)];
+      return c === 0 ? Math.max(0, KINDS.indexOf(a.kind)) : callerOf(a.caller);
     }
-    if (cls === 'vmapBlocks') {
-      const b = snap.vmapBlocks[k]!;
-      return [b.cpu, b.used, b.dirty];
-    }
-    return [];
+    const b = snap.vmapBlocks[k]!;
+    return c === 0 ? b.cpu : c === 1 ? b.used : b.dirty;
   };
   const classes = {} as Record<RangeClass, EncodedClass>;
   const totals = {} as Record<RangeClass, number>;
   for (const cls of CLASSES) {
     const list = lists[cls];
     totals[cls] = list.length;
-    const kept: Clipped[] = [];
+    // The ranges that meet the window, clipped to it, in pages (typed columns: no object per
+    // range, as a million of them are common).
+    const index = new Int32Array(list.length);
+    const starts = new Float64Array(list.length);
+    const ends = new Float64Array(list.length);
+    let n = 0;
     list.forEach((r, k) => {
       const start = Math.max(r.start, w0);
       const end = Math.min(r.start + r.size, w1);
       if (end <= start) return;
-      kept.push({
-        start: Math.floor((start - w0) / page),
-        end: Math.ceil((end - w0) / page),
-        node: r.node,
-        extra: extraOf(cls, k),
-      });
+      index[n] = k;
+      starts[n] = Math.floor((start - w0) / page);
+      ends[n] = Math.ceil((end - w0) / page);
+      n++;
     });
-    const cols = 3 + EXTRA[cls];
     const out = new Varints();
     let prevEnd = 0;
-    for (const r of kept) {
+    for (let j = 0; j < n; j++) {
       // Sorted and disjoint: a gap is never negative (clamped in case two ranges touch a page).
-      out.push(Math.max(0, r.start - prevEnd));
-      prevEnd = Math.max(prevEnd, r.end);
+      out.push(Math.max(0, starts[j]! - prevEnd));
+      prevEnd = Math.max(prevEnd, ends[j]!);
     }
-    for (const r of kept) out.push(r.end - r.start);
-    for (const r of kept) out.push(r.node + 1);
-    for (let c = 0; c < EXTRA[cls]; c++) for (const r of kept) out.push(r.extra[c]!);
+    for (let j = 0; j < n; j++) out.push(ends[j]! - starts[j]!);
+    for (let j = 0; j < n; j++) out.push(list[index[j]!]!.node + 1);
+    for (let c = 0; c < EXTRA[cls]; c++)
+      for (let j = 0; j < n; j++) out.push(extraOf(cls, index[j]!, c));
     classes[cls] = {
-      count: kept.length,
-      columns: cols,
-      data: deflateRawSync(out.view(), { level: 9 }).toString('base64'),
+      count: n,
+      columns: 3 + EXTRA[cls],
+      // Level 6: on the busy columns of a million areas (5.0 MB raw) level 9 took 14 times as
+      // long (5.2 s against 0.38 s) for 3% less (1.29 MB against 1.33 MB).
+      data: deflateRawSync(out.view(), { level: 6 }).toString('base64'),
     };
   }
   return {

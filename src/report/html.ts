@@ -48,7 +48,7 @@ h3 { font-size: 13px; margin: 8px 0 2px; font-weight: 600; }
 .key i { display: inline-block; width: 11px; height: 11px; margin-right: 4px; vertical-align: -1px; border: 1px solid #999; }
 .note { font-size: 12px; color: #666; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-.chart-box { display: inline-block; vertical-align: top; margin: 0 16px 12px 0; }
+.chart-box { display: inline-block; vertical-align: top; margin: 0 0 12px 0; }
 .chart text { font-size: 10px; fill: #444; } .chart .grid { stroke: #e4e4e4; } .chart .unit { font-size: 11px; fill: #666; }
 table { border-collapse: collapse; font-size: 13px; } th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
 #params th { background: #f6f6f6; font-weight: 600; }

@@ -17,6 +17,9 @@
     });
   }
 
+  /** Pixels above a chart's plot, for its unit label. */
+  var TOP = 22;
+
   var SERIES = ['#3b6ec8', '#e08a1e', '#2ea05a', '#c8413b', '#8246be', '#17979f', '#8c5a32'];
 
   function num(v) {
@@ -82,7 +85,7 @@
     var H = 220;
     var left = 60;
     var bottom = 70;
-    var ph = H - bottom - 10;
+    var ph = H - bottom - TOP;
     var all = [];
     o.series.forEach(function (s) {
       all = all.concat(s.values);
@@ -92,7 +95,7 @@
     var bw = Math.max(3, Math.min(18, (gw - 8) / Math.max(1, o.series.length)));
     var svg = '<svg width="' + W + '" height="' + H + '" class="chart">';
     sc.ticks.forEach(function (t) {
-      var y = 10 + sc.y(t);
+      var y = TOP + sc.y(t);
       svg +=
         '<line x1="' +
         left +
@@ -110,7 +113,7 @@
       var gx = left + i * gw + 4;
       o.series.forEach(function (s, j) {
         var v = s.values[i] || 0;
-        var y = 10 + sc.y(v);
+        var y = TOP + sc.y(v);
         svg +=
           '<rect x="' +
           (gx + j * bw) +
@@ -119,7 +122,7 @@
           '" width="' +
           (bw - 1) +
           '" height="' +
-          Math.max(0, 10 + ph - y) +
+          Math.max(0, TOP + ph - y) +
           '" fill="' +
           SERIES[j % SERIES.length] +
           '"><title>' +
@@ -159,11 +162,11 @@
 
   /** Lines over x values on a log2 axis (CPUs). */
   function lineChart(o) {
-    var W = 520;
+    var W = 500;
     var H = 240;
     var left = 60;
     var bottom = 30;
-    var ph = H - bottom - 10;
+    var ph = H - bottom - TOP;
     var xs = o.xs;
     var all = [];
     o.series.forEach(function (s) {
@@ -177,7 +180,7 @@
     };
     var svg = '<svg width="' + W + '" height="' + H + '" class="chart">';
     sc.ticks.forEach(function (t) {
-      var y = 10 + sc.y(t);
+      var y = TOP + sc.y(t);
       svg +=
         '<line x1="' +
         left +
@@ -198,12 +201,12 @@
       var pts = [];
       s.values.forEach(function (v, i) {
         if (v === null || v === undefined) return;
-        pts.push(lx(xs[i]) + ',' + (10 + sc.y(v)));
+        pts.push(lx(xs[i]) + ',' + (TOP + sc.y(v)));
         svg +=
           '<circle cx="' +
           lx(xs[i]) +
           '" cy="' +
-          (10 + sc.y(v)) +
+          (TOP + sc.y(v)) +
           '" r="3" fill="' +
           SERIES[j % SERIES.length] +
           '"><title>' +
