@@ -63,7 +63,9 @@ try {
     const out = flag('out', 'docs/report.png');
     // The nodes design (6.9+): its map is coloured by vmap node.
     await page.selectOption('#design', { label: 'nodes' });
-    await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
+    await page.evaluate(
+      'new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))',
+    );
     await page.screenshot({ path: out, clip: { x: 0, y: 0, width: 1080, height: 760 } });
     console.log(`wrote ${out} (${(statSync(out).size / 1024).toFixed(0)} KiB) from ${html}`);
   } else {
