@@ -58,8 +58,9 @@ the whole window down to pages; coloured by vmap node), the free-block size hist
 per-test times per design, the scaling curves, lock_stat, and the run's parameters.
 
   test [mode] [key=value ...]
-                        the test run, as 'vmalloc test' takes it (default: ${DEFAULT_TEST_WORDS.join(' ')});
-                        lock_stat is always collected; design=X runs on X alone
+                        the test run, as 'vmalloc test' takes it (default:
+                        ${DEFAULT_TEST_WORDS.join(' ')}); lock_stat is always
+                        collected; design=X runs on X alone
   bench scaling [--cpus LIST] [--design LIST] [--loops N] [--mask M] [--seed S]
                 [--calibration FILE]
                         the scaling run, as 'vmalloc bench scaling' takes it (default here:
@@ -67,7 +68,8 @@ per-test times per design, the scaling curves, lock_stat, and the run's paramete
 
 Options:
   --out FILE            where to write the report (default report.html)
-  --designs LIST        the designs the test runs on (default ${DEFAULT_DESIGNS.join(',')})
+  --designs LIST        the designs the test runs on
+                        (default ${DEFAULT_DESIGNS.join(',')})
   --no-scaling          no scaling run
   --synthetic-areas N   no test and no scaling run: the map of N live areas reserved in a
                         'nodes' subsystem of 8 CPUs (1 to 16 pages each, one in eight of the
