@@ -8,9 +8,10 @@
  *   2 designs  src/designs/**
  *   3 mm       src/mm/**
  *   4 api      src/api/**, src/index.ts
- *   5 tools    src/test-vmalloc/** < src/sim/** < src/bench/** < src/cli/**  (each may import
- *              the folders before it, not the reverse: the simulator runs test-vmalloc's
- *              workload, bench and cli run the simulator)
+ *   5 tools    src/test-vmalloc/** < src/sim/** < src/bench/** < src/report/** < src/cli/**
+ *              (each may import the folders before it, not the reverse: the simulator runs
+ *              test-vmalloc's workload, bench and cli run the simulator, the report runs
+ *              tests and benchmarks)
  * The map is LAYERS below; a new folder of src/ goes there first.
  *
  * Rules:
@@ -72,6 +73,7 @@ export const LAYERS = [
       { name: 'test-vmalloc', dirs: ['test-vmalloc'] },
       { name: 'sim', dirs: ['sim'] },
       { name: 'bench', dirs: ['bench'] },
+      { name: 'report', dirs: ['report'] },
       { name: 'cli', dirs: ['cli'] },
     ],
     nodeBuiltins: true,

@@ -41,6 +41,14 @@ export { DESIGN_NAMES } from './designs/registry.js';
 export type { VmallocLogger } from './shared/logger.js';
 export type { PurgeNotifier } from './designs/vmap-areas.js';
 export type { VmapNodeInfo } from './designs/nodes.js';
+export { SNAPSHOT_SCHEMA_VERSION } from './mm/snapshot.js';
+export type {
+  SnapshotAreaKind,
+  SnapshotBusyArea,
+  SnapshotRange,
+  SnapshotVmapBlock,
+  VmallocSnapshot,
+} from './mm/snapshot.js';
 export { KERNEL_BASE, kernelHex, toKernelAddress, fromKernelAddress } from './shared/layout.js';
 // Types reachable from the public API (handle parts, statistics, the resolved configuration):
 // exported so that users can name them; the handle's parts are opaque, pass them on as they are.

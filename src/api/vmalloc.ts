@@ -30,6 +30,7 @@ import type { VmallocHandle } from '../mm/shared-state.js';
 import type { VmallocStats } from '../mm/statistics.js';
 import { VmFlags } from '../mm/vm-struct.js';
 import type { PercpuInfo } from '../mm/percpu.js';
+import { type VmallocSnapshot, takeSnapshot } from '../mm/snapshot.js';
 import type { VmArea, VmapOptions } from '../mm/vmap.js';
 import {
   type AttachOptions,
@@ -321,6 +322,23 @@ export class Vmalloc extends VmallocMaps {
   detach(): void {
     releaseCpu(this.ctx, () => this.afterOp());
     Object.setPrototypeOf(this, detachedPrototype(Vmalloc.prototype, KEPT_AFTER_DETACH));
+  }
+
+  /**
+   * The whole address space as plain JSON-able data: busy areas (kind, caller, node), free
+   * blocks, lazily freed areas, pooled areas, vm_map_ram's blocks, the window and the design,
+   * each list sorted by address (`schemaVersion` first). Other workers are held between
+   * operations while it is taken, so it is consistent. The report (`vmalloc report`) reads it.
+   * @throws VmallocError EINVARIANT when a structure is broken (a worker died mid-change and
+   * no recovery ran yet: call recover() first).
+   * @example
+   * ```ts
+   * const snap = vm.snapshot();
+   * console.log(snap.busy.length, snap.free[0]);
+   * ```
+   */
+  snapshot(): VmallocSnapshot {
+    return takeSnapshot(this.ctx);
   }
 
   // ---------------------------------------------------------------- memory

@@ -13,6 +13,7 @@ import { UsageError } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
 import { LOAD_VMALLOCINFO_HELP, loadVmallocinfoCommand } from './load-vmallocinfo.js';
 import { REPLAY_HELP, replayCommand } from './replay.js';
+import { REPORT_HELP, reportCommand } from './report.js';
 import { SIM_HELP, simCommand } from './sim.js';
 import { testCommand, testHelp } from './test.js';
 
@@ -28,6 +29,9 @@ Commands:
   bench scaling         a simulated machine of 1 to 256 CPUs, global vs nodes, beside the seed
   sim calibrate         fit the simulator's cost model here and validate it on real workers
   bench seeds           the seeds' measurements, old design vs new, with verdicts (--quick)
+  report [test ...] [bench scaling ...] [--out FILE]
+                        one self-contained HTML report: the address-space map, per-test
+                        times per design, scaling curves, lock_stat, the parameters
   replay TRACE [design=NAME] [nr_cpus=N] [--strict]
                         replay a trace written with record=TRACE on any design, and report
                         where its addresses, failures and times diverge
@@ -49,6 +53,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (rest[0] === 'bench') process.stdout.write(BENCH_HELP);
       else if (rest[0] === 'test') process.stdout.write(testHelp());
       else if (rest[0] === 'sim') process.stdout.write(SIM_HELP);
+      else if (rest[0] === 'report') process.stdout.write(REPORT_HELP);
       else if (rest[0] === 'replay') process.stdout.write(REPLAY_HELP);
       else if (rest[0] === 'load-vmallocinfo') process.stdout.write(LOAD_VMALLOCINFO_HELP);
       else process.stdout.write(HELP);
@@ -69,13 +74,15 @@ async function main(argv: readonly string[]): Promise<number> {
       return await testCommand(rest);
     case 'sim':
       return await simCommand(rest);
+    case 'report':
+      return await reportCommand(rest);
     case 'replay':
       return await replayCommand(rest);
     case 'load-vmallocinfo':
       return await loadVmallocinfoCommand(rest);
     default:
       throw new UsageError(
-        `unknown command "${cmd}" (the commands are test, bench, sim, replay, load-vmallocinfo, help)`,
+        `unknown command "${cmd}" (the commands are test, bench, sim, report, replay, load-vmallocinfo, help)`,
       );
   }
 }

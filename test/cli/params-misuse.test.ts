@@ -144,7 +144,7 @@ describe('vmalloc test: parameters the kernel would clamp or modprobe refuse', (
     refused(['test', '--quiet', '--quiet'], /^vmalloc: option --quiet is given twice/);
     refused(
       ['frob'],
-      /^vmalloc: unknown command "frob" \(the commands are test, bench, sim, replay, load-vmallocinfo, help\)/,
+      /^vmalloc: unknown command "frob" \(the commands are test, bench, sim, report, replay, load-vmallocinfo, help\)/,
     );
   });
 

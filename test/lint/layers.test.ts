@@ -252,7 +252,7 @@ describe('layers', () => {
   test('in tools, test-vmalloc may not import bench', () => {
     assert.deepEqual(messages('src/test-vmalloc/up-tools.ts'), [
       'src/test-vmalloc/up-tools.ts (tools: test-vmalloc) imports src/bench/kva.ts (tools: bench): ' +
-        `${CHAIN} (within tools: test-vmalloc <- sim <- bench <- cli)`,
+        `${CHAIN} (within tools: test-vmalloc <- sim <- bench <- report <- cli)`,
     ]);
   });
 
