@@ -9,8 +9,8 @@
  * in the random trials, until a random number of operations), and is terminated there. Then
  * the main thread recovers while the survivor runs, stops the survivor (which reads back
  * every area it holds), and checks: check() passes, every area of the main thread and of the
- * survivor reads back its signature, allocation goes on. Every step of STEPS that the victim's
- * workload reaches is a kill point, in both designs, and at least 30 distinct ones must be.
+ * survivor reads back its signature, allocation goes on. Every step of STEPS is a kill point
+ * in both designs, except those that cannot come in a design (NOT_IN says which and why).
  * Waits are on messages and 'exit' events (no sleeps before assertions).
  */
 
@@ -19,7 +19,7 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { createVmalloc, type Vmalloc, type VmallocDesign } from '../../src/index.js';
-import { STEPS } from '../../src/shared/step-hook.js';
+import { STEPS, S_POOL_FILL, S_POOL_TAKE } from '../../src/shared/step-hook.js';
 import { WORKER_LOCK_TIMEOUT_MS, WORKER_TEST_TIMEOUT_MS } from '../helpers/hang-guard.js';
 import { Rng, testSeed } from '../helpers/rng.js';
 import { until } from '../shared/worker-wait.js';
@@ -98,6 +98,25 @@ async function trial(
   seed: number,
   killAt: number,
 ): Promise<TrialResult> {
+  try {
+    return await trialOnce(design, step, nth, seed, killAt);
+  } catch (e) {
+    // Which trial, so that it can be replayed alone.
+    const where =
+      step === 0 ? `after ${killAt} operations` : `at step ${step} (${STEPS[step]}) nth ${nth}`;
+    if (e instanceof Error)
+      e.message = `${design}, kill ${where}, victim seed ${seed}: ${e.message}`;
+    throw e;
+  }
+}
+
+async function trialOnce(
+  design: VmallocDesign,
+  step: number,
+  nth: number,
+  seed: number,
+  killAt: number,
+): Promise<TrialResult> {
   const vm = createVmalloc({
     design,
     nrCpus: 3,
@@ -105,6 +124,9 @@ async function trial(
     lockTimeoutMs: WORKER_LOCK_TIMEOUT_MS,
   });
   const mine = signAreas(vm, 12, seed);
+  // The main thread waits on messages, not in calls: it must not hold up the grace periods
+  // the workers' kvfreeRcu waits for (it keeps no reference to their areas).
+  vm.rcuOffline();
   const ctl = new SharedArrayBuffer(64);
   const words = new Int32Array(ctl);
   const common = { handle: vm.handle, ctl, step, nth };
@@ -153,22 +175,42 @@ async function trial(
   return { killed, survivorAreas: s.areas, survivorOps: s.ops };
 }
 
+/**
+ * Steps that cannot come in a design, with why; every other step of STEPS must be a kill
+ * point in every design tested.
+ */
+const NOT_IN: Record<'global' | 'nodes', Partial<Record<number, string>>> = {
+  global: {
+    [S_POOL_TAKE]: 'the global design has no pools (they came with the vmap nodes, 6.9)',
+    [S_POOL_FILL]: 'the global design has no pools (they came with the vmap nodes, 6.9)',
+  },
+  nodes: {},
+};
+
+/** Tries per step: a step the seeded workload misses at its nth run is tried again at the first. */
+const TRIES = 3;
+
 for (const design of ['global', 'nodes'] as const) {
   describe(`recovery from a worker killed mid-operation (${design})`, () => {
-    test('every reachable step of alloc, free and purge is a kill point', { timeout }, async () => {
+    test('every step that applies to the design is a kill point', { timeout }, async () => {
       const seed = testSeed(`recovery steps ${design}`);
       const rng = new Rng(seed);
       const reached: string[] = [];
       const missed: string[] = [];
       for (let step = 1; step < STEPS.length; step++) {
-        const nth = 1 + rng.below(4);
-        const r = await trial(design, step, nth, rng.u32(), 0);
-        (r.killed ? reached : missed).push(STEPS[step]!);
+        if (NOT_IN[design][step] !== undefined) continue;
+        let killed = false;
+        for (let k = 0; k < TRIES && !killed; k++) {
+          const nth = k === 0 ? 1 + rng.below(4) : 1;
+          killed = (await trial(design, step, nth, rng.u32(), 0)).killed;
+        }
+        (killed ? reached : missed).push(STEPS[step]!);
       }
+      const skipped = Object.entries(NOT_IN[design]).map(([s, why]) => `${STEPS[+s]} (${why})`);
       console.log(
-        `${design}: killed at ${reached.length} steps; not reached by the workload: ${missed.join('; ') || 'none'}`,
+        `${design}: killed at ${reached.length} steps; not applicable: ${skipped.join('; ') || 'none'}`,
       );
-      assert.ok(reached.length >= 30, `only ${reached.length} steps reached`);
+      assert.deepEqual(missed, [], `steps the workload never reached (seed ${seed})`);
     });
 
     test('kills at random moments', { timeout }, async () => {
