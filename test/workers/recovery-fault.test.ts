@@ -15,7 +15,6 @@
  */
 
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { createVmalloc, type Vmalloc, type VmallocDesign } from '../../src/index.js';
@@ -32,25 +31,49 @@ import {
 
 const timeout = WORKER_TEST_TIMEOUT_MS;
 
-function spawn(data: RecoveryWorkerData): Worker {
-  return new Worker(new URL('./recovery-worker.js', import.meta.url), { workerData: data });
+function spawn(): Worker {
+  return new Worker(new URL('./recovery-worker.js', import.meta.url));
 }
 
-/** The first message of `w` that is one of the terminal kinds. */
+/**
+ * The workers of one test's trials: a survivor that serves them all, and the next victim,
+ * started while the trial before runs (starting a worker costs more than most trials).
+ */
+class Crew {
+  readonly survivor = spawn();
+  private spare = spawn();
+
+  /** A started victim; the next one starts now. */
+  victim(): Worker {
+    const v = this.spare;
+    this.spare = spawn();
+    return v;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.survivor.terminate(), this.spare.terminate()]);
+  }
+}
+
+/** The next message of `w`. */
 function outcome(w: Worker): Promise<RecoveryWorkerMessage> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error('no message from the worker (a hang)')),
       timeout,
     );
-    w.on('message', (m: RecoveryWorkerMessage) => {
+    const onMessage = (m: RecoveryWorkerMessage): void => {
       clearTimeout(timer);
+      w.off('error', onError);
       resolve(m);
-    });
-    w.once('error', (e) => {
+    };
+    const onError = (e: Error): void => {
       clearTimeout(timer);
+      w.off('message', onMessage);
       reject(e);
-    });
+    };
+    w.once('message', onMessage);
+    w.once('error', onError);
   });
 }
 
@@ -92,6 +115,7 @@ interface TrialResult {
  * verify. Returns whether a kill happened (the step may not come in the victim's workload).
  */
 async function trial(
+  crew: Crew,
   design: VmallocDesign,
   step: number,
   nth: number,
@@ -99,7 +123,7 @@ async function trial(
   killAt: number,
 ): Promise<TrialResult> {
   try {
-    return await trialOnce(design, step, nth, seed, killAt);
+    return await trialOnce(crew, design, step, nth, seed, killAt);
   } catch (e) {
     // Which trial, so that it can be replayed alone.
     const where =
@@ -111,6 +135,7 @@ async function trial(
 }
 
 async function trialOnce(
+  crew: Crew,
   design: VmallocDesign,
   step: number,
   nth: number,
@@ -130,25 +155,33 @@ async function trialOnce(
   const ctl = new SharedArrayBuffer(64);
   const words = new Int32Array(ctl);
   const common = { handle: vm.handle, ctl, step, nth };
-  const survivor = spawn({ ...common, cpu: 2, role: 'survivor', seed: seed ^ 0x1234, maxOps: 0 });
-  const survived = outcome(survivor);
-  const survivorExit = once(survivor, 'exit');
-  const victim = spawn({
+  const survived = outcome(crew.survivor);
+  const toSurvivor: RecoveryWorkerData = {
+    ...common,
+    cpu: 2,
+    role: 'survivor',
+    seed: seed ^ 0x1234,
+    maxOps: 0,
+  };
+  crew.survivor.postMessage(toSurvivor);
+  const victim = crew.victim();
+  vm.watchWorker(victim, 1);
+  const victimSays = step === 0 ? null : outcome(victim);
+  const toVictim: RecoveryWorkerData = {
     ...common,
     cpu: 1,
     role: 'victim',
     seed,
     maxOps: step === 0 ? 1e9 : 3000,
-  });
-  const victimExit = once(victim, 'exit'); // (it may exit before its last message is read)
-  vm.watchWorker(victim, 1);
+  };
+  victim.postMessage(toVictim);
   let killed = false;
-  if (step !== 0) {
-    const m = await outcome(victim);
+  if (victimSays !== null) {
+    const m = await victimSays;
     if (m.type === 'error') assert.fail(`victim failed: ${m.message}`);
     killed = m.type === 'parked';
-    if (killed) await victim.terminate();
-    else await victimExit;
+    // Parked mid-operation (killed there), or done with its operations (killed idle).
+    await victim.terminate();
   } else {
     await until(() => Atomics.load(words, VICTIM_OPS) >= killAt, 'victim operations');
     await victim.terminate();
@@ -159,7 +192,6 @@ async function trialOnce(
   mine.push(...signAreas(vm, 4, seed + 100));
   Atomics.store(words, STOP, 1);
   const s = await survived;
-  await survivorExit;
   if (s.type === 'error') assert.fail(`survivor failed: ${s.message}`);
   assert.equal(s.type, 'verified');
   if (s.type !== 'verified') throw new Error('unreachable');
@@ -197,14 +229,19 @@ for (const design of ['global', 'nodes'] as const) {
       const rng = new Rng(seed);
       const reached: string[] = [];
       const missed: string[] = [];
-      for (let step = 1; step < STEPS.length; step++) {
-        if (NOT_IN[design][step] !== undefined) continue;
-        let killed = false;
-        for (let k = 0; k < TRIES && !killed; k++) {
-          const nth = k === 0 ? 1 + rng.below(4) : 1;
-          killed = (await trial(design, step, nth, rng.u32(), 0)).killed;
+      const crew = new Crew();
+      try {
+        for (let step = 1; step < STEPS.length; step++) {
+          if (NOT_IN[design][step] !== undefined) continue;
+          let killed = false;
+          for (let k = 0; k < TRIES && !killed; k++) {
+            const nth = k === 0 ? 1 + rng.below(4) : 1;
+            killed = (await trial(crew, design, step, nth, rng.u32(), 0)).killed;
+          }
+          (killed ? reached : missed).push(STEPS[step]!);
         }
-        (killed ? reached : missed).push(STEPS[step]!);
+      } finally {
+        await crew.close();
       }
       const skipped = Object.entries(NOT_IN[design]).map(([s, why]) => `${STEPS[+s]} (${why})`);
       console.log(
@@ -216,9 +253,14 @@ for (const design of ['global', 'nodes'] as const) {
     test('kills at random moments', { timeout }, async () => {
       const seed = testSeed(`recovery random ${design}`);
       const rng = new Rng(seed);
-      for (let k = 0; k < 8; k++) {
-        const r = await trial(design, 0, 0, rng.u32(), 1 + rng.below(400));
-        assert.ok(r.killed);
+      const crew = new Crew();
+      try {
+        for (let k = 0; k < 8; k++) {
+          const r = await trial(crew, design, 0, 0, rng.u32(), 1 + rng.below(400));
+          assert.ok(r.killed);
+        }
+      } finally {
+        await crew.close();
       }
     });
   });

@@ -10,6 +10,9 @@
  * purge frees the fragmented one; a burst of RCU_BURST kvfreeRcu fills a batch, which the
  * victim frees at a later call once its grace period is over.
  *
+ * Each trial's data comes in a message (RecoveryWorkerData); a survivor serves one trial after
+ * another, a victim one.
+ *
  *   victim    installs the step hook: at the `nth` time step `step` runs it reports
  *             {type: 'parked', step} and blocks forever, where the test terminates it (or, at
  *             `killAfterOps` > 0, it runs on and the test terminates it at a random moment).
@@ -18,7 +21,7 @@
  *             {type: 'verified', areas, bad, ops} (or {type: 'error', message}).
  */
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { attachVmalloc, type Vmalloc } from '../../src/index.js';
 import { setStepHook } from '../../src/shared/step-hook.js';
 import { Rng } from '../helpers/rng.js';
@@ -31,10 +34,11 @@ import {
   type RecoveryWorkerMessage,
 } from './recovery-protocol.js';
 
-const data = workerData as RecoveryWorkerData;
 const port = parentPort!;
 const say = (m: RecoveryWorkerMessage): void => port.postMessage(m);
-const ctl = new Int32Array(data.ctl);
+/** The current trial's (a survivor serves one trial after another). */
+let data: RecoveryWorkerData;
+let ctl: Int32Array;
 
 interface Held {
   addr: number;
@@ -183,6 +187,7 @@ function step(vm: Vmalloc, rng: Rng, held: Held[], serial: number): boolean {
 }
 
 function run(): void {
+  ctl = new Int32Array(data.ctl);
   const vm = attachVmalloc(data.handle, { cpu: data.cpu, logger: null });
   const rng = new Rng(data.seed);
   const held: Held[] = [];
@@ -211,11 +216,17 @@ function run(): void {
     if (!step(vm, rng, held, ++ops)) bad++;
   }
   for (const h of held) if (!intact(vm, h)) bad++;
+  vm.detach(); // (the next trial's subsystem is another)
   say({ type: 'verified', areas: held.length, bad, ops });
 }
 
-try {
-  run();
-} catch (e) {
-  say({ type: 'error', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
-}
+// A trial's data comes by message, so that the test starts the worker ahead of its trial
+// (a victim while the previous trial runs) and a survivor serves one trial after another.
+port.on('message', (d: RecoveryWorkerData) => {
+  data = d;
+  try {
+    run();
+  } catch (e) {
+    say({ type: 'error', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+  }
+});
