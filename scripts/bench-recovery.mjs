@@ -18,6 +18,13 @@
 //    Reported: ns per alloc+free pair, median over rounds, and the ratios B/A and C/A.
 // 2. Recovery time: vm.recover() with `recover` busy areas (get_vm_area, no pages), which is
 //    what the rebuild costs once per death; an intent log's recovery is one operation's undo.
+// 3. With `--base <dir>` (the root of another build of the package, its dist/ compiled, e.g.
+//    the commit before a change): the public calls whose paths recovery touches, this build
+//    against that one in one process, rounds interleaved: vm_map_ram + vm_unmap_ram (1..8
+//    pages, from the vmap blocks), vmalloc + kvfreeRcu (1 page, an rcuBarrier every 1,000),
+//    vmalloc + vfree (the control). Reported: ns per pair, median (and least) over rounds, in
+//    ABBA order, and this/base.
+//    `--sections 3` runs it alone.
 
 import { performance } from 'node:perf_hooks';
 import { createVmalloc } from '../dist/src/index.js';
@@ -33,6 +40,10 @@ const LIVE = arg('live', '1000,100000').split(',').map(Number);
 const OPS = Number(arg('ops', '200000'));
 const ROUNDS = Number(arg('rounds', '5'));
 const RECOVER = arg('recover', '100000,1000000').split(',').map(Number);
+const BASE = arg('base', '');
+const SECTIONS = arg('sections', BASE === '' ? '1,2' : '1,2,3')
+  .split(',')
+  .map(Number);
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
@@ -140,41 +151,110 @@ function makeLoopC(K) {
   };
 }
 
-console.log('## Hot path: ns per vmalloc + vfree pair (global design, 1 page), median of rounds\n');
-console.log(
-  '| live areas | K records written | A base | B rebuild (gate) | C intent log (lower bound) | B/A | C/A |',
-);
-console.log('|---|---|---|---|---|---|---|');
-for (const live of LIVE) {
-  const { ctx } = setup(live);
-  const K = recordsWritten(ctx);
-  const loopC = makeLoopC(Math.round(K));
-  const a = [];
-  const b = [];
-  const c = [];
-  loopA(ctx, OPS / 4);
-  loopB(ctx, OPS / 4);
-  loopC(ctx, OPS / 4);
-  for (let r = 0; r < ROUNDS; r++) {
-    a.push(loopA(ctx, OPS));
-    b.push(loopB(ctx, OPS));
-    c.push(loopC(ctx, OPS));
-  }
-  const ma = median(a);
-  const mb = median(b);
-  const mc = median(c);
+if (SECTIONS.includes(1)) hotPath();
+if (SECTIONS.includes(2)) recoveryTime();
+if (SECTIONS.includes(3) && BASE !== '') await paired(BASE);
+
+function hotPath() {
   console.log(
-    `| ${live} | ${K.toFixed(1)} | ${ma.toFixed(0)} | ${mb.toFixed(0)} | ${mc.toFixed(0)} | ${(mb / ma).toFixed(3)} | ${(mc / ma).toFixed(3)} |`,
+    '## Hot path: ns per vmalloc + vfree pair (global design, 1 page), median of rounds\n',
   );
+  console.log(
+    '| live areas | K records written | A base | B rebuild (gate) | C intent log (lower bound) | B/A | C/A |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
+  for (const live of LIVE) {
+    const { ctx } = setup(live);
+    const K = recordsWritten(ctx);
+    const loopC = makeLoopC(Math.round(K));
+    const a = [];
+    const b = [];
+    const c = [];
+    loopA(ctx, OPS / 4);
+    loopB(ctx, OPS / 4);
+    loopC(ctx, OPS / 4);
+    for (let r = 0; r < ROUNDS; r++) {
+      a.push(loopA(ctx, OPS));
+      b.push(loopB(ctx, OPS));
+      c.push(loopC(ctx, OPS));
+    }
+    const ma = median(a);
+    const mb = median(b);
+    const mc = median(c);
+    console.log(
+      `| ${live} | ${K.toFixed(1)} | ${ma.toFixed(0)} | ${mb.toFixed(0)} | ${mc.toFixed(0)} | ${(mb / ma).toFixed(3)} | ${(mc / ma).toFixed(3)} |`,
+    );
+  }
 }
 
-console.log('\n## Recovery time: vm.recover() with N busy areas (get_vm_area, no pages)\n');
-console.log('| busy areas | recover() ms | areas kept |');
-console.log('|---|---|---|');
-for (const n of RECOVER) {
-  const vm = createVmalloc({ design: 'global', logger: null });
-  for (let k = 0; k < n; k++) vm.getVmArea(4096);
-  const r = vm.recover();
-  vm.check();
-  console.log(`| ${n} | ${r.ms.toFixed(0)} | ${r.areas} |`);
+function recoveryTime() {
+  console.log('\n## Recovery time: vm.recover() with N busy areas (get_vm_area, no pages)\n');
+  console.log('| busy areas | recover() ms | areas kept |');
+  console.log('|---|---|---|');
+  for (const n of RECOVER) {
+    const vm = createVmalloc({ design: 'global', logger: null });
+    for (let k = 0; k < n; k++) vm.getVmArea(4096);
+    const r = vm.recover();
+    vm.check();
+    console.log(`| ${n} | ${r.ms.toFixed(0)} | ${r.areas} |`);
+  }
+}
+
+/** Section 3: this build against the one at `base`, rounds interleaved. */
+async function paired(base) {
+  const { pathToFileURL } = await import('node:url');
+  const { resolve } = await import('node:path');
+  const other = await import(pathToFileURL(resolve(base, 'dist/src/index.js')).href);
+  const builds = [
+    ['this', createVmalloc],
+    ['base', other.createVmalloc],
+  ];
+  const n = Math.max(1000, Math.round(OPS / 4));
+  const cases = {
+    'vm_map_ram + vm_unmap_ram': (vm) => {
+      const pfns = vm.allocPages(8);
+      return () => {
+        const t0 = performance.now();
+        for (let k = 0; k < n; k++) {
+          const c = 1 + (k & 7);
+          vm.vmUnmapRam(vm.vmMapRam(pfns, c), c);
+        }
+        return ((performance.now() - t0) * 1e6) / n;
+      };
+    },
+    'vmalloc + kvfreeRcu': (vm) => () => {
+      const t0 = performance.now();
+      for (let k = 0; k < n; k++) {
+        vm.kvfreeRcu(vm.vmalloc(4096));
+        if (k % 1000 === 999) vm.rcuBarrier();
+      }
+      vm.rcuBarrier();
+      return ((performance.now() - t0) * 1e6) / n;
+    },
+    'vmalloc + vfree (control)': (vm) => () => {
+      const t0 = performance.now();
+      for (let k = 0; k < n; k++) vm.vfree(vm.vmalloc(4096));
+      return ((performance.now() - t0) * 1e6) / n;
+    },
+  };
+  console.log(
+    `\n## Paired with ${base}: ns per pair (nodes design, ${n} pairs a round), median of ${ROUNDS} rounds\n`,
+  );
+  console.log('| operation | this | base | this/base |');
+  console.log('|---|---|---|---|');
+  for (const [name, make] of Object.entries(cases)) {
+    const loops = builds.map(([, create]) => make(create({ logger: null, nrCpus: 2 })));
+    for (const loop of loops) loop(); // warm-up
+    const times = loops.map(() => []);
+    // ABBA: which build goes first alternates, so neither always runs right after the other.
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? [0, 1] : [1, 0];
+      for (const i of order) times[i].push(loops[i]());
+    }
+    const [mt, mb] = times.map(median);
+    const [lt, lb] = times.map((xs) => Math.min(...xs));
+    console.log(
+      `| ${name} | ${mt.toFixed(0)} (min ${lt.toFixed(0)}) | ${mb.toFixed(0)} (min ${lb.toFixed(0)}) | ${(mt / mb).toFixed(3)} (min ${(lt / lb).toFixed(3)}) |`,
+    );
+  }
 }

@@ -13,7 +13,7 @@
 
 import { checkAddr, checkByteSize } from '../mm/args.js';
 import { enterOp, leaveOp, survive } from '../mm/recovery.js';
-import { vmMapRam, vmUnmapAliases, vmUnmapRam } from '../mm/vm-map-ram.js';
+import { unmapStarted, vmMapRam, vmUnmapAliases, vmUnmapRam } from '../mm/vm-map-ram.js';
 import { type VmallocinfoImport, loadVmallocinfo } from '../mm/vmallocinfo-import.js';
 import {
   type PercpuInfo,
@@ -176,15 +176,19 @@ export class VmallocMaps extends VmallocBase {
    */
   vmMapRam(pages: ArrayLike<number>, count: number): number | null {
     const ctx = this.ctx;
-    let addr: number | null = null;
-    enterOp(ctx);
-    try {
-      addr = vmMapRam(ctx, pages, count);
-    } catch (e) {
-      survive(ctx, e); // a dead lock holder: recovered, and this call fails (EOWNERDEAD)
-      throw e;
-    } finally {
-      leaveOp(ctx);
+    let addr: number | null;
+    for (;;) {
+      enterOp(ctx);
+      try {
+        addr = vmMapRam(ctx, pages, count);
+        break;
+      } catch (e) {
+        // A dead lock holder: recovered. Nothing was mapped (a lock is met only before the
+        // pages are mapped, and the recovery drops a mapping not fully mapped): retry.
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
     }
     this.afterOp();
     return addr;
@@ -198,14 +202,20 @@ export class VmallocMaps extends VmallocBase {
    */
   vmUnmapRam(addr: number, count: number): void {
     const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      vmUnmapRam(ctx, addr, count);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
+    for (;;) {
+      enterOp(ctx);
+      try {
+        vmUnmapRam(ctx, addr, count);
+        break;
+      } catch (e) {
+        // A dead lock holder: recovered. Met before anything changed, the call is retried;
+        // after (unmapStarted), the mapping is gone and the recovery finished the unmap.
+        const done = unmapStarted;
+        survive(ctx, e);
+        if (done) break;
+      } finally {
+        leaveOp(ctx);
+      }
     }
     this.afterOp();
   }

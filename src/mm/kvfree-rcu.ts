@@ -11,6 +11,12 @@
  * frees it with vfree's path. A batch is filled only by its cpu, under that cpu's krcp lock;
  * any cpu may close or free it under the same lock.
  * Callers: the façade (src/api/vmalloc.ts, vmalloc-base.ts afterOp), cpu-supervision (detach).
+ * Recovery: kvfreeRcu's lookup and queueing and every free of a batch (reclaimCpu) run inside
+ * the recovery gate, as the other state-changing calls do; the waits for a grace period
+ * (kvfreeRcu with every batch waiting, rcuBarrier, synchronizeRcu) run outside it, since a
+ * grace period needs the other workers' calls, which a recovery holds at the gate. A batch a
+ * dead cpu left half-freed, or an area it flagged and did not queue, is made consistent by the
+ * recovery's part (recovery-rcu.ts).
  *
  * Kernel: kvfree_rcu() / kvfree_rcu_mightsleep(), kfree_rcu_monitor(), rcu_barrier(),
  * synchronize_rcu(). A full set of batches makes kvfreeRcu wait for the oldest grace period
@@ -23,7 +29,9 @@ import { ADDRESS_LIMIT, checkAddr } from './args.js';
 import { findUnlinkWithVm, releaseArea } from './free-path.js';
 import { KVFREE_SLOTS, SLOT_FILLING, SLOT_WAITING } from './rcu.js';
 import { VM_RCU_PENDING } from './rcu-guard.js';
+import { enterOp, leaveOp, survive } from './recovery.js';
 import type { VmContext } from './shared-state.js';
+import { S_RCU_FLAGGED, S_RCU_FREEING, stepHook } from '../shared/step-hook.js';
 import { VmFlags } from './vm-struct.js';
 
 /** The vm_struct of the vmalloc area starting at `addr`, checked for kvfreeRcu (no change). */
@@ -64,34 +72,66 @@ function pendingCandidate(ctx: VmContext, fn: string, addr: number): number {
  * Queues the vmalloc area at `addr` to be freed after a grace period. Kernel: kvfree_rcu().
  */
 export function kvfreeRcu(ctx: VmContext, fn: string, addr: number): void {
-  const vm = pendingCandidate(ctx, fn, addr);
   const rcu = ctx.rcu;
   const cpu = ctx.cpu;
-  rcu.lockCpu(cpu);
-  let at = rcu.filling(cpu);
-  if (at < 0) at = rcu.open(cpu);
-  while (at < 0) {
-    // Every batch waits for its grace period: free the oldest, waiting for it if need be
-    // (nothing has changed yet, so a timeout leaves the area allocated).
-    rcu.unlockCpu(cpu);
-    const cookie = rcu.minCookie(cpu);
+  for (;;) {
+    // The lookup and the queueing inside the recovery gate (a recover() never rebuilds the
+    // trees under them; a lock a dead cpu holds is recovered from, then all is tried again:
+    // a lock is met only before anything changes). The wait for a grace period outside it:
+    // a grace period waits for the other workers' calls, which a closed gate holds back.
+    let cookie = 0;
+    enterOp(ctx);
+    try {
+      const vm = pendingCandidate(ctx, fn, addr);
+      rcu.lockCpu(cpu);
+      let at = rcu.filling(cpu);
+      if (at < 0) at = rcu.open(cpu);
+      if (at >= 0) {
+        try {
+          ctx.vms.setFlags(vm, ctx.vms.flags(vm) | VM_RCU_PENDING);
+          if (stepHook !== null) stepHook(S_RCU_FLAGGED);
+          rcu.addPending(1);
+          if (rcu.push(cpu, at, addr)) rcu.close(cpu);
+        } finally {
+          rcu.unlockCpu(cpu);
+        }
+        return;
+      }
+      // Every batch waits for its grace period: free the oldest, waiting for it if need be
+      // (nothing has changed yet, so a timeout leaves the area allocated).
+      rcu.unlockCpu(cpu);
+      cookie = rcu.minCookie(cpu);
+    } catch (e) {
+      survive(ctx, e);
+      continue;
+    } finally {
+      leaveOp(ctx);
+    }
     if (cookie > rcu.completed) rcu.waitFor(fn, cookie);
     reclaimCpu(ctx, cpu);
-    rcu.lockCpu(cpu);
-    at = rcu.filling(cpu);
-    if (at < 0) at = rcu.open(cpu);
-  }
-  try {
-    ctx.vms.setFlags(vm, ctx.vms.flags(vm) | VM_RCU_PENDING);
-    rcu.addPending(1);
-    if (rcu.push(cpu, at, addr)) rcu.close(cpu);
-  } finally {
-    rcu.unlockCpu(cpu);
   }
 }
 
-/** Frees cpu `c`'s batches whose grace period has completed. */
+/**
+ * Frees cpu `c`'s batches whose grace period has completed: inside the recovery gate, as
+ * every call that changes the trees (it runs at the exit of every call, outside theirs). A
+ * lock a dead cpu holds: recovered, then tried again (what was freed already is skipped).
+ */
 function reclaimCpu(ctx: VmContext, c: number): void {
+  for (;;) {
+    enterOp(ctx);
+    try {
+      reclaimCpuGated(ctx, c);
+      return;
+    } catch (e) {
+      survive(ctx, e);
+    } finally {
+      leaveOp(ctx);
+    }
+  }
+}
+
+function reclaimCpuGated(ctx: VmContext, c: number): void {
   const rcu = ctx.rcu;
   rcu.lockCpu(c);
   try {
@@ -100,7 +140,10 @@ function reclaimCpu(ctx: VmContext, c: number): void {
       const at = rcu.slot(c, s);
       if (rcu.state(at) !== SLOT_WAITING || rcu.cookie(at) > done) continue;
       const n = rcu.count(at);
-      for (let k = 0; k < n; k++) freePending(ctx, rcu.f[rcu.entry(at, k)]!);
+      for (let k = 0; k < n; k++) {
+        freePending(ctx, rcu.f[rcu.entry(at, k)]!);
+        if (stepHook !== null) stepHook(S_RCU_FREEING);
+      }
       rcu.addPending(-n);
       rcu.release(c, at);
     }

@@ -303,6 +303,10 @@ export class PageTable {
     if (pmd === 0) return 0;
     const pte = this.entry(pmd, mid & 511);
     if (pte === 0) return 0;
+    // The pte table itself may be one another thread made since this view: reach it before
+    // it is cached (a cached index past the view reads undefined: "mapped", pfn 0, and an
+    // unmap through it writes nothing).
+    if (pte >= this.viewTables) this.reach(pte);
     this.walkTag[k] = region + 1;
     this.walkPte[k] = pte << 9;
     return pte << 9;

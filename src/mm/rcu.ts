@@ -345,6 +345,20 @@ export class Rcu {
     return -1;
   }
 
+  /**
+   * Recovery only (cpu `c`'s krcp lock held): the slot at `at` keeps its first `n` entries (the
+   * caller compacted them); a waiting slot left empty is freed.
+   */
+  truncate(c: number, at: number, n: number): void {
+    this.w[at + COUNT] = n;
+    if (n === 0 && this.w[at + STATE] === SLOT_WAITING) this.release(c, at);
+  }
+
+  /** Recovery only: the pending count is `n` (the areas still queued). */
+  setPending(n: number): void {
+    Atomics.store(this.w, this.pendingAt, n);
+  }
+
   /** Appends `addr` to the filling slot at `at` (krcp lock held); true when it is now full. */
   push(c: number, at: number, addr: number): boolean {
     const k = this.w[at + COUNT]!;

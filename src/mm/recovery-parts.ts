@@ -23,24 +23,31 @@ import { type VaStore, VaFlags } from '../kva/vmap-area.js';
 import { invariantFailure } from '../debug.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_USER } from './page-alloc.js';
 import type { RecoveryPart, RecoveryRun } from './recovery.js';
+import { rcuPart } from './recovery-rcu.js';
+import { vmapBlockPart } from './recovery-vmap-block.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags, type VmStore } from './vm-struct.js';
 
 /**
  * Every part, in order. Parts that keep areas of their own (vm_map_ram blocks, percpu chunks,
  * kvfree_rcu batches) add theirs after 'vmap areas', so they find run.keptVa decided and the
- * records reset; see RecoveryPart.
+ * records reset; see RecoveryPart. The vmap blocks' part may drop areas from run.keptVa
+ * (half-made blocks and mappings) and unmaps pages, so it comes before the frames and the
+ * page table, which count what stays mapped.
  */
 export function recoveryParts(ctx: VmContext): RecoveryPart[] {
   void ctx;
-  return [areasPart, framesPart, pageTablePart];
+  return [areasPart, vmapBlockPart, rcuPart, framesPart, pageTablePart];
 }
 
 function bump(run: RecoveryRun, kind: string, n = 1): void {
   if (n !== 0) run.counts[kind] = (run.counts[kind] ?? 0) + n;
 }
 
-/** Saved by the areas part between its phases (one run at a time per thread). */
+/**
+ * The kept areas' flags, by record id, saved by the areas part between its phases (one run at
+ * a time per thread); by id, as a later part's collect may still drop areas from run.keptVa.
+ */
 let savedFlags = new Int32Array(0);
 
 const areasPart: RecoveryPart = {
@@ -91,8 +98,8 @@ const areasPart: RecoveryPart = {
     run.keptVa = dropNested(s, vms, kept, droppedVm, run);
     run.keptVm = [];
     for (const va of run.keptVa) if (s.vm(va) !== 0) run.keptVm.push(s.vm(va));
-    savedFlags = new Int32Array(run.keptVa.length);
-    run.keptVa.forEach((va, k) => (savedFlags[k] = s.flags(va)));
+    savedFlags = new Int32Array(s.highWater);
+    for (const va of run.keptVa) savedFlags[va] = s.flags(va);
   },
 
   reset(run) {
@@ -127,18 +134,18 @@ const areasPart: RecoveryPart = {
     const s = ctx.s;
     const d = ctx.areas.design;
     ctx.areas.init(ctx.config.spaceStart, ctx.config.spaceEnd);
-    run.keptVa.forEach((va, k) => {
+    for (const va of run.keptVa) {
       const start = s.start(va);
       const end = s.end(va);
       const vm = s.vm(va);
-      s.setFlags(va, savedFlags[k]!);
+      s.setFlags(va, savedFlags[va]!);
       if (
         !d.allocRange(ctx.cpu, va, end - start, ctx.pageSize, start, end) ||
         s.start(va) !== start
       )
         invariantFailure(`recovery could not put area #${va} back at ${start}`);
       s.setVm(va, vm);
-    });
+    }
   },
 };
 

@@ -4,8 +4,9 @@
  * them, as a robust mutex's next owner makes its state consistent (EOWNERDEAD, then
  * pthread_mutex_consistent()).
  *
- * Holds: recover() (stop the world at the recovery gate, release every lock, then run each
- * part's collect, reset and restore), survive() (what an operation does when a lock wait
+ * Holds: recover() (stop the world at the recovery gate, release every lock of the lock table
+ * (the locks in records, vb->lock, are released by their part's reset), then run each part's
+ * collect, reset and restore), survive() (what an operation does when a lock wait
  * finds the holder dead: recover, then the caller retries), and the RecoveryPart interface
  * each structure implements to take part (the list is in recovery-parts.ts).
  * Invariant: after recover() returns, check() passes; every busy area that was complete when
@@ -24,6 +25,7 @@
 import { VmallocError } from '../errors.js';
 import type { VmContext } from './shared-state.js';
 import { recoveryParts } from './recovery-parts.js';
+import { holdsBlockLock } from './recovery-vmap-block.js';
 
 /** One recovery run: what the parts share between their phases. */
 export interface RecoveryRun {
@@ -81,7 +83,15 @@ export function recover(ctx: VmContext, fn = 'recover'): RecoveryReport | null {
     const table = ctx.lockTable;
     const dead: number[] = [];
     for (let c = 0; c < ctx.config.nrCpus; c++) if (table.isCpuDead(c)) dead.push(c);
-    for (const lock of ctx.allLocks) if (lock.isLocked()) lock.forceRelease();
+    // The locks dead cpus hold (and any with no owner recorded: a holder killed before it
+    // wrote its id). Every live cpu is outside the gated operations, so none holds a lock
+    // taken only inside them; a live holder can only be in an ungated kvfree_rcu path
+    // (rcuBarrier, a grace period's advance), which releases it itself.
+    for (const lock of ctx.allLocks) {
+      if (!lock.isLocked()) continue;
+      const owner = lock.owner();
+      if (owner < 0 || table.isCpuDead(owner)) lock.forceRelease();
+    }
     ctx.pool.releaseLocks();
     ctx.refreshAll();
     const run: RecoveryRun = { ctx, dead, keptVa: [], keptVm: [], counts: {} };
@@ -112,12 +122,15 @@ function ownerDead(e: unknown): boolean {
 export function survive(ctx: VmContext, e: unknown): void {
   // Inside a nested call (a purge notifier's vfree), the outer operation recovers.
   if (!ownerDead(e) || ctx.opDepth !== 1) throw e;
+  let holds = false;
   for (const lock of ctx.allLocks) {
     if (lock.owner() === ctx.cpu) {
-      ctx.lockTable.markCpuDead(ctx.cpu);
+      holds = true;
       break;
     }
   }
+  // (A lock in a record too: a vmap block's, which the recovery releases with the blocks.)
+  if (holds || holdsBlockLock(ctx, ctx.cpu)) ctx.lockTable.markCpuDead(ctx.cpu);
   // Out of the operation it gave up (its half-done changes are the recovery's to undo), so
   // that a recovery another thread runs does not wait for it.
   ctx.gate.leave(ctx.cpu);

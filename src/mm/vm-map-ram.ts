@@ -19,6 +19,13 @@
 import { VmallocError, checkInteger } from '../errors.js';
 import { VaFlags } from '../kva/vmap-area.js';
 import { kernelHex } from '../shared/layout.js';
+import {
+  S_RAM_COUNTED,
+  S_RAM_UNLINKED,
+  S_RAM_UNMAPPED,
+  S_VB_CLEARED,
+  stepHook,
+} from '../shared/step-hook.js';
 import { checkAddr, throwEinval } from './args.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_NONE, FRAME_USER } from './page-alloc.js';
 import { PTRS_PER_TABLE } from './page-table-format.js';
@@ -98,10 +105,19 @@ export function vmMapRam(ctx: VmContext, pages: unknown, count: unknown): number
     addr = ctx.s.start(va);
   }
   for (let k = 0; k < n; k++) frames.addMap(pfns[k]!, 1);
+  if (stepHook !== null) stepHook(S_RAM_COUNTED);
   const x = addr * ctx.pageTable.invPage; // (region, pte index): small integers, no heap number
   ctx.pageTable.mapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, pfns, 0, n);
   return addr;
 }
+
+/**
+ * Set by vmUnmapRam() once it has changed something: from then on its mapping is gone,
+ * whatever stops it (a lock held by a dead cpu: the recovery then counts the pages dirty or
+ * frees the area), so the façade's retry after a recovery must not unmap again, and reports
+ * success. Per thread (module state).
+ */
+export let unmapStarted = false;
 
 /**
  * Unmaps the `count` pages vm_map_ram() mapped at `addr` (the same count). Kernel:
@@ -109,6 +125,7 @@ export function vmMapRam(ctx: VmContext, pages: unknown, count: unknown): number
  */
 export function vmUnmapRam(ctx: VmContext, addr: unknown, count: unknown): void {
   const fn = 'vm_unmap_ram';
+  unmapStarted = false;
   const a = checkAddr(fn, addr);
   if (a % ctx.pageSize !== 0)
     throwEinval(fn, `addr must be page-aligned (a multiple of ${ctx.pageSize})`, kernelHex(a));
@@ -124,8 +141,11 @@ export function vmUnmapRam(ctx: VmContext, addr: unknown, count: unknown): void 
       refuse(ctx, a, n);
     }
     vb.clearMapping(id, off, n);
+    unmapStarted = true;
+    if (stepHook !== null) stepHook(S_VB_CLEARED);
     vb.unlockBlock(id);
     unmapPages(ctx, a, n);
+    if (stepHook !== null) stepHook(S_RAM_UNMAPPED);
     vb.finishFree(id, off, n);
     return;
   }
@@ -144,6 +164,8 @@ export function vmUnmapRam(ctx: VmContext, addr: unknown, count: unknown): void 
       'ENOENT',
       `Cannot ${fn}: addr must be the start of a live vm_map_ram mapping, got ${kernelHex(a)} (another call unmapped it)`,
     );
+  unmapStarted = true;
+  if (stepHook !== null) stepHook(S_RAM_UNLINKED);
   unmapPages(ctx, a, n);
   ctx.areas.freeLazy(ctx.cpu, va);
 }

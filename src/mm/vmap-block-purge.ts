@@ -13,6 +13,7 @@
  */
 
 import { PurgeMode } from '../designs/design.js';
+import { S_VB_PURGED, stepHook } from '../shared/step-hook.js';
 import type { VmapBlocks } from './vmap-block.js';
 import {
   type AliasFlush,
@@ -47,6 +48,7 @@ function purgeFragmented(vb: VmapBlocks, id: number, b: number, force: boolean):
   i[b + W_DIRTY] = bits;
   i[b + W_DMIN] = 0;
   i[b + W_DMAX] = bits;
+  if (stepHook !== null) stepHook(S_VB_PURGED);
   if (i[b + W_ONLIST] === 1) vb.unlist(id, b);
   return true;
 }

@@ -32,6 +32,13 @@ import { VaFlags } from '../kva/vmap-area.js';
 import { Lock, LockClass, type LockTable } from '../shared/lock.js';
 import { RecordArena, type ArenaBuffers } from '../shared/record-arena.js';
 import { invariantFailure } from '../debug.js';
+import {
+  S_VB_CARVED,
+  S_VB_DIRTY,
+  S_VB_HASHED,
+  S_VB_UNHASHED,
+  stepHook,
+} from '../shared/step-hook.js';
 import type { VmallocConfig } from './config.js';
 import {
   QUEUE_STRIDE,
@@ -231,6 +238,7 @@ export class VmapBlocks {
           const off = bits - free;
           i[b + W_FREE] = free - n;
           this.setBits(b, off, n, true);
+          if (stepHook !== null) stepHook(S_VB_CARVED);
           this.setCount(b, off, count);
           if (free === n) this.unlist(id, b);
           lk.unlock(i, b + W_LOCK);
@@ -282,6 +290,7 @@ export class VmapBlocks {
     i[b + W_HNEXT] = this.ctl[head]!;
     i[b + W_LIVE] = 1;
     Atomics.store(this.ctl, head, id);
+    if (stepHook !== null) stepHook(S_VB_HASHED);
     hl.unlock();
     const q = this.queueLocks[cpu]!;
     q.lock(cpu);
@@ -355,6 +364,7 @@ export class VmapBlocks {
     i[b + W_DMAX] = Math.max(i[b + W_DMAX]!, off + n);
     const dirty = i[b + W_DIRTY]! + n;
     i[b + W_DIRTY] = dirty;
+    if (stepHook !== null) stepHook(S_VB_DIRTY);
     this.blockLock.unlock(i, b + W_LOCK);
     if (dirty === this.geo.bits) this.freeBlock(id);
   }
@@ -387,6 +397,7 @@ export class VmapBlocks {
     }
     i[b + W_LIVE] = 0;
     hl.unlock();
+    if (stepHook !== null) stepHook(S_VB_UNHASHED);
     const va = i[b + W_VA]!;
     const areas = this.deps.areas;
     if (areas.findUnlink(cpu, key * this.geo.blockSize, false) !== va)

@@ -4,13 +4,15 @@
  *
  * Holds: nodesOf(), vmapNodes(), addrToNodeId(), nodeShrinker(); each answers for the other
  * designs too (no nodes: empty, node 0, nothing to shrink).
- * Callers: the façade (vmapNodes, addrToNodeId, nodes, shrinker).
+ * Callers: the façade (vmapNodes, addrToNodeId, nodes, shrinker). The shrinker's scan changes
+ * the pools and the free tree, so it runs inside the recovery gate (recovery.ts).
  *
  * Kernel: struct vmap_node, addr_to_node_id(), the vmap_node shrinker of mm/vmalloc.c.
  */
 
 import { NodesDesign, type VmapNodeInfo } from '../designs/nodes.js';
 import { checkAddr } from './args.js';
+import { enterOp, leaveOp, survive } from './recovery.js';
 import type { VmContext } from './shared-state.js';
 
 /** The nodes design's structures (null in other designs). */
@@ -41,7 +43,24 @@ export function nodeShrinker(
   return {
     count: () => (nodes === null ? 0 : nodes.shrinkCount()),
     scan: () => {
-      const n = nodes === null ? 0 : nodes.shrinkScan(ctx.cpu);
+      let n = 0;
+      if (nodes !== null) {
+        // It changes the pools and the free tree: inside the recovery gate, as every
+        // state-changing call (a recover() never rebuilds under it, and a pool or tree lock
+        // a dead cpu holds is recovered from). A retry after a recovery finds the pools
+        // empty (the recovery frees every pooled area), so it returns 0 for them.
+        for (;;) {
+          enterOp(ctx);
+          try {
+            n = nodes.shrinkScan(ctx.cpu);
+            break;
+          } catch (e) {
+            survive(ctx, e);
+          } finally {
+            leaveOp(ctx);
+          }
+        }
+      }
       afterScan();
       return n;
     },

@@ -7,7 +7,10 @@
  * died or that keeps the lock too long (checkHolder(): EOWNERDEAD, ETIMEDOUT).
  * Invariant: a waiter leaves holding the lock (taken, or handed over to it) or throws; either
  * way its hand-off request is settled (withdrawn, or granted and cleared), so no unlock grants
- * the lock to a waiter that is gone.
+ * the lock to a waiter that is gone. Between taking the lock and recording itself as its
+ * owner a waiter makes no call and crosses no loop back edge, the points where
+ * Worker.terminate() stops a thread: a killed holder is always named in the owner word, so
+ * its waiters see it dead (EOWNERDEAD) rather than wait out the timeout.
  * Callers: Lock.lock() and LockClass.lock() (src/shared/lock.ts) when their compare-and-swap
  * finds the lock held.
  *
@@ -80,9 +83,14 @@ export function acquireSlow(
       sleep(w, at);
       if (asked && Atomics.load(w, at + HANDOFF) === -(cpu + 1)) break;
       c = Atomics.exchange(w, at, 2);
-      // (false: handed over to us just as we gave up)
-      if (c !== 0 && !checkHolder(t, w, at, t0, cpu, asked, name)) break;
+      // Ours: out at once, not through the loop's back edge, where a Worker.terminate() can
+      // stop a thread (as at a call): a lock held with no owner recorded would make its
+      // waiters wait out the timeout instead of seeing a dead holder.
+      if (c === 0) break;
+      // (false: handed over to us just as we gave up; the unlock recorded us as its owner)
+      if (!checkHolder(t, w, at, t0, cpu, asked, name)) break;
     }
+    w[at + OWNER] = cpu + 1; // (first: endHandoff() is a call)
     if (asked) endHandoff(w, at, cpu, c === 0);
   }
   w[at + OWNER] = cpu + 1;

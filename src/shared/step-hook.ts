@@ -8,7 +8,9 @@
  * Invariant: with no hook installed (every production thread) a step point costs one load of
  * a module binding and a compare; the hook is per thread (module state), so installing it in
  * a test's worker leaves every other thread alone.
- * Callers: the operations' step points (src/designs/, src/kva/, src/mm/, src/shared/); the
+ * Callers: the operations' step points (src/designs/, src/kva/, src/mm/, src/shared/: alloc,
+ * free, purge, the caches, the nodes' pools, vmap, vm_map_ram and its vmap blocks,
+ * kvfree_rcu); the
  * fault-injection test (test/workers/recovery-fault.test.ts) through setStepHook().
  */
 
@@ -48,6 +50,17 @@ export const STEPS = [
   'alloc: free block split, left part not linked (locked: free_vmap_area_lock)',
   'vmap: pages mapped, area not returned',
   'free: pages of a nested pages array freed',
+  'vm_map_ram: block pages carved, count not set (locked: vb->lock)',
+  'vm_map_ram: new block hashed, not on the free list (locked: xa_lock)',
+  'vm_map_ram: frames counted, pages not mapped',
+  'vm_unmap_ram: mapping cleared (locked: vb->lock)',
+  'vm_unmap_ram: pages unmapped, not counted dirty',
+  'vm_unmap_ram: pages counted dirty (locked: vb->lock)',
+  'vm_unmap_ram: block out of the hash, area not freed',
+  'vm_unmap_ram: large area unlinked, pages mapped',
+  'purge: fragmented vmap block purged (locked: vbq->lock, vb->lock)',
+  'kvfree_rcu: area flagged pending, not queued (locked: krcp->lock)',
+  'kvfree_rcu: batch being freed (locked: krcp->lock)',
 ] as const;
 
 export const S_ALLOC_RECORD = 1;
@@ -83,6 +96,17 @@ export const S_POOL_FILL = 30;
 export const S_FREE_SPLIT = 31;
 export const S_VMAP_MAPPED = 32;
 export const S_NESTED_FREED = 33;
+export const S_VB_CARVED = 34;
+export const S_VB_HASHED = 35;
+export const S_RAM_COUNTED = 36;
+export const S_VB_CLEARED = 37;
+export const S_RAM_UNMAPPED = 38;
+export const S_VB_DIRTY = 39;
+export const S_VB_UNHASHED = 40;
+export const S_RAM_UNLINKED = 41;
+export const S_VB_PURGED = 42;
+export const S_RCU_FLAGGED = 43;
+export const S_RCU_FREEING = 44;
 
 /** The installed hook (null: none). Step points test it inline: `if (stepHook !== null)`. */
 export let stepHook: ((step: number) => void) | null = null;

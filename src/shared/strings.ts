@@ -5,6 +5,11 @@
  * Holds: an append-only table of UTF-8 strings (offsets + bytes) in growable buffers, and a
  * per-thread cache from text to id and back.
  * Invariant: id 0 is "no string"; ids are dense from 1; a published entry never changes.
+ * Publishing is one store (the count, last): an append stopped before it (its worker killed,
+ * holding the lock) leaves bytes and an offset past the published end that no reader looks
+ * at and that the next append overwrites, since it starts from the published end
+ * (offsets[count]), not from a separate word; so the table is never inconsistent, and
+ * recovery only has to release the lock (it is in the subsystem's lock table).
  * Callers: the vmalloc layer (vm_struct.caller).
  *
  * Appending needs the table's lock when several workers share it; this module takes a Lock
@@ -15,7 +20,7 @@ import { type AnyBuffer, growBuffer, makeFixedBuffer, makeGrowableBuffer } from 
 import type { Lock } from './lock.js';
 
 const COUNT = 0; // entries published
-const BYTES = 1; // bytes used
+const BYTES = 1; // bytes used (for the curious: appends start from offsets[count])
 const MAX_STRINGS = 1 << 20;
 const MAX_BYTES = 64 * 2 ** 20;
 
@@ -102,7 +107,9 @@ export class StringTable {
   private append(text: string): number {
     const data = encoder.encode(text);
     const count = this.meta[COUNT]!;
-    const used = this.meta[BYTES]!;
+    // The published end, not meta[BYTES]: an append that died before publishing may have
+    // moved that word past bytes no entry owns.
+    const used = new Int32Array(this.buffers.offsets)[count]!;
     if (count + 1 > MAX_STRINGS || used + data.length > MAX_BYTES) {
       throw new RangeError('the string table is full');
     }
