@@ -22,10 +22,13 @@ import {
   applyParams,
   defaultParams,
   modeWords,
+  policyLine,
+  policyOptions,
   type TestMode,
   type TestParams,
 } from '../test-vmalloc/params.js';
 import { IMPLEMENTED_MASK, TEST_CASES } from '../test-vmalloc/tests.js';
+import { resolveConfig } from '../mm/config.js';
 import { UsageError } from './args.js';
 import { threadBoundError } from './limits.js';
 import { clockFromCpuinfo, machineMemory, nodeCpuCount } from './machine.js';
@@ -128,6 +131,7 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
     );
     if (params.simulate && !maskGiven) params.run_test_mask = simulatedMask();
     checkMask(params.run_test_mask);
+    runPolicy(params); // a policy createVmalloc refuses is refused here, before anything runs
   } catch (e) {
     if (e instanceof ParamError) process.stderr.write(`${e.message}\n`);
     else process.stderr.write(`vmalloc test: ${(e as Error).message}\n`);
@@ -137,7 +141,8 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
     // A simulated machine: one thread, virtual time (src/sim); no worker isolates to bound.
     if (!flags.has('--quiet'))
       process.stderr.write(
-        `test_vmalloc: simulated machine of ${Math.max(params.nr_cpus, params.nr_threads)} CPUs, design=${params.design} nr_threads=${params.nr_threads} run_test_mask=${params.run_test_mask} test_loop_count=${params.test_loop_count} seed=${params.seed}; times are virtual\n`,
+        `test_vmalloc: simulated machine of ${Math.max(params.nr_cpus, params.nr_threads)} CPUs, design=${params.design} nr_threads=${params.nr_threads} run_test_mask=${params.run_test_mask} test_loop_count=${params.test_loop_count} seed=${params.seed}; times are virtual\n` +
+          `test_vmalloc: policy ${runPolicy(params)}\n`,
       );
     try {
       return simulatedTest(params, flags.has('--json'));
@@ -161,7 +166,8 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   say(
     `test_vmalloc: design=${params.design} nr_cpus=${Math.max(params.nr_cpus, params.nr_threads)} nr_threads=${params.nr_threads} ` +
       `run_test_mask=${params.run_test_mask} test_loop_count=${params.test_loop_count} test_repeat_count=${params.test_repeat_count} ` +
-      `sequential_test_order=${Number(params.sequential_test_order)} nr_pages=${params.nr_pages} seed=${params.seed}\n`,
+      `sequential_test_order=${Number(params.sequential_test_order)} nr_pages=${params.nr_pages} seed=${params.seed}\n` +
+      `test_vmalloc: policy ${runPolicy(params)}\n`,
   );
   if (params.nr_threads > params.nr_cpus) {
     say(
@@ -209,6 +215,18 @@ export async function testCommand(argv: readonly string[]): Promise<number> {
   }
   // The kernel's module prints and unloads; here a test that failed unexpectedly fails the run.
   return unexpectedFailures(workers) > 0 ? 1 : 0;
+}
+
+/**
+ * The run's policy with every knob resolved (the design's defaults filled in), or the
+ * refusal of a bad one (createVmalloc's message), checked before the run starts.
+ */
+function runPolicy(params: TestParams): string {
+  // (A CPU count beyond createVmalloc's 4096 is refused later, with the machine's bound.)
+  const cpus = Math.min(Math.max(params.nr_cpus, params.nr_threads), 4096);
+  return policyLine(
+    resolveConfig({ design: params.design, nrCpus: cpus, ...policyOptions(params) }),
+  );
 }
 
 /** A one-line progress indicator on stderr, shown once a run has lasted two seconds. */

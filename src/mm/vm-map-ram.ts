@@ -19,6 +19,7 @@
 import { VmallocError, checkInteger } from '../errors.js';
 import { VaFlags } from '../kva/vmap-area.js';
 import { kernelHex } from '../shared/layout.js';
+import { WORK, W_PAGES } from '../shared/sim-hook.js';
 import { checkAddr, throwEinval } from './args.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_NONE, FRAME_USER } from './page-alloc.js';
 import { PTRS_PER_TABLE } from './page-table-format.js';
@@ -98,6 +99,7 @@ export function vmMapRam(ctx: VmContext, pages: unknown, count: unknown): number
     addr = ctx.s.start(va);
   }
   for (let k = 0; k < n; k++) frames.addMap(pfns[k]!, 1);
+  WORK[W_PAGES] = WORK[W_PAGES]! + n; // (the simulator's cost model: pages mapped)
   const x = addr * ctx.pageTable.invPage; // (region, pte index): small integers, no heap number
   ctx.pageTable.mapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, pfns, 0, n);
   return addr;
@@ -190,6 +192,7 @@ function unmapPages(ctx: VmContext, a: number, n: number): void {
     if (pfn >= 0) frames.addMap(pfn, -1);
   }
   pt.unmap(a, n);
+  WORK[W_PAGES] = WORK[W_PAGES]! + n; // (the simulator's cost model: pages unmapped)
   ctx.tlbFlushRange(a, n * ps);
 }
 

@@ -2,7 +2,9 @@
  * test_vmalloc's module parameters and test_vmalloc.sh's modes and validation.
  *
  * Holds: the parameter table (the kernel's names and defaults, plus this project's design=,
- * nr_cpus= and seed=), the three canned modes, and applyParams() with the script's rule
+ * nr_cpus=, seed= and the policy knobs nr_vmap_nodes=, vmap_zone_size=, vmap_pool_limit=,
+ * vmap_pool_decay=, lazy_max_pages=, vmap_block_hash=, with policyOptions() turning them into
+ * createVmalloc options and policyLine() printing them resolved), the three canned modes, and applyParams() with the script's rule
  * (every key a known parameter, every value a number greater than zero) and the module's
  * (bools are 1, ints within their type): a refusal names the key, the value and the rule,
  * where the kernel would clamp silently or modprobe fail after the script said nothing.
@@ -14,7 +16,7 @@
  */
 
 import { DESIGNS as REGISTRY, DESIGN_NAMES } from '../designs/registry.js';
-import type { VmallocDesign } from '../mm/config.js';
+import type { VmallocDesign, VmallocOptions } from '../mm/config.js';
 
 export interface TestParams {
   /** Workers (kthreads vmalloc_test/N), 1 to 65535 (the kernel clamps; here a larger value is refused). */
@@ -38,6 +40,57 @@ export interface TestParams {
   lock_stat: boolean;
   /** This project's: run on a simulated machine of nr_threads CPUs in virtual time (src/sim). */
   simulate: boolean;
+  /** Policy: how vm_map_ram finds a block (createVmalloc's vmapBlockHash). */
+  vmap_block_hash: 'global' | 'percpu';
+  /** Policy: vmap nodes (nrVmapNodes); 0: the design's formula. */
+  nr_vmap_nodes: number;
+  /** Policy: zone size in bytes (vmapZoneSize; 'offload2023': node_size); 0: the design's. */
+  vmap_zone_size: number;
+  /** Policy: most areas in a size pool of a node (vmapPoolLimit); 0: no limit given. */
+  vmap_pool_limit: number;
+  /** Policy: percent of each pool a drain decays (vmapPoolDecay x 100); 0: the kernel's 25. */
+  vmap_pool_decay: number;
+  /** Policy: lazy_max_pages() as a fixed page count (lazyMaxPages); 0: the kernel's formula. */
+  lazy_max_pages: number;
+}
+
+/** The createVmalloc() options a run's policy parameters set. */
+export type PolicyOptions = Pick<
+  VmallocOptions,
+  'nrVmapNodes' | 'vmapZoneSize' | 'vmapPoolLimit' | 'vmapPoolDecay' | 'lazyMaxPages'
+> & { vmapBlockHash: 'global' | 'percpu' };
+
+/** The createVmalloc() options of a run's policy parameters (those given). */
+export function policyOptions(p: TestParams): PolicyOptions {
+  const o: PolicyOptions = { vmapBlockHash: p.vmap_block_hash };
+  if (p.nr_vmap_nodes > 0) o.nrVmapNodes = p.nr_vmap_nodes;
+  if (p.vmap_zone_size > 0) o.vmapZoneSize = p.vmap_zone_size;
+  if (p.vmap_pool_limit > 0) o.vmapPoolLimit = p.vmap_pool_limit;
+  if (p.vmap_pool_decay > 0) o.vmapPoolDecay = p.vmap_pool_decay / 100;
+  if (p.lazy_max_pages > 0) o.lazyMaxPages = p.lazy_max_pages;
+  return o;
+}
+
+/**
+ * The policy a run had, as `key=value` words with the resolved values (from the subsystem's
+ * configuration), for the run's header: the knobs the seeds argue about.
+ */
+export function policyLine(c: {
+  nrVmapNodes: number;
+  vmapZoneSize: number;
+  vmapPoolLimit: number;
+  vmapPoolDecay: number;
+  lazyMaxPages: number;
+  vmapBlockHash: string;
+}): string {
+  return [
+    `nr_vmap_nodes=${c.nrVmapNodes}`,
+    `vmap_zone_size=${c.vmapZoneSize}`,
+    `vmap_pool_limit=${c.vmapPoolLimit >= 2 ** 31 - 1 ? 'none' : c.vmapPoolLimit}`,
+    `vmap_pool_decay=${Math.round(c.vmapPoolDecay * 100)}%`,
+    `lazy_max_pages=${c.lazyMaxPages}`,
+    `vmap_block_hash=${c.vmapBlockHash}`,
+  ].join(' ');
 }
 
 /** Kernel defaults (6.x). run_test_mask defaults to every test implemented here. */
@@ -56,6 +109,12 @@ export function defaultParams(implementedMask: number, nrCpus: number): TestPara
     seed: (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 1 || 1,
     lock_stat: false,
     simulate: false,
+    vmap_block_hash: 'percpu',
+    nr_vmap_nodes: 0,
+    vmap_zone_size: 0,
+    vmap_pool_limit: 0,
+    vmap_pool_decay: 0,
+    lazy_max_pages: 0,
   };
 }
 
@@ -76,6 +135,12 @@ export const PARAM_HELP: Record<keyof TestParams, string> = {
   lock_stat: 'Print /proc/lock_stat after the run (lock_stat=1)',
   simulate:
     'Run on a simulated machine of nr_threads CPUs, in virtual time (simulate=1; see vmalloc sim)',
+  vmap_block_hash: 'Policy: vm_map_ram block lookup, percpu (6.4+, default) or global',
+  nr_vmap_nodes: 'Policy: vmap nodes (nodes, offload2023; default: the design formula)',
+  vmap_zone_size: 'Policy: zone size in bytes (offload2023: node_size; default: the design)',
+  vmap_pool_limit: 'Policy: most areas per size pool of a node (nodes; default: no limit)',
+  vmap_pool_decay: 'Policy: percent of each pool a drain decays (nodes; default: 25)',
+  lazy_max_pages: 'Policy: lazy_max_pages() as a fixed count (default: fls(CPUs) * 32 MiB)',
 };
 
 /** test_vmalloc.sh's canned modes (6.x script). */
@@ -87,7 +152,11 @@ export const MODES = {
 export type TestMode = keyof typeof MODES;
 
 /** The rule a parameter's value must follow, per parameter (after the script's "above 0"). */
-type Rule = { kind: 'bool' } | { kind: 'int'; max: number; why: string } | { kind: 'design' };
+type Rule =
+  | { kind: 'bool' }
+  | { kind: 'int'; max: number; why: string }
+  | { kind: 'design' }
+  | { kind: 'hash' };
 
 const INT_MAX = 0x7fffffff;
 const INT: Rule = { kind: 'int', max: INT_MAX, why: 'an int: at most 2147483647' };
@@ -107,6 +176,12 @@ const RULES: Record<keyof TestParams, Rule> = {
   seed: { kind: 'int', max: 0xffffffff, why: 'a u32: at most 4294967295' },
   lock_stat: { kind: 'bool' },
   simulate: { kind: 'bool' },
+  vmap_block_hash: { kind: 'hash' },
+  nr_vmap_nodes: INT,
+  vmap_zone_size: INT,
+  vmap_pool_limit: INT,
+  vmap_pool_decay: { kind: 'int', max: 100, why: 'a percentage: at most 100' },
+  lazy_max_pages: INT,
 };
 
 /** Every registered design (src/designs/registry.ts). */
@@ -133,7 +208,7 @@ export class ParamError extends Error {
  * given twice in `words`. Everything is checked before `params` changes.
  */
 export function applyParams(params: TestParams, words: readonly string[]): void {
-  const next: Partial<Record<keyof TestParams, number | boolean | VmallocDesign>> = {};
+  const next: Partial<Record<keyof TestParams, number | boolean | string>> = {};
   const seen = new Map<string, string>();
   for (const word of words) {
     const eq = word.indexOf('=');
@@ -158,6 +233,11 @@ export function applyParams(params: TestParams, words: readonly string[]): void 
       if (!(DESIGNS as readonly string[]).includes(value))
         fail(`design is one of ${DESIGNS.join(', ')}`);
       next[k] = value as VmallocDesign;
+      continue;
+    }
+    if (rule.kind === 'hash') {
+      if (value !== 'global' && value !== 'percpu') fail(`${key} is global or percpu`);
+      next[k] = value;
       continue;
     }
     if (!/^[0-9]+$/.test(value) || !(Number(value) > 0))

@@ -16,7 +16,7 @@ import type { VmallocLogger } from '../shared/logger.js';
 import { fls } from '../shared/layout.js';
 import { allArrived, makeBarrier, openBarrier } from './barrier.js';
 import { runWorker, type Progress, type WorkerResult } from './driver.js';
-import type { TestParams } from './params.js';
+import { policyOptions, type TestParams } from './params.js';
 
 export interface RunOptions {
   params: TestParams;
@@ -97,6 +97,9 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
     checkEveryOp: params.nr_threads === 1 ? (o.checkEveryOp ?? false) : false,
     logger: o.logger === undefined ? null : o.logger,
     lockStat: o.lockStatFromStart === true,
+    // The run's policy parameters (nr_vmap_nodes=, lazy_max_pages=, ...); vmapBlockHash given
+    // here wins over vmap_block_hash=.
+    ...policyOptions(params),
     ...(o.vmapBlockHash === undefined ? {} : { vmapBlockHash: o.vmapBlockHash }),
   });
   if (params.nr_threads === 1) {
