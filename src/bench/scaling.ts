@@ -19,6 +19,7 @@ import type { VmallocDesign } from '../mm/config.js';
 import { aggregateByClass } from '../shared/lock-stat.js';
 import type { Calibration } from '../sim/cost.js';
 import { simulateTestVmalloc } from '../sim/machine.js';
+import { simMaskFor } from '../sim/workload.js';
 import { applyParams, defaultParams, policyLine, type TestParams } from '../test-vmalloc/params.js';
 import { IMPLEMENTED_MASK, TEST_CASES } from '../test-vmalloc/tests.js';
 import { HASH_LOCK, type HashMode } from './vmmapram.js';
@@ -76,6 +77,9 @@ export interface ScalingOptions {
 export interface ScalingRow {
   design: VmallocDesign;
   cpus: number;
+  /** The run_test_mask run (the asked one, narrowed to what the machine holds), and why. */
+  mask: number;
+  dropped: string | null;
   /** The policy's name ('default' or its words), and its resolved knobs. */
   policy: string;
   knobs: string;
@@ -128,22 +132,25 @@ function paramsFor(
 export function runScalingBench(o: ScalingOptions): ScalingRow[] {
   const rows: ScalingRow[] = [];
   const policies = o.policies ?? [DEFAULT_POLICY];
-  let tests = 0;
-  for (const t of TEST_CASES) if ((o.mask & t.bit) !== 0 && t.run !== null) tests++;
   for (const cpus of o.cpus) {
     for (const policy of policies) {
       for (const design of o.designs) {
         o.progress?.(
           `simulating ${design} at ${cpus} CPUs${policy === DEFAULT_POLICY ? '' : ` (${policy.name})`}`,
         );
-        const p = paramsFor(design, cpus, o.loops, o.mask, o.seed, policy);
+        const { mask, dropped } = simMaskFor(o.mask, cpus);
+        const p = paramsFor(design, cpus, o.loops, mask, o.seed, policy);
         const t0 = performance.now();
         const r = simulateTestVmalloc({ params: p, calibration: o.calibration });
         const wallMs = performance.now() - t0;
         const top = r.spin[0];
+        let tests = 0;
+        for (const t of TEST_CASES) if ((mask & t.bit) !== 0) tests++;
         rows.push({
           design,
           cpus,
+          mask,
+          dropped,
           policy: policy.name,
           knobs: policyLine(r.vm.config),
           virtualMs: r.elapsedNs / 1e6,
@@ -269,6 +276,8 @@ export function formatScaling(rows: readonly ScalingRow[], o: ScalingOptions): s
       `| ${r.cpus} | ${r.design} |${manyPolicies ? ` ${r.policy} |` : ''} ${r.virtualMs.toFixed(2)} | ${r.loopsPerSec.toFixed(0)} | ${(r.spinShare * 100).toFixed(1)}% | ${r.topSpin} | ${ratio} | ${r.failedTests} | ${r.wallMs.toFixed(0)} | ${((r.wallMs * 1000) / Math.max(1, r.ops)).toFixed(2)} |`,
     );
   }
+  const dropped = new Set(rows.map((r) => r.dropped).filter((d) => d !== null));
+  if (dropped.size > 0) lines.push('', ...[...dropped].map((d) => `- ${d}`));
   if (manyPolicies) {
     lines.push('', 'Policies (resolved at the largest size):', '');
     for (const name of new Set(rows.map((r) => r.policy))) {
@@ -280,7 +289,7 @@ export function formatScaling(rows: readonly ScalingRow[], o: ScalingOptions): s
   const n = get('nodes', SEED.cpus, rows[0]?.policy ?? 'default');
   lines.push(
     '',
-    `Beside the seed (run_test_mask=7 nr_threads=${SEED.cpus}, kernel 6.7-rc8 on a 32-core Threadripper; ours: run_test_mask=${o.mask}, test_loop_count=${o.loops}, ${SEED.cpus} simulated CPUs):`,
+    `Beside the seed (run_test_mask=7 nr_threads=${SEED.cpus}, kernel 6.7-rc8 on a 32-core Threadripper; ours: run_test_mask=${g?.mask ?? o.mask}, test_loop_count=${o.loops}, ${SEED.cpus} simulated CPUs):`,
     '',
     '| | global | nodes | global / nodes | spinning global | spinning nodes |',
     '|---|---:|---:|---:|---:|---:|',

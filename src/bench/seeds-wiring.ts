@@ -9,17 +9,15 @@
  * Callers: the CLI (src/cli/bench-seeds.ts), before the rows run.
  */
 
-import { fls } from '../shared/layout.js';
 import { aggregateByClass } from '../shared/lock-stat.js';
 import { simulateTestVmalloc } from '../sim/machine.js';
-import { simulatedMask } from '../sim/workload.js';
+import { simMaskFor, simulatedMask } from '../sim/workload.js';
 import { defaultParams } from '../test-vmalloc/params.js';
 import { runTestVmalloc } from '../test-vmalloc/run.js';
 import { HASH_LOCK } from './vmmapram.js';
 import { registerSeedPlugs } from './seeds-plugs.js';
 
 const VM_MAP_RAM_TEST = 1024;
-const FULL_FIT = 2;
 
 export function wireSeedPlugs(): void {
   registerSeedPlugs({
@@ -27,12 +25,10 @@ export function wireSeedPlugs(): void {
       maskFor(threads) {
         // full_fit_alloc_test holds 2 * fls(N) * 8192 pages per CPU: at N * fls(N) > 64 that
         // is more than the 4 GiB a simulated machine has (28 GiB at 64 CPUs).
-        const fullFitFits = threads * fls(threads) <= 64;
+        const { mask, dropped } = simMaskFor(simulatedMask(), threads);
         return {
-          mask: fullFitFits ? simulatedMask() : simulatedMask() & ~FULL_FIT,
-          why: fullFitFits
-            ? 'the tests the simulator runs (1-7, 11)'
-            : `the tests the simulator runs (1-7, 11) but full_fit_alloc_test, whose ${2 * fls(threads)} x 8192 pages per CPU exceed the 4 GiB of a simulated machine at ${threads} CPUs`,
+          mask,
+          why: `the tests the simulator runs (1-7, 11)${dropped === null ? '' : `; ${dropped}`}`,
         };
       },
       run(params) {

@@ -275,6 +275,21 @@ export function simulatedMask(): number {
   return TEST_CASES.reduce((m, t, i) => (GENERATORS[i] ? m | t.bit : m), 0);
 }
 
+const FULL_FIT = 2;
+
+/**
+ * `mask` narrowed to what a simulated machine of `cpus` CPUs holds: full_fit_alloc_test keeps
+ * 2 x fls(N) x 32 MiB of one-page areas per CPU (28 GiB at 64 CPUs), beyond the 4 GiB of page
+ * frames a simulated machine has once N x fls(N) > 64; `dropped` says why, or is null.
+ */
+export function simMaskFor(mask: number, cpus: number): { mask: number; dropped: string | null } {
+  if ((mask & FULL_FIT) === 0 || cpus * fls(cpus) <= 64) return { mask, dropped: null };
+  return {
+    mask: mask & ~FULL_FIT,
+    dropped: `full_fit_alloc_test left out at ${cpus} CPUs: its ${2 * fls(cpus)} x 8192 pages per CPU exceed the 4 GiB of a simulated machine`,
+  };
+}
+
 /** Refuses a mask the simulator cannot run (tests it has no generator for). */
 export function checkSimMask(mask: number): void {
   checkMask(mask);
