@@ -17,7 +17,17 @@ import {
   type ContentionRow,
 } from '../bench/contention.js';
 import { formatVmMapRam, runVmMapRamBench, type HashMode } from '../bench/vmmapram.js';
-import { formatScaling, runScalingBench } from '../bench/scaling.js';
+import {
+  DEFAULT_POLICY,
+  POLICY_KEYS,
+  SEED_2023,
+  formatScaling,
+  formatVmMapRamScaling,
+  parsePolicy,
+  runScalingBench,
+  runVmMapRamScaling,
+  type Policy,
+} from '../bench/scaling.js';
 import { loadCalibration } from './sim.js';
 import { SPACE_FLAGS, SPACE_HELP, benchSpace } from './bench-space.js';
 import type { VmallocDesign } from '../mm/config.js';
@@ -60,16 +70,23 @@ lock_stat (con-bounces, contentions), beside the seed's 862,689 -> 10,333.
   --json, --quiet     as below
 
 bench scaling: test_vmalloc on a simulated machine (src/sim: the real allocator, virtual time
-from a calibrated cost model and a queued-spinlock model) of 1, 2, 4, ... 256 CPUs, designs
-global and nodes: virtual time, loops per second, the global / nodes ratio, the share of CPU
-time spent spinning (perf's native_queued_spin_lock_slowpath), beside the seed's figures.
+from a calibrated cost model and a queued-spinlock model) of 1, 2, 4, ... 256 CPUs, the five
+designs: virtual time, loops per second, global's time over each design's, the share of CPU
+time spent spinning (perf's native_queued_spin_lock_slowpath), beside the seed's figures;
+with 64 in --cpus, vm_map_ram_test at 64 CPUs with the global and per-CPU block hash.
 
   --cpus LIST         machine sizes (default 1,2,4,8,16,32,64,128,256), each 1 to 512
-  --design LIST       designs (default global,nodes)
+  --design LIST       designs (default legacy,rfc2018,global,offload2023,nodes)
+  --policy LIST       policies to run each design under, side by side: default, or
+                      key=value words joined by + (keys: ${POLICY_KEYS.join(', ')}),
+                      e.g. --policy default,nr_vmap_nodes=1 (default: default)
+  --vmmapram-loops N  vm_map_ram_test loops per CPU of the 64-CPU block hash table
+                      (default 2048)
   --loops N           test_loop_count (default 2000)
-  --mask M            run_test_mask (default 1: fix_size_alloc_test; full_fit_alloc_test
-                      holds 2 * fls(N) * 8192 pages per CPU, 28 GiB at 64 CPUs, beyond the
-                      4 GiB of simulated memory)
+  --mask M            run_test_mask (default 1: fix_size_alloc_test); tests 1-7 and 11
+                      run simulated; full_fit_alloc_test (2) is left out where it does not
+                      fit (it holds 2 * fls(N) * 8192 pages per CPU, 28 GiB at 64 CPUs,
+                      beyond the 4 GiB of simulated memory), and the report says so
   --seed S            the runs' seed (default 1)
   --calibration FILE  the cost model (default: $VMALLOC_SIM_CALIBRATION, else the built-in one)
   --json, --quiet     as below
@@ -132,7 +149,7 @@ const BENCH_FLAGS = {
     booleans: ['json', 'quiet', 'help'],
   },
   scaling: {
-    values: ['cpus', 'design', 'loops', 'mask', 'seed', 'calibration'],
+    values: ['cpus', 'design', 'loops', 'mask', 'seed', 'calibration', 'policy', 'vmmapram-loops'],
     booleans: ['json', 'quiet', 'help'],
   },
   space: SPACE_FLAGS,
@@ -142,6 +159,25 @@ const BENCH_FLAGS = {
 const BENCH_NAMES = Object.keys(BENCH_FLAGS) as (keyof typeof BENCH_FLAGS)[];
 const isBenchName = (a: string): a is keyof typeof BENCH_FLAGS =>
   (BENCH_NAMES as string[]).includes(a);
+
+/** bench scaling's designs by default. */
+const SCALING_DESIGNS: VmallocDesign[] = ['legacy', 'rfc2018', 'global', 'offload2023', 'nodes'];
+
+/** --policy LIST: comma-separated policies, each `default` or key=value words joined by '+'. */
+function policiesFlag(args: ParsedArgs): Policy[] {
+  const v = args.flags.get('policy');
+  if (typeof v !== 'string') return [DEFAULT_POLICY];
+  const seen = new Set<string>();
+  return v.split(',').map((text) => {
+    if (seen.has(text)) throw new UsageError(`--policy: "${text}" is given twice`);
+    seen.add(text);
+    try {
+      return parsePolicy(text);
+    } catch (e) {
+      throw new UsageError(`--policy: ${(e as Error).message}`);
+    }
+  });
+}
 
 async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<number> {
   const quiet = args.flags.has('quiet');
@@ -161,15 +197,27 @@ async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<numbe
       'at most 512 simulated CPUs',
       false,
     ),
-    designs: wordListFlag<VmallocDesign>(args, 'design', ['global', 'nodes'], DESIGNS),
+    designs: wordListFlag<VmallocDesign>(args, 'design', SCALING_DESIGNS, DESIGNS),
     loops: intFlag(args, 'loops', 2000, INT_MAX, 'test_loop_count is an int'),
     mask,
     seed: intFlag(args, 'seed', 1, 0xffffffff, 'a u32'),
     calibration: loadCalibration(typeof cal === 'string' ? cal : undefined),
+    policies: policiesFlag(args),
+    vmMapRamLoops: intFlag(args, 'vmmapram-loops', 2048, INT_MAX, 'test_loop_count is an int'),
     progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
   };
   const started = new Date();
   const rows = runScalingBench(o);
+  // The vm_map_ram table at the seed's size, when the sizes asked for include it.
+  const vmr = o.cpus.includes(SEED_2023.cpus)
+    ? runVmMapRamScaling({
+        cpus: SEED_2023.cpus,
+        loops: o.vmMapRamLoops,
+        seed: o.seed,
+        calibration: o.calibration,
+        progress: o.progress,
+      })
+    : [];
   if (args.flags.has('json')) {
     process.stdout.write(
       JSON.stringify(
@@ -178,6 +226,7 @@ async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<numbe
           date: started.toISOString(),
           options: { ...o, progress: undefined },
           rows,
+          vmMapRam: vmr,
         },
         null,
         2,
@@ -194,6 +243,7 @@ async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<numbe
       `- run_test_mask ${o.mask}, test_loop_count ${o.loops}, seed ${o.seed}, nr_threads = nr_cpus = CPUs; calibration: ${o.calibration.source}`,
       '',
       formatScaling(rows, o),
+      vmr.length > 0 ? formatVmMapRamScaling(vmr, o.vmMapRamLoops) : '',
     ].join('\n'),
   );
   return 0;

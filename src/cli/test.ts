@@ -22,10 +22,13 @@ import {
   applyParams,
   defaultParams,
   modeWords,
+  policyLine,
+  policyOptions,
   type TestMode,
   type TestParams,
 } from '../test-vmalloc/params.js';
 import { IMPLEMENTED_MASK, TEST_CASES } from '../test-vmalloc/tests.js';
+import { resolveConfig } from '../mm/config.js';
 import { UsageError } from './args.js';
 import { threadBoundError } from './limits.js';
 import { clockFromCpuinfo, machineMemory, nodeCpuCount } from './machine.js';
@@ -138,6 +141,7 @@ export async function testCommand(argv: readonly string[], layout?: LoadedLayout
     );
     if (params.simulate && !maskGiven) params.run_test_mask = simulatedMask();
     checkMask(params.run_test_mask);
+    runPolicy(params); // a policy createVmalloc refuses is refused here, before anything runs
   } catch (e) {
     if (e instanceof ParamError) process.stderr.write(`${e.message}\n`);
     else process.stderr.write(`${who}: ${(e as Error).message}\n`);
@@ -151,7 +155,8 @@ export async function testCommand(argv: readonly string[], layout?: LoadedLayout
     // A simulated machine: one thread, virtual time (src/sim); no worker isolates to bound.
     if (!flags.has('--quiet'))
       process.stderr.write(
-        `test_vmalloc: simulated machine of ${Math.max(params.nr_cpus, params.nr_threads)} CPUs, design=${params.design} nr_threads=${params.nr_threads} run_test_mask=${params.run_test_mask} test_loop_count=${params.test_loop_count} seed=${params.seed}; times are virtual\n`,
+        `test_vmalloc: simulated machine of ${Math.max(params.nr_cpus, params.nr_threads)} CPUs, design=${params.design} nr_threads=${params.nr_threads} run_test_mask=${params.run_test_mask} test_loop_count=${params.test_loop_count} seed=${params.seed}; times are virtual\n` +
+          `test_vmalloc: policy ${runPolicy(params)}\n`,
       );
     try {
       return simulatedTest(params, flags.has('--json'));
@@ -175,7 +180,8 @@ export async function testCommand(argv: readonly string[], layout?: LoadedLayout
   say(
     `test_vmalloc: design=${params.design} nr_cpus=${Math.max(params.nr_cpus, params.nr_threads)} nr_threads=${params.nr_threads} ` +
       `run_test_mask=${params.run_test_mask} test_loop_count=${params.test_loop_count} test_repeat_count=${params.test_repeat_count} ` +
-      `sequential_test_order=${Number(params.sequential_test_order)} nr_pages=${params.nr_pages} seed=${params.seed}\n`,
+      `sequential_test_order=${Number(params.sequential_test_order)} nr_pages=${params.nr_pages} seed=${params.seed}\n` +
+      `test_vmalloc: policy ${runPolicy(params)}\n`,
   );
   if (params.nr_threads > params.nr_cpus) {
     say(
@@ -245,6 +251,18 @@ export async function testCommand(argv: readonly string[], layout?: LoadedLayout
   }
   // The kernel's module prints and unloads; here a test that failed unexpectedly fails the run.
   return unexpectedFailures(workers) > 0 ? 1 : 0;
+}
+
+/**
+ * The run's policy with every knob resolved (the design's defaults filled in), or the
+ * refusal of a bad one (createVmalloc's message), checked before the run starts.
+ */
+function runPolicy(params: TestParams): string {
+  // (A CPU count beyond createVmalloc's 4096 is refused later, with the machine's bound.)
+  const cpus = Math.min(Math.max(params.nr_cpus, params.nr_threads), 4096);
+  return policyLine(
+    resolveConfig({ design: params.design, nrCpus: cpus, ...policyOptions(params) }),
+  );
 }
 
 /** A one-line progress indicator on stderr, shown once a run has lasted two seconds. */

@@ -27,8 +27,16 @@ import type { RateLimitedLog } from '../shared/logger.js';
 export interface VmapAreasConfig {
   pageSize: number;
   nrCpus: number;
-  /** lazy_max_pages(): fls(nrCpus) * 32 MiB / pageSize. */
+  /** lazy_max_pages(): fls(nrCpus) * 32 MiB / pageSize, or the policy's fixed count. */
   lazyMaxPages: number;
+  /** Policies of the designs with vmap nodes (src/mm/config.ts resolves them). */
+  nrVmapNodes: number;
+  /** Zone size in bytes ('offload2023': node_size); 1 with one node. */
+  vmapZoneSize: number;
+  /** Most ready areas in one size pool of a node ('nodes'). */
+  vmapPoolLimit: number;
+  /** Share of each pool a drain decays ('nodes'; the kernel's 1/4). */
+  vmapPoolDecay: number;
   /** The vmalloc window (pools serve only requests for exactly this window). */
   vmallocStart: number;
   vmallocEnd: number;

@@ -124,6 +124,9 @@ export class NodePools {
     const idx = this.s.size(va) / this.core.cfg.pageSize - 1;
     if (idx >= MAX_VA_SIZE_PAGES) return false;
     const o = this.poolBase(n);
+    // The policy's limit (vmapPoolLimit; none in the kernel): an unlocked peek, as the length
+    // only grows in a purge and purges are serialized.
+    if (Atomics.load(this.ctl, o + P_LEN + idx) >= this.core.cfg.vmapPoolLimit) return false;
     const lock = this.locks[n]!;
     this.core.take(lock, cpu);
     listAdd(this.s, this.ctl[o + P_HEAD + idx]!, va);
@@ -157,7 +160,8 @@ export class NodePools {
       Atomics.store(this.ctl, o + P_LEN + p, 0);
       lock.unlock();
       if (first === 0) continue;
-      const nDecay = full ? len : len >> 2;
+      // The kernel's len >> 2, or the policy's share (vmapPoolDecay).
+      const nDecay = full ? len : Math.floor(len * this.core.cfg.vmapPoolDecay);
       let va = first;
       for (let k = 0; k < nDecay; k++) {
         const next = s.next(va);

@@ -94,7 +94,7 @@ export class NodesDesign implements VmapDesign {
   readonly drainRepeats = false;
   allocTag = 0;
   readonly nrNodes: number;
-  /** vmap_zone_size: 16 pages with several nodes, else 1. */
+  /** vmap_zone_size: 16 pages with several nodes (or the policy's), else 1. */
   readonly zoneSize: number;
   /** The records, for people looking inside (tests). */
   readonly s: VaStore;
@@ -108,8 +108,8 @@ export class NodesDesign implements VmapDesign {
   private readonly base: number;
   readonly pcpu: PcpuSeam;
 
-  static declare(layout: ControlLayout, nrCpus: number): NodesDecl {
-    const n = nrVmapNodes(nrCpus);
+  static declare(layout: ControlLayout, nrCpus: number, nrNodes: number): NodesDecl {
+    const n = nrNodes;
     return {
       free: FreeSpace.declare(layout, nrCpus),
       nodes: layout.lines(n * NODE_WORDS),
@@ -124,8 +124,9 @@ export class NodesDesign implements VmapDesign {
     this.s = core.s;
     this.ctl = core.ctl;
     this.free = new FreeSpace(core, decl.free, table);
-    this.nrNodes = nrVmapNodes(core.cfg.nrCpus);
-    this.zoneSize = this.nrNodes > 1 ? 16 * core.cfg.pageSize : 1;
+    // Policies (src/mm/config.ts): by default nrVmapNodes(nrCpus) nodes and 16-page zones.
+    this.nrNodes = core.cfg.nrVmapNodes;
+    this.zoneSize = core.cfg.vmapZoneSize;
     const locks = (first: number, name: string): Lock[] =>
       Array.from({ length: this.nrNodes }, (_, i) => new Lock(table, first + i, name));
     this.busyLocks = locks(decl.busyLocks, '&vn->busy.lock');

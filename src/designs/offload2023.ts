@@ -59,8 +59,6 @@ import {
   N_LAZY_HEAD,
   N_MARGIN_HEAD,
   N_RETURNS,
-  offloadNodeSize,
-  offloadNrNodes,
   type OffloadView,
 } from './offload2023-node.js';
 import { VaStat, bump } from './stat.js';
@@ -97,8 +95,8 @@ export class Offload2023Design implements VmapDesign, OffloadView {
   readonly pageSize: number;
   readonly pcpu: PcpuSeam;
 
-  static declare(layout: ControlLayout, nrCpus: number): OffloadDecl {
-    const n = offloadNrNodes(nrCpus);
+  static declare(layout: ControlLayout, nrCpus: number, nrNodes: number): OffloadDecl {
+    const n = nrNodes;
     return {
       free: FreeSpace.declare(layout, nrCpus),
       nodes: layout.lines(n * NODE_WORDS),
@@ -113,8 +111,9 @@ export class Offload2023Design implements VmapDesign, OffloadView {
     this.s = core.s;
     this.ctl = core.ctl;
     this.free = new FreeSpace(core, decl.free, table);
-    this.nrNodes = offloadNrNodes(core.cfg.nrCpus);
-    this.nodeSize = offloadNodeSize(core.cfg.nrCpus);
+    // Policies (src/mm/config.ts): by default offloadNrNodes() and offloadNodeSize().
+    this.nrNodes = core.cfg.nrVmapNodes;
+    this.nodeSize = core.cfg.vmapZoneSize;
     this.pageSize = core.cfg.pageSize;
     const locks = (first: number, name: string): Lock[] =>
       Array.from({ length: this.nrNodes }, (_, i) => new Lock(table, first + i, name));

@@ -21,14 +21,17 @@ import { Rfc2018Design } from './rfc2018.js';
 export interface DesignEntry {
   /** Which kernels used it, and what it is, for help texts. */
   readonly summary: string;
-  /** Declares the design's words and locks; the result is handed back to create(). */
-  declare(layout: ControlLayout, nrCpus: number): unknown;
+  /**
+   * Declares the design's words and locks; the result is handed back to create(). `nrNodes`:
+   * the vmap nodes of the configuration (designs without nodes ignore it).
+   */
+  declare(layout: ControlLayout, nrCpus: number, nrNodes: number): unknown;
   create(core: VmapCore, decl: unknown, table: LockTable): VmapDesign;
 }
 
 function entry<D>(
   summary: string,
-  declare: (layout: ControlLayout, nrCpus: number) => D,
+  declare: (layout: ControlLayout, nrCpus: number, nrNodes: number) => D,
   create: (core: VmapCore, decl: D, table: LockTable) => VmapDesign,
 ): DesignEntry {
   return { summary, declare, create: create as DesignEntry['create'] };

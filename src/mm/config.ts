@@ -13,6 +13,8 @@ import {
   isDesignName,
   type DesignName,
 } from '../designs/registry.js';
+import { nrVmapNodes } from '../designs/nodes.js';
+import { OFFLOAD_MAX_NODES, offloadNodeSize, offloadNrNodes } from '../designs/offload2023-node.js';
 import { machineCpuCount } from '../shared/cpu.js';
 import {
   SPACE_END,
@@ -78,6 +80,38 @@ export interface VmallocOptions {
    * VMALLOC_SPACE 128 GiB. At least nrCpus. @defaultValue 8192 (a distribution kernel's: 256 pages)
    */
   configNrCpus?: number;
+  /**
+   * Policy (the designs with vmap nodes: 'nodes', 'offload2023'): how many vmap nodes. An
+   * integer from 1 to 255; 1 is one node (no pools in 'nodes': node_alloc() serves nothing).
+   * @defaultValue the design's formula: 'nodes' clamp(nrCpus, 1, 128), 'offload2023'
+   * clamp(nrCpus / 2, 1, 255); the other designs have none (1)
+   */
+  nrVmapNodes?: number;
+  /**
+   * Policy (designs with vmap nodes): the zone size, in bytes: addresses are dealt to the
+   * nodes in zones of this size ((addr / zone) % nodes). In 'offload2023' it is node_size, also
+   * the block a node fetches from the global heap (it serves requests up to a quarter of it).
+   * A multiple of the page size from 4 pages to 1 GiB. @defaultValue 'nodes' 16 pages;
+   * 'offload2023' min(64 KiB << fls(nrCpus), 4 MiB)
+   */
+  vmapZoneSize?: number;
+  /**
+   * Policy ('nodes'): at most this many ready areas in each size pool of a node; a purged
+   * area beyond it goes back to the free tree (the kernel has no limit). An integer from 0
+   * (pools off) to 2^31 - 1. @defaultValue 2^31 - 1 (no limit)
+   */
+  vmapPoolLimit?: number;
+  /**
+   * Policy ('nodes'): the share of each pool a drain decays, from 0 (none) to 1 (all): the
+   * kernel's decay_va_pool_node() takes a quarter (len >> 2). @defaultValue 0.25
+   */
+  vmapPoolDecay?: number;
+  /**
+   * Policy: lazy_max_pages(), the backlog of lazily freed pages above which a purge runs, as a
+   * fixed count instead of the kernel's formula. An integer from 1 to 2^31 - 1.
+   * @defaultValue fls(nrCpus) * 32 MiB / pageSize
+   */
+  lazyMaxPages?: number;
 }
 
 export interface VmallocConfig {
@@ -90,7 +124,7 @@ export interface VmallocConfig {
   /** VMALLOC_END: the end used for requests (start + size - 1). */
   vmallocEnd: number;
   physicalMemory: number;
-  /** lazy_max_pages() = fls(nrCpus) * 32 MiB / pageSize */
+  /** lazy_max_pages() = fls(nrCpus) * 32 MiB / pageSize, or the lazyMaxPages option */
   lazyMaxPages: number;
   shared: boolean;
   numaInfo: boolean;
@@ -100,6 +134,12 @@ export interface VmallocConfig {
   lockTimeoutMs: number;
   vmapBlockHash: 'global' | 'percpu';
   configNrCpus: number;
+  /** Vmap nodes (resolved: the design's formula when not given; 1 for designs without). */
+  nrVmapNodes: number;
+  /** Zone size in bytes (resolved; 'offload2023': node_size); 1 with a single node. */
+  vmapZoneSize: number;
+  vmapPoolLimit: number;
+  vmapPoolDecay: number;
 }
 
 function bad(what: string, value: unknown): never {
@@ -133,6 +173,11 @@ const OPTION_NAMES: readonly (keyof VmallocOptions)[] = [
   'lockTimeoutMs',
   'vmapBlockHash',
   'configNrCpus',
+  'nrVmapNodes',
+  'vmapZoneSize',
+  'vmapPoolLimit',
+  'vmapPoolDecay',
+  'lazyMaxPages',
 ];
 
 function checkOptionNames(o: object, also: readonly string[]): void {
@@ -213,6 +258,7 @@ export function resolveConfig(o: VmallocOptions = {}, also: readonly string[] = 
       physicalMemory,
     );
   }
+  const nrVmapNodes = vmapNodes(o.nrVmapNodes, design, nrCpus);
   return {
     design,
     nrCpus,
@@ -222,7 +268,7 @@ export function resolveConfig(o: VmallocOptions = {}, also: readonly string[] = 
     vmallocStart,
     vmallocEnd: vmallocStart + vmallocSize - 1,
     physicalMemory,
-    lazyMaxPages: fls(nrCpus) * ((32 * 2 ** 20) / pageSize),
+    lazyMaxPages: lazyMax(o.lazyMaxPages, nrCpus, pageSize),
     shared: flag('shared', o.shared, typeof SharedArrayBuffer === 'function'),
     numaInfo: flag('numaInfo', o.numaInfo, true),
     checkEveryOp: checkEvery(o.checkEveryOp),
@@ -230,6 +276,10 @@ export function resolveConfig(o: VmallocOptions = {}, also: readonly string[] = 
     lockTimeoutMs: lockTimeout(o.lockTimeoutMs),
     vmapBlockHash: blockHash(o.vmapBlockHash),
     configNrCpus: configCpus(o.configNrCpus, nrCpus),
+    nrVmapNodes,
+    vmapZoneSize: zoneSize(o.vmapZoneSize, design, nrCpus, nrVmapNodes, pageSize),
+    vmapPoolLimit: poolLimit(o.vmapPoolLimit),
+    vmapPoolDecay: poolDecay(o.vmapPoolDecay),
   };
 }
 
@@ -258,5 +308,59 @@ function configCpus(v: unknown, nrCpus: number): number {
   if (v === undefined) return Math.max(8192, nrCpus);
   if (!Number.isSafeInteger(v) || (v as number) < nrCpus || (v as number) > 2 ** 20)
     bad(`configNrCpus must be an integer from nrCpus (${nrCpus}) to 2^20`, v);
+  return v as number;
+}
+
+function vmapNodes(v: unknown, design: VmallocDesign, nrCpus: number): number {
+  if (v === undefined) {
+    if (design === 'nodes') return nrVmapNodes(nrCpus);
+    if (design === 'offload2023') return offloadNrNodes(nrCpus);
+    return 1;
+  }
+  if (!Number.isSafeInteger(v) || (v as number) < 1 || (v as number) > OFFLOAD_MAX_NODES)
+    bad(`nrVmapNodes must be an integer from 1 to ${OFFLOAD_MAX_NODES}`, v);
+  return v as number;
+}
+
+function zoneSize(
+  v: unknown,
+  design: VmallocDesign,
+  nrCpus: number,
+  nodes: number,
+  pageSize: number,
+): number {
+  if (v !== undefined) {
+    if (
+      !Number.isSafeInteger(v) ||
+      (v as number) % pageSize !== 0 ||
+      (v as number) < 4 * pageSize ||
+      (v as number) > 2 ** 30
+    )
+      bad('vmapZoneSize must be a multiple of the page size from 4 pages to 1 GiB', v);
+  }
+  // One node: every address is node 0's, and 'offload2023' serves nothing (node_size 1).
+  if (nodes <= 1) return 1;
+  if (v !== undefined) return v as number;
+  return design === 'offload2023' ? offloadNodeSize(nrCpus) : 16 * pageSize;
+}
+
+function poolLimit(v: unknown): number {
+  if (v === undefined) return 2 ** 31 - 1;
+  if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > 2 ** 31 - 1)
+    bad('vmapPoolLimit must be an integer from 0 to 2^31 - 1', v);
+  return v as number;
+}
+
+function poolDecay(v: unknown): number {
+  if (v === undefined) return 0.25;
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+    bad('vmapPoolDecay must be a number from 0 to 1', v);
+  return v;
+}
+
+function lazyMax(v: unknown, nrCpus: number, pageSize: number): number {
+  if (v === undefined) return fls(nrCpus) * ((32 * 2 ** 20) / pageSize);
+  if (!Number.isSafeInteger(v) || (v as number) < 1 || (v as number) > 2 ** 31 - 1)
+    bad('lazyMaxPages must be an integer from 1 to 2^31 - 1', v);
   return v as number;
 }

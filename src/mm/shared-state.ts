@@ -112,7 +112,7 @@ export function declareParts(config: VmallocConfig): Parts {
   return {
     layout,
     // The design first: its first lock (free_vmap_area_lock, where it has one) is slot 0.
-    design: DESIGNS[config.design].declare(layout, config.nrCpus),
+    design: DESIGNS[config.design].declare(layout, config.nrCpus, config.nrVmapNodes),
     core: VmapAreas.declare(layout),
     zoneLock: layout.lock('zone->lock'),
     stringsLock: layout.lock('strings_lock'),
@@ -252,6 +252,10 @@ export class VmContext {
         pageSize: config.pageSize,
         nrCpus: config.nrCpus,
         lazyMaxPages: config.lazyMaxPages,
+        nrVmapNodes: config.nrVmapNodes,
+        vmapZoneSize: config.vmapZoneSize,
+        vmapPoolLimit: config.vmapPoolLimit,
+        vmapPoolDecay: config.vmapPoolDecay,
         vmallocStart: config.vmallocStart,
         vmallocEnd: config.vmallocEnd,
       },

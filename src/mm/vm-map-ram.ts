@@ -26,6 +26,7 @@ import {
   S_VB_CLEARED,
   stepHook,
 } from '../shared/step-hook.js';
+import { WORK, W_PAGES } from '../shared/sim-hook.js';
 import { checkAddr, throwEinval } from './args.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_NONE, FRAME_USER } from './page-alloc.js';
 import { PTRS_PER_TABLE } from './page-table-format.js';
@@ -106,6 +107,7 @@ export function vmMapRam(ctx: VmContext, pages: unknown, count: unknown): number
   }
   for (let k = 0; k < n; k++) frames.addMap(pfns[k]!, 1);
   if (stepHook !== null) stepHook(S_RAM_COUNTED);
+  WORK[W_PAGES] = WORK[W_PAGES]! + n; // (the simulator's cost model: pages mapped)
   const x = addr * ctx.pageTable.invPage; // (region, pte index): small integers, no heap number
   ctx.pageTable.mapRegion(Math.floor(x * (1 / PTRS_PER_TABLE)), x & 511, pfns, 0, n);
   return addr;
@@ -212,6 +214,7 @@ function unmapPages(ctx: VmContext, a: number, n: number): void {
     if (pfn >= 0) frames.addMap(pfn, -1);
   }
   pt.unmap(a, n);
+  WORK[W_PAGES] = WORK[W_PAGES]! + n; // (the simulator's cost model: pages unmapped)
   ctx.tlbFlushRange(a, n * ps);
 }
 

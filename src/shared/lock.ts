@@ -197,6 +197,7 @@ export class LockClass {
   /** Takes the lock at `words`[`at`..] for `cpu`. Kernel: spin_lock(&vb->lock). */
   lock(cpu: number, words: Int32Array, at: number): void {
     if (!(cpu >= 0 && cpu < this.nrCpus)) this.badCpu(cpu);
+    if (simRecorder !== null) simRecorder.acquireClass(this.header, this.index, words, at, false);
     const o = this.sbase + cpu * F64_PER_SLOT;
     if (Atomics.compareExchange(words, at, 0, 1) !== 0) {
       acquireSlow(this.table, words, at, cpu, o, this.name);
@@ -210,6 +211,7 @@ export class LockClass {
   tryLock(cpu: number, words: Int32Array, at: number): boolean {
     if (!(cpu >= 0 && cpu < this.nrCpus)) this.badCpu(cpu);
     if (Atomics.compareExchange(words, at, 0, 1) !== 0) return false;
+    if (simRecorder !== null) simRecorder.acquireClass(this.header, this.index, words, at, true);
     words[at + OWNER] = cpu + 1;
     if (this.header[H_STATS] === 1)
       account(this.f64, this.sbase + cpu * F64_PER_SLOT, words, at, cpu, false, 0);
@@ -221,6 +223,7 @@ export class LockClass {
    * holder's block). Kernel: spin_unlock(&vb->lock).
    */
   unlock(words: Int32Array, at: number): void {
+    if (simRecorder !== null) simRecorder.releaseClass(this.header, this.index, words, at);
     if (this.header[H_STATS] === 1) {
       const holder = words[at + OWNER]! - 1;
       if (holder >= 0 && holder < this.nrCpus)

@@ -7,6 +7,8 @@
  * Holds: Machine (the event buffers of each CPU, a binary heap of CPUs keyed by the virtual
  * time of their next event with ties broken by cpu id, the lock and cache-line models, the
  * per-lock statistics in lock_stat's terms and the time each CPU spent spinning per lock).
+ * Locks are the ones given to the constructor (a lock table's slots) plus any added while
+ * running (addLock(): the locks inside records, such as vb->lock, appear as records do).
  * Invariant: a CPU is in the heap exactly when it is not waiting for a lock; a lock has at
  * most one owner; its waiters are served first come, first served (the arrival time, ties by
  * the order the events were processed, which is deterministic); clocks never go backwards.
@@ -99,15 +101,18 @@ export class Machine {
   private readonly heap: Int32Array;
   private readonly key: Float64Array;
   private heapSize = 0;
-  // Locks: owner (-1 free), last holder (-1 none), hold start, FIFO of waiters.
-  private readonly owner: Int32Array;
-  private readonly last: Int32Array;
-  private readonly holdStart: Float64Array;
+  /** Every lock: the constructor's, then those added by addLock(). */
+  private readonly models: LockModel[];
+  // Locks: owner (-1 free), last holder (-1 none), hold start, FIFO of waiters (grown by
+  // addLock, capacity doubling).
+  private owner: Int32Array;
+  private last: Int32Array;
+  private holdStart: Float64Array;
   private readonly queues: number[][];
   private readonly arrival: Float64Array;
-  /** Per (cpu, lock): releases to ignore (trylocks that failed in virtual time). */
-  private readonly skipped: Int32Array;
-  private readonly stats: Float64Array;
+  /** Per (lock, cpu): releases to ignore (trylocks that failed in virtual time). */
+  private skipped: Int32Array;
+  private stats: Float64Array;
   /** Per hot line: the CPU that wrote it last (-1 none). */
   private readonly lineOwner: Int32Array;
   lineTransfers = 0;
@@ -116,7 +121,8 @@ export class Machine {
 
   constructor(nrCpus: number, locks: readonly LockModel[], costs: MachineCosts, nrLines = 2) {
     this.nrCpus = nrCpus;
-    this.locks = locks;
+    this.models = locks.slice();
+    this.locks = this.models;
     this.costs = costs;
     this.clock = new Float64Array(nrCpus);
     this.finished = new Float64Array(nrCpus).fill(NaN);
@@ -128,15 +134,40 @@ export class Machine {
     this.tail = new Float64Array(nrCpus);
     this.heap = new Int32Array(nrCpus);
     this.key = new Float64Array(nrCpus);
-    const n = locks.length;
+    const n = Math.max(locks.length, 1);
     this.owner = new Int32Array(n).fill(-1);
     this.last = new Int32Array(n).fill(-1);
     this.holdStart = new Float64Array(n);
-    this.queues = Array.from({ length: n }, () => []);
+    this.queues = Array.from({ length: locks.length }, () => []);
     this.arrival = new Float64Array(nrCpus);
     this.skipped = new Int32Array(nrCpus * n);
     this.stats = new Float64Array(n * STAT_WORDS);
     this.lineOwner = new Int32Array(nrLines).fill(-1);
+  }
+
+  /**
+   * Adds a lock (free, never held) and returns its id for record(): a lock that lives in a
+   * record comes into being with the record. Callable while the machine runs.
+   */
+  addLock(model: LockModel): number {
+    const id = this.models.length;
+    if (id >= this.owner.length) {
+      const cap = this.owner.length * 2;
+      const grow = <T extends Int32Array | Float64Array>(a: T, words: number, fill: number): T => {
+        const b = new (a.constructor as new (n: number) => T)(cap * words);
+        b.fill(fill);
+        b.set(a);
+        return b;
+      };
+      this.owner = grow(this.owner, 1, -1);
+      this.last = grow(this.last, 1, -1);
+      this.holdStart = grow(this.holdStart, 1, 0);
+      this.skipped = grow(this.skipped, this.nrCpus, 0);
+      this.stats = grow(this.stats, STAT_WORDS, 0);
+    }
+    this.models.push(model);
+    this.queues.push([]);
+    return id;
   }
 
   /** Records an event of the operation being run: `work` ns of computing, then the event. */
@@ -234,7 +265,7 @@ export class Machine {
         if (this.owner[id] === c) throw new Error(`cpu ${c} takes ${this.locks[id]!.name} twice`);
         if (this.owner[id]! >= 0 || this.queues[id]!.length > 0) {
           if (kind === EV_TRY) {
-            this.skipped[c * this.locks.length + id]!++;
+            this.skipped[id * this.nrCpus + c]!++;
             this.stats[id * STAT_WORDS + S_TRYF]!++;
           } else {
             this.arrival[c] = t;
@@ -245,7 +276,7 @@ export class Machine {
           t = this.grant(c, id, t, false);
         }
       } else if (kind === EV_REL) {
-        const sk = c * this.locks.length + id;
+        const sk = id * this.nrCpus + c;
         if (this.skipped[sk]! > 0) this.skipped[sk]!--;
         else this.release(c, id, t);
       } else {

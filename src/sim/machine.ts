@@ -27,6 +27,7 @@
 
 import { attachVmalloc, createVmalloc, type Vmalloc } from '../api/vmalloc.js';
 import { declareParts } from '../mm/shared-state.js';
+import { addStat } from '../shared/lock-stat.js';
 import {
   type SimRecorder,
   WORK,
@@ -37,7 +38,7 @@ import {
   setSimRecorder,
 } from '../shared/sim-hook.js';
 import type { WorkerResult } from '../test-vmalloc/driver.js';
-import type { TestParams } from '../test-vmalloc/params.js';
+import { policyOptions, type TestParams } from '../test-vmalloc/params.js';
 import { physicalMemoryFor } from '../test-vmalloc/run.js';
 import { TEST_CASES } from '../test-vmalloc/tests.js';
 import {
@@ -98,6 +99,40 @@ function lockModels(vm: Vmalloc): { name: string; mutex: boolean }[] {
     .map((l) => ({ name: l.name, mutex: l.name === 'vmap_purge_lock' }));
 }
 
+/** The names of the subsystem's classes of locks inside records (vb->lock), by class index. */
+function classNames(vm: Vmalloc): readonly string[] {
+  return declareParts(vm.config).layout.classes();
+}
+
+/**
+ * The machine's lock statistics with the instances of each class of record locks (one per
+ * vmap block ever made) folded into one entry per class, after the table's slots: lock_stat
+ * lists a class once, and a run may make thousands of blocks.
+ */
+function foldInstances(
+  stats: VirtualLockStat[],
+  slots: number,
+  classOf: readonly number[],
+): VirtualLockStat[] {
+  const out = stats.slice(0, slots);
+  const byClass = new Map<number, VirtualLockStat>();
+  for (let l = slots; l < stats.length; l++) {
+    const s = stats[l]!;
+    const k = classOf[l - slots]!;
+    const a = byClass.get(k);
+    if (a === undefined) {
+      byClass.set(k, { ...s });
+      continue;
+    }
+    addStat(a, s);
+    a.spinNs += s.spinNs;
+    a.sleepNs += s.sleepNs;
+    a.tryFailures += s.tryFailures;
+  }
+  for (const k of [...byClass.keys()].sort((x, y) => x - y)) out.push(byClass.get(k)!);
+  return out;
+}
+
 /** Runs test_vmalloc on a simulated machine of max(nr_cpus, nr_threads) CPUs, nr_threads of them working. */
 export function simulateTestVmalloc(o: SimOptions): SimResult {
   const params = o.params;
@@ -112,6 +147,7 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
     physicalMemory: physicalMemoryFor(params, nrCpus),
     checkEveryOp: o.checkEveryOp === true,
     logger: null,
+    ...policyOptions(params),
   });
   const views: Vmalloc[] = [vm0];
   for (let c = 1; c < n; c++) views.push(attachVmalloc(vm0.handle, { cpu: c, logger: null }));
@@ -120,6 +156,21 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
     transferNs: cal.transferNs,
   });
   const locksBuffer = vm0.handle.locks;
+  const slots = machine.locks.length;
+  const classes = classNames(vm0);
+  // A record lock's machine id, by class and word: class * 2^32 + at (exact in a double).
+  const instance = new Map<number, number>();
+  const classOf: number[] = [];
+  const lockOf = (classIndex: number, at: number): number => {
+    const key = classIndex * 2 ** 32 + at;
+    let id = instance.get(key);
+    if (id === undefined) {
+      id = machine.addLock({ name: classes[classIndex] ?? `class ${classIndex}`, mutex: false });
+      instance.set(key, id);
+      classOf.push(classIndex);
+    }
+    return id;
+  };
   const features = TEST_CASES.map(() => new Float64Array(NR_FEATURES));
   const acquires = new Float64Array(TEST_CASES.length);
   const testOf = new Int32Array(n).fill(-1);
@@ -161,6 +212,22 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
       if (words.buffer !== locksBuffer) return;
       machine.record(EV_REL, index, workSince());
     },
+    acquireClass(
+      table: Int32Array,
+      classIndex: number,
+      _words: Int32Array,
+      at: number,
+      tryLock: boolean,
+    ): void {
+      if (table.buffer !== locksBuffer) return;
+      const t = testOf[cur]!;
+      if (t >= 0) acquires[t] = acquires[t]! + 1;
+      machine.record(tryLock ? EV_TRY : EV_ACQ, lockOf(classIndex, at), workSince());
+    },
+    releaseClass(table: Int32Array, classIndex: number, _words: Int32Array, at: number): void {
+      if (table.buffer !== locksBuffer) return;
+      machine.record(EV_REL, lockOf(classIndex, at), workSince());
+    },
     touch(line: number): void {
       machine.record(EV_TOUCH, line, workSince());
     },
@@ -201,7 +268,7 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
   } finally {
     setSimRecorder(null);
   }
-  const lockStats = machine.lockStats();
+  const lockStats = foldInstances(machine.lockStats(), slots, classOf);
   let cpuNs = 0;
   for (const r of results) cpuNs += r.totalNs;
   const byClass = new Map<string, number>();

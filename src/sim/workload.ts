@@ -5,7 +5,8 @@
  *
  * Holds: cpuWorkload() (one CPU's run: its own shuffled order from the driver's seed stream,
  * repeats, per-test virtual times, filled into a WorkerResult as the driver's runWorker()
- * fills it) and the seven implemented tests as generators.
+ * fills it) and the tests it runs as generators: the seven vmalloc tests (run_test_mask bits
+ * 1-64) and vm_map_ram_test (1024).
  * Invariant: each test draws the same random numbers and makes the same calls, in the same
  * order, as its twin in src/test-vmalloc/tests.ts (a one-CPU simulation makes exactly the calls
  * a one-worker run makes; test/sim checks that the end states agree). A change to a test there
@@ -225,7 +226,36 @@ function* alignShift(c: Ctx): Gen {
   return 0;
 }
 
-/** The generators, by the table index of tests.ts (null: not simulated). */
+/** Kernel: vm_map_ram_test(): map, store one byte, unmap, test_loop_count times. */
+function* vmMapRam(c: Ctx): Gen {
+  const { vm, params } = c;
+  const n = params.nr_pages > 0 ? params.nr_pages : 1;
+  const pages = vm.allocPages(n);
+  yield OP;
+  let rv = pages.length === n ? 0 : -1;
+  if (rv === 0) {
+    for (let i = 0; i < params.test_loop_count; i++) {
+      const v = vm.vmMapRam(pages, n);
+      yield OP;
+      if (v === null) {
+        rv = -1;
+        break;
+      }
+      vm.writeU8(v, 0x61); // 'a'
+      yield ACCESS;
+      vm.vmUnmapRam(v, n);
+      yield OP;
+    }
+  }
+  vm.freePages(pages);
+  yield OP;
+  return rv;
+}
+
+/**
+ * The generators, by the table index of tests.ts (null: not simulated: pcpu_alloc_test and
+ * the kvfree_rcu tests, whose grace periods the machine does not model).
+ */
 const GENERATORS: readonly (((c: Ctx) => Gen) | null)[] = [
   fixSize,
   fullFit,
@@ -234,14 +264,33 @@ const GENERATORS: readonly (((c: Ctx) => Gen) | null)[] = [
   fixAlign,
   randomSizeAlign,
   alignShift,
+  null,
+  null,
+  null,
+  vmMapRam,
 ];
 
-/** Refuses a mask the simulator cannot run (tests it has no generator for). */
 /** The mask of the tests the simulator runs (the default run_test_mask with simulate=1). */
 export function simulatedMask(): number {
   return TEST_CASES.reduce((m, t, i) => (GENERATORS[i] ? m | t.bit : m), 0);
 }
 
+const FULL_FIT = 2;
+
+/**
+ * `mask` narrowed to what a simulated machine of `cpus` CPUs holds: full_fit_alloc_test keeps
+ * 2 x fls(N) x 32 MiB of one-page areas per CPU (28 GiB at 64 CPUs), beyond the 4 GiB of page
+ * frames a simulated machine has once N x fls(N) > 64; `dropped` says why, or is null.
+ */
+export function simMaskFor(mask: number, cpus: number): { mask: number; dropped: string | null } {
+  if ((mask & FULL_FIT) === 0 || cpus * fls(cpus) <= 64) return { mask, dropped: null };
+  return {
+    mask: mask & ~FULL_FIT,
+    dropped: `full_fit_alloc_test left out at ${cpus} CPUs: its ${2 * fls(cpus)} x 8192 pages per CPU exceed the 4 GiB of a simulated machine`,
+  };
+}
+
+/** Refuses a mask the simulator cannot run (tests it has no generator for). */
 export function checkSimMask(mask: number): void {
   checkMask(mask);
   const missing = TEST_CASES.filter((t, i) => (mask & t.bit) !== 0 && !GENERATORS[i]);

@@ -2,9 +2,12 @@
  * test_vmalloc's module parameters and test_vmalloc.sh's modes and validation.
  *
  * Holds: the parameter table (the kernel's names and defaults, plus this project's design=,
- * nr_cpus=, seed=, lock_stat=, simulate= and record=), the three canned modes, and
- * applyParams() with the script's rule (every key a known parameter, every value a number
- * greater than zero; record= takes a file name) and the module's
+ * nr_cpus=, seed=, lock_stat=, simulate=, record= and the policy knobs nr_vmap_nodes=,
+ * vmap_zone_size=, vmap_pool_limit=, vmap_pool_decay=, lazy_max_pages=, vmap_block_hash=,
+ * with policyOptions() turning them into createVmalloc options and policyLine() printing
+ * them resolved), the three canned modes, and applyParams() with the script's rule (every
+ * key a known parameter, every value a number greater than zero; record= takes a file
+ * name, vmap_block_hash= global or percpu) and the module's
  * (bools are 1, ints within their type): a refusal names the key, the value and the rule,
  * where the kernel would clamp silently or modprobe fail after the script said nothing.
  * Callers: the CLI (`vmalloc test`), tests.
@@ -15,7 +18,7 @@
  */
 
 import { DESIGNS as REGISTRY, DESIGN_NAMES } from '../designs/registry.js';
-import type { VmallocDesign } from '../mm/config.js';
+import type { VmallocDesign, VmallocOptions } from '../mm/config.js';
 
 export interface TestParams {
   /** Workers (kthreads vmalloc_test/N), 1 to 65535 (the kernel clamps; here a larger value is refused). */
@@ -41,6 +44,57 @@ export interface TestParams {
   simulate: boolean;
   /** This project's: write every allocator call to this file ('' is off; trace-record.ts). */
   record: string;
+  /** Policy: how vm_map_ram finds a block (createVmalloc's vmapBlockHash). */
+  vmap_block_hash: 'global' | 'percpu';
+  /** Policy: vmap nodes (nrVmapNodes); 0: the design's formula. */
+  nr_vmap_nodes: number;
+  /** Policy: zone size in bytes (vmapZoneSize; 'offload2023': node_size); 0: the design's. */
+  vmap_zone_size: number;
+  /** Policy: most areas in a size pool of a node (vmapPoolLimit); 0: no limit given. */
+  vmap_pool_limit: number;
+  /** Policy: percent of each pool a drain decays (vmapPoolDecay x 100); 0: the kernel's 25. */
+  vmap_pool_decay: number;
+  /** Policy: lazy_max_pages() as a fixed page count (lazyMaxPages); 0: the kernel's formula. */
+  lazy_max_pages: number;
+}
+
+/** The createVmalloc() options a run's policy parameters set. */
+export type PolicyOptions = Pick<
+  VmallocOptions,
+  'nrVmapNodes' | 'vmapZoneSize' | 'vmapPoolLimit' | 'vmapPoolDecay' | 'lazyMaxPages'
+> & { vmapBlockHash: 'global' | 'percpu' };
+
+/** The createVmalloc() options of a run's policy parameters (those given). */
+export function policyOptions(p: TestParams): PolicyOptions {
+  const o: PolicyOptions = { vmapBlockHash: p.vmap_block_hash };
+  if (p.nr_vmap_nodes > 0) o.nrVmapNodes = p.nr_vmap_nodes;
+  if (p.vmap_zone_size > 0) o.vmapZoneSize = p.vmap_zone_size;
+  if (p.vmap_pool_limit > 0) o.vmapPoolLimit = p.vmap_pool_limit;
+  if (p.vmap_pool_decay > 0) o.vmapPoolDecay = p.vmap_pool_decay / 100;
+  if (p.lazy_max_pages > 0) o.lazyMaxPages = p.lazy_max_pages;
+  return o;
+}
+
+/**
+ * The policy a run had, as `key=value` words with the resolved values (from the subsystem's
+ * configuration), for the run's header: the knobs the seeds argue about.
+ */
+export function policyLine(c: {
+  nrVmapNodes: number;
+  vmapZoneSize: number;
+  vmapPoolLimit: number;
+  vmapPoolDecay: number;
+  lazyMaxPages: number;
+  vmapBlockHash: string;
+}): string {
+  return [
+    `nr_vmap_nodes=${c.nrVmapNodes}`,
+    `vmap_zone_size=${c.vmapZoneSize}`,
+    `vmap_pool_limit=${c.vmapPoolLimit >= 2 ** 31 - 1 ? 'none' : c.vmapPoolLimit}`,
+    `vmap_pool_decay=${Math.round(c.vmapPoolDecay * 100)}%`,
+    `lazy_max_pages=${c.lazyMaxPages}`,
+    `vmap_block_hash=${c.vmapBlockHash}`,
+  ].join(' ');
 }
 
 /** Kernel defaults (6.x). run_test_mask defaults to every test implemented here. */
@@ -60,6 +114,12 @@ export function defaultParams(implementedMask: number, nrCpus: number): TestPara
     lock_stat: false,
     simulate: false,
     record: '',
+    vmap_block_hash: 'percpu',
+    nr_vmap_nodes: 0,
+    vmap_zone_size: 0,
+    vmap_pool_limit: 0,
+    vmap_pool_decay: 0,
+    lazy_max_pages: 0,
   };
 }
 
@@ -82,6 +142,12 @@ export const PARAM_HELP: Record<keyof TestParams, string> = {
     'Run on a simulated machine of nr_threads CPUs, in virtual time (simulate=1; see vmalloc sim)',
   record:
     'Write every allocator call, with its cpu and order, to this file (record=trace.jsonl; see vmalloc replay)',
+  vmap_block_hash: 'Policy: vm_map_ram block lookup, percpu (6.4+, default) or global',
+  nr_vmap_nodes: 'Policy: vmap nodes (nodes, offload2023; default: the design formula)',
+  vmap_zone_size: 'Policy: zone size in bytes (offload2023: node_size; default: the design)',
+  vmap_pool_limit: 'Policy: most areas per size pool of a node (nodes; default: no limit)',
+  vmap_pool_decay: 'Policy: percent of each pool a drain decays (nodes; default: 25)',
+  lazy_max_pages: 'Policy: lazy_max_pages() as a fixed count (default: fls(CPUs) * 32 MiB)',
 };
 
 /** test_vmalloc.sh's canned modes (6.x script). */
@@ -97,7 +163,8 @@ type Rule =
   | { kind: 'bool' }
   | { kind: 'int'; max: number; why: string }
   | { kind: 'design' }
-  | { kind: 'path' };
+  | { kind: 'path' }
+  | { kind: 'hash' };
 
 const INT_MAX = 0x7fffffff;
 const INT: Rule = { kind: 'int', max: INT_MAX, why: 'an int: at most 2147483647' };
@@ -118,6 +185,12 @@ const RULES: Record<keyof TestParams, Rule> = {
   lock_stat: { kind: 'bool' },
   simulate: { kind: 'bool' },
   record: { kind: 'path' },
+  vmap_block_hash: { kind: 'hash' },
+  nr_vmap_nodes: INT,
+  vmap_zone_size: INT,
+  vmap_pool_limit: INT,
+  vmap_pool_decay: { kind: 'int', max: 100, why: 'a percentage: at most 100' },
+  lazy_max_pages: INT,
 };
 
 /** Every registered design (src/designs/registry.ts). */
@@ -173,6 +246,11 @@ export function applyParams(params: TestParams, words: readonly string[]): void 
     }
     if (rule.kind === 'path') {
       if (value === '') fail(`${key} takes a file name: ${key}=trace.jsonl`);
+      next[k] = value;
+      continue;
+    }
+    if (rule.kind === 'hash') {
+      if (value !== 'global' && value !== 'percpu') fail(`${key} is global or percpu`);
       next[k] = value;
       continue;
     }

@@ -17,7 +17,7 @@ import type { VmallocLogger } from '../shared/logger.js';
 import { fls } from '../shared/layout.js';
 import { allArrived, makeBarrier, openBarrier } from './barrier.js';
 import { runWorker, type Progress, type WorkerResult } from './driver.js';
-import type { TestParams } from './params.js';
+import { policyOptions, type TestParams } from './params.js';
 import type { TraceChunk } from './trace-record.js';
 import { type TraceSession, openTraceSession } from './trace-session.js';
 
@@ -111,6 +111,9 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
     checkEveryOp: params.nr_threads === 1 ? (o.checkEveryOp ?? false) : false,
     logger: o.logger === undefined ? null : o.logger,
     lockStat: o.lockStatFromStart === true,
+    // The run's policy parameters (nr_vmap_nodes=, lazy_max_pages=, ...); vmapBlockHash given
+    // here wins over vmap_block_hash=.
+    ...policyOptions(params),
     ...(o.vmapBlockHash === undefined ? {} : { vmapBlockHash: o.vmapBlockHash }),
   });
   const imported = o.vmallocinfo === undefined ? undefined : vm.loadVmallocinfo(o.vmallocinfo);

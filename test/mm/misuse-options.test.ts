@@ -60,6 +60,11 @@ const OPTIONS: Record<keyof VmallocOptions, [RegExp, string[]]> = {
   lockTimeoutMs: [/lockTimeoutMs must be a positive integer/, ['2', '3']],
   vmapBlockHash: [/vmapBlockHash must be 'global' or 'percpu'/, []],
   configNrCpus: [/configNrCpus must be an integer from nrCpus \(1\) to 2\^20/, ['2', '3']],
+  nrVmapNodes: [/nrVmapNodes must be an integer from 1 to 255/, ['2', '3']],
+  vmapZoneSize: [/vmapZoneSize must be a multiple of the page size from 4 pages to 1 GiB/, []],
+  vmapPoolLimit: [/vmapPoolLimit must be an integer from 0 to 2\^31 - 1/, ['0', '-0', '2', '3']],
+  vmapPoolDecay: [/vmapPoolDecay must be a number from 0 to 1/, ['0', '-0', '0.5']],
+  lazyMaxPages: [/lazyMaxPages must be an integer from 1 to 2\^31 - 1/, ['2', '3']],
 };
 
 function refusal(options: unknown): VmallocError | null {
@@ -119,7 +124,7 @@ describe('createVmalloc() options', () => {
       assert.equal(e.code, 'EINVAL');
       assert.equal(
         e.message,
-        `Cannot create vmalloc: ${JSON.stringify(key)} is not an option (the options are design, nrCpus, pageSize, vmallocStart, vmallocSize, physicalMemory, shared, logger, checkEveryOp, numaInfo, lockStat, lockTimeoutMs, vmapBlockHash, configNrCpus, cpu)`,
+        `Cannot create vmalloc: ${JSON.stringify(key)} is not an option (the options are design, nrCpus, pageSize, vmallocStart, vmallocSize, physicalMemory, shared, logger, checkEveryOp, numaInfo, lockStat, lockTimeoutMs, vmapBlockHash, configNrCpus, nrVmapNodes, vmapZoneSize, vmapPoolLimit, vmapPoolDecay, lazyMaxPages, cpu)`,
       );
     }
     assert.match(

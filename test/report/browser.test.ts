@@ -81,6 +81,10 @@ function knownReport(): { html: string; a: number; b: number; c: number } {
         (['global', 'nodes'] as const).map((design) => ({
           design,
           cpus,
+          mask: 1,
+          dropped: null,
+          policy: 'default',
+          knobs: '',
           virtualMs: design === 'global' ? cpus * 2 : 2,
           loopsPerSec: 1000 * cpus,
           spinShare: design === 'global' ? 0.1 * cpus : 0.01,

@@ -59,22 +59,71 @@ describe('vmalloc test simulate=1', () => {
   });
 });
 
+describe('vmalloc test simulate=1 run_test_mask=1024', () => {
+  test('vm_map_ram_test: the block hash and vb->lock in lock_stat; the policy in the header', () => {
+    const args = [
+      'test',
+      'nr_threads=8',
+      'simulate=1',
+      'test_loop_count=300',
+      'run_test_mask=1024',
+      'lock_stat=1',
+      'design=global',
+      'vmap_block_hash=global',
+      'seed=3',
+    ];
+    const a = cli(args);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(
+      a.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('Summary: vm_map_ram_test passed: 1 failed: 0')).length,
+      8,
+    );
+    assert.match(a.stdout, /^\s+vmap_blocks\.xa_lock:/m);
+    assert.match(a.stdout, /^\s+&vb->lock:/m);
+    assert.match(a.stderr, /policy nr_vmap_nodes=1 .*vmap_block_hash=global/);
+    const bad = cli([...args.slice(0, -2), 'nr_vmap_nodes=300', '--quiet']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /nrVmapNodes must be an integer from 1 to 255, got 300/);
+  });
+});
+
 describe('vmalloc bench scaling', () => {
-  test('--json gives a row per design and size', () => {
+  test('--json gives a row per size, policy and design (all five by default)', () => {
     const r = cli(['bench', 'scaling', '--cpus', '1,4', '--loops', '20', '--json', '--quiet']);
     assert.equal(r.status, 0, r.stderr);
     const o = JSON.parse(r.stdout) as {
       rows: { design: string; cpus: number; virtualMs: number }[];
     };
+    const five = ['legacy', 'rfc2018', 'global', 'offload2023', 'nodes'];
     assert.deepEqual(
       o.rows.map((x) => [x.cpus, x.design]),
-      [
-        [1, 'global'],
-        [1, 'nodes'],
-        [4, 'global'],
-        [4, 'nodes'],
-      ],
+      [1, 4].flatMap((n) => five.map((d) => [n, d])),
     );
     assert.ok(o.rows.every((x) => x.virtualMs > 0));
+  });
+
+  test('--policy runs each design under each policy, in one table', () => {
+    const r = cli([
+      'bench',
+      'scaling',
+      '--cpus',
+      '8',
+      '--loops',
+      '50',
+      '--design',
+      'nodes',
+      '--policy',
+      'default,nr_vmap_nodes=1',
+      '--quiet',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\| 8 \| nodes \| default \|/);
+    assert.match(r.stdout, /\| 8 \| nodes \| nr_vmap_nodes=1 \|/);
+    assert.match(r.stdout, /- nr_vmap_nodes=1: nr_vmap_nodes=1 vmap_zone_size=1 /);
+    const bad = cli(['bench', 'scaling', '--policy', 'nr_nodes=1', '--quiet']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--policy: "nr_nodes=1" is not a policy word/);
   });
 });

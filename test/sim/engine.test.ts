@@ -128,6 +128,30 @@ describe('lock model', () => {
     assert.throws(() => run([ab, ba], locks), /deadlock: cpu \d waits for [AB]/);
   });
 
+  test('locks added while running (record locks) queue like the others; arrays grow', () => {
+    // No lock at the start; each CPU's operation adds locks, as records with a lock appear.
+    // Lock ids 0..4 are made by cpu 0; 5 more by cpu 1 force the arrays to grow twice.
+    const m = new Machine(2, [], { acquireNs: 10, transferNs: 100 });
+    const done = [false, false];
+    const ids: number[] = [];
+    m.run((cpu) => {
+      if (done[cpu]) return false;
+      done[cpu] = true;
+      if (cpu === 0) for (let k = 0; k < 5; k++) ids.push(m.addLock({ name: 'vb', mutex: false }));
+      const shared = ids[2]!;
+      m.record(EV_ACQ, shared, 0);
+      m.record(EV_REL, shared, 1000);
+      if (cpu === 1) for (let k = 0; k < 5; k++) m.addLock({ name: 'vb', mutex: false });
+      return true;
+    });
+    assert.deepEqual(ids, [0, 1, 2, 3, 4]);
+    assert.equal(m.locks.length, 10);
+    // As the two-CPU case above: cpu 1 waits for the hand-over.
+    assert.deepEqual(Array.from(m.finished), [1010, 2120]);
+    assert.equal(m.lockStat(2).contentions, 1);
+    assert.equal(m.lockStat(9).acquisitions, 0);
+  });
+
   test('the same events give the same times (no wall clock inside)', () => {
     const ops = [hold(5, 700), hold(3, 900), hold(3, 900), hold(40, 10)];
     const a = run(ops);

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { createVmalloc } from '../../src/index.js';
 import { DEFAULT_CALIBRATION, nnls, parseCalibration } from '../../src/sim/cost.js';
 import { simulateTestVmalloc } from '../../src/sim/machine.js';
+import { simMaskFor } from '../../src/sim/workload.js';
 import { runWorker } from '../../src/test-vmalloc/driver.js';
 import { defaultParams, type TestParams } from '../../src/test-vmalloc/params.js';
 import { physicalMemoryFor } from '../../src/test-vmalloc/run.js';
@@ -86,6 +87,18 @@ describe('simulated test_vmalloc', () => {
     const busy = r.lockStats.find((s) => s.name === 'free_vmap_area_lock')!;
     assert.ok(busy.contentions > 0);
     assert.ok(r.spinShare > 0 && r.spinShare < 1);
+  });
+});
+
+describe('the simulated machine holds', () => {
+  test('full_fit_alloc_test is left out where its pages exceed the 4 GiB (N x fls(N) > 64)', () => {
+    assert.deepEqual(simMaskFor(7, 8), { mask: 7, dropped: null }); // 8 x 4 = 32
+    assert.deepEqual(simMaskFor(7, 16).mask, 5); // 16 x 5 = 80
+    assert.match(
+      simMaskFor(7, 64).dropped!,
+      /full_fit_alloc_test left out at 64 CPUs: its 14 x 8192/,
+    );
+    assert.deepEqual(simMaskFor(1024, 512), { mask: 1024, dropped: null });
   });
 });
 
