@@ -6,7 +6,8 @@
  * what every real row shares (seedParams, timedRun); the 2024 rows are in seeds-2024.ts.
  * Invariant: the designs of a row run interleaved, pair by pair, on the same workload and
  * random seed, so a slow phase of a shared machine hits both; a row's ratio is the median of
- * its per-pair ratios. Loop counts are the kernel's scaled down (stated in each row's notes).
+ * its per-pair ratios. Loop counts are the kernel's scaled down (stated in each row's notes);
+ * the 2018 loops, single-threaded, are timed in CPU time.
  * Callers: src/cli/bench-seeds.ts, src/bench/seeds-2024.ts, seeds-plugs.ts (seedParams).
  */
 
@@ -64,8 +65,9 @@ export const ALL_2019_TESTS = IMPLEMENTED_MASK & 0x7f;
 /**
  * This process's CPU time in ns (user + system). The RFC's loops run on the main thread alone,
  * so its CPU time is their cost; unlike the wall clock it does not count the time a loaded
- * shared machine keeps the thread waiting for a core (measured: at load 5 on 2 cores one pair's
- * wall-clock ratio moved from 0.96x to 1.32x, its CPU-time ratio stayed near 0.99x).
+ * shared machine keeps the thread waiting for a core (measured on 2 cores at load 3-8: the
+ * test_1 row's wall-clock ratio read 0.92x and 1.32x in two runs, its CPU-time ratio 0.99x and
+ * 0.99x).
  */
 function cpuNs(): number {
   const u = process.cpuUsage();
@@ -119,7 +121,7 @@ function test1Work(design: VmallocDesign, n: number): Test1Work {
 function test1FlatReason(old: Test1Work, neu: Test1Work): string {
   const f = (v: number): string => v.toFixed(1);
   return (
-    `both designs do the same search work per iteration here (tree and list steps: legacy ${f(old.steps)}, ` +
+    `both designs do the same search work per iteration here (tree and list steps, lookups and the page allocator's included: legacy ${f(old.steps)}, ` +
     `rfc2018 ${f(neu.steps)}; a purge every ${old.itersPerPurge.toFixed(0)} / ${neu.itersPerPurge.toFixed(0)} iterations returns ` +
     `${old.areasPerPurge.toFixed(0)} / ${neu.areasPerPurge.toFixed(0)} areas), and rfc2018 adds its merge on free; ` +
     `4.19 freed each purged record by kfree_rcu() (an RCU callback each), which the RFC's free_va_cache / kfree() replaced, ` +
