@@ -53,6 +53,11 @@ export interface SeedRow {
   sizeFactor: number;
   /** Why our ratio can be smaller than the seed's on this machine (used when it is). */
   sizeCaveat: string;
+  /**
+   * Why the new design may show no gain here, formed by the row from what it measured (counts
+   * of each design's work); added to the reason when our ratio is not above 1.
+   */
+  flatReason?: string;
   verdict: Verdict;
   /** The verdict's reason, in one sentence. */
   reason: string;
@@ -88,18 +93,21 @@ export const QUICK_MIN_SEED_RATIO = 1.25;
 
 /**
  * The verdict from the measured figures: the direction is reproduced when our ratio (old over
- * new) is above 1, as the seed's is; the size too when our ratio is at least the seed's divided
- * by the row's size factor; otherwise the row says why our machine cannot show it.
+ * new) is above 1, as the seed's is (for a small claim, in every pair: smallAndMixed); the size
+ * too when our ratio is at least the seed's divided by the row's size factor; otherwise the row
+ * says why our machine cannot show it (and, when it was not faster, the row's flatReason).
  */
 export function decide(row: SeedRow): SeedRow {
   if (row.ours === null) return row;
   const ours = oursRatio(row);
   const theirs = seedRatio(row.seed);
-  if (!(ours > 1)) {
+  if (!(ours > 1) || smallAndMixed(row, theirs)) {
+    const why = row.flatReason === undefined ? '' : `; ${row.flatReason}`;
+    const not = ours > 1 ? 'not faster in every pair' : 'not faster';
     return {
       ...row,
       verdict: 'not reproduced',
-      reason: `ours ${x(ours)} (old / new) against the seed's ${x(theirs)}: the new design was not faster here`,
+      reason: `ours ${x(ours)} (old / new) against the seed's ${x(theirs)}: the new design was ${not} here${spread(row.ours.ratios)}${why}`,
     };
   }
   if (row.sizeFactor > 0 && ours >= theirs / row.sizeFactor) {
@@ -118,6 +126,27 @@ export function decide(row: SeedRow): SeedRow {
 }
 
 const x = (r: number): string => `${r >= 100 ? r.toFixed(0) : r.toFixed(2)}x`;
+
+/**
+ * A small claimed effect (the seed's ratio below QUICK_MIN_SEED_RATIO) is reproduced only when
+ * every pair shows it: with some pairs on each side of 1, a median just above 1 is the noise's.
+ */
+function smallAndMixed(row: SeedRow, theirs: number): boolean {
+  const r = row.ours === null ? [] : row.ours.ratios;
+  return theirs < QUICK_MIN_SEED_RATIO && r.length > 1 && Math.min(...r) <= 1;
+}
+
+/**
+ * The span of the per-pair ratios, and whether it reaches past 1 (some pairs favoured the new
+ * design: the median's side of 1 is then within the pairs' noise).
+ */
+function spread(ratios: readonly number[]): string {
+  if (ratios.length < 2) return '';
+  const lo = Math.min(...ratios);
+  const hi = Math.max(...ratios);
+  const noise = hi > 1 ? ', within the noise' : '';
+  return ` (pairs ${x(lo)}..${x(hi)}${noise})`;
+}
 
 /**
  * --quick's policy: a measured row whose seed ratio is below QUICK_MIN_SEED_RATIO is reported

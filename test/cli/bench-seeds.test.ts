@@ -108,6 +108,19 @@ test('decide: direction from our ratio, size against the seed within the factor'
   // --quick does not call a seed effect under 1.25x.
   assert.equal(quickVerdict(decide(row(12, 10, 1.22, 1.14))).verdict, 'not checked (--quick)');
   assert.equal(quickVerdict(decide(row(40, 10, 54, 15))).verdict, 'reproduced');
+  // A small claim (1.07x) is reproduced only when every pair shows it; otherwise the reason
+  // gives the pairs' span and the row's measured flatReason.
+  const m = row(12, 10, 1.22, 1.14);
+  m.ours!.ratios = [0.97, 1.02, 1.03];
+  m.flatReason = 'same work';
+  const dm = decide(m);
+  assert.equal(dm.verdict, 'not reproduced');
+  assert.match(
+    dm.reason,
+    /not faster in every pair here \(pairs 0\.97x\.\.1\.03x, within the noise\); same work/,
+  );
+  m.ours!.ratios = [1.04, 1.05, 1.06];
+  assert.equal(decide(m).verdict, 'reproduced');
 });
 
 test('plugs: absent capabilities are verdicts; a plugged one is measured and decided', async () => {
