@@ -15,6 +15,7 @@
 import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { VmapSpace } from '../kva/vmap-space.js';
+import { measureSpaceBounces, type SpaceBounces } from './space-bounces.js';
 import { fmt, median, pairedRatio } from './stats.js';
 import type { SpaceWorkerData, SpaceWorkerReport } from './space-worker.js';
 
@@ -70,6 +71,8 @@ export interface SpaceBenchResult {
   singleScaling: number;
   /** separate(2) / pooled(1): what two workers gain when they share nothing (the ceiling). */
   separateScaling: number;
+  /** Lock bounces per pair, two workers interleaved in one thread (space-bounces.ts). */
+  bounces: SpaceBounces[];
 }
 
 const PAGE = 4096;
@@ -178,6 +181,9 @@ export async function runSpaceBench(o: SpaceBenchOptions): Promise<SpaceBenchRes
     }
   }
   const pps = (mode: SpaceMode, w: number) => of(mode, w).map((r) => r.pairsPerSec);
+  const bounces = (['single-lock', 'pooled'] as const).map((m) =>
+    measureSpaceBounces(m, Math.min(o.pairs, 200_000), o.live, o.maxPages),
+  );
   return {
     runs,
     median: med,
@@ -185,6 +191,7 @@ export async function runSpaceBench(o: SpaceBenchOptions): Promise<SpaceBenchRes
     pooledOverSingleAt2: pairedRatio(pps('pooled', 2), pps('single-lock', 2)),
     singleScaling: pairedRatio(pps('single-lock', 2), pps('single-lock', 1)),
     separateScaling: pairedRatio(pps('separate', 2), pps('pooled', 1)),
+    bounces,
   };
 }
 
@@ -210,6 +217,15 @@ export function formatSpaceBench(r: SpaceBenchResult, workers: number[]): string
     `- separate spaces (the machine's ceiling now), 2 workers / pooled 1 worker: ${fmt(r.separateScaling, 2)}x`,
     `- CPU ns per pair (all threads), 1 / 2 workers: ${SPACE_MODES.map((m) => `${m} ${workers.map((w) => fmt(r.median[m][w]!.cpuNsPerPair, 0)).join(' / ')}`).join(', ')}`,
     '- ratios are medians of the ratios paired by repetition',
+    `- lock acquisitions per alloc+free pair, and how many of them follow the other worker (a cache line moved between cores), two workers taking turns pair by pair in one thread (independent of the load): ${r.bounces
+      .map(
+        (b) =>
+          `${b.mode}: ${(['space', 'caches', 'shards'] as const)
+            .filter((g) => b.groups[g].acquisitions > 0)
+            .map((g) => `${g} ${fmt(b.groups[g].acquisitions, 3)} / ${fmt(b.groups[g].bounces, 3)}`)
+            .join(', ')}`,
+      )
+      .join('; ')}`,
     `- 1-minute load average at the end of the runs: ${fmt(Math.min(...r.runs.map((x) => x.load)), 2)} to ${fmt(Math.max(...r.runs.map((x) => x.load)), 2)}`,
   );
   return lines.join('\n');
