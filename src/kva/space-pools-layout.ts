@@ -17,7 +17,7 @@ import { makeFixedBuffer, type AnyBuffer } from '../shared/buffers.js';
  *
  *   [0, 32)       header: magic, caches, classes, lazyMax, shards, zone shift, home shift
  *                 (written once)
- *   [32, 32+64)   busy shard heads (record ids, written once)
+ *   [32, 32+512)  busy shard heads (record ids, written once)
  *   then per cache c, at CACHE_BASE + c * stride (stride a multiple of 32 words: 128 bytes,
  *   so that two workers' caches never share a cache line or its prefetch pair):
  *     0 lazy head   1 lazy count   2 pooled count   4-5 busy delta (f64)
@@ -40,8 +40,11 @@ export const SHARD_BASE = 32;
  * caches): an area starting in home h, zone z (of 2^ZONE_SHIFT pages) is in shard
  * h * (SHARDS / caches) + z mod (SHARDS / caches). So a worker that frees what it allocated
  * touches only its home's shards, and two workers never write one shard's lock or tree.
+ * 512: a home of the default 8 caches keeps 64 shards, so that one worker's areas spread over
+ * as many small trees as all workers' did over the 64 shards without homes (a home of 8
+ * shards made each tree 8 times larger: 3 more levels per lookup, insert and erase).
  */
-export const SHARDS = 64;
+export const SHARDS = 512;
 export const ZONE_SHIFT = 6;
 export const CACHE_BASE = SHARD_BASE + SHARDS;
 export const K_LAZY = 0;
@@ -70,15 +73,18 @@ export function poolLockCount(caches: number): number {
  * log2 of a home's pages for a space of `pages` pages and `caches` caches: the least power of
  * two that makes `caches` homes cover the space (the last homes may be short or beyond the
  * end: their caches then allocate anywhere in the window). -1 (no homes: every cache takes
- * the lowest fit in the window, and a shard is its zone mod SHARDS) when a home would not
- * span one zone for each of its shards: in a space that small, homes would cut the free
- * space into pieces too small to be worth it (a 4-page space of 8 caches would cut a 2-page
- * request's room in two).
+ * the lowest fit in the window, and a shard is its zone mod SHARDS) when a home would hold
+ * less than MIN_HOME_PAGES: in a space that small, homes would cut the free space into
+ * pieces too small to be worth it (a 4-page space of 8 caches would cut a 2-page request's
+ * room in two).
  */
+/** The least home: 8 zones. */
+export const MIN_HOME_PAGES = 8 * 2 ** ZONE_SHIFT;
+
 export function homeShiftOf(pages: number, caches: number): number {
   let shift = 0;
   while (2 ** shift * caches < pages) shift++;
-  return 2 ** shift >= 2 ** ZONE_SHIFT * (SHARDS / caches) ? shift : -1;
+  return 2 ** shift >= MIN_HOME_PAGES ? shift : -1;
 }
 
 /** The pools buffer of a new space of `pages` pages, with SHARDS empty busy trees made in `s`. */

@@ -64,7 +64,7 @@ const S_BUSY_BYTES = 0;
 // (V8 folds a module's own constants but loads imported ones at every use; test/kva/layout.test.ts
 // checks the copies).
 const SHARD_BASE = 32;
-const SHARDS = 64;
+const SHARDS = 512;
 const ZONE_SHIFT = 6;
 const K_LAZY = 0;
 const K_LAZY_N = 1;

@@ -63,7 +63,7 @@ export interface VmapSpaceOptions {
    * the tree (an allocation that finds no room purges every worker's lists and pools). A
    * worker's allocations from the free tree take the lowest fit in its own home first (the
    * space is cut into `caches` equal homes, home c for cache c; in a space too small for
-   * homes, under 64 x 64 pages, there are none) and the lowest fit in the whole window when
+   * homes, with homes under 512 pages, there are none) and the lowest fit in the whole window when
    * its home has no room: so workers' areas stay apart and their operations touch no common
    * cache line. So addresses are no longer the lowest possible. `true` takes the defaults.
    * @defaultValue false

@@ -20,12 +20,13 @@ test('homes: the least power of two of pages that lets the caches cover the spac
   assert.equal(homeShiftOf(4000, 4), 10);
   assert.equal(homeShiftOf(4097, 4), 11);
   assert.equal(homeShiftOf(2 ** 24, 8), 21);
-  assert.equal(homeShiftOf(2 ** 12, 64), 6);
-  // A home must span a zone for each of its shards (64 pages x 64 / caches), else no homes.
+  assert.equal(homeShiftOf(2 ** 15, 64), 9);
+  // A home must span 8 zones (512 pages), else no homes.
   assert.equal(homeShiftOf(4095, 4), 10);
   assert.equal(homeShiftOf(1024, 4), -1);
   assert.equal(homeShiftOf(4, 8), -1);
   assert.equal(homeShiftOf(1, 1), -1);
+  assert.equal(homeShiftOf(2 ** 12, 64), -1);
 });
 
 test("homes: each cache allocates in its own home first, and in the window's rest after", () => {
