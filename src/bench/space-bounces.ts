@@ -71,11 +71,12 @@ export function measureSpaceBounces(
   for (let n = 0; n < pairs; n++) for (const w of ws) pair(w);
   table.setStats(false);
   first.check();
-  const locks = first.locks();
+  // By slot: the space's lock is in the list twice (the space's and its pools' handle on it).
+  const locks = new Map(first.locks().map((l) => [l.index, l]));
   const group = (name: string): LockBounces => {
     let acq = 0;
     let b = 0;
-    for (const l of locks) {
+    for (const l of locks.values()) {
       if (l.name !== name) continue;
       const s = table.stat(l.index, name);
       acq += s.acquisitions;
