@@ -16,8 +16,10 @@ export const SPACE_FLAGS = {
 export const SPACE_HELP = `bench space: one VmapSpace shared by 1 and 2 workers (threads), each doing random-size
 (1 to 16 pages) alloc/free pairs over a ring of live ranges, one in 64 kept for good (at most
 512 a worker): the single-lock space (concurrent: true) against the pooled one (pools: true),
-in one run. Prints alloc+free pairs per second, ns per pair on one worker, and the ratios
-(pooled 2 workers / 1 worker, pooled / single-lock at 2 workers), medians over repetitions.
+in one run; at 2 workers also the same workload on a pooled space per worker (separate: the
+machine's ceiling at that moment). Prints alloc+free pairs per second, ns per pair on one
+worker, the load average, and the ratios (pooled 2 workers / 1 worker, pooled / single-lock at
+2 workers, and separate 2 workers / pooled 1 worker beside them), medians over repetitions.
 
   --pairs N           timed alloc+free pairs per worker and run (default 500000)
   --reps R            repetitions, modes alternating (default 5)

@@ -5,8 +5,16 @@
  *
  * Holds: SpacePools (one per VmapSpace instance, i.e. per worker): the fast paths (a range of
  * a pooled size taken from this worker's cache; a free pushed onto its lazy list), the slow
- * path (the free tree under the space's lock), the purge and the decay, the busy shards'
- * lookups. The pools buffer's layout and its creation are in space-pools-layout.ts.
+ * path (the free tree under the space's lock, in this cache's home first), the purge and the
+ * decay, the busy shards' lookups. The pools buffer's layout and its creation are in
+ * space-pools-layout.ts.
+ *
+ * Why homes: two workers whose areas interleave at fine grain (as lowest-fit placement makes
+ * them) write the same shard locks, shard trees and shard head records on most operations,
+ * so those cache lines move between the cores at every step and the second worker adds
+ * little (measured: 1.10x at 2 workers). With each cache's slow path placing its areas in its
+ * own region of the space, and that region's zones mapped to shards of its own, a worker
+ * that frees what it allocated touches no line another worker writes on its fast paths.
  * Invariant (between calls, all locks free): every range of the space is in exactly one of
  * the free tree, a busy shard (the one of its start address), a cache's lazy list or a
  * cache's pool of its size; the counters of each cache equal what its lists hold, and
@@ -33,7 +41,14 @@ import { VmallocError } from '../errors.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
 import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
 import type { VaStore } from './vmap-area.js';
-import { CACHE_BASE, P_CACHES, P_CLASSES, P_LAZY_MAX, cacheStride } from './space-pools-layout.js';
+import {
+  CACHE_BASE,
+  P_CACHES,
+  P_CLASSES,
+  P_HOME_SHIFT,
+  P_LAZY_MAX,
+  cacheStride,
+} from './space-pools-layout.js';
 import type { Lock } from '../shared/lock.js';
 import type { AnyBuffer } from '../shared/buffers.js';
 
@@ -49,7 +64,7 @@ const S_BUSY_BYTES = 0;
 // (V8 folds a module's own constants but loads imported ones at every use; test/kva/layout.test.ts
 // checks the copies).
 const SHARD_BASE = 32;
-const SHARDS = 64;
+const SHARDS = 512;
 const ZONE_SHIFT = 6;
 const K_LAZY = 0;
 const K_LAZY_N = 1;
@@ -75,6 +90,13 @@ export class SpacePools {
   private readonly myLock: Lock;
   /** 1 / (page size * 2^ZONE_SHIFT): a multiply, exact (powers of two). */
   private readonly zoneInv: number;
+  /** 1 / (bytes of a home): likewise. */
+  private readonly homeInv: number;
+  /** log2(SHARDS / caches): a home's shards are [home << perShift, (home + 1) << perShift). */
+  private readonly perShift: number;
+  /** This cache's home [homeLo, homeHi) (homeHi may lie beyond the space's end). */
+  private readonly homeLo: number;
+  private readonly homeHi: number;
 
   constructor(
     readonly s: VaStore,
@@ -105,16 +127,36 @@ export class SpacePools {
     );
     this.myLock = this.cacheLocks[cpu & (this.caches - 1)]!;
     this.zoneInv = 1 / (pageSize * 2 ** ZONE_SHIFT);
+    const shift = this.w[P_HOME_SHIFT]!;
+    if (shift < 0) {
+      // No homes: one home holding the whole space and every shard.
+      this.homeInv = 0;
+      this.perShift = Math.log2(SHARDS);
+      this.homeLo = -Infinity;
+      this.homeHi = Infinity;
+    } else {
+      const homeBytes = pageSize * 2 ** shift;
+      this.homeInv = 1 / homeBytes;
+      this.perShift = Math.log2(SHARDS / this.caches);
+      this.homeLo = start + (cpu & (this.caches - 1)) * homeBytes;
+      this.homeHi = this.homeLo + homeBytes;
+    }
   }
 
   cacheBase(c: number): number {
     return CACHE_BASE + c * this.stride;
   }
 
-  /** The shard of the area starting at `addr`: zone number mod SHARDS. */
+  /** The shard of the area starting at `addr`: its home's, by zone (space-pools-layout.ts). */
   shardOf(addr: number): number {
-    // ToInt32 keeps the low bits of the zone number exactly (it is below 2^53).
-    return Math.floor((addr - this.start) * this.zoneInv) & (SHARDS - 1);
+    // ToInt32 keeps the low bits of the zone number exactly (it is below 2^53); a home
+    // number is below `caches`.
+    const rel = addr - this.start;
+    const per = this.perShift;
+    return (
+      ((Math.floor(rel * this.homeInv) & (this.caches - 1)) << per) |
+      (Math.floor(rel * this.zoneInv) & ((1 << per) - 1))
+    );
   }
 
   shardHead(k: number): number {
@@ -176,10 +218,10 @@ export class SpacePools {
     this.spaceLock.lock(this.cpu);
     try {
       this.s.refreshViews();
-      let va = this.treeAlloc(size, align);
+      let va = this.homeFirst(size, align);
       if (va === 0 && this.held() > 0) {
         this.purgeLocked(true);
-        va = this.treeAlloc(size, align);
+        va = this.homeFirst(size, align);
       }
       if (va === 0) return 0;
       this.shardInsert(va);
@@ -198,6 +240,31 @@ export class SpacePools {
       n += Atomics.load(this.w, o + K_LAZY_N) + Atomics.load(this.w, o + K_POOLED_N);
     }
     return n;
+  }
+
+  /**
+   * treeAlloc() in the request's window cut down to this cache's home first, then in the whole
+   * window (space's lock held). Homes keep two workers' areas, and so their busy shards, apart.
+   */
+  private homeFirst(size: number, align: number): number {
+    const win = this.win;
+    const lo = win[0]!;
+    const hi = win[1]!;
+    const hlo = lo > this.homeLo ? lo : this.homeLo;
+    const hhi = hi < this.homeHi ? hi : this.homeHi;
+    if (hhi - hlo >= size && (hlo !== lo || hhi !== hi)) {
+      win[0] = hlo;
+      win[1] = hhi;
+      let va: number;
+      try {
+        va = this.treeAlloc(size, align);
+      } finally {
+        win[0] = lo;
+        win[1] = hi;
+      }
+      if (va !== 0) return va;
+    }
+    return this.treeAlloc(size, align);
   }
 
   /** A new area cut from the free tree (space's lock held), or 0. */
@@ -300,7 +367,10 @@ export class SpacePools {
     return true;
   }
 
-  /** Runs a purge under the space's lock; returns the ranges that went back to the free tree. */
+  /**
+   * Runs a purge under the space's lock: of every cache when `full`, else of this worker's
+   * cache alone; returns the ranges that went back to the free tree.
+   */
   purge(full: boolean): number {
     this.spaceLock.lock(this.cpu);
     try {
@@ -312,10 +382,17 @@ export class SpacePools {
   }
 
   /**
-   * The purge (space's lock held): in every cache, first the decay (a quarter of each pool,
-   * rounded down, the most recent first; all of it when `full`), then the lazy list moves to
-   * the pools of its sizes (to the free tree when too big, or when `full`). What leaves the
-   * caches is merged into the free tree after each cache's lock is released.
+   * The purge (space's lock held): in every cache when `full`, else in this worker's alone,
+   * first the decay (a quarter of each pool, rounded down, the most recent first; all of it
+   * when `full`), then the lazy list moves to the pools of its sizes (to the free tree when
+   * too big, or when `full`). What leaves the caches is merged into the free tree after each
+   * cache's lock is released.
+   *
+   * Differs from kernel: a purge at the lazy threshold covers the purging worker's cache only
+   * (the kernel's purges every node, as its TLB flush is global): rewriting another worker's
+   * lists and records would move their cache lines to this core on every purge. Another
+   * cache's ranges go back to the tree at a full purge (an allocation that finds no room,
+   * or purge()), so no allocation fails for them.
    */
   private purgeLocked(full: boolean): number {
     const s = this.s;
@@ -324,7 +401,8 @@ export class SpacePools {
     const cls = this.classes;
     const page = this.pageSize;
     let out = 0;
-    for (let c = 0; c < this.caches; c++) {
+    const mine = this.cpu & (this.caches - 1);
+    for (let c = full ? 0 : mine; c < (full ? this.caches : mine + 1); c++) {
       const o = this.cacheBase(c);
       const fo = o >> 1;
       if (Atomics.load(w, o + K_LAZY_N) === 0 && Atomics.load(w, o + K_POOLED_N) === 0) continue;

@@ -23,6 +23,7 @@ import {
   CACHE_BASE,
   POOLS_MAGIC,
   P_CACHES,
+  P_HOME_SHIFT,
   P_CLASSES,
   P_MAGIC,
   P_SHARDS,
@@ -88,7 +89,7 @@ export function createSpaceHandle(cfg: SpaceConfig): VmapSpaceHandle {
   ctl[C_BUSY_HEAD] = busyHead;
   rbListInit(s, freeHead);
   rbListInit(s, busyHead);
-  const pools = cfg.pools === null ? null : createPools(s, cfg.pools);
+  const pools = cfg.pools === null ? null : createPools(s, cfg.pools, (end - start) / pageSize);
   ctl[C_FLAGS] = (cfg.exact ? F_EXACT : 0) | (pools === null ? 0 : F_POOLS);
   const va = s.alloc();
   s.setRange(va, start, end);
@@ -147,6 +148,7 @@ function checkPoolsBuffer(value: unknown): number {
   if (
     Atomics.load(w, P_MAGIC) !== POOLS_MAGIC ||
     w[P_SHARDS] !== SHARDS ||
+    !(w[P_HOME_SHIFT]! >= -1 && w[P_HOME_SHIFT]! <= 53) ||
     !(caches >= 1 && caches <= 64 && (caches & (caches - 1)) === 0) ||
     !(classes >= 1 && classes <= 256) ||
     value.byteLength !== poolsWords(caches, classes) * 4

@@ -59,8 +59,14 @@ export interface VmapSpaceOptions {
    * shared lock. A freed range is not free at once: it waits on its worker's lazy list until
    * a purge (when the list reaches `lazyMax`, or when an allocation finds no room) moves it to
    * that worker's pool of its size, from which an allocation of exactly that size takes it,
-   * or back into the free tree; each purge returns a quarter of every pool to the tree. So
-   * addresses are no longer the lowest possible. `true` takes the defaults. @defaultValue false
+   * or back into the free tree; each purge returns a quarter of the purging worker's pools to
+   * the tree (an allocation that finds no room purges every worker's lists and pools). A
+   * worker's allocations from the free tree take the lowest fit in its own home first (the
+   * space is cut into `caches` equal homes, home c for cache c; in a space too small for
+   * homes, with homes under 512 pages, there are none) and the lowest fit in the whole window when
+   * its home has no room: so workers' areas stay apart and their operations touch no common
+   * cache line. So addresses are no longer the lowest possible. `true` takes the defaults.
+   * @defaultValue false
    */
   pools?: boolean | VmapSpacePoolOptions;
 }
