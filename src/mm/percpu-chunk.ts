@@ -38,7 +38,7 @@ const H_POPULATED = 4; // populated pages, every unit counted
 const HEADER_WORDS = 16;
 
 /** Record words. */
-const C_STATE = 0; // 0: free slot, 1: live chunk
+const C_STATE = 0; // a ChunkState
 const C_FREE = 1;
 const C_CONTIG = 2;
 const C_NR_ALLOC = 3;
@@ -48,6 +48,19 @@ const C_POPULATED = 6;
 const C_FAIL_BITS = 7;
 const C_FAIL_ALIGN = 8;
 const C_BITS = 10; // populated bitmap, then alloc map, then bound map
+
+/**
+ * A slot's state. CREATING and DESTROYING mark a chunk whose areas are being made or freed
+ * (pcpu_alloc_mutex held): a holder killed there leaves a chunk recovery drops whole.
+ */
+export const ChunkState = {
+  FREE: 0,
+  LIVE: 1,
+  /** base recorded (or still 0 before pcpu_get_vm_areas found one), not initialised */
+  CREATING: 2,
+  /** being depopulated and its areas freed */
+  DESTROYING: 3,
+} as const;
 
 /** The geometry every thread derives from the configuration. */
 export interface PcpuGeometry {
@@ -157,22 +170,44 @@ export class PcpuChunks {
     return n;
   }
 
-  /** Makes slot `c` a live, empty chunk whose unit 0 starts at `base`. */
+  /**
+   * Claims free slot `c` for a chunk being made (base 0: not found yet); its state says so
+   * before any area is made, so that a holder killed half-way leaves a chunk recovery drops.
+   */
+  setCreating(c: number, base: number): void {
+    const o = this.rec(c);
+    this.d[(o + C_BASE) >> 1] = base;
+    this.w[o + C_STATE] = ChunkState.CREATING;
+  }
+
+  /** Makes CREATING slot `c` a live, empty chunk whose unit 0 starts at `base`. */
   init(c: number, base: number): void {
     const o = this.rec(c);
-    this.w.fill(0, o, o + this.recWords);
-    this.w[o + C_STATE] = 1;
+    // Every word but the state and the base first; the state goes LIVE last.
+    this.w.fill(0, o + 1, o + C_BASE);
+    this.w.fill(0, o + C_BASE + 2, o + this.recWords);
     this.w[o + C_FREE] = this.g.mapBits;
     this.w[o + C_CONTIG] = this.g.mapBits;
     this.d[(o + C_BASE) >> 1] = base;
+    this.w[o + C_STATE] = ChunkState.LIVE;
     this.w[H_LIVE]!++;
     this.w[H_CREATED]!++;
+  }
+
+  /** Live chunk `c` is being destroyed (it leaves the live ones; release() ends it). */
+  setDestroying(c: number): void {
+    this.w[this.rec(c) + C_STATE] = ChunkState.DESTROYING;
+  }
+
+  /** The slot's state (a ChunkState, or garbage if a record was half written). */
+  state(c: number): number {
+    return this.w[this.rec(c) + C_STATE]!;
   }
 
   /** Slot `c` is free again (its pages and areas are gone). */
   release(c: number): void {
     const o = this.rec(c);
-    this.w[o + C_STATE] = 0;
+    this.w[o + C_STATE] = ChunkState.FREE;
     this.w[H_LIVE]!--;
     this.w[H_DESTROYED]!++;
   }
@@ -365,6 +400,75 @@ export class PcpuChunks {
       pos = this.next(o, runEnd, limit, false);
     }
     return best;
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  /**
+   * Recovery (world stopped): makes live chunk `c`'s maps agree with each other, dropping what
+   * a killed mark() or clear() left half-written (a bound bit on a free unit; allocated units
+   * that no bound bit starts), and recomputes its counters. Returns the units dropped.
+   */
+  repairMaps(c: number): number {
+    const o = this.rec(c);
+    const a = this.allocMap(c);
+    const b = this.boundMap(c);
+    const limit = this.g.mapBits;
+    let dropped = 0;
+    let free = 0;
+    let bounds = 0;
+    let inAlloc = false;
+    for (let i = 0; i < limit; i++) {
+      const used = this.bit(a, i);
+      const bound = this.bit(b, i);
+      if (bound && !used) this.fill(b, i, i + 1, false);
+      if (!used) {
+        free++;
+        inAlloc = false;
+        continue;
+      }
+      if (bound) {
+        bounds++;
+        inAlloc = true;
+      } else if (!inAlloc) {
+        this.fill(a, i, i + 1, false);
+        dropped++;
+        free++;
+      }
+    }
+    this.w[o + C_FREE] = free;
+    this.w[o + C_NR_ALLOC] = bounds;
+    this.w[o + C_FAIL_BITS] = 0;
+    this.w[o + C_FAIL_ALIGN] = 0;
+    this.w[o + C_CONTIG] = this.largestRun(c);
+    return dropped;
+  }
+
+  /** Clears populated bit `page` without the counters (recount() follows). */
+  clearPopulatedBit(c: number, page: number): void {
+    const at = this.rec(c) + C_BITS + (page >>> 5);
+    this.w[at] = this.w[at]! & ~(1 << (page & 31));
+  }
+
+  /** Frees slot `c` without the counters (recount() follows). */
+  drop(c: number): void {
+    this.w[this.rec(c) + C_STATE] = ChunkState.FREE;
+  }
+
+  /** Recomputes every live chunk's populated count and the header's live and populated. */
+  recount(): void {
+    let live = 0;
+    let pages = 0;
+    for (let c = 0; c < this.slots; c++) {
+      if (!this.isLive(c)) continue;
+      live++;
+      let pop = 0;
+      for (let p = 0; p < this.g.unitPages; p++) if (this.isPopulated(c, p)) pop++;
+      this.w[this.rec(c) + C_POPULATED] = pop;
+      pages += pop * this.g.nrCpus;
+    }
+    this.w[H_LIVE] = live;
+    this.w[H_POPULATED] = pages;
   }
 
   /** Checks a live chunk's maps and counters; the first problem, or null. */
