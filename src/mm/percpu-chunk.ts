@@ -23,6 +23,7 @@
  */
 
 import { type AnyBuffer, growBuffer, makeGrowableBuffer } from '../shared/buffers.js';
+import { S_PCPU_CLEARING, S_PCPU_MARKING, stepHook } from '../shared/step-hook.js';
 
 /** PCPU_MIN_ALLOC_SIZE: the allocation unit of a chunk's maps. */
 export const PCPU_MIN_ALLOC_SIZE = 4;
@@ -35,6 +36,17 @@ const H_LIVE = 1; // live chunks
 const H_CREATED = 2;
 const H_DESTROYED = 3;
 const H_POPULATED = 4; // populated pages, every unit counted
+/**
+ * The map change in flight (one at a time, under pcpu_alloc_mutex): its kind (0: none, 1: a
+ * mark, 2: a clear), chunk, first unit and units, written before the maps; recovery undoes a
+ * mark and finishes a clear from them.
+ */
+const H_OP = 5;
+const H_OP_CHUNK = 6;
+const H_OP_START = 7;
+const H_OP_BITS = 8;
+export const PCPU_OP_MARK = 1;
+export const PCPU_OP_CLEAR = 2;
 const HEADER_WORDS = 16;
 
 /** Record words. */
@@ -350,11 +362,47 @@ export class PcpuChunks {
   /** Marks [start, start + bits) allocated. Kernel: pcpu_alloc_area(). */
   mark(c: number, start: number, bits: number): void {
     const o = this.rec(c);
+    this.intend(PCPU_OP_MARK, c, start, bits);
     this.fill(this.allocMap(c), start, start + bits, true);
+    if (stepHook !== null) stepHook(S_PCPU_MARKING);
     this.fill(this.boundMap(c), start, start + 1, true);
     this.w[o + C_FREE]! -= bits;
     this.w[o + C_NR_ALLOC]!++;
     this.w[o + C_CONTIG] = this.largestRun(c);
+    this.w[H_OP] = 0;
+  }
+
+  /** Records the map change about to be made (see H_OP). */
+  private intend(kind: number, c: number, start: number, bits: number): void {
+    this.w[H_OP_CHUNK] = c;
+    this.w[H_OP_START] = start;
+    this.w[H_OP_BITS] = bits;
+    this.w[H_OP] = kind;
+  }
+
+  /**
+   * Recovery: the map change a killed holder left in flight, [kind, chunk, start, bits], or
+   * null; and forgets it.
+   */
+  takeInflight(): [number, number, number, number] | null {
+    const kind = this.w[H_OP]!;
+    this.w[H_OP] = 0;
+    if (kind !== PCPU_OP_MARK && kind !== PCPU_OP_CLEAR) return null;
+    return [kind, this.w[H_OP_CHUNK]!, this.w[H_OP_START]!, this.w[H_OP_BITS]!];
+  }
+
+  /**
+   * Recovery: undoes a mark (kind MARK) or finishes a clear (CLEAR) of [start, start + bits)
+   * in live chunk `c`, maps only (repairMaps() recounts). False when the words are not a range
+   * of the chunk.
+   */
+  settle(kind: number, c: number, start: number, bits: number): boolean {
+    if (!(c >= 0 && c < this.slots && this.isLive(c))) return false;
+    if (!(start >= 0 && bits >= 1 && start + bits <= this.g.mapBits)) return false;
+    void kind; // both end with the range free
+    this.fill(this.allocMap(c), start, start + bits, false);
+    this.fill(this.boundMap(c), start, start + 1, false);
+    return true;
   }
 
   /**
@@ -372,12 +420,15 @@ export class PcpuChunks {
   /** Clears the allocation at `start` of `bits` units. Kernel: pcpu_free_area(). */
   clear(c: number, start: number, bits: number): void {
     const o = this.rec(c);
+    this.intend(PCPU_OP_CLEAR, c, start, bits);
     this.fill(this.allocMap(c), start, start + bits, false);
+    if (stepHook !== null) stepHook(S_PCPU_CLEARING);
     this.fill(this.boundMap(c), start, start + 1, false);
     this.w[o + C_FREE]! += bits;
     this.w[o + C_NR_ALLOC]!--;
     this.w[o + C_FAIL_BITS] = 0;
     this.w[o + C_CONTIG] = this.largestRun(c);
+    this.w[H_OP] = 0;
   }
 
   /** Allocated units in [from, to). */

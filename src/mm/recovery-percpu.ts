@@ -19,10 +19,11 @@
  *   unmapped: depopulation stopped; mapped in some units, bit clear: population stopped) holds
  *   no allocation, so it is unmapped in every unit and its bit cleared (its frames go back to
  *   the free lists through the frames part);
- * - allocation maps: a bound bit on a free unit is cleared, allocated units no bound bit
- *   starts are freed (a mark() or clear() stopped half-way: that allocation was the dead
- *   caller's and never returned); a completely marked allocation stays, as a dead cpu's
- *   vmalloc area does, until freed by address;
+ * - allocation maps: the change in flight that mark() / clear() record in the header before
+ *   they write is settled: a mark undone (that allocation was the dead caller's and never
+ *   returned), a clear finished; then, as a safety net, a bound bit on a free unit is cleared
+ *   and allocated units no bound bit starts are freed, and the counters recomputed. A mark
+ *   that completed stays, as a dead cpu's vmalloc area does, until freed by address;
  * - a chunk CREATING (its areas being made) or DESTROYING (being depopulated, its areas
  *   freed), or one whose units are not all kept areas, is dropped whole: its kept areas leave
  *   run.keptVa (their ranges are free afterwards), its slot is free. A dropped chunk held no
@@ -30,7 +31,7 @@
  */
 
 import { VaFlags } from '../kva/vmap-area.js';
-import { ChunkState } from './percpu-chunk.js';
+import { ChunkState, PCPU_OP_MARK } from './percpu-chunk.js';
 import type { RecoveryPart, RecoveryRun } from './recovery.js';
 
 function bump(run: RecoveryRun, kind: string, n = 1): void {
@@ -119,6 +120,10 @@ export const percpuPart: RecoveryPart = {
     const pt = ctx.pageTable;
     const ps = ctx.pageSize;
     for (const c of droppedChunks) chunks.drop(c);
+    // The map change in flight: a mark undone (its allocation never returned), a clear done.
+    const op = chunks.takeInflight();
+    if (op !== null && chunks.settle(op[0], op[1], op[2], op[3]))
+      bump(run, op[0] === PCPU_OP_MARK ? 'percpu marks undone' : 'percpu clears finished');
     let pages = 0;
     let units = 0;
     keptChunks.forEach((c, k) => {

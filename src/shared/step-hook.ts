@@ -70,6 +70,8 @@ export const STEPS = [
   'percpu: chunk depopulated, areas not freed (locked: pcpu_alloc_mutex)',
   'percpu: chunk areas partly freed (locked: pcpu_alloc_mutex)',
   'pcpu_get_vm_areas: some areas busy, others not',
+  'percpu: allocation map bits set, bound bit not (locked: pcpu_alloc_mutex)',
+  'percpu: allocation map bits cleared, bound bit not (locked: pcpu_alloc_mutex)',
 ] as const;
 
 export const S_ALLOC_RECORD = 1;
@@ -125,6 +127,8 @@ export const S_PCPU_CLEARED = 50;
 export const S_PCPU_DEPOPULATED = 51;
 export const S_PCPU_DESTROYING = 52;
 export const S_PCPU_VMS_BUSY = 53;
+export const S_PCPU_MARKING = 54;
+export const S_PCPU_CLEARING = 55;
 
 /** The installed hook (null: none). Step points test it inline: `if (stepHook !== null)`. */
 export let stepHook: ((step: number) => void) | null = null;

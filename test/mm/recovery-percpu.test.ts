@@ -19,11 +19,13 @@ import type { VmContext } from '../../src/mm/shared-state.js';
 import {
   STEPS,
   S_PCPU_CLEARED,
+  S_PCPU_CLEARING,
   S_PCPU_CREATING,
   S_PCPU_DEPOPULATED,
   S_PCPU_DESTROYING,
   S_PCPU_MAPPING,
   S_PCPU_MARKED,
+  S_PCPU_MARKING,
   S_PCPU_POPULATED,
   S_PCPU_UNMAPPING,
   S_PCPU_VMS_BUSY,
@@ -102,6 +104,8 @@ const noObjs = (): Obj[] => [];
 
 const SCENARIOS: {
   step: number;
+  /** Told apart from another scenario of the same step. */
+  what?: string;
   before: (v: Vmalloc) => Obj[];
   /** Allocates (pushing what it made onto objs), or frees objs. */
   op: (v: Vmalloc, objs: Obj[]) => void;
@@ -115,12 +119,20 @@ const SCENARIOS: {
   { step: S_PCPU_UNMAPPING, before: fill, op: freeAll },
   { step: S_PCPU_DEPOPULATED, before: fill, op: freeAll },
   { step: S_PCPU_DESTROYING, before: fill, op: freeAll },
+  { step: S_PCPU_MARKING, before: noObjs, op: fresh },
+  {
+    step: S_PCPU_MARKING,
+    what: "right after cpu 0's last object, which the half-set bits must not join",
+    before: noObjs,
+    op: (v, objs) => void objs.push(allocSigned(v, 64, 5, 4)),
+  },
+  { step: S_PCPU_CLEARING, before: fill, op: freeAll },
 ];
 
 for (const design of ['nodes', 'global'] as const) {
   describe(`recovery and the percpu allocator (${design})`, () => {
     for (const sc of SCENARIOS) {
-      test(`cpu 1 stopped at "${STEPS[sc.step]}"`, () => {
+      test(`cpu 1 stopped at "${STEPS[sc.step]}"${sc.what ? ` (${sc.what})` : ''}`, () => {
         const vm = createVmalloc({ nrCpus: NR_CPUS, logger: null, design, lockTimeoutMs: 600_000 });
         const mine = [
           allocSigned(vm, 16, 1),
@@ -129,6 +141,7 @@ for (const design of ['nodes', 'global'] as const) {
         ];
         const v1 = attachVmalloc(vm.handle, { cpu: 1, logger: null });
         const theirs = sc.before(v1);
+        const freeBefore = vm.percpuInfo().freeBytes;
         stopAt(sc.step, () => sc.op(v1, theirs));
         ctxOf(vm).lockTable.markCpuDead(1);
         const report = vm.recover();
@@ -136,6 +149,8 @@ for (const design of ['nodes', 'global'] as const) {
         vm.check();
         assert.equal(pcpuAreas(vm), vm.percpuInfo().chunks * NR_CPUS, 'pcpu areas of no chunk');
         assertSigned(vm, mine);
+        if (sc.step === S_PCPU_MARKING)
+          assert.equal(vm.percpuInfo().freeBytes, freeBefore, 'the half-made mark undone');
         // The dead cpu's complete objects stay allocated with their bytes (until freed by
         // address, as a dead cpu's vmalloc areas); what it freed or half made is gone.
         if (sc.before === noObjs) assertSigned(vm, theirs);
@@ -151,6 +166,13 @@ for (const design of ['nodes', 'global'] as const) {
         // What stays is the dead cpu's own: its objects, and the one whose marking completed.
         const left = vm.percpuInfo().allocations;
         assert.ok(left <= theirs.length + 1, `allocations ${left}`);
+        // A mark stopped half-way is undone, a clear stopped half-way finished.
+        if (sc.step === S_PCPU_MARKING) {
+          assert.equal(left, 0);
+          const info = vm.percpuInfo();
+          assert.equal(info.freeBytes, info.chunks * info.unitSize, 'every unit free');
+        }
+        if (sc.step === S_PCPU_CLEARING) assert.equal(left, theirs.length - 1);
         if (sc.before === noObjs) {
           for (const o of theirs) vm.freePercpu(o.ptr);
           vm.check();
