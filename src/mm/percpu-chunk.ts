@@ -4,6 +4,7 @@
  * Holds: PcpuChunks: the layout of the buffer (a header, then one record per chunk slot), the
  * accessors of a record, and the bitmap work inside a chunk: the first fit of an aligned run,
  * marking and clearing an allocation, the largest free run (the contig hint).
+ * Recovery (src/mm/recovery-percpu.ts) reads the slot states and the map change in flight.
  * Invariant (with pcpu_alloc_mutex held, between calls): in a live chunk, the alloc map's set
  * bits are exactly the allocated 4-byte units; the bound map has a bit at the first unit of
  * each allocation and nowhere else; freeBits counts the clear alloc bits, contig is the
@@ -18,6 +19,7 @@
  * found no aligned fit is remembered until a free (the kernel's scan hints play that part).
  *
  *   buffer:  | header (16 words) | chunk 0 | chunk 1 | ...            (grows by whole slots)
+ *   header:  | slots live created destroyed populated | op chunk start bits (in flight) | - |
  *   chunk:   | state freeBits contig nrAlloc base(f64) nrPopulated - | populated bits |
  *            | alloc map (mapWords) | bound map (mapWords) |
  */
