@@ -18,6 +18,7 @@ import { type VmallocinfoImport, loadVmallocinfo } from '../mm/vmallocinfo-impor
 import {
   type PercpuInfo,
   allocPercpu,
+  pcpuFreeCleared,
   freePercpu,
   pcpuFreeVmAreas,
   pcpuGetVmAreas,
@@ -297,14 +298,17 @@ export class VmallocMaps extends VmallocBase {
   allocPercpu(size: number, align = 1): number | null {
     const ctx = this.ctx;
     let ptr: number | null = null;
-    enterOp(ctx);
-    try {
-      ptr = allocPercpu(ctx, size, align);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
+    for (;;) {
+      enterOp(ctx);
+      try {
+        // A dead lock holder met: recovered (what this call had half made is dropped), retry.
+        ptr = allocPercpu(ctx, size, align);
+        break;
+      } catch (e) {
+        survive(ctx, e);
+      } finally {
+        leaveOp(ctx);
+      }
     }
     this.afterOp();
     return ptr;
@@ -316,14 +320,19 @@ export class VmallocMaps extends VmallocBase {
    */
   freePercpu(ptr: number | null | undefined): void {
     const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      freePercpu(ctx, ptr);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
+    for (;;) {
+      enterOp(ctx);
+      try {
+        freePercpu(ctx, ptr);
+        break;
+      } catch (e) {
+        survive(ctx, e);
+        // Recovered: not cleared yet, retry; cleared, the object is gone (whatever the call
+        // had left to do, destroying its chunk, the recovery finished or undid).
+        if (pcpuFreeCleared) break;
+      } finally {
+        leaveOp(ctx);
+      }
     }
     this.afterOp();
   }

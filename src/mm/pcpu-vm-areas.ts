@@ -27,6 +27,7 @@ import type { PcpuSeam } from '../designs/design.js';
 import { VaFlags, type VaStore } from '../kva/vmap-area.js';
 import { kernelHex } from '../shared/layout.js';
 import { ADDRESS_LIMIT, defaultCaller, throwEinval } from './args.js';
+import { S_PCPU_VMS_BUSY, stepHook } from '../shared/step-hook.js';
 import { releaseArea } from './free-path.js';
 import type { VmContext } from './shared-state.js';
 import { VmFlags } from './vm-struct.js';
@@ -222,12 +223,14 @@ function searchBase(s: VaStore, h: number, r: PcpuRequest): number {
 /**
  * Makes the areas of a checked request: their vm_struct ids in argument order, or null when
  * no base fits even after one reclaim. `faultAt` (tests only) makes the clip of that area fail,
- * on every attempt, to exercise the recovery.
+ * on every attempt, to exercise the recovery. `onBase` (the percpu allocator) learns the base
+ * before any area is busy, so that recovery can tell a half-made chunk's areas by it.
  */
 export function pcpuGetVmAreasChecked(
   ctx: VmContext,
   r: PcpuRequest,
   faultAt = -1,
+  onBase: ((base: number) => void) | null = null,
 ): number[] | null {
   const seam = pcpuSeamOf(ctx, FN);
   const s = ctx.s;
@@ -280,6 +283,7 @@ export function pcpuGetVmAreasChecked(
     ctx.areas.reclaimAndPurge(ctx.cpu);
     purged = true;
   }
+  if (onBase !== null) onBase(base);
   const caller = defaultCaller(ctx, FN);
   for (let i = 0; i < n; i++) {
     const va = vas[i]!;
@@ -291,6 +295,7 @@ export function pcpuGetVmAreasChecked(
     vms.setCaller(vm, caller);
     vms.setVa(vm, va);
     seam.insertBusy(ctx.cpu, va);
+    if (stepHook !== null && n > 1 && i === 0) stepHook(S_PCPU_VMS_BUSY);
   }
   return vmIds;
 }

@@ -4,6 +4,7 @@
  * Holds: PcpuChunks: the layout of the buffer (a header, then one record per chunk slot), the
  * accessors of a record, and the bitmap work inside a chunk: the first fit of an aligned run,
  * marking and clearing an allocation, the largest free run (the contig hint).
+ * Recovery (src/mm/recovery-percpu.ts) reads the slot states and the map change in flight.
  * Invariant (with pcpu_alloc_mutex held, between calls): in a live chunk, the alloc map's set
  * bits are exactly the allocated 4-byte units; the bound map has a bit at the first unit of
  * each allocation and nowhere else; freeBits counts the clear alloc bits, contig is the
@@ -18,11 +19,13 @@
  * found no aligned fit is remembered until a free (the kernel's scan hints play that part).
  *
  *   buffer:  | header (16 words) | chunk 0 | chunk 1 | ...            (grows by whole slots)
+ *   header:  | slots live created destroyed populated | op chunk start bits (in flight) | - |
  *   chunk:   | state freeBits contig nrAlloc base(f64) nrPopulated - | populated bits |
  *            | alloc map (mapWords) | bound map (mapWords) |
  */
 
 import { type AnyBuffer, growBuffer, makeGrowableBuffer } from '../shared/buffers.js';
+import { S_PCPU_CLEARING, S_PCPU_MARKING, stepHook } from '../shared/step-hook.js';
 
 /** PCPU_MIN_ALLOC_SIZE: the allocation unit of a chunk's maps. */
 export const PCPU_MIN_ALLOC_SIZE = 4;
@@ -35,10 +38,21 @@ const H_LIVE = 1; // live chunks
 const H_CREATED = 2;
 const H_DESTROYED = 3;
 const H_POPULATED = 4; // populated pages, every unit counted
+/**
+ * The map change in flight (one at a time, under pcpu_alloc_mutex): its kind (0: none, 1: a
+ * mark, 2: a clear), chunk, first unit and units, written before the maps; recovery undoes a
+ * mark and finishes a clear from them.
+ */
+const H_OP = 5;
+const H_OP_CHUNK = 6;
+const H_OP_START = 7;
+const H_OP_BITS = 8;
+export const PCPU_OP_MARK = 1;
+export const PCPU_OP_CLEAR = 2;
 const HEADER_WORDS = 16;
 
 /** Record words. */
-const C_STATE = 0; // 0: free slot, 1: live chunk
+const C_STATE = 0; // a ChunkState
 const C_FREE = 1;
 const C_CONTIG = 2;
 const C_NR_ALLOC = 3;
@@ -48,6 +62,19 @@ const C_POPULATED = 6;
 const C_FAIL_BITS = 7;
 const C_FAIL_ALIGN = 8;
 const C_BITS = 10; // populated bitmap, then alloc map, then bound map
+
+/**
+ * A slot's state. CREATING and DESTROYING mark a chunk whose areas are being made or freed
+ * (pcpu_alloc_mutex held): a holder killed there leaves a chunk recovery drops whole.
+ */
+export const ChunkState = {
+  FREE: 0,
+  LIVE: 1,
+  /** base recorded (or still 0 before pcpu_get_vm_areas found one), not initialised */
+  CREATING: 2,
+  /** being depopulated and its areas freed */
+  DESTROYING: 3,
+} as const;
 
 /** The geometry every thread derives from the configuration. */
 export interface PcpuGeometry {
@@ -157,22 +184,44 @@ export class PcpuChunks {
     return n;
   }
 
-  /** Makes slot `c` a live, empty chunk whose unit 0 starts at `base`. */
+  /**
+   * Claims free slot `c` for a chunk being made (base 0: not found yet); its state says so
+   * before any area is made, so that a holder killed half-way leaves a chunk recovery drops.
+   */
+  setCreating(c: number, base: number): void {
+    const o = this.rec(c);
+    this.d[(o + C_BASE) >> 1] = base;
+    this.w[o + C_STATE] = ChunkState.CREATING;
+  }
+
+  /** Makes CREATING slot `c` a live, empty chunk whose unit 0 starts at `base`. */
   init(c: number, base: number): void {
     const o = this.rec(c);
-    this.w.fill(0, o, o + this.recWords);
-    this.w[o + C_STATE] = 1;
+    // Every word but the state and the base first; the state goes LIVE last.
+    this.w.fill(0, o + 1, o + C_BASE);
+    this.w.fill(0, o + C_BASE + 2, o + this.recWords);
     this.w[o + C_FREE] = this.g.mapBits;
     this.w[o + C_CONTIG] = this.g.mapBits;
     this.d[(o + C_BASE) >> 1] = base;
+    this.w[o + C_STATE] = ChunkState.LIVE;
     this.w[H_LIVE]!++;
     this.w[H_CREATED]!++;
+  }
+
+  /** Live chunk `c` is being destroyed (it leaves the live ones; release() ends it). */
+  setDestroying(c: number): void {
+    this.w[this.rec(c) + C_STATE] = ChunkState.DESTROYING;
+  }
+
+  /** The slot's state (a ChunkState, or garbage if a record was half written). */
+  state(c: number): number {
+    return this.w[this.rec(c) + C_STATE]!;
   }
 
   /** Slot `c` is free again (its pages and areas are gone). */
   release(c: number): void {
     const o = this.rec(c);
-    this.w[o + C_STATE] = 0;
+    this.w[o + C_STATE] = ChunkState.FREE;
     this.w[H_LIVE]!--;
     this.w[H_DESTROYED]!++;
   }
@@ -315,11 +364,47 @@ export class PcpuChunks {
   /** Marks [start, start + bits) allocated. Kernel: pcpu_alloc_area(). */
   mark(c: number, start: number, bits: number): void {
     const o = this.rec(c);
+    this.intend(PCPU_OP_MARK, c, start, bits);
     this.fill(this.allocMap(c), start, start + bits, true);
+    if (stepHook !== null) stepHook(S_PCPU_MARKING);
     this.fill(this.boundMap(c), start, start + 1, true);
     this.w[o + C_FREE]! -= bits;
     this.w[o + C_NR_ALLOC]!++;
     this.w[o + C_CONTIG] = this.largestRun(c);
+    this.w[H_OP] = 0;
+  }
+
+  /** Records the map change about to be made (see H_OP). */
+  private intend(kind: number, c: number, start: number, bits: number): void {
+    this.w[H_OP_CHUNK] = c;
+    this.w[H_OP_START] = start;
+    this.w[H_OP_BITS] = bits;
+    this.w[H_OP] = kind;
+  }
+
+  /**
+   * Recovery: the map change a killed holder left in flight, [kind, chunk, start, bits], or
+   * null; and forgets it.
+   */
+  takeInflight(): [number, number, number, number] | null {
+    const kind = this.w[H_OP]!;
+    this.w[H_OP] = 0;
+    if (kind !== PCPU_OP_MARK && kind !== PCPU_OP_CLEAR) return null;
+    return [kind, this.w[H_OP_CHUNK]!, this.w[H_OP_START]!, this.w[H_OP_BITS]!];
+  }
+
+  /**
+   * Recovery: undoes a mark (kind MARK) or finishes a clear (CLEAR) of [start, start + bits)
+   * in live chunk `c`, maps only (repairMaps() recounts). False when the words are not a range
+   * of the chunk.
+   */
+  settle(kind: number, c: number, start: number, bits: number): boolean {
+    if (!(c >= 0 && c < this.slots && this.isLive(c))) return false;
+    if (!(start >= 0 && bits >= 1 && start + bits <= this.g.mapBits)) return false;
+    void kind; // both end with the range free
+    this.fill(this.allocMap(c), start, start + bits, false);
+    this.fill(this.boundMap(c), start, start + 1, false);
+    return true;
   }
 
   /**
@@ -337,12 +422,15 @@ export class PcpuChunks {
   /** Clears the allocation at `start` of `bits` units. Kernel: pcpu_free_area(). */
   clear(c: number, start: number, bits: number): void {
     const o = this.rec(c);
+    this.intend(PCPU_OP_CLEAR, c, start, bits);
     this.fill(this.allocMap(c), start, start + bits, false);
+    if (stepHook !== null) stepHook(S_PCPU_CLEARING);
     this.fill(this.boundMap(c), start, start + 1, false);
     this.w[o + C_FREE]! += bits;
     this.w[o + C_NR_ALLOC]!--;
     this.w[o + C_FAIL_BITS] = 0;
     this.w[o + C_CONTIG] = this.largestRun(c);
+    this.w[H_OP] = 0;
   }
 
   /** Allocated units in [from, to). */
@@ -365,6 +453,75 @@ export class PcpuChunks {
       pos = this.next(o, runEnd, limit, false);
     }
     return best;
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  /**
+   * Recovery (world stopped): makes live chunk `c`'s maps agree with each other, dropping what
+   * a killed mark() or clear() left half-written (a bound bit on a free unit; allocated units
+   * that no bound bit starts), and recomputes its counters. Returns the units dropped.
+   */
+  repairMaps(c: number): number {
+    const o = this.rec(c);
+    const a = this.allocMap(c);
+    const b = this.boundMap(c);
+    const limit = this.g.mapBits;
+    let dropped = 0;
+    let free = 0;
+    let bounds = 0;
+    let inAlloc = false;
+    for (let i = 0; i < limit; i++) {
+      const used = this.bit(a, i);
+      const bound = this.bit(b, i);
+      if (bound && !used) this.fill(b, i, i + 1, false);
+      if (!used) {
+        free++;
+        inAlloc = false;
+        continue;
+      }
+      if (bound) {
+        bounds++;
+        inAlloc = true;
+      } else if (!inAlloc) {
+        this.fill(a, i, i + 1, false);
+        dropped++;
+        free++;
+      }
+    }
+    this.w[o + C_FREE] = free;
+    this.w[o + C_NR_ALLOC] = bounds;
+    this.w[o + C_FAIL_BITS] = 0;
+    this.w[o + C_FAIL_ALIGN] = 0;
+    this.w[o + C_CONTIG] = this.largestRun(c);
+    return dropped;
+  }
+
+  /** Clears populated bit `page` without the counters (recount() follows). */
+  clearPopulatedBit(c: number, page: number): void {
+    const at = this.rec(c) + C_BITS + (page >>> 5);
+    this.w[at] = this.w[at]! & ~(1 << (page & 31));
+  }
+
+  /** Frees slot `c` without the counters (recount() follows). */
+  drop(c: number): void {
+    this.w[this.rec(c) + C_STATE] = ChunkState.FREE;
+  }
+
+  /** Recomputes every live chunk's populated count and the header's live and populated. */
+  recount(): void {
+    let live = 0;
+    let pages = 0;
+    for (let c = 0; c < this.slots; c++) {
+      if (!this.isLive(c)) continue;
+      live++;
+      let pop = 0;
+      for (let p = 0; p < this.g.unitPages; p++) if (this.isPopulated(c, p)) pop++;
+      this.w[this.rec(c) + C_POPULATED] = pop;
+      pages += pop * this.g.nrCpus;
+    }
+    this.w[H_LIVE] = live;
+    this.w[H_POPULATED] = pages;
   }
 
   /** Checks a live chunk's maps and counters; the first problem, or null. */

@@ -14,6 +14,9 @@
  * Kernel: mm/percpu.c: pcpu_alloc() (__alloc_percpu), free_percpu(), per_cpu_ptr(),
  * pcpu_create_chunk() / pcpu_destroy_chunk() of percpu-vm.c, pcpu_populate_chunk(),
  * pcpu_balance_free() (one empty chunk kept).
+ * Recovery: a holder of pcpu_alloc_mutex killed at any step leaves what
+ * src/mm/recovery-percpu.ts rebuilds (chunk states CREATING / DESTROYING say which chunk was
+ * being made or destroyed).
  * Differs from kernel: a percpu pointer is the address of CPU 0's copy, and CPU c's copy is
  * c * unitSize above it (the kernel offsets from pcpu_base_addr by unit_offsets[]); one unit
  * per CPU, the units of a chunk adjacent (one group, no NUMA groups); no first (embedded)
@@ -26,6 +29,17 @@ import { VmallocError, checkInteger } from '../errors.js';
 import { kernelHex } from '../shared/layout.js';
 import { ADDRESS_LIMIT, checkCpu, throwEinval } from './args.js';
 import { FRAME_AREA } from './page-alloc.js';
+import {
+  S_PCPU_CLEARED,
+  S_PCPU_CREATING,
+  S_PCPU_DEPOPULATED,
+  S_PCPU_DESTROYING,
+  S_PCPU_MAPPING,
+  S_PCPU_MARKED,
+  S_PCPU_POPULATED,
+  S_PCPU_UNMAPPING,
+  stepHook,
+} from '../shared/step-hook.js';
 import { PCPU_MIN_ALLOC_SIZE, PCPU_MIN_UNIT_SIZE } from './percpu-chunk.js';
 import {
   checkPcpuFree,
@@ -137,7 +151,9 @@ function allocIn(ctx: VmContext, c: number, at: number, bits: number, size: numb
   const chunks = ctx.pcpu;
   const off = at * PCPU_MIN_ALLOC_SIZE;
   if (!populate(ctx, c, off, size)) return null;
+  if (stepHook !== null) stepHook(S_PCPU_POPULATED);
   chunks.mark(c, at, bits);
+  if (stepHook !== null) stepHook(S_PCPU_MARKED);
   const base = chunks.base(c);
   const unit = chunks.g.unitSize;
   for (let cpu = 0; cpu < chunks.g.nrCpus; cpu++) zeroRange(ctx, base + cpu * unit + off, size);
@@ -186,6 +202,7 @@ function populatePage(ctx: VmContext, c: number, p: number): boolean {
     ctx.frames.zero(pfn);
     scratch[0] = pfn;
     ctx.pageTable.map(base + cpu * unit + p * pageSize, scratch, 0, 1);
+    if (stepHook !== null && cpu === 0) stepHook(S_PCPU_MAPPING);
   }
   chunks.setPopulated(c, p, true);
   return true;
@@ -201,8 +218,10 @@ function unmapPage(ctx: VmContext, addr: number): void {
 function depopulatePage(ctx: VmContext, c: number, p: number): void {
   const chunks = ctx.pcpu;
   const base = chunks.base(c);
-  for (let cpu = 0; cpu < chunks.g.nrCpus; cpu++)
+  for (let cpu = 0; cpu < chunks.g.nrCpus; cpu++) {
     unmapPage(ctx, base + cpu * chunks.g.unitSize + p * ctx.pageSize);
+    if (stepHook !== null && cpu === 0) stepHook(S_PCPU_UNMAPPING);
+  }
   chunks.setPopulated(c, p, false);
 }
 
@@ -233,8 +252,15 @@ function createChunk(ctx: VmContext): number {
   const slot = ctx.pcpu.freeSlot();
   if (slot < 0) return -1;
   const r = checkPcpuRequest(ctx, offsets, sizes, ctx.pageSize);
-  const vms = pcpuGetVmAreasChecked(ctx, r);
-  if (vms === null) return -1;
+  // The slot is CREATING, with the base before any area is busy: a holder killed in between
+  // leaves a chunk that recovery recognises and drops with its areas.
+  ctx.pcpu.setCreating(slot, 0);
+  const vms = pcpuGetVmAreasChecked(ctx, r, -1, (base) => ctx.pcpu.setCreating(slot, base));
+  if (vms === null) {
+    ctx.pcpu.drop(slot);
+    return -1;
+  }
+  if (stepHook !== null) stepHook(S_PCPU_CREATING);
   ctx.pcpu.init(slot, ctx.vms.addr(vms[0]!));
   return slot;
 }
@@ -242,12 +268,16 @@ function createChunk(ctx: VmContext): number {
 /** Unmaps and frees a chunk's pages, frees its areas, releases its slot. */
 function destroyChunk(ctx: VmContext, c: number): void {
   const chunks = ctx.pcpu;
+  // DESTROYING first: a holder killed from here on leaves a chunk recovery drops whole.
+  chunks.setDestroying(c);
   for (let p = 0; p < chunks.g.unitPages; p++)
     if (chunks.isPopulated(c, p)) depopulatePage(ctx, c, p);
+  if (stepHook !== null) stepHook(S_PCPU_DEPOPULATED);
   const base = chunks.base(c);
-  const addrs: number[] = [];
-  for (let cpu = 0; cpu < chunks.g.nrCpus; cpu++) addrs.push(base + cpu * chunks.g.unitSize);
-  pcpuFreeChecked(ctx, addrs);
+  for (let cpu = 0; cpu < chunks.g.nrCpus; cpu++) {
+    pcpuFreeChecked(ctx, [base + cpu * chunks.g.unitSize]);
+    if (stepHook !== null && cpu === 0) stepHook(S_PCPU_DESTROYING);
+  }
   chunks.release(c);
 }
 
@@ -273,6 +303,12 @@ function locate(ctx: VmContext, fn: string, ptr: number): [number, number] {
 }
 
 /**
+ * Whether this thread's last freePercpu() cleared its allocation (read by the façade when the
+ * call threw EOWNERDEAD: before the clear it retries, after it the object is gone).
+ */
+export let pcpuFreeCleared = false;
+
+/**
  * Frees an object allocPercpu() returned (every CPU's copy). null / undefined / 0 are ignored.
  * An emptied chunk is destroyed unless it is the only empty one. Kernel: free_percpu().
  */
@@ -280,10 +316,13 @@ export function freePercpu(ctx: VmContext, ptr: unknown): void {
   if (ptr === null || ptr === undefined || ptr === 0) return;
   const p = checkPtr('free_percpu', ptr);
   const chunks = ctx.pcpu;
+  pcpuFreeCleared = false;
   lockPcpu(ctx);
   try {
     const [c, at] = locate(ctx, 'free_percpu', p);
     chunks.clear(c, at, chunks.extent(c, at));
+    pcpuFreeCleared = true;
+    if (stepHook !== null) stepHook(S_PCPU_CLEARED);
     if (chunks.nrAlloc(c) === 0) {
       let empty = 0;
       for (let k = 0; k < chunks.slots; k++)

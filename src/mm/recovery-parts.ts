@@ -23,6 +23,7 @@ import { type VaStore, VaFlags } from '../kva/vmap-area.js';
 import { invariantFailure } from '../debug.js';
 import { FRAME_AREA, FRAME_FREE, FRAME_USER } from './page-alloc.js';
 import type { RecoveryPart, RecoveryRun } from './recovery.js';
+import { percpuPart } from './recovery-percpu.js';
 import { rcuPart } from './recovery-rcu.js';
 import { vmapBlockPart } from './recovery-vmap-block.js';
 import type { VmContext } from './shared-state.js';
@@ -31,13 +32,13 @@ import { VmFlags, type VmStore } from './vm-struct.js';
 /**
  * Every part, in order. Parts that keep areas of their own (vm_map_ram blocks, percpu chunks,
  * kvfree_rcu batches) add theirs after 'vmap areas', so they find run.keptVa decided and the
- * records reset; see RecoveryPart. The vmap blocks' part may drop areas from run.keptVa
- * (half-made blocks and mappings) and unmaps pages, so it comes before the frames and the
- * page table, which count what stays mapped.
+ * records reset; see RecoveryPart. The vmap blocks' and percpu chunks' parts may drop areas
+ * from run.keptVa (half-made blocks, mappings and chunks) and unmap pages, so they come
+ * before the frames and the page table, which count what stays mapped.
  */
 export function recoveryParts(ctx: VmContext): RecoveryPart[] {
   void ctx;
-  return [areasPart, vmapBlockPart, rcuPart, framesPart, pageTablePart];
+  return [areasPart, vmapBlockPart, percpuPart, rcuPart, framesPart, pageTablePart];
 }
 
 function bump(run: RecoveryRun, kind: string, n = 1): void {

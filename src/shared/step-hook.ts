@@ -10,7 +10,7 @@
  * a test's worker leaves every other thread alone.
  * Callers: the operations' step points (src/designs/, src/kva/, src/mm/, src/shared/: alloc,
  * free, purge, the caches, the nodes' pools, vmap, vm_map_ram and its vmap blocks,
- * kvfree_rcu); the
+ * kvfree_rcu, the percpu allocator and pcpu_get_vm_areas); the
  * fault-injection test (test/workers/recovery-fault.test.ts) through setStepHook().
  */
 
@@ -61,6 +61,17 @@ export const STEPS = [
   'purge: fragmented vmap block purged (locked: vbq->lock, vb->lock)',
   'kvfree_rcu: area flagged pending, not queued (locked: krcp->lock)',
   'kvfree_rcu: batch being freed (locked: krcp->lock)',
+  'percpu: page mapped in some units, not marked populated (locked: pcpu_alloc_mutex)',
+  'percpu: pages populated, allocation not marked (locked: pcpu_alloc_mutex)',
+  'percpu: allocation marked, not zeroed (locked: pcpu_alloc_mutex)',
+  'percpu: chunk areas busy, chunk not initialised (locked: pcpu_alloc_mutex)',
+  'percpu: page unmapped in some units, still marked populated (locked: pcpu_alloc_mutex)',
+  'percpu: allocation cleared, chunk not destroyed (locked: pcpu_alloc_mutex)',
+  'percpu: chunk depopulated, areas not freed (locked: pcpu_alloc_mutex)',
+  'percpu: chunk areas partly freed (locked: pcpu_alloc_mutex)',
+  'pcpu_get_vm_areas: some areas busy, others not',
+  'percpu: allocation map bits set, bound bit not (locked: pcpu_alloc_mutex)',
+  'percpu: allocation map bits cleared, bound bit not (locked: pcpu_alloc_mutex)',
 ] as const;
 
 export const S_ALLOC_RECORD = 1;
@@ -107,6 +118,17 @@ export const S_RAM_UNLINKED = 41;
 export const S_VB_PURGED = 42;
 export const S_RCU_FLAGGED = 43;
 export const S_RCU_FREEING = 44;
+export const S_PCPU_MAPPING = 45;
+export const S_PCPU_POPULATED = 46;
+export const S_PCPU_MARKED = 47;
+export const S_PCPU_CREATING = 48;
+export const S_PCPU_UNMAPPING = 49;
+export const S_PCPU_CLEARED = 50;
+export const S_PCPU_DEPOPULATED = 51;
+export const S_PCPU_DESTROYING = 52;
+export const S_PCPU_VMS_BUSY = 53;
+export const S_PCPU_MARKING = 54;
+export const S_PCPU_CLEARING = 55;
 
 /** The installed hook (null: none). Step points test it inline: `if (stepHook !== null)`. */
 export let stepHook: ((step: number) => void) | null = null;

@@ -4,9 +4,10 @@
  * lock the dead worker held) brings the subsystem back, and nothing of the survivors' is lost.
  *
  * Each trial: the main thread (cpu 0) holds signed areas; a survivor worker (cpu 2) runs
- * random vmalloc / vfree / vmap / vunmap / purge with signatures the whole time; the victim
- * (cpu 1) does the same until the step hook stops it at the nth time a chosen step runs (or,
- * in the random trials, until a random number of operations), and is terminated there. Then
+ * random vmalloc / vfree / vmap / vunmap / vm_map_ram / alloc_percpu / free_percpu / purge
+ * with signatures the whole time; the victim (cpu 1) does the same until the step hook stops
+ * it at the nth time a chosen step runs (or, in the random trials, until a random number of
+ * operations), and is terminated there. Then
  * the main thread recovers while the survivor runs, stops the survivor (which reads back
  * every area it holds), and checks: check() passes, every area of the main thread and of the
  * survivor reads back its signature, allocation goes on. Every step of STEPS is a kill point

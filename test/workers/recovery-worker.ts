@@ -8,7 +8,10 @@
  * nodes' pools, and a few more areas of that size take from them; a burst of vm_map_ram
  * mappings fills a vmap block and unmaps them all (a block fully dirty is freed), then a
  * purge frees the fragmented one; a burst of RCU_BURST kvfreeRcu fills a batch, which the
- * victim frees at a later call once its grace period is over.
+ * victim frees at a later call once its grace period is over; a burst of PCPU_BURST percpu
+ * objects of 32 KiB populates fresh pages and makes chunks, and freeing them all destroys the
+ * last emptied chunk (two empty ones: one is kept). The random mix holds small percpu objects
+ * too, signed in the first and the last CPU's copy.
  *
  * Each trial's data comes in a message (RecoveryWorkerData); a survivor serves one trial after
  * another, a victim one.
@@ -48,6 +51,8 @@ interface Held {
   pfns: Int32Array | null;
   /** Pages of a vm_map_ram mapping, else 0. */
   ram: number;
+  /** A percpu object (addr: CPU 0's copy; signed there and in the last CPU's copy). */
+  pcpu?: boolean;
 }
 
 /** The victim's bursts come every this many operations. */
@@ -58,18 +63,27 @@ const POOL_BURST = 70;
 const RAM_BURST = 40;
 /** Areas of the kvfree_rcu burst: more than a batch (KVFREE_BATCH, 128). */
 const RCU_BURST = 130;
+/** Objects of 32 KiB (PCPU_MIN_UNIT_SIZE) of the percpu burst: four fill a chunk. */
+const PCPU_BURST = 9;
+const PCPU_BIG = 32 * 1024;
+
+/** The last byte's address: of the last CPU's copy for a percpu object. */
+function lastByte(vm: Vmalloc, h: Held): number {
+  const base = h.pcpu === true ? vm.perCpuPtr(h.addr, vm.config.nrCpus - 1) : h.addr;
+  return base + h.bytes - 1;
+}
 
 function sign(vm: Vmalloc, h: Held): void {
   vm.writeU8(h.addr, data.cpu);
   vm.writeU8(h.addr + 1, h.sig & 255);
-  vm.writeU8(h.addr + h.bytes - 1, (h.sig >> 8) & 255);
+  vm.writeU8(lastByte(vm, h), (h.sig >> 8) & 255);
 }
 
 function intact(vm: Vmalloc, h: Held): boolean {
   return (
     vm.readU8(h.addr) === data.cpu &&
     vm.readU8(h.addr + 1) === (h.sig & 255) &&
-    vm.readU8(h.addr + h.bytes - 1) === ((h.sig >> 8) & 255)
+    vm.readU8(lastByte(vm, h)) === ((h.sig >> 8) & 255)
   );
 }
 
@@ -87,7 +101,9 @@ function freeFrames(vm: Vmalloc, pfns: Int32Array): void {
 }
 
 function release(vm: Vmalloc, h: Held): void {
-  if (h.pfns === null) {
+  if (h.pcpu === true) {
+    vm.freePercpu(h.addr);
+  } else if (h.pfns === null) {
     vm.vfree(h.addr);
   } else if (h.ram !== 0) {
     vm.vmUnmapRam(h.addr, h.ram);
@@ -113,6 +129,16 @@ function poolBurst(vm: Vmalloc): void {
     if (a !== null) addrs.push(a.addr);
   }
   for (const a of addrs) vm.vfree(a);
+}
+
+/** The victim's percpu burst (see the header). */
+function pcpuBurst(vm: Vmalloc): void {
+  const ptrs: number[] = [];
+  for (let k = 0; k < PCPU_BURST; k++) {
+    const p = vm.allocPercpu(PCPU_BIG, 8);
+    if (p !== null) ptrs.push(p);
+  }
+  for (const p of ptrs) vm.freePercpu(p);
 }
 
 /** The victim's kvfree_rcu burst (see the header). */
@@ -163,6 +189,10 @@ function step(vm: Vmalloc, rng: Rng, held: Held[], serial: number): boolean {
     const addr = pfns.length === 2 ? vm.vmap(pfns) : null;
     if (addr === null) freeFrames(vm, pfns);
     else h = { addr, bytes: 2 * page, sig: serial, pfns, ram: 0 };
+  } else if (r === 16) {
+    const bytes = 2 + rng.below(3000);
+    const addr = vm.allocPercpu(bytes, 1 << rng.below(4));
+    if (addr !== null) h = { addr, bytes, sig: serial, pfns: null, ram: 0, pcpu: true };
   } else if (r >= 12 && r <= 15) {
     // vm_map_ram: up to 8 pages from this cpu's vmap blocks, or 65-72 in an area of its own.
     const n = r === 15 ? 65 + rng.below(8) : 1 + rng.below(8);
@@ -203,6 +233,7 @@ function run(): void {
       if (op % BURST_EVERY === BURST_EVERY / 2) poolBurst(vm);
       else if (op % BURST_EVERY === 0) ramBurst(vm);
       else if (op % BURST_EVERY === BURST_EVERY / 5) rcuBurst(vm);
+      else if (op % BURST_EVERY === (BURST_EVERY * 3) / 5) pcpuBurst(vm);
       else step(vm, rng, held, op);
       Atomics.store(ctl, VICTIM_OPS, op);
     }
