@@ -50,6 +50,11 @@ export interface RunResult {
   vm: Vmalloc;
   workers: WorkerResult[];
   elapsedNs: number;
+  /**
+   * The run's CPU time in ns (user + system), when it ran on this thread alone (nr_threads=1):
+   * unlike elapsedNs it leaves out the time a loaded machine kept the thread off a core.
+   */
+  cpuNs?: number;
   /** CPUs of the simulated machine (max(nr_cpus, nr_threads)). */
   nrCpus: number;
   /** What loading RunOptions.vmallocinfo did. */
@@ -132,6 +137,7 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
       vm.resetLockStat();
     }
     const recorder = trace?.recorder(0);
+    const cpu0 = process.cpuUsage();
     const start = Number(process.hrtime.bigint());
     let r: WorkerResult;
     try {
@@ -141,10 +147,12 @@ export async function runTestVmalloc(o: RunOptions): Promise<RunResult> {
       throw e;
     }
     const elapsedNs = Number(process.hrtime.bigint()) - start;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuNs = (cpu.user + cpu.system) * 1000;
     recorder?.flush();
     vm.rcuBarrier(); // the kvfree_rcu tests' last frees: the run leaves nothing pending
     const traced = trace?.close();
-    return { vm, workers: [r], elapsedNs, nrCpus, imported, traced };
+    return { vm, workers: [r], elapsedNs, cpuNs, nrCpus, imported, traced };
   }
   // Worker i runs as cpu i, and this thread idles meanwhile: it lends its cpu 0 to worker 0
   // (a cpu id is one thread's at a time), supervises as a detached instance, and takes cpu 0

@@ -107,7 +107,18 @@ test('decide: direction from our ratio, size against the seed within the factor'
   assert.equal(decide(z).verdict, 'reproduced in direction only');
   // --quick does not call a seed effect under 1.25x.
   assert.equal(quickVerdict(decide(row(12, 10, 1.22, 1.14))).verdict, 'not checked (--quick)');
-  assert.equal(quickVerdict(decide(row(40, 10, 54, 15))).verdict, 'reproduced');
+  // --quick calls a real-worker row only when it has more than one pair: one wall-clock pair
+  // samples the machine's load at that moment.
+  const one = quickVerdict(decide(row(40, 10, 54, 15)));
+  assert.equal(one.verdict, 'not checked (--quick)');
+  assert.match(one.reason, /one pair of real runs \(ours 4\.00x\)/);
+  const three = row(40, 10, 54, 15);
+  three.ours!.pairs = 3;
+  three.ours!.ratios = [3.9, 4, 4.1];
+  assert.equal(quickVerdict(decide(three)).verdict, 'reproduced');
+  const sim = row(40, 10, 54, 15);
+  sim.measuredOn = 'simulated (64 CPUs)';
+  assert.equal(quickVerdict(decide(sim)).verdict, 'reproduced');
   // A small claim (1.07x) is reproduced only when every pair shows it; otherwise the reason
   // gives the pairs' span and the row's measured flatReason.
   const m = row(12, 10, 1.22, 1.14);
