@@ -31,6 +31,7 @@ export function checkAll(ctx: VmContext): void {
   const maps = new Map<number, number>();
   const liveVms: number[] = [];
   const poolRanges = new Map(ctx.pool.ranges().map((r) => [r.start, r.end - r.start]));
+  const cached = ctx.pool.cached();
   let mappedPages = 0;
   for (const va of busy) {
     const vm = s.vm(va);
@@ -59,6 +60,8 @@ export function checkAll(ctx: VmContext): void {
     const slot = vms.pages(vm);
     const slots = ctx.pool.view(slot);
     const at = ctx.pool.offset(slot);
+    if (cached.has(slot))
+      invariantFailure(`${where}: its pages array (slot ${slot}) is also in a cpu's free cache`);
     if (poolRanges.get(slot) !== nrPages)
       invariantFailure(
         `${where}: its pages array (slot ${slot}) is not a live pool range of ${nrPages}`,

@@ -141,7 +141,10 @@ export function releaseArea(
     const slot = vms.pages(vm);
     if (nrPages > 0) releasePages(ctx, vm, slot, nrPages, freePages);
     if (stepHook !== null) stepHook(S_FRAMES_FREED);
-    if (nrPages > 0 || slot !== 0) ctx.pool.free(slot);
+    // The array's length is known exactly when every page came (it was made for the area's
+    // size): it may then go to this cpu's cache of free arrays.
+    if (nrPages > 0 || slot !== 0)
+      ctx.pool.free(slot, nrPages === vms.areaSize(vm, ctx.pageSize) / ctx.pageSize ? nrPages : 0);
     if (stepHook !== null) stepHook(S_ARRAY_FREED);
   }
   const pagesVm = vms.pagesVm(vm);

@@ -5,25 +5,49 @@
  * growable Int32 buffer of slots whose ranges are handed out by a concurrent VmapSpace (this
  * library's own range allocator, with pageSize 1). A slot id is global: pool * slotsPerPool +
  * offset, so a free from any CPU finds its pool.
- * Invariant: every live range belongs to exactly one vm_struct; a pool's buffer covers every
- * slot its allocator has handed out.
- * Callers: the vmalloc layer (area->pages).
+ * In front of the pools, each CPU keeps a small cache of freed arrays of 1 to CACHE_CLASSES
+ * slots (the slab allocator's per-CPU array_cache): most vmalloc/vfree pairs then take and
+ * return their pages array with a few loads and stores on this CPU's own cache lines, with no
+ * pool lock and no range-tree walk.
+ *
+ *   cache words, per cpu (CACHE_LINES cache lines, written by that cpu alone):
+ *   | n=1: count | slot ... (CACHE_DEPTH) | n=2: count | slot ... | ... | n=CACHE_CLASSES ... |
+ *
+ * Invariant: every live range belongs to exactly one vm_struct or sits in exactly one cpu's
+ * cache under its length; a pool's buffer covers every slot its allocator has handed out.
+ * Callers: the vmalloc layer (area->pages); the checker and recovery read and reset the caches
+ * while every other thread is stopped.
  *
  * Kernel: area->pages, kmalloc'd from per-CPU slab caches (above a page it is itself vmalloc'd:
  * that nested area is modelled by the vmalloc layer; the pfns stay here). One pool per CPU
  * keeps this from becoming a lock every worker waits on.
  */
 
-import { type AnyBuffer, growBuffer, makeGrowableBuffer } from '../shared/buffers.js';
+import { invariantFailure } from '../debug.js';
+import {
+  type AnyBuffer,
+  growBuffer,
+  makeFixedBuffer,
+  makeGrowableBuffer,
+} from '../shared/buffers.js';
 import { VmapSpace, type VmapSpaceHandle } from '../kva/vmap-space.js';
 import type { Lock, LockTable } from '../shared/lock.js';
 
 const MAX_POOLS = 64;
+/** Arrays of 1 .. CACHE_CLASSES slots are cached per cpu (1-page areas are the common case). */
+const CACHE_CLASSES = 4;
+/** Words per class: its count, then up to CACHE_DEPTH slots. */
+const CLASS_WORDS = 16;
+const CACHE_DEPTH = CLASS_WORDS - 1;
+/** Words per cpu: a multiple of a 64-byte line, so no two cpus write one line. */
+const CPU_WORDS = CACHE_CLASSES * CLASS_WORDS;
 
 export interface PagesPoolHandle {
   readonly spaces: readonly VmapSpaceHandle[];
   readonly buffers: readonly AnyBuffer[];
   readonly slotsPerPool: number;
+  /** The per-cpu caches of freed arrays (CPU_WORDS Int32 words per cpu). */
+  readonly cache: AnyBuffer;
   /**
    * Without shared memory the pools cannot be attached (nothing else can reach them): the one
    * context that exists uses these instances directly.
@@ -38,6 +62,9 @@ export class PagesPool {
   private readonly views: Int32Array[];
   /** The pool this cpu allocates from. */
   private readonly home: number;
+  /** Every cpu's cache words; this cpu's start at `mine`. */
+  private readonly cw: Int32Array;
+  private readonly mine: number;
 
   /**
    * This cpu's view of the pools. `liveness`: the subsystem's lock table, whose record of
@@ -51,6 +78,8 @@ export class PagesPool {
     for (const s of this.spaces) s.shareLivenessOf(liveness);
     this.views = handle.buffers.map((b) => new Int32Array(b, 0, b.byteLength / 4));
     this.home = cpu % handle.spaces.length;
+    this.cw = new Int32Array(handle.cache);
+    this.mine = cpu * CPU_WORDS;
   }
 
   static createHandle(nrCpus: number, maxPagesPerPool: number, shared: boolean): PagesPoolHandle {
@@ -65,11 +94,24 @@ export class PagesPool {
       buffers.push(makeGrowableBuffer(16 * 1024, slotsPerPool * 4, shared));
     }
     const spaces = local.map((s) => s.handle);
-    return { spaces, buffers, slotsPerPool, local: shared ? null : local };
+    const cache = makeFixedBuffer(nrCpus * CPU_WORDS * 4, shared);
+    return { spaces, buffers, slotsPerPool, cache, local: shared ? null : local };
   }
 
-  /** A range of `n` slots in this cpu's pool (its global id), or -1 when the pool is full. */
+  /**
+   * A range of `n` slots (its global id): from this cpu's cache when it holds one of that
+   * length, else from this cpu's pool; -1 when the pool is full.
+   */
   alloc(n: number): number {
+    if (n <= CACHE_CLASSES) {
+      const w = this.cw;
+      const at = this.mine + (n - 1) * CLASS_WORDS;
+      const count = w[at]!;
+      if (count > 0) {
+        w[at] = count - 1;
+        return w[at + count]!;
+      }
+    }
     const p = this.home;
     const at = this.spaces[p]!.alloc(n);
     if (at === null) return -1;
@@ -79,8 +121,21 @@ export class PagesPool {
     return p * this.slotsPerPool + at;
   }
 
-  /** Frees the range starting at global slot `slot`. */
-  free(slot: number): void {
+  /**
+   * Frees the range starting at global slot `slot`. `n`: its length when the caller knows it
+   * exactly (it then may go to this cpu's cache), else 0.
+   */
+  free(slot: number, n = 0): void {
+    if (n > 0 && n <= CACHE_CLASSES) {
+      const w = this.cw;
+      const at = this.mine + (n - 1) * CLASS_WORDS;
+      const count = w[at]!;
+      if (count < CACHE_DEPTH) {
+        w[at + count + 1] = slot;
+        w[at] = count + 1;
+        return;
+      }
+    }
     const p = Math.floor(slot / this.slotsPerPool);
     this.spaces[p]!.free(slot - p * this.slotsPerPool);
   }
@@ -112,11 +167,33 @@ export class PagesPool {
     );
   }
 
+  /** Every cpu's cached arrays: global slot -> length (every other thread stopped). */
+  cached(): Map<number, number> {
+    const out = new Map<number, number>();
+    const w = this.cw;
+    for (let base = 0; base < w.length; base += CPU_WORDS)
+      for (let c = 0; c < CACHE_CLASSES; c++) {
+        const at = base + c * CLASS_WORDS;
+        const count = w[at]!;
+        if (!(count >= 0 && count <= CACHE_DEPTH))
+          invariantFailure(`pages array cache of cpu ${base / CPU_WORDS}: count ${count}`);
+        for (let k = 1; k <= count; k++) {
+          const slot = w[at + k]!;
+          if (out.has(slot))
+            invariantFailure(`pages array slot ${slot} is cached twice (cpu ${base / CPU_WORDS})`);
+          out.set(slot, c + 1);
+        }
+      }
+    return out;
+  }
+
   /**
    * Recovery (src/mm/recovery-parts.ts): every pool rebuilt with exactly the live ranges
-   * `keep` (global slot, length), its lock freed. Every other thread is outside the pools.
+   * `keep` (global slot, length), its lock freed, every cpu's cache emptied (the arrays in it
+   * are not kept). Every other thread is outside the pools.
    */
   rebuild(keep: readonly { slot: number; n: number }[]): void {
+    this.cw.fill(0);
     const per = this.spaces.map(() => [] as { start: number; end: number }[]);
     for (const k of keep) {
       const p = Math.floor(k.slot / this.slotsPerPool);
@@ -136,7 +213,12 @@ export class PagesPool {
     for (const space of this.spaces) space.releaseLock();
   }
 
+  /** Each pool's own check, and every cached array a live range of its class's length. */
   check(): void {
     for (const s of this.spaces) s.check();
+    const live = new Map(this.ranges().map((r) => [r.start, r.end - r.start]));
+    for (const [slot, n] of this.cached())
+      if (live.get(slot) !== n)
+        invariantFailure(`cached pages array (slot ${slot}) is not a live pool range of ${n}`);
   }
 }

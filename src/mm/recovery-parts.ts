@@ -118,7 +118,8 @@ const areasPart: RecoveryPart = {
     const keep: { slot: number; n: number }[] = [];
     for (const vm of run.keptVm)
       if (vms.nrPages(vm) > 0) keep.push({ slot: vms.pages(vm), n: vms.nrPages(vm) });
-    bump(run, 'pages arrays', ctx.pool.ranges().length - keep.length);
+    // (The arrays in the cpus' free caches are no area's: they go back to the pools unsaid.)
+    bump(run, 'pages arrays', ctx.pool.ranges().length - ctx.pool.cached().size - keep.length);
     ctx.pool.rebuild(keep);
     // The design's and the core's words: trees, lists, pools, vmap_lazy_nr. They were
     // declared first (src/mm/shared-state.ts), so they are the words below the core's last.
