@@ -130,10 +130,14 @@ export function callerId(ctx: VmContext, fn: string, caller: unknown): number {
 
 /** The string id of the default caller name of API function `fn` ("fn+0x0/0x0"). */
 export function defaultCaller(ctx: VmContext, fn: string): number {
+  // The same function again (a loop of vmalloc, say): its id without the map's hashing.
+  if (fn === ctx.lastDefaultFn) return ctx.lastDefaultId;
   let id = ctx.defaultCallers.get(fn);
   if (id === undefined) {
     id = ctx.strings.intern(`${fn}+0x0/0x0`);
     ctx.defaultCallers.set(fn, id);
   }
+  ctx.lastDefaultFn = fn;
+  ctx.lastDefaultId = id;
   return id;
 }

@@ -209,6 +209,9 @@ export class VmContext {
   readonly notifiers = new Map<PurgeNotifier, PurgeNotifier>();
   /** Interned default caller names, by API function (see callers.ts). */
   readonly defaultCallers = new Map<string, number>();
+  /** The last default caller looked up (defaultCaller()'s one-entry cache). */
+  lastDefaultFn = '';
+  lastDefaultId = 0;
 
   constructor(handle: VmallocHandle, cpu: number, logger: VmallocLogger | null) {
     const config = handle.config;
