@@ -10,8 +10,9 @@
 //       first drawn map, and the redraw times while zooming. Prints the figures.
 //
 // Needs a build (npm run build) and Chromium (Debian's `chromium`, or CHROMIUM_PATH).
+// Without --html the page goes to a temporary folder, removed when the script ends.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,8 +24,12 @@ const flag = (name, fallback) => {
   return i < 0 ? fallback : args[i + 1];
 };
 const synthetic = flag('synthetic', null);
-const dir = mkdtempSync(join(tmpdir(), 'vmalloc-report-shot-'));
-const html = flag('html', join(dir, 'report.html'));
+const given = flag('html', null);
+const dir = given === null ? mkdtempSync(join(tmpdir(), 'vmalloc-report-shot-')) : null;
+const html = given ?? join(dir, 'report.html');
+process.on('exit', () => {
+  if (dir !== null) rmSync(dir, { recursive: true, force: true });
+});
 const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
 const executablePath = candidates.find((p) => p !== undefined && existsSync(p));
 if (executablePath === undefined) {
@@ -67,7 +72,7 @@ try {
       'new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))',
     );
     await page.screenshot({ path: out, clip: { x: 0, y: 0, width: 1080, height: 760 } });
-    console.log(`wrote ${out} (${(statSync(out).size / 1024).toFixed(0)} KiB) from ${html}`);
+    console.log(`wrote ${out} (${(statSync(out).size / 1024).toFixed(0)} KiB)`);
   } else {
     const inPage = await page.evaluate(`(() => {
       const nav = performance.getEntriesByType('navigation')[0];
@@ -90,7 +95,7 @@ try {
     const size = statSync(html).size;
     console.log(
       [
-        `synthetic report of ${Number(synthetic).toLocaleString('en-US')} live areas: ${html}`,
+        `synthetic report of ${Number(synthetic).toLocaleString('en-US')} live areas: ${dir === null ? html : '(removed: --html FILE keeps it)'}`,
         `  file size: ${(size / 2 ** 20).toFixed(2)} MiB (${size} bytes); made in ${(buildMs / 1000).toFixed(1)} s`,
         `  navigation to ready (map decoded and drawn), measured from Node: ${readyMs.toFixed(0)} ms`,
         `  in the page: first paint ${inPage.firstPaint?.toFixed(0)} ms, first contentful paint ${inPage.firstContentfulPaint?.toFixed(0)} ms, DOMContentLoaded ${inPage.domContentLoaded.toFixed(0)} ms, first map draw took ${inPage.firstMapDraw.toFixed(0)} ms`,

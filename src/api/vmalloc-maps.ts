@@ -3,16 +3,15 @@
  * allocator's frames themselves, vm_map_ram() with its per-CPU vmap blocks, and
  * pcpu_get_vm_areas() with the percpu allocator built on it.
  *
- * Holds: VmallocMaps, the middle class of Vmalloc (vmalloc.ts) above VmallocBase: thin methods
- * that check nothing themselves, enter the recovery gate, delegate to src/mm/ (vmap.ts,
- * vm-map-ram.ts, percpu.ts) and end with afterOp().
+ * Holds: VmallocMaps, a middle class of Vmalloc (vmalloc.ts), between VmallocBase and
+ * VmallocRcu: thin methods that check nothing themselves, delegate to src/mm/ (vmap.ts, vm-map-ram.ts, percpu.ts)
+ * inside the recovery gate (gated(), src/api/gated-call.ts) and end with afterOp().
  * Invariant: as Vmalloc's: a method completes or throws before changing anything (misuse),
  * and a call that meets a dead lock holder recovers (survive) and then fails or retries.
  * Callers: library users through Vmalloc.
  */
 
 import { checkAddr, checkByteSize } from '../mm/args.js';
-import { enterOp, leaveOp, survive } from '../mm/recovery.js';
 import { unmapStarted, vmMapRam, vmUnmapAliases, vmUnmapRam } from '../mm/vm-map-ram.js';
 import { type VmallocinfoImport, loadVmallocinfo } from '../mm/vmallocinfo-import.js';
 import {
@@ -35,7 +34,12 @@ import {
   snapshot,
   vmap,
 } from '../mm/vmap.js';
+import { Recovered, gated } from './gated-call.js';
 import { VmallocBase } from './vmalloc-base.js';
+
+// The flags the mm layer sets once a call has passed its point of no return (see gated()).
+const wasUnmapStarted = (): boolean => unmapStarted;
+const wasPcpuFreeCleared = (): boolean => pcpuFreeCleared;
 
 /** The maps of pages of one thread's view of a vmalloc subsystem (see the module header). */
 export class VmallocMaps extends VmallocBase {
@@ -51,19 +55,7 @@ export class VmallocMaps extends VmallocBase {
    * Kernel: vmap().
    */
   vmap(pages: ArrayLike<number>, options?: VmapOptions): number | null {
-    const ctx = this.ctx;
-    let addr: number | null;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        addr = vmap(ctx, pages, options);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    const addr = gated(this.ctx, Recovered.RETRY, vmap, pages, options);
     this.afterOp();
     return addr;
   }
@@ -78,19 +70,7 @@ export class VmallocMaps extends VmallocBase {
     options?: { caller?: string; physAddr?: number },
   ): VmArea | null {
     const bytes = checkByteSize('get_vm_area', size);
-    const ctx = this.ctx;
-    let vm: number;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        vm = getVmArea(ctx, bytes, flags, options);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    const vm = gated(this.ctx, Recovered.RETRY, getVmArea, bytes, flags, options);
     this.afterOp();
     return vm === 0 ? null : snapshot(this.ctx, vm);
   }
@@ -101,20 +81,10 @@ export class VmallocMaps extends VmallocBase {
    * Kernel: remove_vm_area().
    */
   removeVmArea(addr: number): VmArea | null {
-    const ctx = this.ctx;
     const at = checkAddr('remove_vm_area', addr);
-    let snap: VmArea | null = null;
-    enterOp(ctx);
-    try {
-      snap = removeVmArea(ctx, at);
-    } catch (e) {
-      // Recovered; whether the area was removed (its pages then freed by the recovery) or
-      // is still live cannot be told without a lookup another thread may race with.
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
+    // After a recovery, whether the area was removed (its pages then freed by the recovery)
+    // or is still live cannot be told without a lookup another thread may race with: THROW.
+    const snap = gated(this.ctx, Recovered.THROW, removeVmArea, at);
     this.afterOp();
     return snap;
   }
@@ -125,19 +95,7 @@ export class VmallocMaps extends VmallocBase {
    * Kernel: alloc_pages_bulk().
    */
   allocPages(n: number): Int32Array {
-    const ctx = this.ctx;
-    let out: Int32Array;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        out = allocPages(ctx, n);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    const out = gated(this.ctx, Recovered.RETRY, allocPages, n);
     this.afterOp();
     return out;
   }
@@ -150,18 +108,9 @@ export class VmallocMaps extends VmallocBase {
    * Kernel: __free_page().
    */
   freePages(pfns: ArrayLike<number>): void {
-    const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      freePages(ctx, pfns);
-    } catch (e) {
-      // zone->lock held by a dead cpu: recover, then report it (some frames may be free
-      // already, and may be another thread's again by now: no retry).
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
+    // zone->lock held by a dead cpu: recover, then report it (some frames may be free
+    // already, and may be another thread's again by now: no retry).
+    gated(this.ctx, Recovered.THROW, freePages, pfns);
     this.afterOp();
   }
 
@@ -176,21 +125,9 @@ export class VmallocMaps extends VmallocBase {
    * Kernel: vm_map_ram().
    */
   vmMapRam(pages: ArrayLike<number>, count: number): number | null {
-    const ctx = this.ctx;
-    let addr: number | null;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        addr = vmMapRam(ctx, pages, count);
-        break;
-      } catch (e) {
-        // A dead lock holder: recovered. Nothing was mapped (a lock is met only before the
-        // pages are mapped, and the recovery drops a mapping not fully mapped): retry.
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    // After a recovery nothing was mapped (a lock is met only before the pages are mapped,
+    // and the recovery drops a mapping not fully mapped): retry.
+    const addr = gated(this.ctx, Recovered.RETRY, vmMapRam, pages, count);
     this.afterOp();
     return addr;
   }
@@ -202,22 +139,9 @@ export class VmallocMaps extends VmallocBase {
    * Kernel: vm_unmap_ram().
    */
   vmUnmapRam(addr: number, count: number): void {
-    const ctx = this.ctx;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        vmUnmapRam(ctx, addr, count);
-        break;
-      } catch (e) {
-        // A dead lock holder: recovered. Met before anything changed, the call is retried;
-        // after (unmapStarted), the mapping is gone and the recovery finished the unmap.
-        const done = unmapStarted;
-        survive(ctx, e);
-        if (done) break;
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    // A dead lock holder met before anything changed: retried; after (unmapStarted), the
+    // mapping is gone and the recovery finished the unmap.
+    gated(this.ctx, wasUnmapStarted, vmUnmapRam, addr, count);
     this.afterOp();
   }
 
@@ -226,16 +150,7 @@ export class VmallocMaps extends VmallocBase {
    * and the lazily freed areas. Kernel: vm_unmap_aliases().
    */
   vmUnmapAliases(): void {
-    const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      vmUnmapAliases(ctx);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
+    gated(this.ctx, Recovered.THROW, vmUnmapAliases);
     this.afterOp();
   }
 
@@ -256,17 +171,7 @@ export class VmallocMaps extends VmallocBase {
     sizes: readonly number[],
     align: number,
   ): VmArea[] | null {
-    const ctx = this.ctx;
-    let vms: number[] | null = null;
-    enterOp(ctx);
-    try {
-      vms = pcpuGetVmAreas(ctx, offsets, sizes, align);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
+    const vms = gated(this.ctx, Recovered.THROW, pcpuGetVmAreas, offsets, sizes, align);
     this.afterOp();
     return vms === null ? null : vms.map((vm) => snapshot(this.ctx, vm));
   }
@@ -277,16 +182,7 @@ export class VmallocMaps extends VmallocBase {
    * twice, EBUSY for an area of a percpu allocator chunk. Kernel: pcpu_free_vm_areas().
    */
   pcpuFreeVmAreas(areas: readonly (VmArea | number)[]): void {
-    const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      pcpuFreeVmAreas(ctx, areas);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
+    gated(this.ctx, Recovered.THROW, pcpuFreeVmAreas, areas);
     this.afterOp();
   }
 
@@ -296,20 +192,8 @@ export class VmallocMaps extends VmallocBase {
    * when memory or address space runs out. Kernel: __alloc_percpu().
    */
   allocPercpu(size: number, align = 1): number | null {
-    const ctx = this.ctx;
-    let ptr: number | null = null;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        // A dead lock holder met: recovered (what this call had half made is dropped), retry.
-        ptr = allocPercpu(ctx, size, align);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    // After a recovery (what this call had half made is dropped): retry.
+    const ptr = gated(this.ctx, Recovered.RETRY, allocPercpu, size, align);
     this.afterOp();
     return ptr;
   }
@@ -319,21 +203,9 @@ export class VmallocMaps extends VmallocBase {
    * @throws VmallocError ENOENT for anything else. Kernel: free_percpu().
    */
   freePercpu(ptr: number | null | undefined): void {
-    const ctx = this.ctx;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        freePercpu(ctx, ptr);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-        // Recovered: not cleared yet, retry; cleared, the object is gone (whatever the call
-        // had left to do, destroying its chunk, the recovery finished or undid).
-        if (pcpuFreeCleared) break;
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    // After a recovery: not cleared yet, retry; cleared, the object is gone (whatever the
+    // call had left to do, destroying its chunk, the recovery finished or undid).
+    gated(this.ctx, wasPcpuFreeCleared, freePercpu, ptr);
     this.afterOp();
   }
 
@@ -365,17 +237,7 @@ export class VmallocMaps extends VmallocBase {
    * Kernel: the reverse of vmalloc_info_show(). See src/mm/vmallocinfo-import.ts.
    */
   loadVmallocinfo(text: string): VmallocinfoImport {
-    const ctx = this.ctx;
-    let r: VmallocinfoImport;
-    enterOp(ctx);
-    try {
-      r = loadVmallocinfo(ctx, text);
-    } catch (e) {
-      survive(ctx, e);
-      throw e;
-    } finally {
-      leaveOp(ctx);
-    }
+    const r = gated(this.ctx, Recovered.THROW, loadVmallocinfo, text);
     this.afterOp();
     return r;
   }

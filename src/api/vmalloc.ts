@@ -5,9 +5,11 @@
  * named after the kernel's concepts (src/mm/: alloc-path, free-path, vmap, access,
  * purge-notifier, cpu-supervision; src/designs/: the vmap-area core and the designs); what
  * allocates nothing (lookups, statistics, checks, worker supervision, vmap nodes) it inherits
- * from VmallocBase (vmalloc-base.ts). createVmalloc() and attachVmalloc() build their
- * context in create.ts. The hot methods (vmalloc, vfree, read, write, readU8 ...) stay one
- * call above the vmalloc layer.
+ * from VmallocBase (vmalloc-base.ts), the maps of pages from VmallocMaps (vmalloc-maps.ts),
+ * the RCU calls from VmallocRcu (vmalloc-rcu.ts). A state-changing call runs inside the
+ * recovery gate through gated() (gated-call.ts). createVmalloc() and attachVmalloc() build
+ * their context in create.ts. The hot methods (vmalloc, vfree, read, write, readU8 ...) stay
+ * one call (and gated()) above the vmalloc layer.
  * Invariant: a method either completes or throws before changing anything (misuse), and in
  * the checked mode every state-changing method ends with check().
  * Callers: library users, the test_vmalloc driver, the CLI.
@@ -22,11 +24,10 @@ import { copy, physOffset, readBytes } from '../mm/access.js';
 import { type VmallocAllocOptions, allocate } from '../mm/alloc-path.js';
 import { throwEinval } from '../mm/args.js';
 import { releaseCpu } from '../mm/cpu-supervision.js';
-import { type RecoveryReport, enterOp, leaveOp, recover, survive } from '../mm/recovery.js';
+import { type RecoveryReport, recover } from '../mm/recovery.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
-import { kvfreeRcu, rcuBarrier, rcuQuiescent, synchronizeRcu } from '../mm/kvfree-rcu.js';
 import { registerPurgeNotifier, unregisterPurgeNotifier } from '../mm/purge-notifier.js';
-import type { VmallocHandle } from '../mm/shared-state.js';
+import type { VmContext, VmallocHandle } from '../mm/shared-state.js';
 import type { VmallocStats } from '../mm/statistics.js';
 import { VmFlags } from '../mm/vm-struct.js';
 import type { PercpuInfo } from '../mm/percpu.js';
@@ -39,16 +40,18 @@ import {
   createContext,
 } from './create.js';
 import { detachedPrototype } from './detached.js';
+import { Recovered, gated } from './gated-call.js';
 import { KEPT_AFTER_DETACH } from './vmalloc-base.js';
-import { VmallocMaps } from './vmalloc-maps.js';
+import { VmallocRcu } from './vmalloc-rcu.js';
 
 /**
  * One thread's view (one cpu) of a vmalloc subsystem: the calls that allocate, free and
- * access memory here; the maps of pages the caller owns (vmap, get_vm_area, vm_map_ram, the
- * percpu areas) come from VmallocMaps (src/api/vmalloc-maps.ts), and lookups, statistics,
- * checks and the supervision of workers from VmallocBase (src/api/vmalloc-base.ts).
+ * access memory here; kvfree_rcu and the grace periods come from VmallocRcu
+ * (src/api/vmalloc-rcu.ts), the maps of pages the caller owns (vmap, get_vm_area,
+ * vm_map_ram, the percpu areas) from VmallocMaps (src/api/vmalloc-maps.ts), and lookups,
+ * statistics, checks and the supervision of workers from VmallocBase (src/api/vmalloc-base.ts).
  */
-export class Vmalloc extends VmallocMaps {
+export class Vmalloc extends VmallocRcu {
   // ---------------------------------------------------------------- allocation
 
   /**
@@ -65,38 +68,14 @@ export class Vmalloc extends VmallocMaps {
    * ```
    */
   vmalloc(size: number, options?: VmallocAllocOptions): number | null {
-    const ctx = this.ctx;
-    let addr: number | null;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        addr = allocate(this.ctx, 'vmalloc', size, options, false, 0);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    const addr = gated(this.ctx, Recovered.RETRY, vmallocOp, size, options);
     this.afterOp();
     return addr;
   }
 
   /** vmalloc() with zeroed pages. Kernel: vzalloc(). */
   vzalloc(size: number, options?: Omit<VmallocAllocOptions, 'zero'>): number | null {
-    const ctx = this.ctx;
-    let addr: number | null;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        addr = allocate(this.ctx, 'vzalloc', size, options, true, 0);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    const addr = gated(this.ctx, Recovered.RETRY, vzallocOp, size, options);
     this.afterOp();
     return addr;
   }
@@ -107,20 +86,7 @@ export class Vmalloc extends VmallocMaps {
    * Kernel: vmalloc_huge(). Differs from kernel: the pages are still single frames.
    */
   vmallocHuge(size: number, options?: VmallocAllocOptions): number | null {
-    const flags = VmFlags.VM_ALLOW_HUGE_VMAP;
-    const ctx = this.ctx;
-    let addr: number | null;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        addr = allocate(this.ctx, 'vmalloc_huge', size, options, false, flags);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    const addr = gated(this.ctx, Recovered.RETRY, vmallocHugeOp, size, options);
     this.afterOp();
     return addr;
   }
@@ -140,25 +106,7 @@ export class Vmalloc extends VmallocMaps {
    */
   vfree(addr: number | null | undefined): void {
     if (addr === 0 || addr === null || addr === undefined) return;
-    const ctx = this.ctx;
-    // Once unlinked, a recovery frees the area (it is on no busy list): a retry then must
-    // not look the address up again, where a new area may live by now.
-    let unlinked = false;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        if (unlinked) break;
-        const va = unlinkForFree(ctx, 'vfree', addr);
-        unlinked = true;
-        const vm = ctx.vmOf(va);
-        releaseArea(ctx, va, vm, freesPagesOnVfree(ctx, vm));
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    gated(this.ctx, wasUnlinked, vfreeOp, addr);
     this.afterOp();
   }
 
@@ -169,108 +117,15 @@ export class Vmalloc extends VmallocMaps {
    */
   vunmap(addr: number | null | undefined): void {
     if (addr === 0 || addr === null || addr === undefined) return;
-    const ctx = this.ctx;
-    // Once unlinked, a recovery frees the area (it is on no busy list): a retry then must
-    // not look the address up again, where a new area may live by now.
-    let unlinked = false;
-    for (;;) {
-      enterOp(ctx);
-      try {
-        if (unlinked) break;
-        const va = unlinkForFree(ctx, 'vunmap', addr);
-        unlinked = true;
-        const vm = ctx.vmOf(va);
-        releaseArea(ctx, va, vm, (ctx.vms.flags(vm) & VmFlags.VM_MAP_PUT_PAGES) !== 0);
-        break;
-      } catch (e) {
-        survive(ctx, e);
-      } finally {
-        leaveOp(ctx);
-      }
-    }
+    gated(this.ctx, wasUnlinked, vunmapOp, addr);
     this.afterOp();
-  }
-
-  // ---------------------------------------------------------------- RCU
-
-  /**
-   * Frees the vmalloc area starting at `addr` after a grace period: once every attached
-   * worker has passed a quiescent state (returned from a call that changes state, or called
-   * rcuQuiescent()), so a worker that may still read the area when this is called finishes
-   * first. Until then the area stays busy (stats().rcuPending counts it) and no other free
-   * accepts it. Frees go in per-cpu batches; with every batch waiting, the call waits for the
-   * oldest grace period, as kvfree_rcu_mightsleep() does. 0, null and undefined are ignored.
-   * @throws VmallocError ENOENT when `addr` is not the start of a live area; EINVAL for an
-   * unaligned address or an area that is not a vmalloc one; EBUSY when the area is queued
-   * already (a double free); ETIMEDOUT when every batch waits on a worker that makes no call
-   * for the lock timeout. Nothing changes on a throw.
-   * Kernel: kvfree_rcu() / kvfree_rcu_mightsleep().
-   */
-  kvfreeRcu(addr: number | null | undefined): void {
-    if (addr === 0 || addr === null || addr === undefined) return;
-    kvfreeRcu(this.ctx, 'kvfree_rcu', addr);
-    this.afterOp();
-  }
-
-  /**
-   * Waits until every area queued by kvfreeRcu before this call, by any worker, is freed:
-   * drives grace periods itself (this worker waits in an extended quiescent state, so two
-   * waiters never wait for each other; detached and dead workers never hold one up).
-   * @throws VmallocError ETIMEDOUT when an attached worker makes no call for the lock timeout.
-   * Kernel: rcu_barrier() after kvfree_rcu().
-   */
-  rcuBarrier(): void {
-    rcuBarrier(this.ctx, 'rcu_barrier');
-    this.afterOp();
-  }
-
-  /**
-   * Waits for a full grace period: every read-side section (a worker's stretch between two
-   * quiescent states) running now has ended. Same waiting and errors as rcuBarrier().
-   * Kernel: synchronize_rcu().
-   */
-  synchronizeRcu(): void {
-    synchronizeRcu(this.ctx, 'synchronize_rcu');
-    this.afterOp();
-  }
-
-  /**
-   * A quiescent state of this worker: it holds no reference obtained before this call to an
-   * area another worker queued with kvfreeRcu. Calls that change state do this on return; a
-   * worker that only reads memory for a long time calls this. Kernel: rcu_qs() (QSBR).
-   */
-  rcuQuiescent(): void {
-    rcuQuiescent(this.ctx);
-  }
-
-  /**
-   * Takes this worker offline for RCU (an extended quiescent state) before it blocks on
-   * something else (a barrier, a message): it holds up no grace period until rcuOnline(),
-   * and must hold no reference to an area another worker may queue meanwhile. Both are
-   * idempotent. Kernel: rcu_thread_offline() of userspace QSBR RCU.
-   */
-  rcuOffline(): void {
-    this.ctx.rcu.setOffline(true);
-  }
-
-  /** Back online after rcuOffline(): read-side sections hold up grace periods again. */
-  rcuOnline(): void {
-    this.ctx.rcu.setOffline(false);
   }
 
   // ---------------------------------------------------------------- purge
 
   /** Returns every lazily freed range to free space now. Kernel: purge_vmap_area_lazy(). */
   purge(): void {
-    const ctx = this.ctx;
-    enterOp(ctx);
-    try {
-      ctx.areas.reclaimAndPurge(this.cpu);
-    } catch (e) {
-      survive(ctx, e); // the recovery purged everything
-    } finally {
-      leaveOp(ctx);
-    }
+    gated(this.ctx, Recovered.RETURN, purgeOp); // a recovery purges everything
     this.afterOp();
   }
 
@@ -414,6 +269,53 @@ export class Vmalloc extends VmallocMaps {
     const hi = dv.getUint32(at + 4, true);
     return hi === 0 && lo === 0 ? 0 : (hi - 0xffff0000) * 2 ** 32 + lo;
   }
+}
+
+// ---------------------------------------------------------------- the gated operations
+// Module functions, not closures, so that a call through gated() allocates nothing.
+
+function vmallocOp(ctx: VmContext, size: number, options?: VmallocAllocOptions): number | null {
+  return allocate(ctx, 'vmalloc', size, options, false, 0);
+}
+
+function vzallocOp(
+  ctx: VmContext,
+  size: number,
+  options?: Omit<VmallocAllocOptions, 'zero'>,
+): number | null {
+  return allocate(ctx, 'vzalloc', size, options, true, 0);
+}
+
+function vmallocHugeOp(ctx: VmContext, size: number, options?: VmallocAllocOptions) {
+  return allocate(ctx, 'vmalloc_huge', size, options, false, VmFlags.VM_ALLOW_HUGE_VMAP);
+}
+
+/**
+ * Set by vfreeOp and vunmapOp once the area is unlinked: a recovery then frees it (it is on
+ * no busy list), so the call must not look the address up again, where a new area may live
+ * by now. Per thread (module state).
+ */
+let unlinked = false;
+const wasUnlinked = (): boolean => unlinked;
+
+function vfreeOp(ctx: VmContext, addr: number): void {
+  unlinked = false;
+  const va = unlinkForFree(ctx, 'vfree', addr);
+  unlinked = true;
+  const vm = ctx.vmOf(va);
+  releaseArea(ctx, va, vm, freesPagesOnVfree(ctx, vm));
+}
+
+function vunmapOp(ctx: VmContext, addr: number): void {
+  unlinked = false;
+  const va = unlinkForFree(ctx, 'vunmap', addr);
+  unlinked = true;
+  const vm = ctx.vmOf(va);
+  releaseArea(ctx, va, vm, (ctx.vms.flags(vm) & VmFlags.VM_MAP_PUT_PAGES) !== 0);
+}
+
+function purgeOp(ctx: VmContext): void {
+  ctx.areas.reclaimAndPurge(ctx.cpu);
 }
 
 /**

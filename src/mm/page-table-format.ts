@@ -8,9 +8,9 @@
  * nothing changed.
  * Invariant: a buffer made here has the magic and page shift in its header, next = first
  * table, the limit first + maxTables, no mapped page, and room for INITIAL_TABLES tables.
- * Callers: src/mm/page-table.ts (PageTable.createBuffer, its constructor, its argument checks
- * through einval(), and the walk, which binds the geometry constants as its own) and
- * src/mm/page-table-check.ts.
+ * Callers: src/mm/page-table.ts (PageTable.createBuffer, its argument checks through einval(),
+ * and the walk, which binds the geometry constants as its own), src/mm/page-table-alloc.ts
+ * (the constructor's checkPageTableBuffer, the header words) and src/mm/page-table-check.ts.
  *
  * Address bits with 4 KiB pages (the kernel's x86_64 4-level layout):
  *

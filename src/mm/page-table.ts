@@ -6,10 +6,11 @@
  * so every worker attached to it translates and maps at once): the top table (pgd) at word 0,
  * a small header after it, then lower tables of 512 entries each, addressed by index.
  * A pte entry is pfn + 1 (0: not mapped); an upper entry is the index of the next-level table
- * (0: none yet). The pgd always exists; lower tables are made on first use, never freed (the
- * kernel never frees the page tables of the vmalloc range either).
- * Invariant: every non-zero upper entry names a table in [first, next) that no other entry
- * names; a table that no entry names is all zeros (a spare, see below). No shared counter is
+ * (0: none yet). The pgd always exists; lower tables are made on first use, never freed: the
+ * buffer, this thread's view and the allocation of tables are the base class, PageTableAlloc
+ * (src/mm/page-table-alloc.ts); this module is the walk over them.
+ * Invariant: the tables' own (see page-table-alloc.ts); a walk-cache entry names the pte table
+ * its region's upper entries name (never stale: tables never move). No shared counter is
  * kept on the map/unmap path (every worker would write its cache line on every call): `pages`
  * counts by a walk. Independent of vm_structs: the checker compares the translations with the
  * areas that should hold them.
@@ -18,11 +19,8 @@
  *
  * Kernel: vmap_range_noflush / vmap_pages_range (vmap_pud_range, vmap_pmd_range,
  * vmap_pte_range) are map(); vunmap_range_noflush (vunmap_pte_range ...) is unmap();
- * vmalloc_to_page / vmalloc_to_pfn are lookup(); pud_alloc / pmd_alloc / __pte_alloc_kernel
- * are allocTable() + populate. As __pte_alloc_kernel allocates a page, then populates the pmd
- * only if it is still none and frees its page otherwise, a thread here bumps the shared table
- * counter, then compare-and-swaps the parent entry from 0 to its table; the loser keeps its
- * (still zero) table as a spare for its next allocation instead of freeing it.
+ * vmalloc_to_page / vmalloc_to_pfn are lookup(); the walk's pud_alloc / pmd_alloc /
+ * __pte_alloc_kernel are the base class's child().
  * Differs from kernel: no p4d (4-level paging), no huge (pmd/pud block) mappings, no TLB, a
  * top level as wide as the page size leaves it (see the format). map() overwrites a mapped
  * pte (set_pte_at, as vmap_range for ioremap does) rather than WARN.
@@ -34,15 +32,9 @@
  * Walk cache: each thread remembers the pte tables of its last 64 regions of 512 pages (an
  * MMU's paging-structure cache), so a map, unmap or lookup in a recently used region skips the
  * three upper levels. It never goes stale, since a published table is never freed or moved.
- *
- * Growth: the buffer grows (doubling) when the bump counter passes its end; a view made before
- * stays valid for the tables it covers, so a thread re-makes its view only when it meets a table
- * index past its view's end.
  */
 
-import { type AnyBuffer, growBuffer } from '../shared/buffers.js';
-import { invariantFailure } from '../debug.js';
-import { VmallocError } from '../errors.js';
+import type { AnyBuffer } from '../shared/buffers.js';
 import {
   type MappedRun,
   type PageTableCheck,
@@ -51,16 +43,14 @@ import {
   countMapped,
   mappedRuns,
 } from './page-table-check.js';
+import { PageTableAlloc } from './page-table-alloc.js';
 import * as format from './page-table-format.js';
 import {
   DEFAULT_MAX_TABLES,
   checkMapSource,
-  checkPageTableBuffer,
   createPageTableBuffer,
   einval,
-  firstTable,
   hasSharedMemory,
-  topEntries,
 } from './page-table-format.js';
 
 export type { MappedRun, PageTableCheck } from './page-table-check.js';
@@ -68,10 +58,7 @@ export type { MappedRun, PageTableCheck } from './page-table-check.js';
 // The format's constants the walk, lookup() and mapped() use, bound as this module's own:
 // V8 folds a module's own constants into the code but loads imported ones at every use.
 const PTRS_PER_TABLE = format.PTRS_PER_TABLE;
-const TABLE_BYTES = format.TABLE_BYTES;
 const ADDRESS_LIMIT = format.ADDRESS_LIMIT;
-const H_NEXT = format.H_NEXT;
-const H_LIMIT = format.H_LIMIT;
 const LOW_SPAN = format.LOW_SPAN;
 const INV_LOW_SPAN = format.INV_LOW_SPAN;
 const PUD_SPAN = format.PUD_SPAN;
@@ -87,30 +74,15 @@ export interface PageTableHandle {
   readonly pageSize: number;
 }
 
-export class PageTable {
-  readonly buffer: AnyBuffer;
-  readonly pageSize: number;
-  /** log2(pageSize). */
-  readonly pageShift: number;
+export class PageTable extends PageTableAlloc {
   /** Pages in the address space: 2^48 / pageSize. */
   readonly nrPages: number;
-  /** Entries of the pgd, and where the header starts. */
-  private readonly top: number;
-  /** Index of the first lower table. */
-  private readonly first: number;
   /**
    * 1 / pageSize (exact: a power of two). Public so that the vmalloc layer can turn an
    * address into (region, pte index), two small integers, before calling mapRegion /
    * unmapRegion: an address above 2^31 passed into a call is a heap number each time.
    */
   readonly invPage: number;
-  /** This thread's view of the tables, and how many whole tables it covers. */
-  private v!: Int32Array;
-  private viewTables = 0;
-  /** A table this thread allocated but lost the race to publish: still zero, used next. */
-  private spare = 0;
-  /** Races this thread lost when publishing a table. */
-  private lost = 0;
   /**
    * This thread's walk cache (an MMU's paging-structure cache): for a few 512-page regions,
    * the word index of their pte table. Entries never go stale, since a published table is
@@ -143,16 +115,9 @@ export class PageTable {
 
   /** Attaches to a page table made by createBuffer (in this thread or any other). */
   constructor(buffer: AnyBuffer, pageSize: number) {
-    const shift = checkPageTableBuffer(buffer, pageSize);
-    const top = topEntries(shift);
-    this.buffer = buffer;
-    this.pageSize = pageSize;
-    this.pageShift = shift;
+    super(buffer, pageSize);
     this.nrPages = ADDRESS_LIMIT / pageSize;
-    this.top = top;
-    this.first = firstTable(shift);
     this.invPage = 1 / pageSize;
-    this.refresh();
   }
 
   /** Plain data to post to a worker, which attaches with `PageTable.attach(handle)`. */
@@ -164,115 +129,12 @@ export class PageTable {
     return new PageTable(handle.buffer, handle.pageSize);
   }
 
-  /** Re-makes this thread's view over the whole buffer as it is now. */
-  private refresh(): Int32Array {
-    const tables = Math.floor(this.buffer.byteLength / TABLE_BYTES);
-    if (tables !== this.viewTables) {
-      this.v = new Int32Array(this.buffer, 0, tables * PTRS_PER_TABLE);
-      this.viewTables = tables;
-    }
-    return this.v;
-  }
-
-  // ---- accounting ------------------------------------------------------------------------
-
-  /** Lower tables (pud, pmd, pte) allocated so far, spares included. */
-  get tables(): number {
-    return Atomics.load(this.v, this.top + H_NEXT) - this.first;
-  }
-
-  /** Most lower tables this page table may hold. */
-  get maxTables(): number {
-    return this.v[this.top + H_LIMIT]! - this.first;
-  }
-
-  /** Bytes in use: the pgd and header slots and every allocated table. */
-  get bytes(): number {
-    return Atomics.load(this.v, this.top + H_NEXT) * TABLE_BYTES;
-  }
-
-  /** Bytes the buffer holds now (in use or not yet). */
-  get bufferBytes(): number {
-    return this.buffer.byteLength;
-  }
-
-  /** Races to publish a new table this instance (thread) lost: a statistic for tests. */
-  get lostRaces(): number {
-    return this.lost;
-  }
-
   /** Pages mapped (non-zero pte entries), counted by a walk of the tables: O(tables). */
   get pages(): number {
     return countMapped(this.refresh(), this.top);
   }
 
   // ---- the walk --------------------------------------------------------------------------
-
-  /**
-   * A new lower table (all zeros, not yet named by any entry): this thread's spare, or the
-   * next index of the shared bump counter, with the buffer grown to hold it.
-   */
-  private allocTable(): number {
-    const s = this.spare;
-    if (s !== 0) {
-      this.spare = 0;
-      return s;
-    }
-    const v = this.v;
-    const at = this.top + H_NEXT;
-    const limit = v[this.top + H_LIMIT]!;
-    let t = Atomics.load(v, at);
-    for (;;) {
-      if (t >= limit) {
-        throw new VmallocError(
-          'ENOMEM',
-          `Cannot map: the page table is full (${limit - this.first} tables of ${TABLE_BYTES} bytes)`,
-        );
-      }
-      const seen = Atomics.compareExchange(v, at, t, t + 1);
-      if (seen === t) break;
-      t = seen;
-    }
-    const need = (t + 1) * TABLE_BYTES;
-    const buf = this.buffer;
-    if (buf.byteLength < need) {
-      growBuffer(buf, Math.max(need, Math.min(limit * TABLE_BYTES, buf.byteLength * 2)));
-    }
-    if (t >= this.viewTables) this.refresh();
-    return t;
-  }
-
-  /**
-   * The table named by entry `slot` (a word index), made and published first if the entry is
-   * still 0. Atomics.load pairs with the publishing compareExchange of another thread, so the
-   * grown buffer length is visible once its index is.
-   */
-  private child(slot: number): number {
-    let t = Atomics.load(this.v, slot);
-    if (t === 0) {
-      const fresh = this.allocTable();
-      t = Atomics.compareExchange(this.v, slot, 0, fresh);
-      if (t === 0) {
-        t = fresh;
-      } else {
-        this.spare = fresh; // another thread populated it first: keep ours for next time
-        this.lost++;
-      }
-    }
-    if (t >= this.viewTables) this.reach(t);
-    return t;
-  }
-
-  /**
-   * Re-makes the view to cover table `t`, whose index this thread loaded atomically: the
-   * buffer grew before `t` was published, so the view must reach it now.
-   */
-  private reach(t: number): void {
-    this.refresh();
-    if (t >= this.viewTables) {
-      invariantFailure(`page table: table ${t} is past the buffer (${this.viewTables} tables)`);
-    }
-  }
 
   /**
    * Word index of the pte table of `region` (page number >> 9, a small integer: < 2^29, so it
@@ -417,12 +279,6 @@ export class PageTable {
       }
       x += step;
     }
-  }
-
-  /** Entry `i` of table `t` (an atomic load), the view re-made if `t` is past it. */
-  private entry(t: number, i: number): number {
-    if (t >= this.viewTables) this.reach(t);
-    return Atomics.load(this.v, (t << 9) | i);
   }
 
   /**

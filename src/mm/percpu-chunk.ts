@@ -1,31 +1,46 @@
 /**
- * The percpu allocator's chunk records and their allocation maps, in one shared buffer.
+ * The percpu allocator's chunk records, in one shared buffer.
  *
- * Holds: PcpuChunks: the layout of the buffer (a header, then one record per chunk slot), the
- * accessors of a record, and the bitmap work inside a chunk: the first fit of an aligned run,
- * marking and clearing an allocation, the largest free run (the contig hint).
+ * Holds: PcpuChunks: the geometry, the layout of the buffer (a header, then one record per
+ * chunk slot), the slots and their states, a record's accessors, the populated-page bitmap,
+ * and the allocation map change in flight; the map itself (first fit, mark, clear, repair,
+ * check) is src/mm/percpu-bitmap.ts, over the words this layout gives it.
  * Recovery (src/mm/recovery-percpu.ts) reads the slot states and the map change in flight.
- * Invariant (with pcpu_alloc_mutex held, between calls): in a live chunk, the alloc map's set
- * bits are exactly the allocated 4-byte units; the bound map has a bit at the first unit of
- * each allocation and nowhere else; freeBits counts the clear alloc bits, contig is the
- * longest run of them, nrAlloc the bound bits; a populated page is mapped in every unit.
- * Callers: src/mm/percpu.ts (allocation, free, populate) and its checker.
+ * Invariant (with pcpu_alloc_mutex held, between calls): a slot is FREE, LIVE, or CREATING /
+ * DESTROYING while its holder makes or frees its areas; a live chunk's map holds the
+ * allocation map invariant (percpu-bitmap.ts); nrPopulated counts its populated bits, and a
+ * populated page is mapped in every unit; the header's live and populated sum the records.
+ * Callers: src/mm/percpu.ts (allocation, free, populate) and its checker; recovery.
  *
- * Kernel: struct pcpu_chunk (alloc_map, bound_map, free_bytes, contig_bits, populated),
- * pcpu_find_block_fit() / pcpu_alloc_area() / pcpu_free_area() in spirit (PCPU_MIN_ALLOC_SIZE
- * is 4 bytes here as there).
- * Differs from kernel: no per-block hints (metadata blocks): the whole map is scanned, by
- * words; the contig hint is recomputed exactly after every change, and the last request that
- * found no aligned fit is remembered until a free (the kernel's scan hints play that part).
+ * Kernel: struct pcpu_chunk (base_addr, populated, nr_populated, and through the map
+ * alloc_map, bound_map, free_bytes, contig_bits) and pcpu_slot[].
+ * Differs from kernel: chunks live in slots of a shared buffer, found by a scan of the slots
+ * (the kernel keeps lists by free size); the map's words sit inside the record.
  *
  *   buffer:  | header (16 words) | chunk 0 | chunk 1 | ...            (grows by whole slots)
  *   header:  | slots live created destroyed populated | op chunk start bits (in flight) | - |
- *   chunk:   | state freeBits contig nrAlloc base(f64) nrPopulated - | populated bits |
- *            | alloc map (mapWords) | bound map (mapWords) |
+ *   chunk:   | state - base(f64) nrPopulated | populated bits | allocation map |
+ *   allocation map: | summary (5) | alloc map (mapBits / 32) | bound map (mapBits / 32) |
  */
 
 import { type AnyBuffer, growBuffer, makeGrowableBuffer } from '../shared/buffers.js';
-import { S_PCPU_CLEARING, S_PCPU_MARKING, stepHook } from '../shared/step-hook.js';
+import {
+  M_FREE,
+  M_NR_ALLOC,
+  allocExtent,
+  checkMap,
+  clearAlloc,
+  countSet,
+  fillBits,
+  findFit,
+  initMap,
+  mapWords,
+  markAlloc,
+  releaseRange,
+  repairMap,
+  testBit,
+  usedUnits,
+} from './percpu-bitmap.js';
 
 /** PCPU_MIN_ALLOC_SIZE: the allocation unit of a chunk's maps. */
 export const PCPU_MIN_ALLOC_SIZE = 4;
@@ -53,15 +68,9 @@ const HEADER_WORDS = 16;
 
 /** Record words. */
 const C_STATE = 0; // a ChunkState
-const C_FREE = 1;
-const C_CONTIG = 2;
-const C_NR_ALLOC = 3;
-const C_BASE = 4; // float64 at words 4-5
-const C_POPULATED = 6;
-/** The last request that found no fit (bits, align bits): any as demanding fails too. */
-const C_FAIL_BITS = 7;
-const C_FAIL_ALIGN = 8;
-const C_BITS = 10; // populated bitmap, then alloc map, then bound map
+const C_BASE = 2; // float64 at words 2-3
+const C_POPULATED = 4;
+const C_BITS = 5; // the populated bitmap, then the allocation map (percpu-bitmap.ts)
 
 /**
  * A slot's state. CREATING and DESTROYING mark a chunk whose areas are being made or freed
@@ -104,7 +113,7 @@ export function pcpuGeometry(pageSize: number, nrCpus: number): PcpuGeometry {
 }
 
 function recordWords(unitPages: number, mapBits: number): number {
-  const words = C_BITS + Math.ceil(unitPages / 32) + 2 * (mapBits / 32);
+  const words = C_BITS + Math.ceil(unitPages / 32) + mapWords(mapBits);
   return Math.ceil(words / 16) * 16; // whole cache lines, so base stays 8-byte aligned
 }
 
@@ -113,11 +122,6 @@ export function createPcpuBuffer(pageSize: number, nrCpus: number, shared: boole
   const g = pcpuGeometry(pageSize, nrCpus);
   const max = HEADER_WORDS * 4 + g.maxChunks * recordWords(g.unitPages, g.mapBits) * 4;
   return makeGrowableBuffer(HEADER_WORDS * 4, max, shared);
-}
-
-/** Index of the lowest set bit of a non-zero word. */
-function ctz(w: number): number {
-  return 31 - Math.clz32(w & -w);
 }
 
 export class PcpuChunks {
@@ -130,8 +134,8 @@ export class PcpuChunks {
   private w: Int32Array;
   private d: Float64Array;
   private readonly recWords: number;
-  private readonly popWords: number;
-  private readonly mapWords: number;
+  /** Where a record's allocation map starts (after the populated bits). */
+  private readonly mapAt: number;
 
   constructor(buf: AnyBuffer, g: PcpuGeometry) {
     this.g = g;
@@ -139,8 +143,7 @@ export class PcpuChunks {
     this.w = new Int32Array(buf, 0, buf.byteLength >> 2);
     this.d = new Float64Array(buf, 0, buf.byteLength >> 3);
     this.recWords = recordWords(g.unitPages, g.mapBits);
-    this.popWords = Math.ceil(g.unitPages / 32);
-    this.mapWords = g.mapBits / 32;
+    this.mapAt = C_BITS + Math.ceil(g.unitPages / 32);
   }
 
   /** Brings the views up to the buffer's length (another thread may have grown it). */
@@ -200,8 +203,7 @@ export class PcpuChunks {
     // Every word but the state and the base first; the state goes LIVE last.
     this.w.fill(0, o + 1, o + C_BASE);
     this.w.fill(0, o + C_BASE + 2, o + this.recWords);
-    this.w[o + C_FREE] = this.g.mapBits;
-    this.w[o + C_CONTIG] = this.g.mapBits;
+    initMap(this.w, o + this.mapAt, this.g.mapBits);
     this.d[(o + C_BASE) >> 1] = base;
     this.w[o + C_STATE] = ChunkState.LIVE;
     this.w[H_LIVE]!++;
@@ -233,13 +235,10 @@ export class PcpuChunks {
     return this.d[(this.rec(c) + C_BASE) >> 1]!;
   }
   freeBits(c: number): number {
-    return this.w[this.rec(c) + C_FREE]!;
-  }
-  contig(c: number): number {
-    return this.w[this.rec(c) + C_CONTIG]!;
+    return this.w[this.map(c) + M_FREE]!;
   }
   nrAlloc(c: number): number {
-    return this.w[this.rec(c) + C_NR_ALLOC]!;
+    return this.w[this.map(c) + M_NR_ALLOC]!;
   }
   nrPopulated(c: number): number {
     return this.w[this.rec(c) + C_POPULATED]!;
@@ -273,104 +272,38 @@ export class PcpuChunks {
   // ---------------------------------------------------------------- populated pages
 
   isPopulated(c: number, page: number): boolean {
-    return (this.w[this.rec(c) + C_BITS + (page >>> 5)]! & (1 << (page & 31))) !== 0;
+    return testBit(this.w, this.rec(c) + C_BITS, page);
   }
 
   setPopulated(c: number, page: number, on: boolean): void {
     const o = this.rec(c);
-    const at = o + C_BITS + (page >>> 5);
-    const bit = 1 << (page & 31);
-    if (on === ((this.w[at]! & bit) !== 0)) return;
-    this.w[at] = on ? this.w[at]! | bit : this.w[at]! & ~bit;
+    if (on === testBit(this.w, o + C_BITS, page)) return;
+    fillBits(this.w, o + C_BITS, page, page + 1, on);
     this.w[o + C_POPULATED]! += on ? 1 : -1;
     this.w[H_POPULATED]! += on ? this.g.nrCpus : -this.g.nrCpus;
   }
 
+  /** Populated pages of chunk `c`, counted in its bitmap. */
+  private countPopulated(c: number): number {
+    return countSet(this.w, this.rec(c) + C_BITS, 0, this.g.unitPages);
+  }
+
   // ---------------------------------------------------------------- maps
 
-  private allocMap(c: number): number {
-    return this.rec(c) + C_BITS + this.popWords;
-  }
-  private boundMap(c: number): number {
-    return this.allocMap(c) + this.mapWords;
-  }
-
-  private bit(o: number, i: number): boolean {
-    return (this.w[o + (i >>> 5)]! & (1 << (i & 31))) !== 0;
-  }
-
-  /** First bit >= from (below limit) that is set (`one`) or clear; limit when none. */
-  private next(o: number, from: number, limit: number, one: boolean): number {
-    const w = this.w;
-    let i = from;
-    while (i < limit) {
-      const word = one ? w[o + (i >>> 5)]! : ~w[o + (i >>> 5)]!;
-      const rest = word >>> (i & 31);
-      if (rest !== 0) return Math.min(i + ctz(rest), limit);
-      i = (i | 31) + 1;
-    }
-    return limit;
-  }
-
-  private fill(o: number, from: number, to: number, on: boolean): void {
-    const w = this.w;
-    for (let i = from; i < to;) {
-      const k = o + (i >>> 5);
-      const lo = i & 31;
-      const n = Math.min(32 - lo, to - i);
-      const mask = n === 32 ? -1 : ((1 << n) - 1) << lo;
-      w[k] = on ? w[k]! | mask : w[k]! & ~mask;
-      i += n;
-    }
+  /** The allocation map of chunk `c` (see percpu-bitmap.ts). */
+  private map(c: number): number {
+    return this.rec(c) + this.mapAt;
   }
 
   /** The first unit of an aligned run of `bits` free units, or -1. */
   findFit(c: number, bits: number, alignBits: number): number {
-    const r = this.rec(c);
-    const w = this.w;
-    const contig = w[r + C_CONTIG]!;
-    if (contig < bits) return -1;
-    // A run of bits + alignBits - 1 always holds an aligned fit; below that, a request at
-    // least as demanding as one that failed since the last free fails too.
-    const failBits = w[r + C_FAIL_BITS]!;
-    if (
-      contig < bits + alignBits - 1 &&
-      failBits !== 0 &&
-      bits >= failBits &&
-      alignBits >= w[r + C_FAIL_ALIGN]!
-    )
-      return -1;
-    const at = this.scanFit(c, bits, alignBits);
-    if (at < 0) {
-      w[r + C_FAIL_BITS] = bits;
-      w[r + C_FAIL_ALIGN] = alignBits;
-    }
-    return at;
-  }
-
-  private scanFit(c: number, bits: number, alignBits: number): number {
-    const o = this.allocMap(c);
-    const limit = this.g.mapBits;
-    let pos = this.next(o, 0, limit, false);
-    while (pos < limit) {
-      const runEnd = this.next(o, pos, limit, true);
-      const start = Math.ceil(pos / alignBits) * alignBits;
-      if (start + bits <= runEnd) return start;
-      pos = this.next(o, runEnd, limit, false);
-    }
-    return -1;
+    return findFit(this.w, this.map(c), this.g.mapBits, bits, alignBits);
   }
 
   /** Marks [start, start + bits) allocated. Kernel: pcpu_alloc_area(). */
   mark(c: number, start: number, bits: number): void {
-    const o = this.rec(c);
     this.intend(PCPU_OP_MARK, c, start, bits);
-    this.fill(this.allocMap(c), start, start + bits, true);
-    if (stepHook !== null) stepHook(S_PCPU_MARKING);
-    this.fill(this.boundMap(c), start, start + 1, true);
-    this.w[o + C_FREE]! -= bits;
-    this.w[o + C_NR_ALLOC]!++;
-    this.w[o + C_CONTIG] = this.largestRun(c);
+    markAlloc(this.w, this.map(c), this.g.mapBits, start, bits);
     this.w[H_OP] = 0;
   }
 
@@ -402,8 +335,7 @@ export class PcpuChunks {
     if (!(c >= 0 && c < this.slots && this.isLive(c))) return false;
     if (!(start >= 0 && bits >= 1 && start + bits <= this.g.mapBits)) return false;
     void kind; // both end with the range free
-    this.fill(this.allocMap(c), start, start + bits, false);
-    this.fill(this.boundMap(c), start, start + 1, false);
+    releaseRange(this.w, this.map(c), this.g.mapBits, start, bits);
     return true;
   }
 
@@ -412,47 +344,19 @@ export class PcpuChunks {
    * 0 when no allocation starts there.
    */
   extent(c: number, start: number): number {
-    if (start < 0 || start >= this.g.mapBits || !this.bit(this.boundMap(c), start)) return 0;
-    const limit = this.g.mapBits;
-    const nextBound = this.next(this.boundMap(c), start + 1, limit, true);
-    const nextFree = this.next(this.allocMap(c), start, limit, false);
-    return Math.min(nextBound, nextFree) - start;
+    return allocExtent(this.w, this.map(c), this.g.mapBits, start);
   }
 
   /** Clears the allocation at `start` of `bits` units. Kernel: pcpu_free_area(). */
   clear(c: number, start: number, bits: number): void {
-    const o = this.rec(c);
     this.intend(PCPU_OP_CLEAR, c, start, bits);
-    this.fill(this.allocMap(c), start, start + bits, false);
-    if (stepHook !== null) stepHook(S_PCPU_CLEARING);
-    this.fill(this.boundMap(c), start, start + 1, false);
-    this.w[o + C_FREE]! += bits;
-    this.w[o + C_NR_ALLOC]!--;
-    this.w[o + C_FAIL_BITS] = 0;
-    this.w[o + C_CONTIG] = this.largestRun(c);
+    clearAlloc(this.w, this.map(c), this.g.mapBits, start, bits);
     this.w[H_OP] = 0;
   }
 
   /** Allocated units in [from, to). */
   usedIn(c: number, from: number, to: number): number {
-    const o = this.allocMap(c);
-    let n = 0;
-    for (let i = this.next(o, from, to, true); i < to; i = this.next(o, i + 1, to, true)) n++;
-    return n;
-  }
-
-  /** The longest run of free units. */
-  largestRun(c: number): number {
-    const o = this.allocMap(c);
-    const limit = this.g.mapBits;
-    let best = 0;
-    let pos = this.next(o, 0, limit, false);
-    while (pos < limit) {
-      const runEnd = this.next(o, pos, limit, true);
-      if (runEnd - pos > best) best = runEnd - pos;
-      pos = this.next(o, runEnd, limit, false);
-    }
-    return best;
+    return usedUnits(this.w, this.map(c), from, to);
   }
 
   // ---------------------------------------------------------------- recovery
@@ -463,44 +367,12 @@ export class PcpuChunks {
    * that no bound bit starts), and recomputes its counters. Returns the units dropped.
    */
   repairMaps(c: number): number {
-    const o = this.rec(c);
-    const a = this.allocMap(c);
-    const b = this.boundMap(c);
-    const limit = this.g.mapBits;
-    let dropped = 0;
-    let free = 0;
-    let bounds = 0;
-    let inAlloc = false;
-    for (let i = 0; i < limit; i++) {
-      const used = this.bit(a, i);
-      const bound = this.bit(b, i);
-      if (bound && !used) this.fill(b, i, i + 1, false);
-      if (!used) {
-        free++;
-        inAlloc = false;
-        continue;
-      }
-      if (bound) {
-        bounds++;
-        inAlloc = true;
-      } else if (!inAlloc) {
-        this.fill(a, i, i + 1, false);
-        dropped++;
-        free++;
-      }
-    }
-    this.w[o + C_FREE] = free;
-    this.w[o + C_NR_ALLOC] = bounds;
-    this.w[o + C_FAIL_BITS] = 0;
-    this.w[o + C_FAIL_ALIGN] = 0;
-    this.w[o + C_CONTIG] = this.largestRun(c);
-    return dropped;
+    return repairMap(this.w, this.map(c), this.g.mapBits);
   }
 
   /** Clears populated bit `page` without the counters (recount() follows). */
   clearPopulatedBit(c: number, page: number): void {
-    const at = this.rec(c) + C_BITS + (page >>> 5);
-    this.w[at] = this.w[at]! & ~(1 << (page & 31));
+    fillBits(this.w, this.rec(c) + C_BITS, page, page + 1, false);
   }
 
   /** Frees slot `c` without the counters (recount() follows). */
@@ -515,8 +387,7 @@ export class PcpuChunks {
     for (let c = 0; c < this.slots; c++) {
       if (!this.isLive(c)) continue;
       live++;
-      let pop = 0;
-      for (let p = 0; p < this.g.unitPages; p++) if (this.isPopulated(c, p)) pop++;
+      const pop = this.countPopulated(c);
       this.w[this.rec(c) + C_POPULATED] = pop;
       pages += pop * this.g.nrCpus;
     }
@@ -526,25 +397,9 @@ export class PcpuChunks {
 
   /** Checks a live chunk's maps and counters; the first problem, or null. */
   checkMaps(c: number): string | null {
-    const a = this.allocMap(c);
-    const b = this.boundMap(c);
-    let free = 0;
-    let bounds = 0;
-    for (let i = 0; i < this.g.mapBits; i++) {
-      const used = this.bit(a, i);
-      const bound = this.bit(b, i);
-      if (!used) free++;
-      if (bound) bounds++;
-      if (bound && !used) return `unit ${i} starts an allocation but is free`;
-      if (used && !bound && (i === 0 || !this.bit(a, i - 1)))
-        return `unit ${i} is allocated after a free unit but starts no allocation`;
-    }
-    if (free !== this.freeBits(c)) return `freeBits is ${this.freeBits(c)}, the map has ${free}`;
-    if (bounds !== this.nrAlloc(c)) return `nrAlloc is ${this.nrAlloc(c)}, the map has ${bounds}`;
-    if (this.largestRun(c) !== this.contig(c))
-      return `the contig hint is ${this.contig(c)}, the longest free run ${this.largestRun(c)}`;
-    let pop = 0;
-    for (let p = 0; p < this.g.unitPages; p++) if (this.isPopulated(c, p)) pop++;
+    const broken = checkMap(this.w, this.map(c), this.g.mapBits);
+    if (broken !== null) return broken;
+    const pop = this.countPopulated(c);
     if (pop !== this.nrPopulated(c))
       return `nrPopulated is ${this.nrPopulated(c)}, the bitmap has ${pop}`;
     return null;

@@ -3,8 +3,8 @@
  * browser JavaScript, no build step, no network).
  *
  * Holds: barChart() (grouped bars) and lineChart() (lines over a log2 axis of CPUs), both
- * returning SVG markup, their shared y scale (linear, or log10 when the values span more than
- * two decades), and small helpers (esc, num, mean, uniq) the other page scripts use.
+ * returning SVG markup, what they share (the y scale: linear, or log10 when the values span
+ * more than two decades; the y grid; the box with title and legend), and small helpers (esc, num, mean, uniq) the other page scripts use.
  * Invariant: every string from the data goes through esc() before it enters markup.
  */
 
@@ -79,6 +79,44 @@
       .join(' ');
   }
 
+  /** Every value of every series, for the y scale. */
+  function seriesValues(series) {
+    var all = [];
+    series.forEach(function (s) {
+      all = all.concat(s.values);
+    });
+    return all;
+  }
+
+  /** The y axis: a grid line and a label per tick, across a plot from `left` to w - 10. */
+  function yGrid(sc, left, w) {
+    var out = '';
+    sc.ticks.forEach(function (t) {
+      var y = TOP + sc.y(t);
+      out += '<line x1="' + left + '" x2="' + (w - 10) + '" y1="' + y + '" y2="' + y;
+      out += '" class="grid"/>';
+      out += '<text x="' + (left - 4) + '" y="' + (y + 4) + '" text-anchor="end">';
+      out += num(t) + '</text>';
+    });
+    return out;
+  }
+
+  /** A chart's box: its title, its svg and the legend of its series. */
+  function chartBox(o, svg) {
+    var names = o.series.map(function (s) {
+      return s.name;
+    });
+    return (
+      '<div class="chart-box"><h3>' +
+      esc(o.title) +
+      '</h3>' +
+      svg +
+      '<div>' +
+      legendHtml(names) +
+      '</div></div>'
+    );
+  }
+
   /** Grouped bars: one group per category, one bar per series. */
   function barChart(o) {
     var W = Math.max(520, o.categories.length * (o.series.length * 14 + 26) + 80);
@@ -86,29 +124,11 @@
     var left = 60;
     var bottom = 70;
     var ph = H - bottom - TOP;
-    var all = [];
-    o.series.forEach(function (s) {
-      all = all.concat(s.values);
-    });
-    var sc = yScale(all, ph);
+    var sc = yScale(seriesValues(o.series), ph);
     var gw = (W - left - 10) / Math.max(1, o.categories.length);
     var bw = Math.max(3, Math.min(18, (gw - 8) / Math.max(1, o.series.length)));
     var svg = '<svg width="' + W + '" height="' + H + '" class="chart">';
-    sc.ticks.forEach(function (t) {
-      var y = TOP + sc.y(t);
-      svg +=
-        '<line x1="' +
-        left +
-        '" x2="' +
-        (W - 10) +
-        '" y1="' +
-        y +
-        '" y2="' +
-        y +
-        '" class="grid"/>';
-      svg +=
-        '<text x="' + (left - 4) + '" y="' + (y + 4) + '" text-anchor="end">' + num(t) + '</text>';
-    });
+    svg += yGrid(sc, left, W);
     o.categories.forEach(function (c, i) {
       var gx = left + i * gw + 4;
       o.series.forEach(function (s, j) {
@@ -145,19 +165,7 @@
     });
     svg +=
       '<text x="4" y="12" class="unit">' + esc(o.unit + (sc.log ? ' (log)' : '')) + '</text></svg>';
-    return (
-      '<div class="chart-box"><h3>' +
-      esc(o.title) +
-      '</h3>' +
-      svg +
-      '<div>' +
-      legendHtml(
-        o.series.map(function (s) {
-          return s.name;
-        }),
-      ) +
-      '</div></div>'
-    );
+    return chartBox(o, svg);
   }
 
   /** Lines over x values on a log2 axis (CPUs). */
@@ -168,32 +176,14 @@
     var bottom = 30;
     var ph = H - bottom - TOP;
     var xs = o.xs;
-    var all = [];
-    o.series.forEach(function (s) {
-      all = all.concat(s.values);
-    });
-    var sc = yScale(all, ph);
+    var sc = yScale(seriesValues(o.series), ph);
     var lx = function (x) {
       var a = Math.log2(xs[0]);
       var b = Math.log2(xs[xs.length - 1]);
       return left + (b === a ? 0.5 : (Math.log2(x) - a) / (b - a)) * (W - left - 20);
     };
     var svg = '<svg width="' + W + '" height="' + H + '" class="chart">';
-    sc.ticks.forEach(function (t) {
-      var y = TOP + sc.y(t);
-      svg +=
-        '<line x1="' +
-        left +
-        '" x2="' +
-        (W - 10) +
-        '" y1="' +
-        y +
-        '" y2="' +
-        y +
-        '" class="grid"/>';
-      svg +=
-        '<text x="' + (left - 4) + '" y="' + (y + 4) + '" text-anchor="end">' + num(t) + '</text>';
-    });
+    svg += yGrid(sc, left, W);
     xs.forEach(function (x) {
       svg += '<text x="' + lx(x) + '" y="' + (H - 12) + '" text-anchor="middle">' + x + '</text>';
     });
@@ -229,19 +219,7 @@
       '" text-anchor="end" class="unit">' +
       esc(o.xLabel) +
       '</text></svg>';
-    return (
-      '<div class="chart-box"><h3>' +
-      esc(o.title) +
-      '</h3>' +
-      svg +
-      '<div>' +
-      legendHtml(
-        o.series.map(function (s) {
-          return s.name;
-        }),
-      ) +
-      '</div></div>'
-    );
+    return chartBox(o, svg);
   }
 
   function mean(a) {

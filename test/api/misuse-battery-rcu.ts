@@ -11,7 +11,16 @@
  */
 
 import { type VmFx, makeVmFx, vmState } from '../helpers/misuse-fixtures.js';
-import { type AnyTable, DESIGNS, type Fixture, at, table } from '../helpers/misuse-cases.js';
+import {
+  type AnyTable,
+  type Bad,
+  type Code,
+  DESIGNS,
+  type Fixture,
+  type Row,
+  at,
+  table,
+} from '../helpers/misuse-cases.js';
 import { PAGE } from '../helpers/vm.js';
 import { badAddrs } from './misuse-battery-free.js';
 
@@ -30,88 +39,63 @@ const rcuFixture: Fixture<RcuFx> = {
   state: (fx) => ({ vm: vmState(fx), q: fx.vm.findVmArea(fx.Q) }),
 };
 
+/** A row of vm.kvfreeRcu(addr) refused with `code`. */
+function kvfreeRcuRow(code: Code, bad: Bad<RcuFx>[]): Row<RcuFx> {
+  return { arg: 'addr', pos: 'addr', code, bad, call: (fx, v) => fx.vm.kvfreeRcu(v as number) };
+}
+
+/** The table of another free (`fn`) given Q, which kvfreeRcu queued: refused with `code`. */
+function freeOfQueued(
+  fn: string,
+  code: Code,
+  label: string,
+  call: (fx: RcuFx, addr: number) => unknown,
+): AnyTable {
+  return table<RcuFx>({
+    fn: `vm.${fn} after kvfreeRcu`,
+    designs: DESIGNS,
+    fixture: rcuFixture,
+    rows: [
+      {
+        arg: 'addr',
+        pos: 'addr',
+        code,
+        bad: [at(label, (fx) => fx.Q)],
+        call: (fx, v) => call(fx, v as number),
+      },
+    ],
+  });
+}
+
 export const rcuTables: AnyTable[] = [
   table<RcuFx>({
     fn: 'vm.kvfreeRcu',
     designs: DESIGNS,
     fixture: rcuFixture,
     rows: [
-      {
-        arg: 'addr',
-        pos: 'addr',
-        code: 'EINVAL',
-        bad: [
-          ...badAddrs().filter((b) => b.label !== 'undefined' && b.label !== 'null'),
-          at('A + 1 (not page-aligned, inside A)', (fx) => fx.A + 1),
-          at('B (a vmap area)', (fx) => fx.B),
-          at('C (a get_vm_area area, no pages)', (fx) => fx.C),
-        ],
-        call: (fx, v) => fx.vm.kvfreeRcu(v as number),
-      },
-      {
-        arg: 'addr',
-        pos: 'addr',
-        code: 'ENOENT',
-        bad: [
-          at('F (already freed)', (fx) => fx.F),
-          at('A + 1 page (inside A)', (fx) => fx.A + PAGE),
-          at('A + 3 pages (the guard page of A)', (fx) => fx.A + 3 * PAGE),
-          at('B + 1 page (inside the vmap area B)', (fx) => fx.B + PAGE),
-          at('A + 2^30 (in the window, no area)', (fx) => fx.A + 2 ** 30),
-          at('vmallocStart - 1 page (below the window)', (fx) => fx.vm.vmallocStart - PAGE),
-          at('2^48 - 1 page', () => 2 ** 48 - PAGE),
-        ],
-        call: (fx, v) => fx.vm.kvfreeRcu(v as number),
-      },
-      {
-        arg: 'addr',
-        pos: 'addr',
-        code: 'EBUSY',
-        bad: [at('Q (queued already: a double kvfreeRcu)', (fx) => fx.Q)],
-        call: (fx, v) => fx.vm.kvfreeRcu(v as number),
-      },
+      kvfreeRcuRow('EINVAL', [
+        ...badAddrs().filter((b) => b.label !== 'undefined' && b.label !== 'null'),
+        at('A + 1 (not page-aligned, inside A)', (fx) => fx.A + 1),
+        at('B (a vmap area)', (fx) => fx.B),
+        at('C (a get_vm_area area, no pages)', (fx) => fx.C),
+      ]),
+      kvfreeRcuRow('ENOENT', [
+        at('F (already freed)', (fx) => fx.F),
+        at('A + 1 page (inside A)', (fx) => fx.A + PAGE),
+        at('A + 3 pages (the guard page of A)', (fx) => fx.A + 3 * PAGE),
+        at('B + 1 page (inside the vmap area B)', (fx) => fx.B + PAGE),
+        at('A + 2^30 (in the window, no area)', (fx) => fx.A + 2 ** 30),
+        at('vmallocStart - 1 page (below the window)', (fx) => fx.vm.vmallocStart - PAGE),
+        at('2^48 - 1 page', () => 2 ** 48 - PAGE),
+      ]),
+      kvfreeRcuRow('EBUSY', [at('Q (queued already: a double kvfreeRcu)', (fx) => fx.Q)]),
     ],
   }),
-  table<RcuFx>({
-    fn: 'vm.vfree after kvfreeRcu',
-    designs: DESIGNS,
-    fixture: rcuFixture,
-    rows: [
-      {
-        arg: 'addr',
-        pos: 'addr',
-        code: 'EBUSY',
-        bad: [at('Q (queued by kvfreeRcu)', (fx) => fx.Q)],
-        call: (fx, v) => fx.vm.vfree(v as number),
-      },
-    ],
-  }),
-  table<RcuFx>({
-    fn: 'vm.removeVmArea after kvfreeRcu',
-    designs: DESIGNS,
-    fixture: rcuFixture,
-    rows: [
-      {
-        arg: 'addr',
-        pos: 'addr',
-        code: 'EBUSY',
-        bad: [at('Q (queued by kvfreeRcu)', (fx) => fx.Q)],
-        call: (fx, v) => fx.vm.removeVmArea(v as number),
-      },
-    ],
-  }),
-  table<RcuFx>({
-    fn: 'vm.vunmap after kvfreeRcu',
-    designs: DESIGNS,
-    fixture: rcuFixture,
-    rows: [
-      {
-        arg: 'addr',
-        pos: 'addr',
-        code: 'EINVAL',
-        bad: [at('Q (a vmalloc area queued by kvfreeRcu)', (fx) => fx.Q)],
-        call: (fx, v) => fx.vm.vunmap(v as number),
-      },
-    ],
-  }),
+  freeOfQueued('vfree', 'EBUSY', 'Q (queued by kvfreeRcu)', (fx, a) => fx.vm.vfree(a)),
+  freeOfQueued('removeVmArea', 'EBUSY', 'Q (queued by kvfreeRcu)', (fx, a) =>
+    fx.vm.removeVmArea(a),
+  ),
+  freeOfQueued('vunmap', 'EINVAL', 'Q (a vmalloc area queued by kvfreeRcu)', (fx, a) =>
+    fx.vm.vunmap(a),
+  ),
 ];

@@ -3,14 +3,16 @@
  * test/browser/ does): the page opens from a file with no console error, its map shows the
  * areas of a known small layout (the ranges it draws, read through the page's
  * window.__vmallocReport, and the canvas pixels at their addresses), zooming redraws, and a
- * screenshot is written to a temporary folder as the test's artifact (its path is printed).
+ * screenshot is written as the test's artifact: report-browser.png in the artifacts folder
+ * (test/helpers/artifacts.ts: $VMALLOC_TEST_ARTIFACTS, else <tmpdir>/vmalloc-test-artifacts;
+ * its path is printed). The page itself goes to a temporary folder removed at the end.
  *
  * Skipped, with the reason printed, only where no Chromium binary exists. CHROMIUM_PATH
  * overrides the binary's path.
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +22,7 @@ import { createVmalloc } from '../../src/index.js';
 import type { ReportData } from '../../src/report/collect.js';
 import { encodeSnapshot, type MapData } from '../../src/report/encode.js';
 import { renderReport } from '../../src/report/html.js';
+import { artifactDir } from '../helpers/artifacts.js';
 
 const candidates = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser'];
 const executablePath = candidates.find((p): p is string => p !== undefined && existsSync(p));
@@ -105,11 +108,12 @@ describe('the report in headless Chromium', { skip }, () => {
   let browser: Browser;
   let page: Page;
   const errors: string[] = [];
-  const artifacts = mkdtempSync(join(tmpdir(), 'vmalloc-report-'));
+  let pageDir = '';
   const known = knownReport();
 
   before(async () => {
-    const file = join(artifacts, 'report.html');
+    pageDir = mkdtempSync(join(tmpdir(), 'vmalloc-report-'));
+    const file = join(pageDir, 'report.html');
     writeFileSync(file, known.html);
     // Chromium's sandbox needs user namespaces, which a root shell in a container lacks.
     const noSandbox = process.getuid?.() === 0 || process.env['CI'] !== undefined;
@@ -131,7 +135,11 @@ describe('the report in headless Chromium', { skip }, () => {
     await page.waitForFunction("document.body.dataset.ready === '1'", null, { timeout: 60_000 });
   });
   after(async () => {
-    await browser?.close();
+    try {
+      await browser?.close();
+    } finally {
+      if (pageDir !== '') rmSync(pageDir, { recursive: true, force: true });
+    }
   });
 
   /** Evaluates a JavaScript expression in the page (a string: this file has no DOM types). */
@@ -242,7 +250,7 @@ describe('the report in headless Chromium', { skip }, () => {
 
   test('a screenshot is written as the artifact', async (t) => {
     await page.click('#zoom-all');
-    const shot = join(artifacts, 'report.png');
+    const shot = join(artifactDir(), 'report-browser.png');
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok(existsSync(shot));
     t.diagnostic(`report screenshot: ${shot}`);
