@@ -17,20 +17,16 @@
  * unmapped and freed), a byte zeroed, an area merged into a free tree (a purge's work). Taking
  * a free lock and moving a cache line between CPUs are the lock model's (engine.ts).
  *
- * Why the 64-CPU global / nodes ratio comes out smaller than the seed's (1.4x against 12.7x
- * on run_test_mask=1; measured with what-if calibration files, not used by default): the
- * weights are this JavaScript implementation's costs, and two things differ from the kernel.
- * (1) The work outside the locks (a call, 2.2 us; an access, 8.4 us) is ten times and more the
- * kernel's, so each CPU asks for the locks ten times less often: with call and access x0.1,
- * global spins 90% and nodes 46% (4.8x). (2) Under contention a kernel critical section pulls
- * the tree nodes it visits from the previous holder's cache, one transfer each; the model
- * charges transfers for lock words and vmap_lazy_nr only, so a hold stays ~30 ns where the
- * kernel's grows to microseconds: with 105 ns per tree step (a step plus a transfer) and the
- * built-in weights, global spins 83% and nodes 16% (the seed: 93% and 16.5%), 5.0x; with both,
- * 96% and 60%, 9.6x. A model of the size would need the data lines written under each lock
- * (owner per record line, a transfer when another CPU wrote it last) and weights fitted to the
- * kernel's own per-test costs rather than to this machine's JavaScript; and the seed's mask 7
- * needs full_fit_alloc_test, whose 28 GiB of pages at 64 CPUs a simulated machine cannot hold.
+ * At 64 CPUs (run_test_mask=1, 2000 loops, the built-in calibration): global / nodes 9.7x
+ * (the seed: 12.7x on mask 7), global spinning 95% (the seed: 93%), nodes 67% (the seed:
+ * 16.5%). Before the data lines under a lock were charged (engine.ts) the same run gave 1.4x,
+ * 31% and 1%: a kernel critical section that follows another CPU's pulls its tree nodes from
+ * that CPU's cache, and that, not the lock word, is what makes the holds long. Nodes spins too
+ * much: its free_vmap_area_lock takes 64% of the CPUs' time, so the model's one line per step
+ * overcharges the free tree's holds (a lookup's lines the other CPU has not written since are
+ * charged too), or its pools are missed more often than the kernel's; not yet told apart. The
+ * seed's mask 7 needs full_fit_alloc_test, whose 28 GiB of pages at 64 CPUs a simulated
+ * machine cannot hold.
  */
 
 export const FEATURES = ['call', 'access', 'step', 'page', 'byte', 'record'] as const;
