@@ -10,7 +10,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { formatLockStat } from '../shared/lock-stat.js';
 import { DEFAULT_CALIBRATION, parseCalibration, type Calibration } from '../sim/cost.js';
-import { calibrate, formatCalibration } from '../sim/calibrate.js';
+import { calibrate } from '../sim/calibrate.js';
+import { calibrationJson, formatCalibration } from '../sim/calibrate-report.js';
 import { simulateTestVmalloc, type SimResult } from '../sim/machine.js';
 import { summaryLines } from '../test-vmalloc/driver.js';
 import { DESIGNS, type TestParams } from '../test-vmalloc/params.js';
@@ -19,19 +20,25 @@ import { type TraceSession, openTraceSession } from '../test-vmalloc/trace-sessi
 import { simulatedMask } from '../sim/workload.js';
 import type { VmallocDesign } from '../mm/config.js';
 import type { Vmalloc } from '../api/vmalloc.js';
-import { INT_MAX, UsageError, intFlag, parseArgs, wordListFlag } from './args.js';
+import { INT_MAX, UsageError, intFlag, intListFlag, parseArgs, wordListFlag } from './args.js';
+import { jsonReport } from './json-report.js';
 import { machineLine } from './machine.js';
 
 export const SIM_HELP = `Usage: vmalloc sim calibrate [options]
 
-Fits the simulator's cost model (ns per allocator call, access, tree step, page, byte zeroed,
-record merged) to real one-worker test_vmalloc runs on this machine (least squares over the
-tests, both designs), prints the fit's error per test, then validates: the simulator at 1 and
-2 CPUs against real runs of 1 and 2 workers (loops per second; acquisitions, contentions and
-con-bounces per busy lock class). Simulated runs: vmalloc test ... nr_threads=N simulate=1.
+Measures this machine's cross-core costs on two workers (a cache-line transfer, the wake of
+a sleeping lock waiter, the releaser's notify, the real lock's spin budget, a free lock's
+lock + unlock), fits the simulator's cost model (ns per allocator call, access, page, byte
+zeroed; tree step and record merged fixed) to real one-worker test_vmalloc runs on this
+machine (least squares over the tests, both designs), prints the fit's error per test, then
+validates: the simulator at 1 and 2 CPUs against real runs of 1 and 2 workers (loops per
+second; acquisitions, contentions, con-bounces, mean hold and wait per busy lock class) and
+says which of the acceptance points hold. Run it with both cores idle: the real two-worker
+runs need them. Simulated runs: vmalloc test ... nr_threads=N simulate=1.
 
 Options:
   --loops N        test_loop_count of every run (default 2000)
+  --cpus LIST      machine sizes validated, real workers against simulated CPUs (default 1,2)
   --repeat R       real runs per configuration; medians are used (default 3)
   --design LIST    designs (default global,nodes)
   --seed S         the runs' seed (default 1)
@@ -60,7 +67,7 @@ export function loadCalibration(path?: string): Calibration {
 
 export async function simCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: ['loops', 'repeat', 'design', 'seed', 'out'],
+    values: ['loops', 'repeat', 'design', 'seed', 'out', 'cpus'],
     booleans: ['json', 'quiet', 'help'],
     owner: 'sim calibrate',
   });
@@ -79,6 +86,7 @@ export async function simCommand(argv: readonly string[]): Promise<number> {
     repeat: intFlag(args, 'repeat', 3, 100, 'at most 100 repetitions'),
     designs: wordListFlag<VmallocDesign>(args, 'design', ['global', 'nodes'], DESIGNS),
     seed: intFlag(args, 'seed', 1, 0xffffffff, 'a u32'),
+    cpus: intListFlag(args, 'cpus', [1, 2], 512, 'simulated CPUs', false),
     // The tests the simulator runs (a real run of the others would have no simulated twin).
     mask: simulatedMask(),
     progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
@@ -88,7 +96,7 @@ export async function simCommand(argv: readonly string[]): Promise<number> {
   if (typeof out === 'string')
     writeFileSync(out, JSON.stringify(report.calibration, null, 2) + '\n');
   if (args.flags.has('json')) {
-    process.stdout.write(JSON.stringify({ machine: machineLine(), ...report }, null, 2) + '\n');
+    process.stdout.write(jsonReport({ machine: machineLine(), ...calibrationJson(report) }));
     return 0;
   }
   process.stdout.write(
@@ -97,7 +105,7 @@ export async function simCommand(argv: readonly string[]): Promise<number> {
       '',
       `- command: \`${['npx vmalloc sim', ...argv].join(' ')}\``,
       `- machine: ${machineLine()}`,
-      `- test_loop_count ${o.loops}, ${o.repeat} real runs per configuration (medians), seed ${o.seed}, nr_cpus = workers`,
+      `- test_loop_count ${o.loops}, ${o.repeat} real runs per configuration (medians), seed ${o.seed}, nr_cpus = workers, validated at ${o.cpus.join(', ')} CPU(s)`,
       '',
       formatCalibration(report),
       typeof out === 'string' ? `calibration written to ${out}\n` : '',
@@ -139,21 +147,18 @@ export function simulatedTest(params: TestParams, json: boolean): number {
   if (traced !== undefined)
     process.stderr.write(`record: ${traced} calls written to ${params.record}\n`);
   if (json) {
+    // (jsonReport: schemaVersion, and lock_stat's times under unit-suffixed names)
     process.stdout.write(
-      JSON.stringify(
-        {
-          params,
-          nrCpus: r.nrCpus,
-          virtualElapsedNs: r.elapsedNs,
-          workers: r.workers,
-          spinShare: r.spinShare,
-          spin: r.spin,
-          lockStat: params.lock_stat ? r.lockStats : undefined,
-          stats: r.vm.stats(),
-        },
-        null,
-        2,
-      ) + '\n',
+      jsonReport({
+        params,
+        nrCpus: r.nrCpus,
+        virtualElapsedNs: r.elapsedNs,
+        workers: r.workers,
+        spinShareRatio: r.spinShare,
+        spin: r.spin.map((s) => ({ name: s.name, spinNs: s.spinNs, spinShareRatio: s.spinShare })),
+        lockStat: params.lock_stat ? r.lockStats : undefined,
+        stats: r.vm.stats(),
+      }),
     );
     return 0;
   }

@@ -52,7 +52,15 @@ import {
   F_STEP,
   NR_FEATURES,
 } from './cost.js';
-import { EV_ACQ, EV_REL, EV_TOUCH, EV_TRY, Machine, type VirtualLockStat } from './engine.js';
+import {
+  EV_ACQ,
+  EV_REL,
+  EV_TOUCH,
+  EV_TRY,
+  type LockModel,
+  Machine,
+  type VirtualLockStat,
+} from './engine.js';
 import { ACCESS, checkSimMask, cpuWorkload } from './workload.js';
 
 export interface SimOptions {
@@ -62,6 +70,12 @@ export interface SimOptions {
   checkEveryOp?: boolean;
   /** The view a CPU's workload calls (record=: a recording view of `vm`). @defaultValue vm */
   wrapView?: (vm: Vmalloc, cpu: number) => Vmalloc;
+  /**
+   * The locks modelled: the kernel's (queued spinlocks that spin; what a simulated kernel
+   * runs) or this project's worker locks (spin, then sleep in Atomics.wait: what real workers
+   * run, for the validation against them). @defaultValue 'kernel'
+   */
+  locks?: 'kernel' | 'workers';
 }
 
 export interface LockClassSpin {
@@ -93,7 +107,7 @@ export interface SimResult {
 }
 
 /** The names of the subsystem's locks by slot, and whether each is a mutex. */
-function lockModels(vm: Vmalloc): { name: string; mutex: boolean }[] {
+function lockModels(vm: Vmalloc): LockModel[] {
   return declareParts(vm.config)
     .layout.locks()
     .map((l) => ({ name: l.name, mutex: l.name === 'vmap_purge_lock' }));
@@ -128,6 +142,7 @@ function foldInstances(
     a.spinNs += s.spinNs;
     a.sleepNs += s.sleepNs;
     a.tryFailures += s.tryFailures;
+    a.wakes += s.wakes;
   }
   for (const k of [...byClass.keys()].sort((x, y) => x - y)) out.push(byClass.get(k)!);
   return out;
@@ -154,6 +169,9 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
   const machine = new Machine(n, lockModels(vm0), {
     acquireNs: cal.acquireNs,
     transferNs: cal.transferNs,
+    ...(o.locks === 'workers'
+      ? { futex: { spinNs: cal.spinNs, wakeNs: cal.wakeNs, notifyNs: cal.notifyNs } }
+      : {}),
   });
   const locksBuffer = vm0.handle.locks;
   const slots = machine.locks.length;
@@ -180,6 +198,7 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
     s2 = 0,
     s3 = 0;
   let cur = 0; // the CPU being recorded
+  let lines = 0; // tree nodes visited since the last event (set by workSince)
   const workSince = (): number => {
     const d0 = WORK[W_STEPS]! - s0;
     const d1 = WORK[W_PAGES]! - s1;
@@ -189,6 +208,7 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
     s1 += d1;
     s2 += d2;
     s3 += d3;
+    lines = d0;
     const t = testOf[cur]!;
     if (t >= 0) {
       const f = features[t]!;
@@ -206,11 +226,11 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
       if (words.buffer !== locksBuffer) return;
       const t = testOf[cur]!;
       if (t >= 0) acquires[t] = acquires[t]! + 1;
-      machine.record(tryLock ? EV_TRY : EV_ACQ, index, workSince());
+      machine.record(tryLock ? EV_TRY : EV_ACQ, index, workSince(), lines);
     },
     release(words: Int32Array, index: number): void {
       if (words.buffer !== locksBuffer) return;
-      machine.record(EV_REL, index, workSince());
+      machine.record(EV_REL, index, workSince(), lines);
     },
     acquireClass(
       table: Int32Array,
@@ -222,14 +242,14 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
       if (table.buffer !== locksBuffer) return;
       const t = testOf[cur]!;
       if (t >= 0) acquires[t] = acquires[t]! + 1;
-      machine.record(tryLock ? EV_TRY : EV_ACQ, lockOf(classIndex, at), workSince());
+      machine.record(tryLock ? EV_TRY : EV_ACQ, lockOf(classIndex, at), workSince(), lines);
     },
     releaseClass(table: Int32Array, classIndex: number, _words: Int32Array, at: number): void {
       if (table.buffer !== locksBuffer) return;
-      machine.record(EV_REL, lockOf(classIndex, at), workSince());
+      machine.record(EV_REL, lockOf(classIndex, at), workSince(), lines);
     },
     touch(line: number): void {
-      machine.record(EV_TOUCH, line, workSince());
+      machine.record(EV_TOUCH, line, workSince(), lines);
     },
   };
   const results: WorkerResult[] = [];
@@ -262,7 +282,8 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
       if (t >= 0) features[t]![kind] = features[t]![kind]! + 1;
       // The call's fixed cost comes first (entry, argument checks), the rest after its last event.
       machine.lead(w[kind]!);
-      machine.finish(workSince());
+      const ns = workSince();
+      machine.finish(ns, lines);
       return true;
     });
   } finally {

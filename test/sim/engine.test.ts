@@ -2,17 +2,31 @@
  * The simulated machine's lock model against hand-computed cases: two CPUs and one lock with
  * known hold times (known waits), FIFO order, the hand-over and bounce costs, mutex waiters
  * sleeping, trylock, and lock order (nested locks in one order complete; in opposite orders
- * they deadlock and the machine says so).
+ * they deadlock and the machine says so); the workers' lock model (spin, then sleep: the wake
+ * and notify costs, a spinner handed over as in the kernel model, a running CPU barging past a
+ * sleeper that is being woken).
  */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { EV_ACQ, EV_REL, EV_TRY, Machine, type LockModel } from '../../src/sim/engine.js';
+import {
+  EV_ACQ,
+  EV_REL,
+  EV_TRY,
+  Machine,
+  type LockModel,
+  type MachineCosts,
+} from '../../src/sim/engine.js';
 
 type Ev = [kind: number, id: number, work: number];
 /** Each CPU runs one operation: `ops[cpu]` events, then `tail` ns. */
-function run(ops: Ev[][], locks: LockModel[] = [{ name: 'L', mutex: false }], tail = 0): Machine {
-  const m = new Machine(ops.length, locks, { acquireNs: 10, transferNs: 100 });
+function run(
+  ops: Ev[][],
+  locks: LockModel[] = [{ name: 'L', mutex: false }],
+  tail = 0,
+  costs: MachineCosts = { acquireNs: 10, transferNs: 100 },
+): Machine {
+  const m = new Machine(ops.length, locks, costs);
   const done = new Array<boolean>(ops.length).fill(false);
   m.run((cpu) => {
     if (done[cpu]) return false;
@@ -158,5 +172,67 @@ describe('lock model', () => {
     const b = run(ops);
     assert.deepEqual(Array.from(a.finished), Array.from(b.finished));
     assert.deepEqual(a.lockStats(), b.lockStats());
+  });
+});
+
+describe("the workers' lock model (spin, then sleep)", () => {
+  const costs: MachineCosts = {
+    acquireNs: 10,
+    transferNs: 100,
+    futex: { spinNs: 300, wakeNs: 5000, notifyNs: 700 },
+  };
+  const L = [{ name: 'L', mutex: false }];
+
+  test('a waiter past its spin budget sleeps: the release notifies, the wake costs wakeNs', () => {
+    const m = run([hold(0, 1000), hold(0, 1000)], L, 0, costs);
+    // cpu 0 holds 10..1010; cpu 1 spins 0..300, then sleeps. The release at 1010 finds the
+    // word 2: cpu 0 pays the notify (out at 1710); cpu 1 runs at 1010 + 5000 = 6010, takes
+    // the free lock (10, +100: the line was cpu 0's), holds 6120..7120; its exchange left the
+    // word 2, so its own release notifies too (out at 7820).
+    assert.deepEqual(Array.from(m.finished), [1710, 7820]);
+    const s = m.lockStat(0);
+    assert.equal(s.contentions, 1);
+    assert.equal(s.wakes, 1);
+    assert.equal(s.waitTotal, 6.01);
+    assert.equal(s.spinNs, 300);
+    assert.equal(s.sleepNs, 5710);
+  });
+
+  test('a waiter still spinning is handed the lock as in the kernel model, no notify', () => {
+    const m = run([hold(0, 200), hold(0, 1000)], L, 0, costs);
+    // cpu 0 holds 10..210; cpu 1 spins from 0, handed over at 310, holds 320..1320.
+    assert.deepEqual(Array.from(m.finished), [210, 1320]);
+    assert.equal(m.lockStat(0).wakes, 0);
+    assert.equal(m.lockStat(0).spinNs, 310);
+    assert.equal(m.lockStat(0).sleepNs, 0);
+  });
+
+  test('a running CPU barges past the sleeper being woken, which sleeps again', () => {
+    const twice: Ev[] = [
+      [EV_ACQ, 0, 0],
+      [EV_REL, 0, 1000],
+      [EV_ACQ, 0, 100],
+      [EV_REL, 0, 5000],
+    ];
+    const m = run([twice, hold(0, 1000)], L, 0, costs);
+    // cpu 0: holds 10..1010, notifies (1710), takes the free lock again at 1810 (its own
+    // line: 10) and holds 1820..6820. cpu 1 runs at 6010, finds it held, marks the word and
+    // sleeps again; the release at 6820 notifies (cpu 0 out at 7520) and wakes it at 11820:
+    // it takes the lock (+110), holds 11930..12930, notifies (out at 13630).
+    assert.deepEqual(Array.from(m.finished), [7520, 13630]);
+    const s = m.lockStat(0);
+    assert.equal(s.acquisitions, 3);
+    assert.equal(s.contentions, 1, 'the barging acquisition was not contended');
+    assert.equal(s.wakes, 2);
+    assert.equal(s.waitMax, 11.82);
+  });
+
+  test('the same events give the same times', () => {
+    const ops = [hold(5, 700), hold(3, 900), hold(3, 900), hold(40, 10), hold(0, 3000)];
+    const a = run(ops, L, 50, costs);
+    const b = run(ops, L, 50, costs);
+    assert.deepEqual(Array.from(a.finished), Array.from(b.finished));
+    assert.deepEqual(a.lockStats(), b.lockStats());
+    assert.equal(a.lockStat(0).acquisitions, 5);
   });
 });

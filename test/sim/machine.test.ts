@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createVmalloc } from '../../src/index.js';
-import { DEFAULT_CALIBRATION, nnls, parseCalibration } from '../../src/sim/cost.js';
+import { RECORD_NS, STEP_NS, fitWeights, paramsOf } from '../../src/sim/calibrate.js';
+import { DEFAULT_CALIBRATION, costOf, nnls, parseCalibration } from '../../src/sim/cost.js';
 import { simulateTestVmalloc } from '../../src/sim/machine.js';
 import { simMaskFor } from '../../src/sim/workload.js';
 import { runWorker } from '../../src/test-vmalloc/driver.js';
@@ -42,6 +43,12 @@ describe('simulated test_vmalloc', () => {
       assert.ok(a.elapsedNs > 0);
       const c = simulateTestVmalloc({ params: { ...p, seed: 8 } });
       assert.notDeepEqual(c.workers, a.workers, 'another seed, another run');
+      // The workers' lock model (the validation's) is as deterministic.
+      const w1 = simulateTestVmalloc({ params: p, locks: 'workers' });
+      const w2 = simulateTestVmalloc({ params: p, locks: 'workers' });
+      assert.deepEqual(w1.workers, w2.workers);
+      assert.deepEqual(w1.lockStats, w2.lockStats);
+      assert.equal(w1.elapsedNs, w2.elapsedNs);
     });
 
     test(`${design}: check() after every virtual operation passes; clean after purge`, () => {
@@ -124,5 +131,34 @@ describe('cost model', () => {
       /x.json: "weights" must be 6 numbers >= 0/,
     );
     assert.throws(() => parseCalibration('nope', 'x.json'), /x.json: not JSON/);
+    // A file from before the workers' lock costs were measured: the default's are used.
+    const old = parseCalibration('{"weights":[1,2,3,4,5,6],"acquireNs":1,"transferNs":1}', 'o');
+    assert.equal(old.wakeNs, DEFAULT_CALIBRATION.wakeNs);
+    assert.throws(
+      () =>
+        parseCalibration('{"weights":[1,2,3,4,5,6],"acquireNs":1,"transferNs":1,"wakeNs":-1}', 'o'),
+      /o: "wakeNs" must be a number >= 0/,
+    );
+  });
+
+  test('the fit recovers the weights that made the times (step and record fixed)', () => {
+    const truth = [700, 300, STEP_NS, 20, 0.1, RECORD_NS];
+    const o = { loops: 30, repeat: 1, designs: [...DESIGNS], seed: 3, mask: 1 | 8 | 16 | 32 | 64 };
+    const lockCosts = { acquireNs: 15, transferNs: 90, spinNs: 300, wakeNs: 9000, notifyNs: 800 };
+    const real = DESIGNS.flatMap((design) => {
+      const sim = simulateTestVmalloc({ params: paramsOf(o, design, 1) });
+      return sim.workers[0]!.tests.map((t) => ({
+        design,
+        test: t.name,
+        realNs: costOf(truth, sim.features[t.index]!) + sim.acquires[t.index]! * 15,
+      }));
+    });
+    const { calibration, fit } = fitWeights(o, real, lockCosts, 'test');
+    calibration.weights.forEach((w, k) =>
+      assert.ok(Math.abs(w - truth[k]!) <= 0.01 * truth[k]! + 1e-6, `weight ${k}: ${w}`),
+    );
+    assert.ok(calibration.fitError < 0.001);
+    assert.equal(fit.length, real.length);
+    assert.equal(calibration.wakeNs, 9000);
   });
 });
