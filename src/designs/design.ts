@@ -69,6 +69,18 @@ export interface DesignCheck {
   tiling: number[][] | null;
 }
 
+/**
+ * Grace periods, for a design that defers the free of its records the way call_rcu() does
+ * ('legacy': 4.19's kfree_rcu() of every freed vmap_area). The vmalloc layer's RCU
+ * (src/mm/rcu.ts) provides them.
+ */
+export interface GracePeriods {
+  /** The number of a grace period that starts after now (asked for). */
+  requestGp(): number;
+  /** Grace periods completed. */
+  readonly completed: number;
+}
+
 /** What the core provides to a design. */
 export interface VmapCore {
   readonly s: VaStore;
@@ -87,6 +99,8 @@ export interface VmapCore {
   flushTlbAll(): void;
   /** vmap_purge_lock, for design operations that must not run beside a purge (shrinker). */
   readonly purgeMutex: Lock;
+  /** The grace periods of the vmalloc layer's RCU; null until that layer sets them. */
+  readonly gracePeriods: GracePeriods | null;
 }
 
 /**
@@ -198,4 +212,12 @@ export interface VmapDesign {
 
   /** The free-tree access of pcpu_get_vm_areas(); absent in designs without a free tree. */
   readonly pcpu?: PcpuSeam;
+
+  /**
+   * Designs that free their records after a grace period ('legacy', as 4.19's kfree_rcu()):
+   * has `cpu` records whose grace period is over (cheap: every call's exit asks)?
+   */
+  rcuDue?(cpu: number): boolean;
+  /** Frees a batch of `cpu`'s records whose grace period is over. Kernel: rcu_do_batch(). */
+  invokeRcu?(cpu: number): number;
 }

@@ -16,7 +16,9 @@
  * llist_add to vmap_purge_list), __purge_vmap_area_lazy() (llist_del_all, one flush over the
  * span, then __free_vmap_area() of each area in list order, which is newest first, with
  * cond_resched_lock() after each), try_purge_vmap_area_lazy() (purge once, synchronously,
- * when the backlog passes lazy_max_pages()).
+ * when the backlog passes lazy_max_pages()). __free_vmap_area() ends with kfree_rcu(): an
+ * erased area's record goes back to the store only after a grace period, through this cpu's
+ * RCU callback list (legacy-rcu.ts); the records waiting there are neither busy, lazy nor free.
  * Differs from kernel: find() and findUnlink() do not see areas flagged LAZY_FREE (the kernel
  * finds them and its callers then refuse them for lacking VM_VM_AREA: the same outcome).
  * vmap_area_pcpu_hole and the old per-cpu allocator's top-down search are not modelled (this
@@ -26,7 +28,8 @@
  * Record use beyond vmap-area.ts's layout: a lazily freed area's link on the purge list is
  * kept in Int32 word 13 of its record (bytes 52..55, which no other module uses): the area
  * stays in the busy list, so its prev/next links are taken, as the kernel's vmap_area has a
- * separate purge_list node.
+ * separate purge_list node. Once erased, the same word links the record on an RCU callback
+ * list (the kernel's rcu_head, a field of its own there: the two uses never overlap).
  */
 
 import { invariant, invariantFailure } from '../debug.js';
@@ -45,6 +48,7 @@ import { type VaStore, VaFlags } from '../kva/vmap-area.js';
 import type { ControlLayout } from '../shared/control-layout.js';
 import { Lock, type LockTable } from '../shared/lock.js';
 import type { DesignCheck, PurgeModeValue, VmapCore, VmapDesign } from './design.js';
+import { I_LINK, LegacyRcuCallbacks } from './legacy-rcu.js';
 import { VaStat, bump } from './stat.js';
 
 /**
@@ -55,7 +59,7 @@ import { VaStat, bump } from './stat.js';
 export const LEGACY_LAZY_FREE = VaFlags.LEGACY_LAZY_FREE;
 
 /** Int32 word of a record holding its next area on the purge list (0: the last one). */
-const I_PURGE_NEXT = 13;
+const I_PURGE_NEXT = I_LINK;
 /** The lock word's "held, with waiters" state (src/shared/lock.ts). */
 const LOCK_CONTENDED = 2;
 
@@ -65,6 +69,8 @@ export interface LegacyDecl {
   /** vmap_purge_list (a record id, 0: empty), then the count of flagged areas */
   lazy: number;
   lock: number;
+  /** The per-cpu RCU callback lists (legacy-rcu.ts). */
+  rcu: number;
 }
 
 const W_PURGE_LIST = 0;
@@ -81,13 +87,16 @@ export class LegacyDesign implements VmapDesign {
   private readonly ctl: Int32Array;
   private readonly decl: LegacyDecl;
   private readonly lock: Lock; // vmap_area_lock
+  /** kfree_rcu() of erased records: per-cpu callback lists. */
+  readonly rcu: LegacyRcuCallbacks;
 
-  static declare(layout: ControlLayout, _nrCpus: number): LegacyDecl {
+  static declare(layout: ControlLayout, nrCpus: number): LegacyDecl {
     return {
       head: layout.words(1),
       // Written by every free (the list head by a compare-and-swap): a line of their own.
       lazy: layout.lines(2),
       lock: layout.lock('vmap_area_lock'),
+      rcu: LegacyRcuCallbacks.declare(layout, nrCpus),
     };
   }
 
@@ -97,6 +106,13 @@ export class LegacyDesign implements VmapDesign {
     this.ctl = core.ctl;
     this.decl = decl;
     this.lock = new Lock(table, decl.lock, 'vmap_area_lock');
+    this.rcu = new LegacyRcuCallbacks(
+      core.s,
+      core.ctl,
+      decl.rcu,
+      core.cfg.nrCpus,
+      () => core.gracePeriods,
+    );
   }
 
   init(_start: number, _end: number): void {
@@ -105,6 +121,7 @@ export class LegacyDesign implements VmapDesign {
     this.ctl[this.decl.head] = h;
     this.ctl[this.decl.lazy + W_PURGE_LIST] = 0;
     this.ctl[this.decl.lazy + W_LAZY_COUNT] = 0;
+    this.rcu.init();
   }
 
   private get head(): number {
@@ -171,12 +188,16 @@ export class LegacyDesign implements VmapDesign {
     }
   }
 
-  /** Erases a flagged area from the busy tree at once (error paths). Kernel: free_vmap_area(). */
+  /**
+   * Erases a flagged area from the busy tree at once (error paths); its record goes back after
+   * a grace period. Kernel: free_vmap_area() (__free_vmap_area(), kfree_rcu()).
+   */
   freeNow(cpu: number, va: number): void {
     this.core.take(this.lock, cpu);
     this.erase(va);
     this.lock.unlock();
-    this.s.free(va);
+    if (this.rcu.enqueue(cpu, va)) this.rcu.accelerate(cpu);
+    else this.s.free(va);
   }
 
   /** With vmap_area_lock held: the cache rule, then out of the tree and the list. */
@@ -192,8 +213,10 @@ export class LegacyDesign implements VmapDesign {
 
   /**
    * Takes the whole purge list, flushes the TLB once over its span, then erases each area
-   * under vmap_area_lock (newest first, the list's order), letting the lock go to a waiter
-   * between areas. Kernel: __purge_vmap_area_lazy() (4.19).
+   * under vmap_area_lock (newest first, the list's order), queueing its record for freeing
+   * after a grace period, letting the lock go to a waiter between areas; the records get
+   * their grace period once all are erased. Kernel: __purge_vmap_area_lazy() (4.19), whose
+   * __free_vmap_area() ends with kfree_rcu().
    */
   purgeLocked(cpu: number, _mode: PurgeModeValue): boolean {
     const core = this.core;
@@ -205,6 +228,7 @@ export class LegacyDesign implements VmapDesign {
     core.flushTlbAll(); // one flush_tlb_kernel_range() over the span of the list
     const pageSize = core.cfg.pageSize;
     const lock = this.lock;
+    const rcu = this.rcu;
     let n = 0;
     core.take(lock, cpu);
     while (first !== 0) {
@@ -212,7 +236,7 @@ export class LegacyDesign implements VmapDesign {
       first = s.i[(va << 4) + I_PURGE_NEXT]!;
       const pages = s.size(va) / pageSize;
       this.erase(va);
-      s.free(va);
+      if (!rcu.enqueue(cpu, va)) s.free(va);
       core.subLazy(pages);
       n++;
       // cond_resched_lock(): let a waiting allocator in between two areas.
@@ -222,8 +246,19 @@ export class LegacyDesign implements VmapDesign {
       }
     }
     lock.unlock();
+    rcu.accelerate(cpu);
     bump(core.stat, VaStat.PURGED_AREAS, n);
     return true;
+  }
+
+  /** Has `cpu` records whose grace period is over (a plain load when it has none)? */
+  rcuDue(cpu: number): boolean {
+    return this.rcu.due(cpu);
+  }
+
+  /** Frees `cpu`'s records whose grace period is over (a batch). Kernel: rcu_do_batch(). */
+  invokeRcu(cpu: number): number {
+    return this.rcu.invoke(cpu);
   }
 
   /** Busy areas (lazily freed ones left out), in address order. */
@@ -281,7 +316,8 @@ export class LegacyDesign implements VmapDesign {
   /**
    * The busy tree and list (red-black rules, order, no overlap, inside the space), the search
    * cache (legacy-walk.ts's rules), the purge list against the flagged areas (the same set, no
-   * cycle) and the count of flagged areas.
+   * cycle), the count of flagged areas, and the RCU callback lists (legacy-rcu.ts: their
+   * records in no tree, each queued once, every one with its grace period).
    */
   check(start: number, end: number): DesignCheck {
     const s = this.s;
@@ -317,6 +353,8 @@ export class LegacyDesign implements VmapDesign {
       () =>
         `the lazy count is ${this.lazyCount}, the busy tree holds ${lazy.length} LAZY_FREE areas`,
     );
-    return { busy, lazy, free: [], other: [], own: [h], tiling: null };
+    // Erased records waiting for their grace period: the design's own, not areas.
+    const queued = this.rcu.check(new Set(all));
+    return { busy, lazy, free: [], other: [], own: [h, ...queued], tiling: null };
   }
 }

@@ -34,6 +34,7 @@ import { invariantFailure } from '../debug.js';
 import {
   PurgeMode,
   type DesignCheck,
+  type GracePeriods,
   type VmapAreasConfig,
   type VmapCore,
   type VmapDesign,
@@ -75,6 +76,8 @@ export class VmapAreas implements VmapCore {
    * above), run by a reclaim under vmap_purge_lock; null until the vmalloc layer sets it.
    */
   fragmentedPurge: (() => void) | null = null;
+  /** The vmalloc layer's grace periods (src/mm/rcu.ts), set by that layer; null until then. */
+  gracePeriods: GracePeriods | null = null;
 
   static declare(layout: ControlLayout): CoreDecl {
     return {

@@ -152,6 +152,21 @@ function reclaimCpuGated(ctx: VmContext, c: number): void {
   }
 }
 
+/** The design's RCU callbacks of this cpu that are due, inside the recovery gate. */
+function invokeDesignRcu(ctx: VmContext): void {
+  for (;;) {
+    enterOp(ctx);
+    try {
+      ctx.areas.design.invokeRcu!(ctx.cpu);
+      return;
+    } catch (e) {
+      survive(ctx, e);
+    } finally {
+      leaveOp(ctx);
+    }
+  }
+}
+
 /** vfree() of a queued area whose grace period is over. */
 function freePending(ctx: VmContext, addr: number): void {
   const va0 = ctx.areas.find(ctx.cpu, addr);
@@ -171,12 +186,16 @@ function freePending(ctx: VmContext, addr: number): void {
 
 /**
  * A quiescent state of this cpu (a call's exit, rcuQuiescent()): drives grace periods and
- * frees this cpu's batches whose grace period is over; closes a partial batch that has waited
- * KVFREE_DRAIN_QS quiescent states.
+ * frees this cpu's batches whose grace period is over (and the design's records so queued,
+ * 'legacy''s); closes a partial batch that has waited KVFREE_DRAIN_QS quiescent states.
  */
 export function rcuQuiescent(ctx: VmContext): void {
   const rcu = ctx.rcu;
-  if (!rcu.quiescent()) return;
+  const ready = rcu.quiescent();
+  // A design's own RCU callbacks ('legacy' frees its records so) run here too.
+  const d = ctx.areas.design;
+  if (d.rcuDue !== undefined && d.rcuDue(ctx.cpu)) invokeDesignRcu(ctx);
+  if (!ready) return;
   const cpu = ctx.cpu;
   if (rcu.fillSince !== 0) {
     rcu.lockCpu(cpu);
@@ -223,7 +242,10 @@ export function rcuBarrier(ctx: VmContext, fn: string): void {
   for (let c = 0; c < rcu.nrCpus; c++) reclaimCpu(ctx, c);
 }
 
-/** At detach: this cpu's partial batch closes, and what is ready is freed (no waiting). */
+/**
+ * At detach: this cpu's partial batch closes, and what is ready is freed (no waiting), the
+ * design's records too (what is not ready waits for the cpu's next holder).
+ */
 export function rcuDetach(ctx: VmContext): void {
   const rcu = ctx.rcu;
   rcu.quiescent();
@@ -231,6 +253,8 @@ export function rcuDetach(ctx: VmContext): void {
   rcu.close(ctx.cpu);
   rcu.unlockCpu(ctx.cpu);
   reclaimCpu(ctx, ctx.cpu);
+  const d = ctx.areas.design;
+  while (d.rcuDue !== undefined && d.rcuDue(ctx.cpu)) invokeDesignRcu(ctx);
 }
 
 export interface RcuStats {

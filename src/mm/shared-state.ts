@@ -278,6 +278,7 @@ export class VmContext {
     );
     this.areas.fragmentedPurge = () => purgeFragmentedAll(this.vb, true);
     this.rcu = new Rcu(handle.ctl, parts.rcu, cpu, config.nrCpus, this.claims, table);
+    this.areas.gracePeriods = this.rcu; // 'legacy' frees its records after a grace period
     this.allLocks = [
       ...this.areas.design.locks(),
       this.areas.purgeMutex,
