@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -175,8 +175,9 @@ test('plugs: absent capabilities are verdicts; a plugged one is measured and dec
   }
 });
 
-test('bench seeds --scaling-out writes every design at every size', () => {
+test('bench seeds --scaling-out writes every design at every size', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'seeds-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'scaling.csv');
   const r = run(
     'bench',

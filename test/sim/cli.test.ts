@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -48,9 +48,10 @@ describe('vmalloc test simulate=1', () => {
     assert.equal(cli(args).stdout, a.stdout, 'the same run, the same virtual times');
   });
 
-  test('a calibration file that is not one is refused in one line', () => {
+  test('a calibration file that is not one is refused in one line', (t) => {
     const f = join(tmpdir(), `vmalloc-bad-cal-${process.pid}.json`);
     writeFileSync(f, '{"weights":[1]}');
+    t.after(() => rmSync(f, { force: true }));
     const r = cli(['test', 'simulate=1', 'test_loop_count=5', 'run_test_mask=1', '--quiet'], {
       VMALLOC_SIM_CALIBRATION: f,
     });
