@@ -47,10 +47,12 @@ import {
   P_CLASSES,
   P_HOME_SHIFT,
   P_LAZY_MAX,
+  P_REFILL,
   cacheStride,
 } from './space-pools-layout.js';
 import type { Lock } from '../shared/lock.js';
 import type { AnyBuffer } from '../shared/buffers.js';
+import type { SpaceParts } from './vmap-space-views.js';
 
 // The record layout of vmap-area.ts, as this module's own constants (checked by a test).
 const F_START = 0,
@@ -69,10 +71,21 @@ const ZONE_SHIFT = 6;
 const K_LAZY = 0;
 const K_LAZY_N = 1;
 const K_POOLED_N = 2;
+const K_BACK = 3;
+const K_BACK_N = 12;
+const K_BACK_F = 7;
 const K_BUSY_F = 2;
 const K_LAZY_F = 3;
 const K_POOLED_F = 4;
 const K_HEADS = 16;
+
+/** SpacePools' trip counters (VmapSpace.poolTrips()). */
+export interface PoolTrips {
+  slowAllocs: number;
+  refills: number;
+  lockedPurges: number;
+  quickPurges: number;
+}
 
 /** One worker's view of the pools of a space. */
 export class SpacePools {
@@ -81,6 +94,8 @@ export class SpacePools {
   readonly caches: number;
   readonly classes: number;
   readonly lazyMax: number;
+  /** Ranges cut at a pool miss (the `refill` option). */
+  readonly refill: number;
   readonly stride: number;
   /** First word of this worker's cache. */
   readonly mine: number;
@@ -97,25 +112,48 @@ export class SpacePools {
   /** This cache's home [homeLo, homeHi) (homeHi may lie beyond the space's end). */
   private readonly homeLo: number;
   private readonly homeHi: number;
+  /** The records of a refill's extra ranges, taken before the cut (refillPool). */
+  private readonly spare: Int32Array;
+  /**
+   * This instance's trips, for `bench space` (space-bounces.ts): allocations that went to the
+   * free tree (and of those, the refills), purges under the space's lock, purges at the
+   * threshold that needed no more than the cache's lock. Plain counters (this thread's), off
+   * the fast paths.
+   */
+  slowAllocs = 0;
+  refills = 0;
+  lockedPurges = 0;
+  quickPurges = 0;
+
+  readonly s: VaStore;
+  readonly start: number;
+  readonly end: number;
+  readonly freeHead: number;
+  readonly ctl: Int32Array;
+  readonly stat: Float64Array;
 
   constructor(
-    readonly s: VaStore,
+    parts: SpaceParts,
     buf: AnyBuffer,
-    locks: (i: number, name: string) => Lock,
     readonly cpu: number,
-    readonly start: number,
     readonly pageSize: number,
-    readonly freeHead: number,
-    readonly ctl: Int32Array,
-    readonly stat: Float64Array,
     readonly win: Float64Array,
     readonly exact: boolean,
+    locks: (i: number, name: string) => Lock,
   ) {
+    this.s = parts.s;
+    this.start = parts.start;
+    this.end = parts.end;
+    this.freeHead = parts.freeHead;
+    this.ctl = parts.ctl;
+    this.stat = parts.stat;
     this.w = new Int32Array(buf);
     this.wf = new Float64Array(buf);
     this.caches = this.w[P_CACHES]!;
     this.classes = this.w[P_CLASSES]!;
     this.lazyMax = this.w[P_LAZY_MAX]!;
+    this.refill = this.w[P_REFILL]!;
+    this.spare = new Int32Array(this.refill);
     this.stride = cacheStride(this.classes);
     this.mine = this.cacheBase(cpu & (this.caches - 1));
     this.spaceLock = locks(0, 'vmap_space_lock');
@@ -138,13 +176,23 @@ export class SpacePools {
       const homeBytes = pageSize * 2 ** shift;
       this.homeInv = 1 / homeBytes;
       this.perShift = Math.log2(SHARDS / this.caches);
-      this.homeLo = start + (cpu & (this.caches - 1)) * homeBytes;
+      this.homeLo = this.start + (cpu & (this.caches - 1)) * homeBytes;
       this.homeHi = this.homeLo + homeBytes;
     }
   }
 
   cacheBase(c: number): number {
     return CACHE_BASE + c * this.stride;
+  }
+
+  /** The trip counters (VmapSpace.poolTrips()). */
+  trips(): PoolTrips {
+    return {
+      slowAllocs: this.slowAllocs,
+      refills: this.refills,
+      lockedPurges: this.lockedPurges,
+      quickPurges: this.quickPurges,
+    };
   }
 
   /** The shard of the area starting at `addr`: its home's, by zone (space-pools-layout.ts). */
@@ -215,9 +263,27 @@ export class SpacePools {
 
   /** alloc() from the free tree, under the space's lock; purges all and retries when full. */
   private allocSlow(size: number, align: number): number {
+    this.slowAllocs++;
     this.spaceLock.lock(this.cpu);
     try {
       this.s.refreshViews();
+      // The last purge's decay (purgeOwn), while the lock is ours anyway.
+      if (Atomics.load(this.w, this.mine + K_BACK_N) !== 0) this.returnBack();
+      const cls = size / this.pageSize - 1;
+      if (
+        this.refill > 1 &&
+        this.homeInv !== 0 &&
+        cls < this.classes &&
+        align === 1 &&
+        this.win[0] === this.start &&
+        this.win[1] === this.end
+      ) {
+        const va = this.refillPool(size, cls);
+        if (va !== 0) {
+          this.stat[S_BUSY_BYTES] = this.stat[S_BUSY_BYTES]! + size;
+          return va;
+        }
+      }
       let va = this.homeFirst(size, align);
       if (va === 0 && this.held() > 0) {
         this.purgeLocked(true);
@@ -237,7 +303,10 @@ export class SpacePools {
     let n = 0;
     for (let c = 0; c < this.caches; c++) {
       const o = this.cacheBase(c);
-      n += Atomics.load(this.w, o + K_LAZY_N) + Atomics.load(this.w, o + K_POOLED_N);
+      n +=
+        Atomics.load(this.w, o + K_LAZY_N) +
+        Atomics.load(this.w, o + K_POOLED_N) +
+        Atomics.load(this.w, o + K_BACK_N);
     }
     return n;
   }
@@ -248,23 +317,93 @@ export class SpacePools {
    */
   private homeFirst(size: number, align: number): number {
     const win = this.win;
+    if (win[0]! < this.homeLo || win[1]! > this.homeHi) {
+      const va = this.homeOnly(size, align);
+      if (va !== 0) return va;
+    }
+    return this.treeAlloc(size, align);
+  }
+
+  /** treeAlloc() in the request's window cut down to this cache's home (space's lock held). */
+  private homeOnly(size: number, align: number): number {
+    const win = this.win;
     const lo = win[0]!;
     const hi = win[1]!;
     const hlo = lo > this.homeLo ? lo : this.homeLo;
     const hhi = hi < this.homeHi ? hi : this.homeHi;
-    if (hhi - hlo >= size && (hlo !== lo || hhi !== hi)) {
-      win[0] = hlo;
-      win[1] = hhi;
-      let va: number;
-      try {
-        va = this.treeAlloc(size, align);
-      } finally {
-        win[0] = lo;
-        win[1] = hi;
-      }
-      if (va !== 0) return va;
+    if (hhi - hlo < size) return 0;
+    win[0] = hlo;
+    win[1] = hhi;
+    try {
+      return this.treeAlloc(size, align);
+    } finally {
+      win[0] = lo;
+      win[1] = hi;
     }
-    return this.treeAlloc(size, align);
+  }
+
+  /**
+   * A pool miss's refill (space's lock held): `refill` ranges of `size` bytes (pool `cls`) cut
+   * as one block from this cache's home; the first is linked into its busy shard and returned,
+   * the others go to the pool, so that the next pops take them in address order. 0 (nothing
+   * changed) when the home has no room for them all or the records run out: the caller then
+   * cuts one range as usual. When the cache's or the shard's lock cannot be had (a dead
+   * holder), the block goes back and the error is thrown: the space is as before.
+   * Why one cut: one tree search and one record taken from the tree's block, instead of
+   * `refill` of each, all under the lock every worker shares.
+   */
+  private refillPool(size: number, cls: number): number {
+    const s = this.s;
+    const n = this.refill;
+    const ids = this.spare;
+    let got = 0;
+    while (got < n - 1) {
+      const r = s.alloc();
+      if (r === 0) break;
+      ids[got++] = r;
+    }
+    const va = got === n - 1 ? this.homeOnly(n * size, 1) : 0;
+    if (va === 0) {
+      for (let j = 0; j < got; j++) s.free(ids[j]!);
+      return 0;
+    }
+    const at = s.f[(va << 3) + F_START]!;
+    const shard = this.shardLocks[this.shardOf(at)]!;
+    let held = 0;
+    try {
+      this.myLock.lock(this.cpu);
+      held = 1;
+      shard.lock(this.cpu);
+    } catch (e) {
+      if (held === 1) this.myLock.unlock();
+      for (let j = 0; j < got; j++) s.free(ids[j]!);
+      if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) busyOverlap(va);
+      if (this.ctl[C_PRELOAD] === 0) this.ctl[C_PRELOAD] = s.alloc();
+      throw e;
+    }
+    const f = s.f;
+    const i = s.i;
+    f[(va << 3) + F_END] = at + size;
+    if (!insertVmapArea(s, this.w[SHARD_BASE + this.shardOf(at)]!, va)) busyOverlap(va);
+    shard.unlock();
+    const w = this.w;
+    const o = this.mine;
+    let head = w[o + K_HEADS + cls]!;
+    for (let j = n - 1; j >= 1; j--) {
+      const r = ids[j - 1]!;
+      f[(r << 3) + F_START] = at + j * size;
+      f[(r << 3) + F_END] = at + (j + 1) * size;
+      i[(r << 4) + I_NEXT] = head;
+      head = r;
+    }
+    w[o + K_HEADS + cls] = head;
+    w[o + K_HEADS + this.classes + cls] = w[o + K_HEADS + this.classes + cls]! + n - 1;
+    w[o + K_POOLED_N] = w[o + K_POOLED_N]! + n - 1;
+    const fo = o >> 1;
+    this.wf[fo + K_POOLED_F] = this.wf[fo + K_POOLED_F]! + (n - 1) * size;
+    this.myLock.unlock();
+    this.refills++;
+    return va;
   }
 
   /** A new area cut from the free tree (space's lock held), or 0. */
@@ -368,10 +507,16 @@ export class SpacePools {
   }
 
   /**
-   * Runs a purge under the space's lock: of every cache when `full`, else of this worker's
-   * cache alone; returns the ranges that went back to the free tree.
+   * Runs a purge: of every cache when `full`, else of this worker's cache alone; returns the
+   * ranges that went back to the free tree. A purge at the lazy threshold takes only the
+   * cache's lock when it can (purgeOwn), else the space's lock.
    */
   purge(full: boolean): number {
+    if (!full && this.purgeOwn()) {
+      this.quickPurges++;
+      return 0;
+    }
+    this.lockedPurges++;
     this.spaceLock.lock(this.cpu);
     try {
       this.s.refreshViews();
@@ -382,17 +527,120 @@ export class SpacePools {
   }
 
   /**
+   * The purge at the lazy threshold under the cache's lock alone: the decay (a quarter of each
+   * pool, rounded down, the most recent first) moves to the cache's back list, and the lazy
+   * list moves to the pools; true. The back list goes to the free tree at this worker's next
+   * trip under the space's lock (a pool miss: returnBack()). False, with nothing changed, when
+   * the previous purge's back list is still there (no trip came in between) or a lazy range is
+   * too big for a pool: the purge under the space's lock then does it all, so a decayed range
+   * waits one purge at most. Every move is within the cache, under its lock, so check() never
+   * sees a range in flight.
+   * Why: the decay returns ranges to the free tree, under the one lock every worker shares;
+   * joined to a trip this worker takes anyway, it costs no trip of its own.
+   */
+  private purgeOwn(): boolean {
+    const s = this.s;
+    const w = this.w;
+    const wf = this.wf;
+    const cls = this.classes;
+    const page = this.pageSize;
+    const o = this.mine;
+    const fo = o >> 1;
+    if (Atomics.load(w, o + K_BACK_N) !== 0) return false;
+    this.myLock.lock(this.cpu);
+    try {
+      s.refreshViews();
+      const i = s.i;
+      const f = s.f;
+      if (w[o + K_BACK_N] !== 0) return false;
+      for (let va = w[o + K_LAZY]!; va !== 0; va = i[(va << 4) + I_NEXT]!)
+        if (f[(va << 3) + F_END]! - f[(va << 3) + F_START]! > cls * page) return false;
+      let back = 0;
+      let backN = 0;
+      let backBytes = 0;
+      for (let p = 0; p < cls; p++) {
+        const len = w[o + K_HEADS + cls + p]!;
+        const n = len >> 2;
+        if (n === 0) continue;
+        let va = w[o + K_HEADS + p]!;
+        for (let j = 0; j < n; j++) {
+          const next = i[(va << 4) + I_NEXT]!;
+          i[(va << 4) + I_NEXT] = back;
+          back = va;
+          va = next;
+        }
+        w[o + K_HEADS + p] = va;
+        w[o + K_HEADS + cls + p] = len - n;
+        backN += n;
+        backBytes += n * (p + 1) * page;
+      }
+      let n = 0;
+      let va = w[o + K_LAZY]!;
+      while (va !== 0) {
+        const next = i[(va << 4) + I_NEXT]!;
+        const p = (f[(va << 3) + F_END]! - f[(va << 3) + F_START]!) / page - 1;
+        i[(va << 4) + I_NEXT] = w[o + K_HEADS + p]!;
+        w[o + K_HEADS + p] = va;
+        w[o + K_HEADS + cls + p] = w[o + K_HEADS + cls + p]! + 1;
+        n++;
+        va = next;
+      }
+      w[o + K_LAZY] = 0;
+      w[o + K_LAZY_N] = 0;
+      w[o + K_POOLED_N] = w[o + K_POOLED_N]! + n - backN;
+      wf[fo + K_POOLED_F] = wf[fo + K_POOLED_F]! + wf[fo + K_LAZY_F]! - backBytes;
+      wf[fo + K_LAZY_F] = 0;
+      w[o + K_BACK] = back;
+      w[o + K_BACK_N] = backN;
+      wf[fo + K_BACK_F] = backBytes;
+      return true;
+    } finally {
+      this.myLock.unlock();
+    }
+  }
+
+  /** This cache's back list into the free tree (space's lock held): see purgeOwn(). */
+  private returnBack(): void {
+    const w = this.w;
+    const o = this.mine;
+    this.myLock.lock(this.cpu);
+    let chain: number;
+    try {
+      chain = w[o + K_BACK]!;
+      w[o + K_BACK] = 0;
+      w[o + K_BACK_N] = 0;
+      this.wf[(o >> 1) + K_BACK_F] = 0;
+    } finally {
+      this.myLock.unlock();
+    }
+    this.mergeChain(chain);
+  }
+
+  /** Merges a chain of ranges linked through `next` into the free tree (space's lock held). */
+  private mergeChain(chain: number): void {
+    const s = this.s;
+    while (chain !== 0) {
+      const next = s.i[(chain << 4) + I_NEXT]!;
+      s.i[(chain << 4) + I_NEXT] = 0;
+      if (mergeOrAddVmapArea(s, this.freeHead, chain, true) === 0)
+        invariantFailure(`purged range #${chain} overlaps a free block`);
+      chain = next;
+    }
+  }
+
+  /**
    * The purge (space's lock held): in every cache when `full`, else in this worker's alone,
-   * first the decay (a quarter of each pool, rounded down, the most recent first; all of it
-   * when `full`), then the lazy list moves to the pools of its sizes (to the free tree when
-   * too big, or when `full`). What leaves the caches is merged into the free tree after each
-   * cache's lock is released.
+   * first its back list, then the decay (a quarter of each pool, rounded down, the most
+   * recent first; all of it when `full`), then the lazy list moves to the pools of its sizes
+   * (to the free tree when too big, or when `full`). What leaves the caches is merged into
+   * the free tree after each cache's lock is released.
    *
    * Differs from kernel: a purge at the lazy threshold covers the purging worker's cache only
    * (the kernel's purges every node, as its TLB flush is global): rewriting another worker's
    * lists and records would move their cache lines to this core on every purge. Another
    * cache's ranges go back to the tree at a full purge (an allocation that finds no room,
-   * or purge()), so no allocation fails for them.
+   * or purge()), so no allocation fails for them. And its decayed ranges may wait on the back
+   * list for this worker's next trip to the tree (purgeOwn).
    */
   private purgeLocked(full: boolean): number {
     const s = this.s;
@@ -405,13 +653,23 @@ export class SpacePools {
     for (let c = full ? 0 : mine; c < (full ? this.caches : mine + 1); c++) {
       const o = this.cacheBase(c);
       const fo = o >> 1;
-      if (Atomics.load(w, o + K_LAZY_N) === 0 && Atomics.load(w, o + K_POOLED_N) === 0) continue;
-      let chain = 0; // ranges leaving this cache, linked through `next`
+      if (
+        Atomics.load(w, o + K_LAZY_N) === 0 &&
+        Atomics.load(w, o + K_POOLED_N) === 0 &&
+        Atomics.load(w, o + K_BACK_N) === 0
+      )
+        continue;
       const lock = this.cacheLocks[c]!;
       lock.lock(this.cpu);
+      // Ranges leaving this cache, linked through `next`: the back list first.
+      let chain = w[o + K_BACK]!;
       try {
         const i = s.i;
         const f = s.f;
+        out += w[o + K_BACK_N]!;
+        w[o + K_BACK] = 0;
+        w[o + K_BACK_N] = 0;
+        wf[fo + K_BACK_F] = 0;
         for (let p = 0; p < cls; p++) {
           const len = w[o + K_HEADS + cls + p]!;
           const n = full ? len : len >> 2;
@@ -453,13 +711,7 @@ export class SpacePools {
       } finally {
         lock.unlock();
       }
-      while (chain !== 0) {
-        const next = s.i[(chain << 4) + I_NEXT]!;
-        s.i[(chain << 4) + I_NEXT] = 0;
-        if (mergeOrAddVmapArea(s, this.freeHead, chain, true) === 0)
-          invariantFailure(`purged range #${chain} overlaps a free block`);
-        chain = next;
-      }
+      this.mergeChain(chain);
     }
     return out;
   }
