@@ -12,6 +12,7 @@
  */
 
 import { VmapSpace } from '../kva/vmap-space.js';
+import type { PoolTrips } from '../kva/space-pools.js';
 import { LockTable } from '../shared/lock.js';
 
 export interface LockBounces {
@@ -25,6 +26,12 @@ export interface SpaceBounces {
   mode: 'single-lock' | 'pooled';
   /** By lock group: the space's lock, the caches' locks, the busy shards' locks. */
   groups: Record<'space' | 'caches' | 'shards', LockBounces>;
+  /**
+   * Pooled: why the space's lock was taken, per pair (VmapSpace.poolTrips()): pool misses cut
+   * from the free tree (of which refills), purges under it; and the purges at the lazy
+   * threshold that needed only the cache's lock. null for the single-lock space.
+   */
+  trips: PoolTrips | null;
 }
 
 const PAGE = 4096;
@@ -66,10 +73,21 @@ export function measureSpaceBounces(
   const warm = Math.min(pairs, 100_000);
   for (let n = 0; n < warm; n++) for (const w of ws) pair(w);
   const table = new LockTable(first.handle.locks!);
+  const trips0 = ws.map((w) => w.sp.poolTrips());
   table.resetStats();
   table.setStats(true);
   for (let n = 0; n < pairs; n++) for (const w of ws) pair(w);
   table.setStats(false);
+  let trips: PoolTrips | null = null;
+  if (mode === 'pooled') {
+    trips = { slowAllocs: 0, refills: 0, lockedPurges: 0, quickPurges: 0 };
+    ws.forEach((w, i) => {
+      const a = trips0[i]!;
+      const b = w.sp.poolTrips()!;
+      for (const k of Object.keys(trips!) as (keyof PoolTrips)[])
+        trips![k] += (b[k] - a[k]) / (2 * pairs);
+    });
+  }
   first.check();
   // By slot: the space's lock is in the list twice (the space's and its pools' handle on it).
   const locks = new Map(first.locks().map((l) => [l.index, l]));
@@ -91,5 +109,6 @@ export function measureSpaceBounces(
       caches: group('vmap_space_cache_lock'),
       shards: group('vmap_space_busy_lock'),
     },
+    trips,
   };
 }

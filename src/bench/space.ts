@@ -15,6 +15,7 @@
 import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { VmapSpace } from '../kva/vmap-space.js';
+import { DEFAULT_REFILL } from '../kva/vmap-space-options.js';
 import { measureSpaceBounces, type SpaceBounces } from './space-bounces.js';
 import { fmt, median, pairedRatio } from './stats.js';
 import type { SpaceWorkerData, SpaceWorkerReport } from './space-worker.js';
@@ -73,6 +74,8 @@ export interface SpaceBenchResult {
   separateScaling: number;
   /** Lock bounces per pair, two workers interleaved in one thread (space-bounces.ts). */
   bounces: SpaceBounces[];
+  /** The pooled space's `refill` (ranges cut at a pool miss): its default. */
+  refill: number;
 }
 
 const PAGE = 4096;
@@ -192,6 +195,7 @@ export async function runSpaceBench(o: SpaceBenchOptions): Promise<SpaceBenchRes
     singleScaling: pairedRatio(pps('single-lock', 2), pps('single-lock', 1)),
     separateScaling: pairedRatio(pps('separate', 2), pps('pooled', 1)),
     bounces,
+    refill: DEFAULT_REFILL,
   };
 }
 
@@ -226,6 +230,12 @@ export function formatSpaceBench(r: SpaceBenchResult, workers: number[]): string
             .join(', ')}`,
       )
       .join('; ')}`,
+    ...r.bounces
+      .filter((b) => b.trips !== null)
+      .map(
+        (b) =>
+          `- why the pooled space's lock is taken, per pair, same turn-taking run: pool misses cut from the free tree ${fmt(b.trips!.slowAllocs, 4)} (of which refills of ${r.refill} ranges ${fmt(b.trips!.refills, 4)}), purges under the lock ${fmt(b.trips!.lockedPurges, 4)}; purges at the lazy threshold under the cache's lock alone ${fmt(b.trips!.quickPurges, 4)}`,
+      ),
     `- 1-minute load average at the end of the runs: ${fmt(Math.min(...r.runs.map((x) => x.load)), 2)} to ${fmt(Math.max(...r.runs.map((x) => x.load)), 2)}`,
   );
   return lines.join('\n');

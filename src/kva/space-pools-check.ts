@@ -3,7 +3,7 @@
  * busy areas in address order, and check(): product code, never on hot paths.
  *
  * Invariant checked: the free tree (augmented, coalesced), every busy shard (a valid tree
- * whose areas start in that shard's zones), the lazy lists and pools (acyclic stacks, pools
+ * whose areas start in that shard's zones), the lazy lists, back lists and pools (acyclic stacks, pools
  * holding only their size, every counter equal to what the lists hold) and the space's own
  * busy tree (empty: a pooled space keeps its areas in the shards) together tile [start, end),
  * the busy bytes add up, and every record is accounted for.
@@ -14,6 +14,9 @@ import { invariant } from '../debug.js';
 import { checkCoalesced, checkRbList, checkStore, checkTiling } from './check.js';
 import { rbListCount, rbListFirst, rbListNext } from './rb-list.js';
 import {
+  K_BACK,
+  K_BACK_F,
+  K_BACK_N,
   K_BUSY_F,
   K_HEADS,
   K_LAZY,
@@ -51,8 +54,9 @@ export function poolCounts(p: SpacePools): PoolCounts {
     const o = p.cacheBase(n);
     const fo = o >> 1;
     c.busyBytes += p.wf[fo + K_BUSY_F]!;
-    c.lazyCount += Atomics.load(p.w, o + K_LAZY_N);
-    c.lazyBytes += p.wf[fo + K_LAZY_F]!;
+    // A cache's back list (decayed, waiting for the tree) counts as lazy: freed, not reusable.
+    c.lazyCount += Atomics.load(p.w, o + K_LAZY_N) + Atomics.load(p.w, o + K_BACK_N);
+    c.lazyBytes += p.wf[fo + K_LAZY_F]! + p.wf[fo + K_BACK_F]!;
     c.pooledCount += Atomics.load(p.w, o + K_POOLED_N);
     c.pooledBytes += p.wf[fo + K_POOLED_F]!;
   }
@@ -139,6 +143,10 @@ export function checkPooledSpace(
     invariant(lazy.length === p.w[o + K_LAZY_N], () => `${name}: lazy count is wrong`);
     invariant(bytesOf(p, lazy) === p.wf[fo + K_LAZY_F], () => `${name}: lazy bytes are wrong`);
     lists.push(lazy);
+    const back = stack(p, p.w[o + K_BACK]!, `${name} back list`);
+    invariant(back.length === p.w[o + K_BACK_N], () => `${name}: back-list count is wrong`);
+    invariant(bytesOf(p, back) === p.wf[fo + K_BACK_F], () => `${name}: back-list bytes are wrong`);
+    lists.push(back);
     let pooled = 0;
     let pooledBytes = 0;
     for (let k = 0; k < p.classes; k++) {

@@ -15,13 +15,14 @@ import { makeFixedBuffer, type AnyBuffer } from '../shared/buffers.js';
 /**
  * The pools buffer, Int32 words:
  *
- *   [0, 32)       header: magic, caches, classes, lazyMax, shards, zone shift, home shift
- *                 (written once)
+ *   [0, 32)       header: magic, caches, classes, lazyMax, shards, zone shift, home shift,
+ *                 refill (written once)
  *   [32, 32+512)  busy shard heads (record ids, written once)
  *   then per cache c, at CACHE_BASE + c * stride (stride a multiple of 32 words: 128 bytes,
  *   so that two workers' caches never share a cache line or its prefetch pair):
- *     0 lazy head   1 lazy count   2 pooled count   4-5 busy delta (f64)
- *     6-7 lazy bytes (f64)   8-9 pooled bytes (f64)
+ *     0 lazy head   1 lazy count   2 pooled count   3 back-list head   4-5 busy delta (f64)
+ *     6-7 lazy bytes (f64)   8-9 pooled bytes (f64)   12 back-list count
+ *     14-15 back-list bytes (f64)
  *     [16, 16+classes) pool heads (pool k: ranges of k + 1 pages)   then the pool lengths
  */
 export const P_MAGIC = 0;
@@ -32,6 +33,8 @@ export const P_SHARDS = 4;
 export const P_ZONE_SHIFT = 5;
 /** log2 of the pages of a cache's home, or -1: no homes (see homeShiftOf). */
 export const P_HOME_SHIFT = 6;
+/** Ranges cut from the free tree at a pool miss (the `refill` option). */
+export const P_REFILL = 7;
 export const POOLS_MAGIC = 0x566d506c; // "VmPl"
 export const SHARD_BASE = 32;
 /**
@@ -50,6 +53,14 @@ export const CACHE_BASE = SHARD_BASE + SHARDS;
 export const K_LAZY = 0;
 export const K_LAZY_N = 1;
 export const K_POOLED_N = 2;
+/**
+ * The back list: ranges a purge under the cache's lock alone decayed from the pools, waiting
+ * for this cache's next trip under the space's lock to go to the free tree (space-pools.ts,
+ * purgeOwn): its head, count and bytes (f64).
+ */
+export const K_BACK = 3;
+export const K_BACK_N = 12;
+export const K_BACK_F = 7;
 /** Float64 words (Int32 word / 2) of a cache. */
 export const K_BUSY_F = 2;
 export const K_LAZY_F = 3;
@@ -97,6 +108,7 @@ export function createPools(s: VaStore, cfg: PoolConfig, pages: number): AnyBuff
   w[P_SHARDS] = SHARDS;
   w[P_ZONE_SHIFT] = ZONE_SHIFT;
   w[P_HOME_SHIFT] = homeShiftOf(pages, cfg.caches);
+  w[P_REFILL] = cfg.refill;
   for (let k = 0; k < SHARDS; k++) {
     const h = s.alloc();
     rbListInit(s, h);

@@ -4,9 +4,10 @@
  * by address, so that most alloc/free pairs take only locks no other worker is using.
  *
  * Holds: SpacePools (one per VmapSpace instance, i.e. per worker): the fast paths (a range of
- * a pooled size taken from this worker's cache; a free pushed onto its lazy list), the slow
- * path (the free tree under the space's lock, in this cache's home first), the purge and the
- * decay, the busy shards' lookups. The pools buffer's layout and its creation are in
+ * a pooled size taken from this worker's cache; a free pushed onto its lazy list) and the
+ * busy shards' lookups. The slow path (the free tree under the space's lock, in this cache's
+ * home first, `refill` ranges at a pool miss) is in space-pools-slow.ts, the purges and the
+ * decay in space-pools-purge.ts, the pools buffer's layout and its creation in
  * space-pools-layout.ts.
  *
  * Why homes: two workers whose areas interleave at fine grain (as lowest-fit placement makes
@@ -39,7 +40,6 @@
 import { invariantFailure } from '../debug.js';
 import { VmallocError } from '../errors.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
-import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
 import type { VaStore } from './vmap-area.js';
 import {
   CACHE_BASE,
@@ -47,18 +47,19 @@ import {
   P_CLASSES,
   P_HOME_SHIFT,
   P_LAZY_MAX,
+  P_REFILL,
   cacheStride,
 } from './space-pools-layout.js';
 import type { Lock } from '../shared/lock.js';
 import type { AnyBuffer } from '../shared/buffers.js';
+import type { SpaceParts } from './vmap-space-views.js';
+import { allocSlow } from './space-pools-slow.js';
+import { purgePools } from './space-pools-purge.js';
 
 // The record layout of vmap-area.ts, as this module's own constants (checked by a test).
 const F_START = 0,
   F_END = 1;
 const I_NEXT = 10;
-// The control and statistics words of vmap-space-handle.ts (checked by a test).
-const C_PRELOAD = 2;
-const S_BUSY_BYTES = 0;
 
 // The layout of the pools buffer (space-pools-layout.ts), as this module's own constants
 // (V8 folds a module's own constants but loads imported ones at every use; test/kva/layout.test.ts
@@ -74,6 +75,14 @@ const K_LAZY_F = 3;
 const K_POOLED_F = 4;
 const K_HEADS = 16;
 
+/** SpacePools' trip counters (VmapSpace.poolTrips()). */
+export interface PoolTrips {
+  slowAllocs: number;
+  refills: number;
+  lockedPurges: number;
+  quickPurges: number;
+}
+
 /** One worker's view of the pools of a space. */
 export class SpacePools {
   readonly w: Int32Array;
@@ -81,41 +90,66 @@ export class SpacePools {
   readonly caches: number;
   readonly classes: number;
   readonly lazyMax: number;
+  /** Ranges cut at a pool miss (the `refill` option). */
+  readonly refill: number;
   readonly stride: number;
   /** First word of this worker's cache. */
   readonly mine: number;
   readonly spaceLock: Lock;
   readonly cacheLocks: Lock[];
   readonly shardLocks: Lock[];
-  private readonly myLock: Lock;
+  readonly myLock: Lock;
   /** 1 / (page size * 2^ZONE_SHIFT): a multiply, exact (powers of two). */
-  private readonly zoneInv: number;
+  readonly zoneInv: number;
   /** 1 / (bytes of a home): likewise. */
-  private readonly homeInv: number;
+  readonly homeInv: number;
   /** log2(SHARDS / caches): a home's shards are [home << perShift, (home + 1) << perShift). */
-  private readonly perShift: number;
+  readonly perShift: number;
   /** This cache's home [homeLo, homeHi) (homeHi may lie beyond the space's end). */
-  private readonly homeLo: number;
-  private readonly homeHi: number;
+  readonly homeLo: number;
+  readonly homeHi: number;
+  /** The records of a refill's extra ranges, taken before the cut (refillPool). */
+  readonly spare: Int32Array;
+  /**
+   * This instance's trips, for `bench space` (space-bounces.ts): allocations that went to the
+   * free tree (and of those, the refills), purges under the space's lock, purges at the
+   * threshold that needed no more than the cache's lock. Plain counters (this thread's), off
+   * the fast paths.
+   */
+  slowAllocs = 0;
+  refills = 0;
+  lockedPurges = 0;
+  quickPurges = 0;
+
+  readonly s: VaStore;
+  readonly start: number;
+  readonly end: number;
+  readonly freeHead: number;
+  readonly ctl: Int32Array;
+  readonly stat: Float64Array;
 
   constructor(
-    readonly s: VaStore,
+    parts: SpaceParts,
     buf: AnyBuffer,
-    locks: (i: number, name: string) => Lock,
     readonly cpu: number,
-    readonly start: number,
     readonly pageSize: number,
-    readonly freeHead: number,
-    readonly ctl: Int32Array,
-    readonly stat: Float64Array,
     readonly win: Float64Array,
     readonly exact: boolean,
+    locks: (i: number, name: string) => Lock,
   ) {
+    this.s = parts.s;
+    this.start = parts.start;
+    this.end = parts.end;
+    this.freeHead = parts.freeHead;
+    this.ctl = parts.ctl;
+    this.stat = parts.stat;
     this.w = new Int32Array(buf);
     this.wf = new Float64Array(buf);
     this.caches = this.w[P_CACHES]!;
     this.classes = this.w[P_CLASSES]!;
     this.lazyMax = this.w[P_LAZY_MAX]!;
+    this.refill = this.w[P_REFILL]!;
+    this.spare = new Int32Array(this.refill);
     this.stride = cacheStride(this.classes);
     this.mine = this.cacheBase(cpu & (this.caches - 1));
     this.spaceLock = locks(0, 'vmap_space_lock');
@@ -138,13 +172,23 @@ export class SpacePools {
       const homeBytes = pageSize * 2 ** shift;
       this.homeInv = 1 / homeBytes;
       this.perShift = Math.log2(SHARDS / this.caches);
-      this.homeLo = start + (cpu & (this.caches - 1)) * homeBytes;
+      this.homeLo = this.start + (cpu & (this.caches - 1)) * homeBytes;
       this.homeHi = this.homeLo + homeBytes;
     }
   }
 
   cacheBase(c: number): number {
     return CACHE_BASE + c * this.stride;
+  }
+
+  /** The trip counters (VmapSpace.poolTrips()). */
+  trips(): PoolTrips {
+    return {
+      slowAllocs: this.slowAllocs,
+      refills: this.refills,
+      lockedPurges: this.lockedPurges,
+      quickPurges: this.quickPurges,
+    };
   }
 
   /** The shard of the area starting at `addr`: its home's, by zone (space-pools-layout.ts). */
@@ -210,111 +254,7 @@ export class SpacePools {
         }
       }
     }
-    return this.allocSlow(size, align);
-  }
-
-  /** alloc() from the free tree, under the space's lock; purges all and retries when full. */
-  private allocSlow(size: number, align: number): number {
-    this.spaceLock.lock(this.cpu);
-    try {
-      this.s.refreshViews();
-      let va = this.homeFirst(size, align);
-      if (va === 0 && this.held() > 0) {
-        this.purgeLocked(true);
-        va = this.homeFirst(size, align);
-      }
-      if (va === 0) return 0;
-      this.shardInsert(va);
-      this.stat[S_BUSY_BYTES] = this.stat[S_BUSY_BYTES]! + size;
-      return va;
-    } finally {
-      this.spaceLock.unlock();
-    }
-  }
-
-  /** Lazy plus pooled ranges of all caches (a racy read: only a hint). */
-  private held(): number {
-    let n = 0;
-    for (let c = 0; c < this.caches; c++) {
-      const o = this.cacheBase(c);
-      n += Atomics.load(this.w, o + K_LAZY_N) + Atomics.load(this.w, o + K_POOLED_N);
-    }
-    return n;
-  }
-
-  /**
-   * treeAlloc() in the request's window cut down to this cache's home first, then in the whole
-   * window (space's lock held). Homes keep two workers' areas, and so their busy shards, apart.
-   */
-  private homeFirst(size: number, align: number): number {
-    const win = this.win;
-    const lo = win[0]!;
-    const hi = win[1]!;
-    const hlo = lo > this.homeLo ? lo : this.homeLo;
-    const hhi = hi < this.homeHi ? hi : this.homeHi;
-    if (hhi - hlo >= size && (hlo !== lo || hhi !== hi)) {
-      win[0] = hlo;
-      win[1] = hhi;
-      let va: number;
-      try {
-        va = this.treeAlloc(size, align);
-      } finally {
-        win[0] = lo;
-        win[1] = hi;
-      }
-      if (va !== 0) return va;
-    }
-    return this.treeAlloc(size, align);
-  }
-
-  /** A new area cut from the free tree (space's lock held), or 0. */
-  private treeAlloc(size: number, align: number): number {
-    const s = this.s;
-    const ctl = this.ctl;
-    if (ctl[C_PRELOAD] === 0) {
-      const spare = s.alloc();
-      if (spare === 0) return 0;
-      ctl[C_PRELOAD] = spare;
-    }
-    const va = s.alloc();
-    if (va === 0) return 0;
-    const r = allocFromFreeTree(
-      s,
-      this.freeHead,
-      va,
-      size,
-      align,
-      this.win,
-      this.pageSize,
-      ctl,
-      C_PRELOAD,
-      this.exact,
-    );
-    if (r < 0) {
-      s.free(va);
-      return 0;
-    }
-    return va;
-  }
-
-  /**
-   * Links the new area `va` into its busy shard (space's lock held). When the shard's lock
-   * cannot be had (its holder died), the range goes back into the free tree, a spare record
-   * is made again if the cut took it, and the error is thrown: the space is as before.
-   */
-  private shardInsert(va: number): void {
-    const s = this.s;
-    const k = this.shardOf(s.f[(va << 3) + F_START]!);
-    const lock = this.shardLocks[k]!;
-    try {
-      lock.lock(this.cpu);
-    } catch (e) {
-      if (mergeOrAddVmapArea(s, this.freeHead, va, true) === 0) busyOverlap(va);
-      if (this.ctl[C_PRELOAD] === 0) this.ctl[C_PRELOAD] = s.alloc();
-      throw e;
-    }
-    if (!insertVmapArea(s, this.w[SHARD_BASE + k]!, va)) busyOverlap(va);
-    lock.unlock();
+    return allocSlow(this, size, align);
   }
 
   /**
@@ -368,100 +308,11 @@ export class SpacePools {
   }
 
   /**
-   * Runs a purge under the space's lock: of every cache when `full`, else of this worker's
-   * cache alone; returns the ranges that went back to the free tree.
+   * Runs a purge: of every cache when `full`, else of this worker's cache alone; returns the
+   * ranges that went back to the free tree (space-pools-purge.ts).
    */
   purge(full: boolean): number {
-    this.spaceLock.lock(this.cpu);
-    try {
-      this.s.refreshViews();
-      return this.purgeLocked(full);
-    } finally {
-      this.spaceLock.unlock();
-    }
-  }
-
-  /**
-   * The purge (space's lock held): in every cache when `full`, else in this worker's alone,
-   * first the decay (a quarter of each pool, rounded down, the most recent first; all of it
-   * when `full`), then the lazy list moves to the pools of its sizes (to the free tree when
-   * too big, or when `full`). What leaves the caches is merged into the free tree after each
-   * cache's lock is released.
-   *
-   * Differs from kernel: a purge at the lazy threshold covers the purging worker's cache only
-   * (the kernel's purges every node, as its TLB flush is global): rewriting another worker's
-   * lists and records would move their cache lines to this core on every purge. Another
-   * cache's ranges go back to the tree at a full purge (an allocation that finds no room,
-   * or purge()), so no allocation fails for them.
-   */
-  private purgeLocked(full: boolean): number {
-    const s = this.s;
-    const w = this.w;
-    const wf = this.wf;
-    const cls = this.classes;
-    const page = this.pageSize;
-    let out = 0;
-    const mine = this.cpu & (this.caches - 1);
-    for (let c = full ? 0 : mine; c < (full ? this.caches : mine + 1); c++) {
-      const o = this.cacheBase(c);
-      const fo = o >> 1;
-      if (Atomics.load(w, o + K_LAZY_N) === 0 && Atomics.load(w, o + K_POOLED_N) === 0) continue;
-      let chain = 0; // ranges leaving this cache, linked through `next`
-      const lock = this.cacheLocks[c]!;
-      lock.lock(this.cpu);
-      try {
-        const i = s.i;
-        const f = s.f;
-        for (let p = 0; p < cls; p++) {
-          const len = w[o + K_HEADS + cls + p]!;
-          const n = full ? len : len >> 2;
-          if (n === 0) continue;
-          let va = w[o + K_HEADS + p]!;
-          for (let j = 0; j < n; j++) {
-            const next = i[(va << 4) + I_NEXT]!;
-            i[(va << 4) + I_NEXT] = chain;
-            chain = va;
-            va = next;
-          }
-          w[o + K_HEADS + p] = va;
-          w[o + K_HEADS + cls + p] = len - n;
-          w[o + K_POOLED_N] = w[o + K_POOLED_N]! - n;
-          wf[fo + K_POOLED_F] = wf[fo + K_POOLED_F]! - n * (p + 1) * page;
-          out += n;
-        }
-        let va = w[o + K_LAZY]!;
-        while (va !== 0) {
-          const next = i[(va << 4) + I_NEXT]!;
-          const size = f[(va << 3) + F_END]! - f[(va << 3) + F_START]!;
-          const p = size / page - 1;
-          if (!full && p < cls) {
-            i[(va << 4) + I_NEXT] = w[o + K_HEADS + p]!;
-            w[o + K_HEADS + p] = va;
-            w[o + K_HEADS + cls + p] = w[o + K_HEADS + cls + p]! + 1;
-            w[o + K_POOLED_N] = w[o + K_POOLED_N]! + 1;
-            wf[fo + K_POOLED_F] = wf[fo + K_POOLED_F]! + size;
-          } else {
-            i[(va << 4) + I_NEXT] = chain;
-            chain = va;
-            out++;
-          }
-          va = next;
-        }
-        w[o + K_LAZY] = 0;
-        w[o + K_LAZY_N] = 0;
-        wf[fo + K_LAZY_F] = 0;
-      } finally {
-        lock.unlock();
-      }
-      while (chain !== 0) {
-        const next = s.i[(chain << 4) + I_NEXT]!;
-        s.i[(chain << 4) + I_NEXT] = 0;
-        if (mergeOrAddVmapArea(s, this.freeHead, chain, true) === 0)
-          invariantFailure(`purged range #${chain} overlaps a free block`);
-        chain = next;
-      }
-    }
-    return out;
+    return purgePools(this, full);
   }
 
   /** The live area containing `addr`, or 0: every shard, each under its lock. */

@@ -26,6 +26,7 @@ import {
   P_HOME_SHIFT,
   P_CLASSES,
   P_MAGIC,
+  P_REFILL,
   P_SHARDS,
   SHARDS,
   createPools,
@@ -151,6 +152,7 @@ function checkPoolsBuffer(value: unknown): number {
     !(w[P_HOME_SHIFT]! >= -1 && w[P_HOME_SHIFT]! <= 53) ||
     !(caches >= 1 && caches <= 64 && (caches & (caches - 1)) === 0) ||
     !(classes >= 1 && classes <= 256) ||
+    !(w[P_REFILL]! >= 1 && w[P_REFILL]! <= 64) ||
     value.byteLength !== poolsWords(caches, classes) * 4
   )
     refuse(ATTACH_CALL, `${what}, got a SharedArrayBuffer that is not one`);

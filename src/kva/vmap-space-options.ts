@@ -59,13 +59,17 @@ export interface VmapSpaceOptions {
    * shared lock. A freed range is not free at once: it waits on its worker's lazy list until
    * a purge (when the list reaches `lazyMax`, or when an allocation finds no room) moves it to
    * that worker's pool of its size, from which an allocation of exactly that size takes it,
-   * or back into the free tree; each purge returns a quarter of the purging worker's pools to
-   * the tree (an allocation that finds no room purges every worker's lists and pools). A
-   * worker's allocations from the free tree take the lowest fit in its own home first (the
+   * or back into the free tree; each purge takes a quarter of each of the purging worker's
+   * pools back to the tree (at that worker's next trip to the tree, or its next purge; an
+   * allocation that finds no room purges every worker's lists and pools). An allocation whose pool is empty cuts
+   * `refill` ranges of its size from the tree at once, returns the first and pools the rest
+   * (in a space with homes).
+   * A worker's allocations from the free tree take the lowest fit in its own home first (the
    * space is cut into `caches` equal homes, home c for cache c; in a space too small for
-   * homes, with homes under 512 pages, there are none) and the lowest fit in the whole window when
-   * its home has no room: so workers' areas stay apart and their operations touch no common
-   * cache line. So addresses are no longer the lowest possible. `true` takes the defaults.
+   * homes, with homes under 512 pages, there are none) and the lowest fit in the whole window
+   * when its home has no room: so workers' areas stay apart and their operations touch no
+   * common cache line. So addresses are no longer the lowest possible. `true` takes the
+   * defaults.
    * @defaultValue false
    */
   pools?: boolean | VmapSpacePoolOptions;
@@ -82,6 +86,15 @@ export interface VmapSpacePoolOptions {
   classes?: number;
   /** Lazily freed ranges a cache holds before its next free purges, 1 to 65536. @defaultValue 128 */
   lazyMax?: number;
+  /**
+   * Ranges an allocation cuts from the free tree when its pool is empty, 1 to 64: the one it
+   * returns and `refill - 1` more of its size, next to it in the worker's home, put in the
+   * pool for the next allocations of that size (one trip under the space's shared lock for
+   * `refill` allocations). Only for requests of a pooled size with no `align` and no window
+   * (any other request cuts one range), in a space with homes (see `pools`), and only when
+   * the home has room for all of them. 1: every miss cuts one range. @defaultValue 8
+   */
+  refill?: number;
 }
 
 /** What a worker needs to attach to a space: structured-cloneable (postMessage it). */
@@ -164,7 +177,9 @@ const KNOWN_OPTIONS = [
   'fit',
   'pools',
 ];
-const POOL_OPTIONS = ['caches', 'classes', 'lazyMax'];
+const POOL_OPTIONS = ['caches', 'classes', 'lazyMax', 'refill'];
+/** Default ranges cut from the free tree at a pool miss (vmap-space-options' `refill`). */
+export const DEFAULT_REFILL = 8;
 
 /** The constructor's options, checked and with every default filled in. */
 export interface SpaceConfig {
@@ -186,6 +201,7 @@ export interface PoolConfig {
   caches: number;
   classes: number;
   lazyMax: number;
+  refill: number;
 }
 
 /** How a value reads in a message (a symbol would throw in a template literal). */
@@ -400,13 +416,17 @@ function resolvePools(value: unknown, concurrent: boolean): PoolConfig | null {
     opts.lazyMax === undefined
       ? 128
       : checkBound(CREATE_CALL, 'pools.lazyMax', opts.lazyMax, 1, 65536, 'be from 1 to 65536');
+  const refill =
+    opts.refill === undefined
+      ? DEFAULT_REFILL
+      : checkBound(CREATE_CALL, 'pools.refill', opts.refill, 1, 64, 'be from 1 to 64');
   if (!concurrent) {
     refuse(
       CREATE_CALL,
       'pools must come with concurrent: true (the pools serve workers sharing the space), got pools without concurrent',
     );
   }
-  return { caches, classes, lazyMax };
+  return { caches, classes, lazyMax, refill };
 }
 
 /** The cpu of VmapSpace.attach()'s options. */

@@ -18,9 +18,8 @@
 import { checkAlign, checkSize, hex } from '../errors.js';
 import { invariantFailure } from '../debug.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
-import { checkSpace } from './check.js';
 import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
-import { rbListCount, rbListFirst, rbListInit, rbListNext, rbRootOf } from './rb-list.js';
+import { rbListCount, rbRootOf } from './rb-list.js';
 import { VaStore } from './vmap-area.js';
 import {
   checkAddr,
@@ -46,8 +45,18 @@ import {
   checkSpaceHandle,
   createSpaceHandle,
 } from './vmap-space-handle.js';
-import { SpacePools } from './space-pools.js';
-import { busyIds, checkPooledSpace, poolCounts, withAllLocks } from './space-pools-check.js';
+import { SpacePools, type PoolTrips } from './space-pools.js';
+import { poolCounts } from './space-pools-check.js';
+import {
+  checkParts,
+  listRanges,
+  plainStats,
+  pooledBusyRanges,
+  pooledFind,
+  pooledStats,
+  rebuildSpace,
+  type SpaceParts,
+} from './vmap-space-views.js';
 import { Lock, LockTable } from '../shared/lock.js';
 
 export type {
@@ -95,6 +104,8 @@ export class VmapSpace {
   private readonly exact: boolean;
   /** The pools of a space made with `pools` (this worker's view of them), else null. */
   private readonly pools: SpacePools | null;
+  /** The fields above as the cold views (vmap-space-views.ts) read them. */
+  private readonly parts: SpaceParts;
 
   /**
    * A new space managing [start, end), empty: one free block.
@@ -127,25 +138,30 @@ export class VmapSpace {
     this.freeHead = this.ctl[C_FREE_HEAD]!;
     this.busyHead = this.ctl[C_BUSY_HEAD]!;
     this.exact = (this.ctl[C_FLAGS]! & F_EXACT) !== 0;
+    this.parts = {
+      s: this.s,
+      start: this.start,
+      end: this.end,
+      freeHead: this.freeHead,
+      busyHead: this.busyHead,
+      ctl: this.ctl,
+      stat: this.stat,
+    };
     this.pools =
       (handle.pools ?? null) === null || table === null
         ? null
         : new SpacePools(
-            this.s,
+            this.parts,
             handle.pools!,
+            this.cpu,
+            this.pageSize,
+            this.win,
+            this.exact,
             (i, name) => {
               const l = new Lock(table, i, name);
               this.allLocks.push(l);
               return l;
             },
-            this.cpu,
-            this.start,
-            this.pageSize,
-            this.freeHead,
-            this.ctl,
-            this.stat,
-            this.win,
-            this.exact,
           );
   }
 
@@ -349,32 +365,7 @@ export class VmapSpace {
    * @internal
    */
   rebuild(keep: readonly { start: number; end: number }[]): void {
-    const s = this.s;
-    s.refreshViews();
-    const used = new Uint8Array(s.highWater);
-    used[this.freeHead] = 1;
-    used[this.busyHead] = 1;
-    s.rebuildFree(used);
-    this.ctl[C_PRELOAD] = 0;
-    rbListInit(s, this.freeHead);
-    rbListInit(s, this.busyHead);
-    const addFree = (start: number, end: number): void => {
-      const va = s.alloc();
-      s.setRange(va, start, end);
-      mergeOrAddVmapArea(s, this.freeHead, va, true);
-    };
-    let at = this.start;
-    let busy = 0;
-    for (const r of keep) {
-      if (r.start > at) addFree(at, r.start);
-      const va = s.alloc();
-      s.setRange(va, r.start, r.end);
-      insertVmapArea(s, this.busyHead, va);
-      busy += r.end - r.start;
-      at = r.end;
-    }
-    if (at < this.end) addFree(at, this.end);
-    this.stat[S_BUSY_BYTES] = busy;
+    rebuildSpace(this.parts, keep);
     this.lock?.forceRelease();
   }
 
@@ -387,6 +378,15 @@ export class VmapSpace {
    */
   shareLivenessOf(owner: LockTable): void {
     this.table?.shareLivenessOf(owner);
+  }
+
+  /**
+   * This instance's trips past the pools' fast paths (`bench space`), counted since it was
+   * made: allocations cut from the free tree (and of those, refills), purges under the space's
+   * lock, purges that needed only the cache's lock. null without pools. @internal
+   */
+  poolTrips(): PoolTrips | null {
+    return this.pools?.trips() ?? null;
   }
 
   /** The locks of this space and of its pools (empty when not concurrent). @internal */
@@ -414,10 +414,7 @@ export class VmapSpace {
    */
   find(addr: number): Range | null {
     checkAddr('find', addr);
-    if (this.pools !== null) {
-      const va = this.pools.findContaining(addr);
-      return va === 0 ? null : { start: this.s.start(va), end: this.s.end(va) };
-    }
+    if (this.pools !== null) return pooledFind(this.pools, addr);
     return this.locked(() => {
       const s = this.s;
       const va = findVmapArea(s, this.busyHead, addr);
@@ -473,32 +470,8 @@ export class VmapSpace {
 
   stats(): VmapSpaceStats {
     const p = this.pools;
-    if (p !== null) {
-      return withAllLocks(p, () => ({
-        size: this.size,
-        ...poolCounts(p),
-        freeCount: this.freeCount,
-        freeBytes: this.freeBytes,
-        largestFree: this.s.smax(rbRootOf(this.s, this.freeHead)),
-        records: this.s.live,
-        capacity: this.s.capacity,
-      }));
-    }
-    return this.locked(() => ({
-      size: this.size,
-      busyCount: this.busyCount,
-      busyBytes: this.busyBytes,
-      freeCount: this.freeCount,
-      freeBytes: this.freeBytes,
-      // Read directly: the getter would take the (non-re-entrant) lock a second time.
-      largestFree: this.s.smax(rbRootOf(this.s, this.freeHead)),
-      records: this.s.live,
-      capacity: this.s.capacity,
-      lazyCount: 0,
-      lazyBytes: 0,
-      pooledCount: 0,
-      pooledBytes: 0,
-    }));
+    if (p !== null) return pooledStats(this.parts, p);
+    return this.locked(() => plainStats(this.parts));
   }
 
   /** Free blocks in address order. */
@@ -509,27 +482,13 @@ export class VmapSpace {
   /** Live areas in address order. */
   *busyAreas(): IterableIterator<Range> {
     const p = this.pools;
-    if (p === null) {
-      yield* this.walk(this.busyHead);
-      return;
-    }
-    const s = this.s;
-    const out = withAllLocks(p, () =>
-      busyIds(p).map((x) => ({ start: s.start(x), end: s.end(x) })),
-    );
-    yield* out;
+    if (p !== null) yield* pooledBusyRanges(p);
+    else yield* this.walk(this.busyHead);
   }
 
   /** A snapshot of the list under `h` (taken under the lock, so concurrent changes are safe). */
   private *walk(h: number): IterableIterator<Range> {
-    const out = this.locked(() => {
-      const s = this.s;
-      const ranges: Range[] = [];
-      for (let x = rbListFirst(s, h); x !== 0; x = rbListNext(s, h, x))
-        ranges.push({ start: s.start(x), end: s.end(x) });
-      return ranges;
-    });
-    yield* out;
+    yield* this.locked(() => listRanges(this.s, h));
   }
 
   /**
@@ -540,23 +499,8 @@ export class VmapSpace {
    */
   check(): void {
     const p = this.pools;
-    if (p !== null) {
-      withAllLocks(p, () =>
-        checkPooledSpace(p, this.busyHead, this.start, this.end, this.ctl[C_PRELOAD]!),
-      );
-      return;
-    }
-    this.locked(() =>
-      checkSpace(
-        this.s,
-        this.freeHead,
-        this.busyHead,
-        this.start,
-        this.end,
-        this.stat[S_BUSY_BYTES]!,
-        this.ctl[C_PRELOAD]!,
-      ),
-    );
+    if (p !== null) checkParts(this.parts, p);
+    else this.locked(() => checkParts(this.parts, null));
   }
 }
 

@@ -40,7 +40,7 @@ test("VmapSpace's copies of its hot control and statistics words match vmap-spac
     string,
     unknown
   >;
-  for (const file of ['kva/vmap-space.js', 'kva/space-pools.js']) {
+  for (const file of ['kva/vmap-space.js', 'kva/space-pools-slow.js']) {
     const src = readFileSync(new URL(file, dir), 'utf8');
     const found = [...src.matchAll(/\b((?:C|S)_[A-Z_]+) = (\d+)/g)];
     assert.ok(found.length >= 2, `${file} declares its hot words`);

@@ -36,7 +36,7 @@ test("homes: each cache allocates in its own home first, and in the window's res
     start,
     end: start + 4 * home,
     concurrent: true,
-    pools: { caches: 4 },
+    pools: { caches: 4, refill: 1 },
   });
   const sp = [a, ...[1, 2, 3].map((cpu) => VmapSpace.attach(a.handle, { cpu }))];
   for (let c = 0; c < 4; c++) {
@@ -64,7 +64,7 @@ test("homes: a home's areas use its own shards, so one worker never waits on ano
     start,
     end: start + caches * home,
     concurrent: true,
-    pools: { caches, lazyMax: 2 },
+    pools: { caches, lazyMax: 2, refill: 1 },
     lockTimeoutMs: 100,
   });
   const b = VmapSpace.attach(a.handle, { cpu: 1 });
@@ -120,7 +120,7 @@ test("purge: the lazy threshold purges the freeing worker's cache only; no room 
     start: 0,
     end: 64 * PAGE,
     concurrent: true,
-    pools: { caches: 2, lazyMax: 2 },
+    pools: { caches: 2, lazyMax: 2, refill: 1 },
   });
   const b = VmapSpace.attach(a.handle, { cpu: 1 });
   a.free(a.alloc(PAGE)!);

@@ -165,7 +165,12 @@ for (const fit of ['kernel', 'exact'] as const) {
 }
 
 test('pools: a freed range waits lazily, then a purge pools it and an alloc of its size reuses it', () => {
-  const sp = new VmapSpace({ start: 0, end: 2 ** 30, concurrent: true, pools: { lazyMax: 4 } });
+  const sp = new VmapSpace({
+    start: 0,
+    end: 2 ** 30,
+    concurrent: true,
+    pools: { lazyMax: 4, refill: 1 },
+  });
   const x = sp.alloc(3 * PAGE)!;
   const y = sp.alloc(PAGE)!;
   sp.free(x);
