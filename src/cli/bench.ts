@@ -1,7 +1,8 @@
 /**
  * `vmalloc bench <what>`: the benchmark commands.
  *
- * Holds: argument handling and output of `bench kva` (more benchmarks join here).
+ * Holds: argument handling and output of `bench kva`, `contention`, `vmmapram` and
+ * `scaling` (`space` and `seeds` have modules of their own; --record: bench-record.ts).
  * Callers: src/cli/main.ts.
  */
 
@@ -9,6 +10,7 @@ import { existsSync } from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { formatKvaBench, runKvaBench } from '../bench/kva.js';
+import { recordKva } from '../bench/kva-record.js';
 import {
   formatContentionDetails,
   formatThroughputHead,
@@ -29,6 +31,7 @@ import {
   type Policy,
 } from '../bench/scaling.js';
 import { loadCalibration } from './sim.js';
+import type { Calibration } from '../sim/cost.js';
 import { SPACE_FLAGS, SPACE_HELP, benchSpace } from './bench-space.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { checkMask } from '../test-vmalloc/driver.js';
@@ -43,6 +46,8 @@ import {
   type ParsedArgs,
 } from './args.js';
 import { benchSeeds } from './bench-seeds.js';
+import { RECORD_HELP, benchRecordArgs, recordPlanFor } from './bench-record.js';
+import type { RecordPlan, RecordedTrace } from '../bench/record-plan.js';
 import { jsonReport } from './json-report.js';
 import { MAX_THREADS, threadBoundError } from './limits.js';
 import { machineLine, machineMemory } from './machine.js';
@@ -67,6 +72,7 @@ lock_stat (con-bounces, contentions), beside the seed's 862,689 -> 10,333.
   --nr-cpus N         CPUs of the simulated machine (and of per-CPU hashes), 1 to 4096
                       (default: the largest worker count)
   --nr-pages N        nr_pages: pages per mapping, 1 to 64 (default 1, as the seed's test)
+  --record FILE       a trace per run (see Recording, at the end)
   --json, --quiet     as below
 
 bench scaling: test_vmalloc on a simulated machine (src/sim: the real allocator, virtual time
@@ -89,6 +95,7 @@ with 64 in --cpus, vm_map_ram_test at 64 CPUs with the global and per-CPU block 
                       beyond the 4 GiB of simulated memory), and the report says so
   --seed S            the runs' seed (default 1)
   --calibration FILE  the cost model (default: $VMALLOC_SIM_CALIBRATION, else the built-in one)
+  --record FILE       a trace per simulated run (see Recording, at the end)
   --json, --quiet     as below
 
 bench contention: test_vmalloc's run_test_mask=7 with 1, 2 and 4 workers (threads), for
@@ -106,6 +113,7 @@ calibrated on the measurements (for global and nodes).
   --nr-cpus N         CPUs of the simulated machine in every run, 1 to 4096 (default 8,
                       raised to the largest worker count; given, at least that count)
   --mask M            run_test_mask, implemented tests only (default 7)
+  --record FILE       a trace per run (see Recording, at the end)
   --json, --quiet     as below
 
 bench kva:
@@ -123,10 +131,12 @@ Options:
                       each at most what this machine's free memory holds
   --scale-loops N     loops per scaling run (default 1000000)
   --heap-pairs N      alloc/free pairs of the heap check (default 1000000)
+  --record FILE       each run once more, untimed, into a space trace (see Recording)
   --json              print the results as JSON
   --quiet             no progress lines on stderr
 
-${SPACE_HELP}`;
+${SPACE_HELP}
+${RECORD_HELP}`;
 
 /** A gc() function without restarting Node with --expose-gc. */
 function exposeGc(): () => void {
@@ -137,22 +147,42 @@ function exposeGc(): () => void {
 /** Flags each benchmark takes (a flag of the other one is refused, not ignored). */
 const BENCH_FLAGS = {
   kva: {
-    values: ['cref', 'loops', 'reps', 'mask', 'scale', 'scale-loops', 'heap-pairs'],
+    values: ['cref', 'loops', 'reps', 'mask', 'scale', 'scale-loops', 'heap-pairs', 'record'],
     booleans: ['json', 'quiet', 'help'],
   },
   contention: {
-    values: ['loops', 'lock-stat-loops', 'workers', 'design', 'nr-cpus', 'mask'],
+    values: ['loops', 'lock-stat-loops', 'workers', 'design', 'nr-cpus', 'mask', 'record'],
     booleans: ['json', 'quiet', 'help'],
   },
   vmmapram: {
-    values: ['loops', 'lock-stat-loops', 'workers', 'hash', 'design', 'nr-cpus', 'nr-pages'],
+    values: [
+      'loops',
+      'lock-stat-loops',
+      'workers',
+      'hash',
+      'design',
+      'nr-cpus',
+      'nr-pages',
+      'record',
+    ],
     booleans: ['json', 'quiet', 'help'],
   },
   scaling: {
-    values: ['cpus', 'design', 'loops', 'mask', 'seed', 'calibration', 'policy', 'vmmapram-loops'],
+    values: [
+      'cpus',
+      'design',
+      'loops',
+      'mask',
+      'seed',
+      'calibration',
+      'policy',
+      'vmmapram-loops',
+      'record',
+    ],
     booleans: ['json', 'quiet', 'help'],
   },
-  space: SPACE_FLAGS,
+  // --record is refused with the reason (bench-record.ts), not as an unknown option.
+  space: { values: [...SPACE_FLAGS.values, 'record'], booleans: SPACE_FLAGS.booleans },
 } as const;
 
 /** The benchmarks with flags of their own (bench seeds parses its own: bench-seeds.ts). */
@@ -177,6 +207,12 @@ function policiesFlag(args: ParsedArgs): Policy[] {
       throw new UsageError(`--policy: ${(e as Error).message}`);
     }
   });
+}
+
+/** A cost model as the JSON reports name it: weightsNs are ns per unit of each feature. */
+function calibrationJson(c: Calibration): Record<string, unknown> {
+  const { weights, ...rest } = c;
+  return { ...rest, weightsNs: weights };
 }
 
 async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<number> {
@@ -206,8 +242,9 @@ async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<numbe
     vmMapRamLoops: intFlag(args, 'vmmapram-loops', 2048, INT_MAX, 'test_loop_count is an int'),
     progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
   };
+  const record = recordPlanFor(args, 'scaling');
   const started = new Date();
-  const rows = runScalingBench(o);
+  const rows = runScalingBench({ ...o, record });
   // The vm_map_ram table at the seed's size, when the sizes asked for include it.
   const vmr = o.cpus.includes(SEED_2023.cpus)
     ? runVmMapRamScaling({
@@ -216,21 +253,20 @@ async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<numbe
         seed: o.seed,
         calibration: o.calibration,
         progress: o.progress,
+        record,
       })
     : [];
   if (args.flags.has('json')) {
     process.stdout.write(
-      JSON.stringify(
-        {
-          machine: machineLine(),
-          date: started.toISOString(),
-          options: { ...o, progress: undefined },
-          rows,
-          vmMapRam: vmr,
-        },
-        null,
-        2,
-      ) + '\n',
+      jsonReport({
+        machine: machineLine(),
+        date: started.toISOString(),
+        // The cost model with its unit named (a calibration file calls them weights).
+        options: { ...o, progress: undefined, calibration: calibrationJson(o.calibration) },
+        rows,
+        vmMapRam: vmr,
+        ...traces(record),
+      }),
     );
     return 0;
   }
@@ -241,6 +277,11 @@ async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<numbe
       `- command: \`${['npx vmalloc bench scaling', ...argv.slice(1)].join(' ')}\``,
       `- simulated on: ${machineLine()}`,
       `- run_test_mask ${o.mask}, test_loop_count ${o.loops}, seed ${o.seed}, nr_threads = nr_cpus = CPUs; calibration: ${o.calibration.source}`,
+      ...(record === undefined
+        ? []
+        : [
+            `- recorded (--record ${record.base}): ${record.written.length} traces; virtual times as unrecorded, wall times grow`,
+          ]),
       '',
       formatScaling(rows, o),
       vmr.length > 0 ? formatVmMapRamScaling(vmr, o.vmMapRamLoops) : '',
@@ -284,12 +325,17 @@ async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<numb
     const tooMany = threadBoundError({ ...p, nr_threads: w }, memory, '--workers');
     if (tooMany !== null) throw new UsageError(tooMany);
   }
+  const record = recordPlanFor(args, 'vmmapram');
   const started = new Date();
-  const result = await runVmMapRamBench(o);
+  const result = await runVmMapRamBench({ ...o, record });
   if (args.flags.has('json')) {
     process.stdout.write(
-      JSON.stringify({ machine: machineLine(), date: started.toISOString(), ...result }, null, 2) +
-        '\n',
+      jsonReport({
+        machine: machineLine(),
+        date: started.toISOString(),
+        ...result,
+        ...traces(record),
+      }),
     );
     return 0;
   }
@@ -300,6 +346,7 @@ async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<numb
       `- command: \`${['npx vmalloc bench vmmapram', ...argv.slice(1)].join(' ')}\``,
       `- machine: ${machineLine()}`,
       `- design ${o.design}, nr_cpus ${o.nrCpus}, nr_pages ${o.nrPages}, test_loop_count ${o.loops} (lock statistics: ${o.lockStatLoops}); one vm_map_ram + store + vm_unmap_ram per loop`,
+      ...recordedLine(record),
       '',
       formatVmMapRam(result),
       '',
@@ -356,6 +403,7 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
     const tooMany = threadBoundError({ ...p, nr_threads: w }, memory, '--workers');
     if (tooMany !== null) throw new UsageError(tooMany);
   }
+  const record = recordPlanFor(args, 'contention');
   const started = new Date();
   const json = args.flags.has('json');
   // Text: the header and each throughput line go out as soon as they are measured (a line once
@@ -369,6 +417,7 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
         `- command: \`${['npx vmalloc bench contention', ...argv.slice(1)].join(' ')}\``,
         `- machine: ${machineLine()}`,
         `- test_loop_count ${o.loops} (lock statistics: ${o.lockStatLoops}), nr_cpus ${o.nrCpus}, run_test_mask ${o.mask}; workers beyond the machine's CPUs are oversubscribed`,
+        ...recordedLine(record),
         '',
         formatThroughputHead(o.mask),
       ].join('\n'),
@@ -379,10 +428,15 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
     if (!json && rows.filter((r) => r.workers === w).length === o.designs.length)
       write(formatThroughputRow(rows, workers, w));
   };
-  const result = await runContentionBench({ ...o, onRow });
+  const result = await runContentionBench({ ...o, onRow, record });
   if (json) {
     process.stdout.write(
-      jsonReport({ machine: machineLine(), date: started.toISOString(), ...result }),
+      jsonReport({
+        machine: machineLine(),
+        date: started.toISOString(),
+        ...result,
+        ...traces(record),
+      }),
     );
     return 0;
   }
@@ -390,7 +444,22 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
   return 0;
 }
 
-export async function benchCommand(argv: readonly string[]): Promise<number> {
+/** The report's line on a recorded run's times (none when not recorded). */
+function recordedLine(record: RecordPlan | undefined): string[] {
+  return record === undefined
+    ? []
+    : [
+        `- recorded (--record ${record.base}): no warm-up, every call serialized under the trace lock: these times are not a free run's`,
+      ];
+}
+
+/** The traces a recorded run wrote, for its JSON (nothing when it was not recorded). */
+function traces(record: RecordPlan | undefined): { traces?: RecordedTrace[] } {
+  return record === undefined ? {} : { traces: record.written };
+}
+
+export async function benchCommand(given: readonly string[]): Promise<number> {
+  const argv = benchRecordArgs(given);
   if (argv[0] === 'seeds') return benchSeeds(argv); // its own flags and help: bench-seeds.ts
   // The benchmark's own flags: one of the other benchmark's is refused, not ignored.
   const named = argv.find(isBenchName);
@@ -422,6 +491,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     );
   if (args.positional.length > 1)
     throw new UsageError(`unexpected argument "${args.positional[1]}" after bench ${what}`);
+  recordPlanFor(args, what); // refused here before any run, with its reason (kva, space)
   if (what === 'contention') return contention(args, argv);
   if (what === 'vmmapram') return vmmapram(args, argv);
   if (what === 'scaling') return scaling(args, argv);
@@ -455,8 +525,11 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     gc: exposeGc(),
     progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
   };
+  const record = recordPlanFor(args, 'kva');
   const started = new Date();
   const result = runKvaBench(opts);
+  // After every timed run: the recorded runs are untimed (kva-record.ts).
+  if (record !== undefined) recordKva(opts, record);
   if (args.flags.has('json')) {
     process.stdout.write(
       jsonReport({
@@ -464,6 +537,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
         date: started.toISOString(),
         options: { ...opts, gc: undefined, progress: undefined },
         ...result,
+        ...traces(record),
       }),
     );
     return 0;
@@ -476,6 +550,11 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       `- command: \`${cmd}\``,
       `- machine: ${machineLine()}`,
       `- loops ${opts.loops} per test, ${opts.reps} repetitions; scaling loops ${opts.scaleLoops}`,
+      ...(record === undefined
+        ? []
+        : [
+            `- recorded (--record ${record.base}): ${record.written.length} space traces of untimed runs made after the timed ones`,
+          ]),
       '',
       formatKvaBench(result, opts.cref !== undefined),
       '',
