@@ -3,15 +3,16 @@
  * and the plan that names each run's trace (src/bench/record-plan.ts).
  *
  * Holds: RECORD_HELP, benchRecordArgs() (record=FILE words turned into --record=FILE, so
- * both spellings of `vmalloc test` work) and recordPlanFor() (the plan, or a UsageError: a
- * path no trace can be written to, or a benchmark with nothing to record).
+ * both spellings of `vmalloc test` work), recordPlanFor() (the plan, or a UsageError: a
+ * path no trace can be written to, or a benchmark with nothing to record), and what the
+ * reports say of a recorded run (recordedLine(), traces()).
  * Invariant: a refused --record is refused before the first run, in one line.
  * Callers: src/cli/bench.ts, src/cli/bench-seeds.ts.
  */
 
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { RecordPlan } from '../bench/record-plan.js';
+import { RecordPlan, type RecordedTrace } from '../bench/record-plan.js';
 import { UsageError, type ParsedArgs } from './args.js';
 
 export const RECORD_HELP = `Recording (bench contention, vmmapram, scaling, seeds, kva):
@@ -87,4 +88,18 @@ export function recordPlanFor(args: ParsedArgs, what: string): RecordPlan | unde
   return new RecordPlan(file, (t) =>
     process.stderr.write(`record: ${t.calls} calls written to ${t.file} (${t.label})\n`),
   );
+}
+
+/** The report's line on a recorded run's times (none when not recorded). */
+export function recordedLine(record: RecordPlan | undefined): string[] {
+  return record === undefined
+    ? []
+    : [
+        `- recorded (--record ${record.base}): no warm-up, every call serialized under the trace lock: these times are not a free run's`,
+      ];
+}
+
+/** The traces a recorded run wrote, for its JSON (nothing when it was not recorded). */
+export function traces(record: RecordPlan | undefined): { traces?: RecordedTrace[] } {
+  return record === undefined ? {} : { traces: record.written };
 }

@@ -1,8 +1,9 @@
 /**
  * `vmalloc bench <what>`: the benchmark commands.
  *
- * Holds: argument handling and output of `bench kva`, `contention`, `vmmapram` and
- * `scaling` (`space` and `seeds` have modules of their own; --record: bench-record.ts).
+ * Holds: the help text and flags of every benchmark, the dispatch, and the argument handling
+ * and output of `bench kva`, `contention` and `vmmapram` (`scaling`, `space` and `seeds`
+ * have modules of their own; --record: bench-record.ts).
  * Callers: src/cli/main.ts.
  */
 
@@ -19,19 +20,7 @@ import {
   type ContentionRow,
 } from '../bench/contention.js';
 import { formatVmMapRam, runVmMapRamBench, type HashMode } from '../bench/vmmapram.js';
-import {
-  DEFAULT_POLICY,
-  POLICY_KEYS,
-  SEED_2023,
-  formatScaling,
-  formatVmMapRamScaling,
-  parsePolicy,
-  runScalingBench,
-  runVmMapRamScaling,
-  type Policy,
-} from '../bench/scaling.js';
-import { loadCalibration } from './sim.js';
-import type { Calibration } from '../sim/cost.js';
+import { POLICY_KEYS } from '../bench/scaling.js';
 import { SPACE_FLAGS, SPACE_HELP, benchSpace } from './bench-space.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { checkMask } from '../test-vmalloc/driver.js';
@@ -46,8 +35,14 @@ import {
   type ParsedArgs,
 } from './args.js';
 import { benchSeeds } from './bench-seeds.js';
-import { RECORD_HELP, benchRecordArgs, recordPlanFor } from './bench-record.js';
-import type { RecordPlan, RecordedTrace } from '../bench/record-plan.js';
+import {
+  RECORD_HELP,
+  benchRecordArgs,
+  recordPlanFor,
+  recordedLine,
+  traces,
+} from './bench-record.js';
+import { benchScaling } from './bench-scaling.js';
 import { jsonReport } from './json-report.js';
 import { MAX_THREADS, threadBoundError } from './limits.js';
 import { machineLine, machineMemory } from './machine.js';
@@ -189,106 +184,6 @@ const BENCH_FLAGS = {
 const BENCH_NAMES = Object.keys(BENCH_FLAGS) as (keyof typeof BENCH_FLAGS)[];
 const isBenchName = (a: string): a is keyof typeof BENCH_FLAGS =>
   (BENCH_NAMES as string[]).includes(a);
-
-/** bench scaling's designs by default. */
-const SCALING_DESIGNS: VmallocDesign[] = ['legacy', 'rfc2018', 'global', 'offload2023', 'nodes'];
-
-/** --policy LIST: comma-separated policies, each `default` or key=value words joined by '+'. */
-function policiesFlag(args: ParsedArgs): Policy[] {
-  const v = args.flags.get('policy');
-  if (typeof v !== 'string') return [DEFAULT_POLICY];
-  const seen = new Set<string>();
-  return v.split(',').map((text) => {
-    if (seen.has(text)) throw new UsageError(`--policy: "${text}" is given twice`);
-    seen.add(text);
-    try {
-      return parsePolicy(text);
-    } catch (e) {
-      throw new UsageError(`--policy: ${(e as Error).message}`);
-    }
-  });
-}
-
-/** A cost model as the JSON reports name it: weightsNs are ns per unit of each feature. */
-function calibrationJson(c: Calibration): Record<string, unknown> {
-  const { weights, ...rest } = c;
-  return { ...rest, weightsNs: weights };
-}
-
-async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<number> {
-  const quiet = args.flags.has('quiet');
-  const mask = intFlag(args, 'mask', 1, INT_MAX, 'run_test_mask is an int');
-  try {
-    checkMask(mask);
-  } catch (e) {
-    throw new UsageError(`--mask: ${(e as Error).message}`);
-  }
-  const cal = args.flags.get('calibration');
-  const o = {
-    cpus: intListFlag(
-      args,
-      'cpus',
-      [1, 2, 4, 8, 16, 32, 64, 128, 256],
-      512,
-      'at most 512 simulated CPUs',
-      false,
-    ),
-    designs: wordListFlag<VmallocDesign>(args, 'design', SCALING_DESIGNS, DESIGNS),
-    loops: intFlag(args, 'loops', 2000, INT_MAX, 'test_loop_count is an int'),
-    mask,
-    seed: intFlag(args, 'seed', 1, 0xffffffff, 'a u32'),
-    calibration: loadCalibration(typeof cal === 'string' ? cal : undefined),
-    policies: policiesFlag(args),
-    vmMapRamLoops: intFlag(args, 'vmmapram-loops', 2048, INT_MAX, 'test_loop_count is an int'),
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
-  };
-  const record = recordPlanFor(args, 'scaling');
-  const started = new Date();
-  const rows = runScalingBench({ ...o, record });
-  // The vm_map_ram table at the seed's size, when the sizes asked for include it.
-  const vmr = o.cpus.includes(SEED_2023.cpus)
-    ? runVmMapRamScaling({
-        cpus: SEED_2023.cpus,
-        loops: o.vmMapRamLoops,
-        seed: o.seed,
-        calibration: o.calibration,
-        progress: o.progress,
-        record,
-      })
-    : [];
-  if (args.flags.has('json')) {
-    process.stdout.write(
-      jsonReport({
-        machine: machineLine(),
-        date: started.toISOString(),
-        // The cost model with its unit named (a calibration file calls them weights).
-        options: { ...o, progress: undefined, calibration: calibrationJson(o.calibration) },
-        rows,
-        vmMapRam: vmr,
-        ...traces(record),
-      }),
-    );
-    return 0;
-  }
-  process.stdout.write(
-    [
-      `## bench scaling: ${started.toISOString().slice(0, 10)}`,
-      '',
-      `- command: \`${['npx vmalloc bench scaling', ...argv.slice(1)].join(' ')}\``,
-      `- simulated on: ${machineLine()}`,
-      `- run_test_mask ${o.mask}, test_loop_count ${o.loops}, seed ${o.seed}, nr_threads = nr_cpus = CPUs; calibration: ${o.calibration.source}`,
-      ...(record === undefined
-        ? []
-        : [
-            `- recorded (--record ${record.base}): ${record.written.length} traces; virtual times as unrecorded, wall times grow`,
-          ]),
-      '',
-      formatScaling(rows, o),
-      vmr.length > 0 ? formatVmMapRamScaling(vmr, o.vmMapRamLoops) : '',
-    ].join('\n'),
-  );
-  return 0;
-}
 
 async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<number> {
   const quiet = args.flags.has('quiet');
@@ -444,20 +339,6 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
   return 0;
 }
 
-/** The report's line on a recorded run's times (none when not recorded). */
-function recordedLine(record: RecordPlan | undefined): string[] {
-  return record === undefined
-    ? []
-    : [
-        `- recorded (--record ${record.base}): no warm-up, every call serialized under the trace lock: these times are not a free run's`,
-      ];
-}
-
-/** The traces a recorded run wrote, for its JSON (nothing when it was not recorded). */
-function traces(record: RecordPlan | undefined): { traces?: RecordedTrace[] } {
-  return record === undefined ? {} : { traces: record.written };
-}
-
 export async function benchCommand(given: readonly string[]): Promise<number> {
   const argv = benchRecordArgs(given);
   if (argv[0] === 'seeds') return benchSeeds(argv); // its own flags and help: bench-seeds.ts
@@ -494,7 +375,7 @@ export async function benchCommand(given: readonly string[]): Promise<number> {
   recordPlanFor(args, what); // refused here before any run, with its reason (kva, space)
   if (what === 'contention') return contention(args, argv);
   if (what === 'vmmapram') return vmmapram(args, argv);
-  if (what === 'scaling') return scaling(args, argv);
+  if (what === 'scaling') return benchScaling(args, argv);
   if (what === 'space') return benchSpace(args, argv);
   const cref = args.flags.get('cref');
   if (cref !== undefined && (typeof cref !== 'string' || !existsSync(cref))) {
