@@ -28,7 +28,10 @@ function record(): number {
   const rec = session.recorder(0);
   const sp = rec.wrapSpace(base);
   let x = 12345;
-  const rnd = (n: number): number => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);
+  const rnd = (n: number): number => {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    return x % n;
+  };
   const live: number[] = [];
   for (let i = 0; i < 300; i++) {
     const a = sp.alloc((1 + rnd(16)) * P, { align: P << rnd(5) });
