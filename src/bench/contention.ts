@@ -19,6 +19,7 @@ import { defaultParams, type TestParams } from '../test-vmalloc/params.js';
 import { runTestVmalloc } from '../test-vmalloc/run.js';
 import { IMPLEMENTED_MASK } from '../test-vmalloc/tests.js';
 import type { VmallocDesign } from '../mm/config.js';
+import { type RecordPlan, recordingWarmup } from './record-plan.js';
 import { fmt } from './stats.js';
 
 export interface ContentionOptions {
@@ -31,6 +32,11 @@ export interface ContentionOptions {
   progress?: (line: string) => void;
   /** Called after each configuration is measured, with every row so far (to print as it goes). */
   onRow?: (rows: readonly ContentionRow[]) => void;
+  /**
+   * --record: each run to a file of its own ("<design>-x<workers>" and its lock-statistics
+   * pass "...-lockstat"), without the warm-up (record-plan.ts).
+   */
+  record?: RecordPlan;
 }
 
 export interface ContentionRow {
@@ -47,7 +53,7 @@ export interface ContentionRow {
 }
 
 export interface ContentionResult {
-  options: Omit<ContentionOptions, 'progress' | 'onRow'>;
+  options: Omit<ContentionOptions, 'progress' | 'onRow' | 'record'>;
   rows: ContentionRow[];
 }
 
@@ -68,6 +74,9 @@ function paramsFor(
   return p;
 }
 
+const recorded = (o: ContentionOptions, p: TestParams, label: string): TestParams =>
+  o.record === undefined ? p : o.record.params(p, label);
+
 const testsIn = (mask: number): number =>
   [1, 2, 4, 8, 16, 32, 64].filter((b) => (mask & b) !== 0).length;
 
@@ -77,17 +86,21 @@ export async function runContentionBench(o: ContentionOptions): Promise<Contenti
   // Designs alternate at each worker count, so a slow phase of the machine hits both.
   for (const workers of o.workers) {
     for (const design of o.designs) {
-      const p = paramsFor(o, design, workers, o.loops);
-      const run = await runTestVmalloc({ params: p, warmup: true, logger: null });
+      const label = `${design}-x${workers}`;
+      const p = recorded(o, paramsFor(o, design, workers, o.loops), label);
+      const run = await runTestVmalloc({ params: p, warmup: recordingWarmup(p), logger: null });
+      o.record?.done(p, run.traced);
       const tests = workers * testsIn(o.mask);
       const elapsedMs = run.elapsedNs / 1e6;
       run.vm.check();
+      const lp = recorded(o, paramsFor(o, design, workers, o.lockStatLoops), `${label}-lockstat`);
       const ls = await runTestVmalloc({
-        params: paramsFor(o, design, workers, o.lockStatLoops),
-        warmup: true,
+        params: lp,
+        warmup: recordingWarmup(lp),
         logger: null,
         lockStatFromStart: true,
       });
+      o.record?.done(lp, ls.traced);
       rows.push({
         design,
         workers,

@@ -4,7 +4,7 @@
  *
  * Holds: the six patterns (tests 1, 2, 4, 8, 16, 32 of lib/test_vmalloc.c, each vmalloc
  * reserving one guard page), the scaling runs (B busy 1-page areas with B holes), the heap
- * check, and the comparison with the C benchmark in the same session.
+ * check, and the comparison with the C benchmark in the same session (--record: kva-record.ts).
  * Invariant: every pattern uses the C benchmark's space ([2^40, 2^40 + 32 TiB)), sizes,
  * alignments and random sequence (xorshift64*, same seeds), so the two do the same work.
  * Callers: src/cli/main.ts.
@@ -46,6 +46,9 @@ export const KVA_PATTERNS: readonly KvaPattern[] = [
 ];
 
 const newSpace = (): VmapSpace => new VmapSpace({ start: VSTART, end: VEND, pageSize: P });
+
+/** The view of a fresh space a run calls (--record: one that records its calls). */
+export type SpaceWrap = (sp: VmapSpace) => VmapSpace;
 
 /** The random bytes the C benchmark draws for test `id` (seed 0x9E3779B97F4A7C15 ^ id). */
 function randomTable(id: number, loops: number, map: (r: bigint) => number): Uint8Array {
@@ -124,9 +127,13 @@ function randomSizeAlign(sp: VmapSpace, loops: number, rnd: Uint8Array): number 
   return nowNs() - t0;
 }
 
-/** ns per iteration of pattern `id` on a fresh space; checks that the space ends empty. */
-export function runKvaPattern(id: number, loops: number): number {
-  const sp = newSpace();
+/**
+ * ns per iteration of pattern `id` on a fresh space; checks that the space ends empty.
+ * `wrap` gives the view the pattern calls (--record: a recording one).
+ */
+export function runKvaPattern(id: number, loops: number, wrap?: SpaceWrap): number {
+  const space = newSpace();
+  const sp = wrap === undefined ? space : wrap(space);
   let ns: number;
   switch (id) {
     case 1:
@@ -158,9 +165,9 @@ export function runKvaPattern(id: number, loops: number): number {
     default:
       throw new Error(`unknown kva pattern ${id}`);
   }
-  if (sp.busyCount !== 0 || sp.freeCount !== 1) {
+  if (space.busyCount !== 0 || space.freeCount !== 1) {
     throw new Error(
-      `pattern ${id} did not end clean: ${sp.busyCount} busy, ${sp.freeCount} free blocks`,
+      `pattern ${id} did not end clean: ${space.busyCount} busy, ${space.freeCount} free blocks`,
     );
   }
   return ns / loops;
@@ -171,8 +178,10 @@ export function runKvaScale(
   b: number,
   loops: number,
   mixed: boolean,
+  wrap?: SpaceWrap,
 ): { ns: number; freeBlocks: number } {
-  const sp = newSpace();
+  const space = newSpace();
+  const sp = wrap === undefined ? space : wrap(space);
   const busy = new Float64Array(b);
   const holes = new Float64Array(b);
   for (let i = 0; i < b; i++) {

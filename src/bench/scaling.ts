@@ -11,8 +11,9 @@
  * rows, the vm_map_ram rows, the Markdown report.
  * Callers: src/cli/bench.ts.
  *
- * Virtual times are deterministic for a seed and calibration (src/sim); the wall time each
- * simulation took is reported apart, with the simulator's cost per operation.
+ * Virtual times are deterministic for a seed and calibration (src/sim), recorded or not (a
+ * recording view adds wall time, no virtual work); the wall time each simulation took is
+ * reported apart, with the simulator's cost per operation.
  */
 
 import type { VmallocDesign } from '../mm/config.js';
@@ -22,6 +23,7 @@ import { simulateTestVmalloc } from '../sim/machine.js';
 import { simMaskFor } from '../sim/workload.js';
 import { applyParams, defaultParams, policyLine, type TestParams } from '../test-vmalloc/params.js';
 import { IMPLEMENTED_MASK, TEST_CASES } from '../test-vmalloc/tests.js';
+import { type RecordPlan, simulateRecorded } from './record-plan.js';
 import { HASH_LOCK, type HashMode } from './vmmapram.js';
 
 /** A policy: test_vmalloc's policy words (nr_vmap_nodes=1 ...), '' for the kernel's defaults. */
@@ -72,6 +74,11 @@ export interface ScalingOptions {
   /** vm_map_ram_test loops per CPU for the 64-CPU block hash table; 0: no table. */
   vmMapRamLoops?: number;
   progress?: (line: string) => void;
+  /**
+   * --record: each simulated run to a file of its own ("<design>-cpus<N>", with the policy
+   * when it is not the default), its order the order the machine ran the calls in.
+   */
+  record?: RecordPlan;
 }
 
 export interface ScalingRow {
@@ -129,6 +136,9 @@ function paramsFor(
   return p;
 }
 
+const recorded = (plan: RecordPlan | undefined, p: TestParams, label: string): TestParams =>
+  plan === undefined ? p : plan.params(p, label);
+
 export function runScalingBench(o: ScalingOptions): ScalingRow[] {
   const rows: ScalingRow[] = [];
   const policies = o.policies ?? [DEFAULT_POLICY];
@@ -139,10 +149,14 @@ export function runScalingBench(o: ScalingOptions): ScalingRow[] {
           `simulating ${design} at ${cpus} CPUs${policy === DEFAULT_POLICY ? '' : ` (${policy.name})`}`,
         );
         const { mask, dropped } = simMaskFor(o.mask, cpus);
-        const p = paramsFor(design, cpus, o.loops, mask, o.seed, policy);
+        const label = `${design}-cpus${cpus}${policy === DEFAULT_POLICY ? '' : `-${policy.name}`}`;
+        const p = recorded(o.record, paramsFor(design, cpus, o.loops, mask, o.seed, policy), label);
         const t0 = performance.now();
-        const r = simulateTestVmalloc({ params: p, calibration: o.calibration });
+        const { result: r, traced } = simulateRecorded(p, (views) =>
+          simulateTestVmalloc({ params: p, calibration: o.calibration, ...views }),
+        );
         const wallMs = performance.now() - t0;
+        o.record?.done(p, traced);
         const top = r.spin[0];
         let tests = 0;
         for (const t of TEST_CASES) if ((mask & t.bit) !== 0) tests++;
@@ -199,17 +213,26 @@ export function runVmMapRamScaling(o: {
   seed: number;
   calibration: Calibration;
   progress?: (line: string) => void;
+  /** --record: each run to a file of its own ("vmmapram-<hash>-cpus<N>"). */
+  record?: RecordPlan;
 }): VmMapRamSimRow[] {
   const rows: VmMapRamSimRow[] = [];
   for (const hash of ['global', 'percpu'] as const) {
     o.progress?.(`simulating vm_map_ram_test at ${o.cpus} CPUs, ${hash} block hash`);
-    const p = paramsFor('global', o.cpus, o.loops, 1024, o.seed, {
-      name: hash,
-      words: [`vmap_block_hash=${hash}`],
-    });
+    const p = recorded(
+      o.record,
+      paramsFor('global', o.cpus, o.loops, 1024, o.seed, {
+        name: hash,
+        words: [`vmap_block_hash=${hash}`],
+      }),
+      `vmmapram-${hash}-cpus${o.cpus}`,
+    );
     const t0 = performance.now();
-    const r = simulateTestVmalloc({ params: p, calibration: o.calibration });
+    const { result: r, traced } = simulateRecorded(p, (views) =>
+      simulateTestVmalloc({ params: p, calibration: o.calibration, ...views }),
+    );
     const wallMs = performance.now() - t0;
+    o.record?.done(p, traced);
     if (r.workers.some((w) => w.tests.some((t) => t.failed > 0)))
       throw new Error(`simulated vm_map_ram_test failed (${hash} block hash)`);
     const classes = aggregateByClass(r.lockStats.map((l) => ({ ...l })))

@@ -79,7 +79,7 @@ export async function rows2024(o: SeedsOptions): Promise<SeedRow[]> {
             seed: 2024 + r,
             nrCpus: 2,
           });
-          ms[d]!.push((await timedRun(p, false)).ms);
+          ms[d]!.push((await timedRun(p, false, o.record, `2024-${d}-x${threads}-r${r + 1}`)).ms);
           o.say(`2024 mask=7 x${threads}: ${d} round ${r + 1}/${pairs}`);
         }
     }
@@ -95,7 +95,7 @@ export async function rows2024(o: SeedsOptions): Promise<SeedRow[]> {
         seed: 2024,
         nrCpus: 2,
       });
-      locks[d] = (await timedRun(p, true)).locks;
+      locks[d] = (await timedRun(p, true, o.record, `2024-${d}-x${threads}-lockstat`)).locks;
       o.say(`2024 mask=7 x${threads}: ${d} lock_stat`);
     }
     const lockNote = `2024 x${threads} lock_stat (test_loop_count ${lsLoops}), contentions/acquisitions of the busiest classes: ${designs.map((d) => `${d}: ${topClasses(locks[d]!, 3)}`).join('; ')}`;

@@ -2,14 +2,14 @@
  * `vmalloc bench seeds`: the table (Markdown) and the JSON of the rows.
  *
  * Holds: formatSeeds() (one line per claim: the seed's figures and ratio, ours, where ours
- * were measured, the verdict; then each row's reason and notes) and seedsJson() (schemaVersion
- * 1; figure fields carry their unit in the name: seedOldUs, oursNewMs, oursOldContentions...).
+ * were measured, the verdict; then each row's reason and notes) and seedsJson() (figure fields
+ * carry their unit in the name: seedOldUs, oursNewMs, oursOldContentions...; the CLI prints
+ * them through its jsonReport(), whose schemaVersion they share: 2, where this file's own
+ * version 1 called the scaling points' time usPerOp, now perOpUs).
  * Callers: src/cli/bench-seeds.ts.
  */
 
 import { oursRatio, seedRatio, type SeedRow, type SeedUnit } from './seeds-rows.js';
-
-export const SEEDS_SCHEMA_VERSION = 1;
 
 const UNIT_TEXT: Record<SeedUnit, string> = {
   Us: 'µs',

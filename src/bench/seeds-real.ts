@@ -19,6 +19,7 @@ import type { VmallocDesign } from '../mm/config.js';
 import { defaultParams, type TestParams } from '../test-vmalloc/params.js';
 import { runTestVmalloc } from '../test-vmalloc/run.js';
 import { IMPLEMENTED_MASK } from '../test-vmalloc/tests.js';
+import { type RecordPlan, recordingWarmup } from './record-plan.js';
 import { decide, type SeedRow } from './seeds-rows.js';
 import { median } from './stats.js';
 import { WORK, W_STEPS } from '../shared/sim-hook.js';
@@ -30,6 +31,8 @@ const S2019 = '004_ae2f824367204b6f.txt';
 export interface SeedsOptions {
   quick: boolean;
   say: (line: string) => void;
+  /** --record: each test_vmalloc run to a file of its own (record-plan.ts); not the 2018 loops. */
+  record?: RecordPlan;
 }
 
 /** test_vmalloc parameters for a row (the kernel's defaults, then the row's). */
@@ -256,18 +259,23 @@ export function rows2018(o: SeedsOptions): SeedRow[] {
 /**
  * One test_vmalloc run: its wall time in ms, the workers' summed "All test took" (totalMs), its
  * CPU time (cpuMs, one worker only: it runs on this thread; null otherwise) and its lock
- * statistics by class.
+ * statistics by class. With `record`, the run is recorded into the plan's file for `label`
+ * (and does not warm up: record-plan.ts).
  */
 export async function timedRun(
-  p: TestParams,
+  params: TestParams,
   lockStat: boolean,
+  record?: RecordPlan,
+  label = '',
 ): Promise<{ ms: number; locks: LockStat[]; totalMs: number; cpuMs: number | null }> {
+  const p = record === undefined ? params : record.params(params, label);
   const r = await runTestVmalloc({
     params: p,
-    warmup: true,
+    warmup: recordingWarmup(p),
     logger: null,
     lockStatFromStart: lockStat,
   });
+  record?.done(p, r.traced);
   r.vm.check();
   const failedUnexpectedly = r.workers.some((w) =>
     w.tests.some((t) => t.failed > 0 && t.name !== 'align_shift_alloc_test'),
@@ -306,7 +314,7 @@ export async function rows2019(o: SeedsOptions): Promise<SeedRow[]> {
           seed: 2019 + r,
           nrCpus: 4,
         });
-        const m = await timedRun(p, false);
+        const m = await timedRun(p, false, o.record, `2019-performance-${d}-r${r + 1}`);
         const ms = m.cpuMs ?? m.totalMs;
         (d === 'legacy' ? old : neu).push(ms);
         o.say(
@@ -366,7 +374,7 @@ export async function rows2019(o: SeedsOptions): Promise<SeedRow[]> {
           seed: 1019 + r,
           nrCpus: 2,
         });
-        const m = await timedRun(p, false);
+        const m = await timedRun(p, false, o.record, `2019-random-${d}-r${r + 1}`);
         (d === 'legacy' ? old : neu).push(m.ms / 1000);
         o.say(`2019 random all-CPU run: ${d} ${(m.ms / 1000).toFixed(1)} s`);
       }

@@ -3,7 +3,8 @@
  * the many-CPU claims, and vm_map_ram_test with either block hash for the 2023 claim.
  *
  * Holds: wireSeedPlugs(), which registers both adapters (vm_map_ram_test runs on the
- * 'global' design, the seed's 6.3 kernel's, on real workers or on the simulated machine).
+ * 'global' design, the seed's 6.3 kernel's, on real workers or on the simulated machine);
+ * with a RecordPlan (--record), each of their runs is recorded to a file of its own.
  * Invariant: every figure an adapter returns was measured by the run it made (real workers or
  * the simulator's virtual time); what the simulator cannot run is an error the row reports.
  * Callers: the CLI (src/cli/bench-seeds.ts), before the rows run.
@@ -12,14 +13,17 @@
 import { aggregateByClass } from '../shared/lock-stat.js';
 import { simulateTestVmalloc } from '../sim/machine.js';
 import { simMaskFor, simulatedMask } from '../sim/workload.js';
-import { defaultParams } from '../test-vmalloc/params.js';
+import { defaultParams, type TestParams } from '../test-vmalloc/params.js';
 import { runTestVmalloc } from '../test-vmalloc/run.js';
 import { HASH_LOCK } from './vmmapram.js';
+import { type RecordPlan, simulateRecorded } from './record-plan.js';
 import { registerSeedPlugs } from './seeds-plugs.js';
 
 const VM_MAP_RAM_TEST = 1024;
 
-export function wireSeedPlugs(): void {
+export function wireSeedPlugs(record?: RecordPlan): void {
+  const recorded = (p: TestParams, label: string): TestParams =>
+    record === undefined ? p : record.params(p, label);
   registerSeedPlugs({
     simulator: {
       maskFor(threads) {
@@ -31,8 +35,15 @@ export function wireSeedPlugs(): void {
           why: `the tests the simulator runs (1-7, 11)${dropped === null ? '' : `; ${dropped}`}`,
         };
       },
-      run(params) {
-        const r = simulateTestVmalloc({ params });
+      run(given) {
+        const params = recorded(
+          given,
+          `sim-${given.design}-cpus${given.nr_threads}-mask${given.run_test_mask}`,
+        );
+        const { result: r, traced } = simulateRecorded(params, (views) =>
+          simulateTestVmalloc({ params, ...views }),
+        );
+        record?.done(params, traced);
         // Virtual lock_stat carries more fields (spin and sleep time); the rows read the
         // kernel's columns only.
         const locks = aggregateByClass(r.lockStats.map((l) => ({ ...l })));
@@ -42,15 +53,19 @@ export function wireSeedPlugs(): void {
     vmMapRam: {
       async run({ hash, workers, loops, simulated }) {
         // The seed's kernel (6.3) had one free tree and global busy and lazy trees: 'global'.
-        const p = defaultParams(VM_MAP_RAM_TEST, Math.max(2, workers));
-        p.design = 'global';
-        p.run_test_mask = VM_MAP_RAM_TEST;
-        p.nr_threads = workers;
-        p.test_loop_count = loops;
-        p.seed = 2023;
-        p.vmap_block_hash = hash;
+        const d = defaultParams(VM_MAP_RAM_TEST, Math.max(2, workers));
+        d.design = 'global';
+        d.run_test_mask = VM_MAP_RAM_TEST;
+        d.nr_threads = workers;
+        d.test_loop_count = loops;
+        d.seed = 2023;
+        d.vmap_block_hash = hash;
+        const p = recorded(d, `2023-vmmapram-${hash}-${simulated ? 'cpus' : 'x'}${workers}`);
         if (simulated) {
-          const r = simulateTestVmalloc({ params: p });
+          const { result: r, traced } = simulateRecorded(p, (views) =>
+            simulateTestVmalloc({ params: p, ...views }),
+          );
+          record?.done(p, traced);
           const failed = r.workers.some((w) => w.tests.some((t) => t.failed > 0));
           if (failed) throw new Error(`simulated vm_map_ram_test failed (${hash} hash)`);
           const cls = aggregateByClass(r.lockStats.map((l) => ({ ...l }))).find(
@@ -69,6 +84,7 @@ export function wireSeedPlugs(): void {
           lockStatFromStart: true,
           vmapBlockHash: hash,
         });
+        record?.done(p, r.traced);
         const cls = aggregateByClass(r.vm.lockStats()).find((l) => l.name === HASH_LOCK[hash]);
         return {
           elapsedNs: r.elapsedNs,

@@ -17,6 +17,7 @@ import type { LockStat } from '../shared/lock.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { defaultParams, type TestParams } from '../test-vmalloc/params.js';
 import { runTestVmalloc } from '../test-vmalloc/run.js';
+import { type RecordPlan, recordingWarmup } from './record-plan.js';
 import { fmt } from './stats.js';
 
 export type HashMode = 'global' | 'percpu';
@@ -30,6 +31,11 @@ export interface VmMapRamOptions {
   nrCpus: number;
   nrPages: number;
   progress?: (line: string) => void;
+  /**
+   * --record: each run to a file of its own ("<hash>-x<workers>" and its lock-statistics pass
+   * "...-lockstat"), without the warm-up (record-plan.ts).
+   */
+  record?: RecordPlan;
 }
 
 export interface VmMapRamRow {
@@ -45,7 +51,7 @@ export interface VmMapRamRow {
 }
 
 export interface VmMapRamResult {
-  options: Omit<VmMapRamOptions, 'progress'>;
+  options: Omit<VmMapRamOptions, 'progress' | 'record'>;
   rows: VmMapRamRow[];
 }
 
@@ -68,29 +74,37 @@ function paramsFor(o: VmMapRamOptions, workers: number, loops: number): TestPara
   return p;
 }
 
+const recorded = (o: VmMapRamOptions, p: TestParams, label: string): TestParams =>
+  o.record === undefined ? p : o.record.params(p, label);
+
 export async function runVmMapRamBench(o: VmMapRamOptions): Promise<VmMapRamResult> {
   const say = o.progress ?? (() => {});
   const rows: VmMapRamRow[] = [];
   // Modes alternate at each worker count, so a slow phase of the machine hits both.
   for (const workers of o.workers) {
     for (const hash of o.hashes) {
+      const label = `${hash}-x${workers}`;
+      const p = recorded(o, paramsFor(o, workers, o.loops), label);
       const run = await runTestVmalloc({
-        params: paramsFor(o, workers, o.loops),
-        warmup: true,
+        params: p,
+        warmup: recordingWarmup(p),
         logger: null,
         vmapBlockHash: hash,
       });
+      o.record?.done(p, run.traced);
       const elapsedMs = run.elapsedNs / 1e6;
       run.vm.check();
       const failed = run.workers.some((w) => w.tests.some((t) => t.failed > 0));
       if (failed) throw new Error(`vm_map_ram_test failed (${hash} hash, ${workers} workers)`);
+      const lp = recorded(o, paramsFor(o, workers, o.lockStatLoops), `${label}-lockstat`);
       const ls = await runTestVmalloc({
-        params: paramsFor(o, workers, o.lockStatLoops),
-        warmup: true,
+        params: lp,
+        warmup: recordingWarmup(lp),
         logger: null,
         lockStatFromStart: true,
         vmapBlockHash: hash,
       });
+      o.record?.done(lp, ls.traced);
       ls.vm.check();
       const locks = aggregateByClass(ls.vm.lockStats()).sort(
         (a, b) => b.contentions - a.contentions || b.acquisitions - a.acquisitions,

@@ -10,7 +10,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { DESIGN_NAMES } from '../designs/registry.js';
-import { formatSeeds, seedsJson, SEEDS_SCHEMA_VERSION } from '../bench/seeds-format.js';
+import { formatSeeds, seedsJson } from '../bench/seeds-format.js';
 import { pluggedRows } from '../bench/seeds-plugs.js';
 import { wireSeedPlugs } from '../bench/seeds-wiring.js';
 import { rows2024 } from '../bench/seeds-2024.js';
@@ -18,6 +18,8 @@ import { ALL_2019_TESTS, rows2018, rows2019, seedParams } from '../bench/seeds-r
 import { isMeasured, quickVerdict, type SeedRow } from '../bench/seeds-rows.js';
 import { runScaling, scalingCsv, SCALING_WHAT } from '../bench/seeds-scaling.js';
 import { INT_MAX, UsageError, intFlag, intListFlag, parseArgs, wordListFlag } from './args.js';
+import { recordPlanFor } from './bench-record.js';
+import { SCHEMA_VERSION, jsonReport } from './json-report.js';
 import { machineLine } from './machine.js';
 
 export const SEEDS_HELP = `Usage: vmalloc bench seeds [options]
@@ -44,7 +46,11 @@ Options:
                         design to FILE (.json: JSON, otherwise CSV)
   --scaling-sizes LIST  live-area counts of the scaling data (default 1000,10000,100000,1000000)
   --scaling-cap-ms N    time cap per scaling point (default 3000)
-  --json                print the rows as JSON (schemaVersion ${SEEDS_SCHEMA_VERSION})
+  --record FILE         a trace per test_vmalloc run (real and simulated; not the 2018
+                        loops), FILE with the run's label added: see 'vmalloc bench --help'
+                        (Recording); a recorded run's times are not a free run's
+  --json                print the rows as JSON (schemaVersion ${SCHEMA_VERSION}; also the
+                        --scaling-out .json file)
   --quiet               no progress lines on stderr
 `;
 
@@ -52,7 +58,7 @@ const YEARS = ['2018', '2019', '2023', '2024'] as const;
 
 export async function benchSeeds(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: ['only', 'scaling-out', 'scaling-sizes', 'scaling-cap-ms'],
+    values: ['only', 'scaling-out', 'scaling-sizes', 'scaling-cap-ms', 'record'],
     booleans: ['quick', 'json', 'quiet', 'help'],
     owner: 'bench seeds',
   });
@@ -77,18 +83,19 @@ export async function benchSeeds(argv: readonly string[]): Promise<number> {
   );
   const capMs = intFlag(args, 'scaling-cap-ms', 3000, INT_MAX, 'milliseconds');
   const quiet = args.flags.has('quiet');
+  const record = recordPlanFor(args, 'seeds');
   const t0 = Date.now();
   const say = quiet
     ? () => {}
     : (line: string) =>
         process.stderr.write(`  [${((Date.now() - t0) / 1000).toFixed(0)} s] ${line}\n`);
   const started = new Date();
-  const o = { quick, say };
+  const o = { quick, say, record };
   const rows: SeedRow[] = [];
   if (only.includes('2018')) rows.push(...rows2018(o));
   if (only.includes('2019')) rows.push(...(await rows2019(o)));
   if (only.includes('2024')) rows.push(...(await rows2024(o)));
-  wireSeedPlugs();
+  wireSeedPlugs(record);
   rows.push(
     ...(await pluggedRows({
       quick,
@@ -108,16 +115,7 @@ export async function benchSeeds(argv: readonly string[]): Promise<number> {
     writeFileSync(
       scalingOut,
       scalingOut.endsWith('.json')
-        ? JSON.stringify(
-            {
-              schemaVersion: SEEDS_SCHEMA_VERSION,
-              machine: machineLine(),
-              what: SCALING_WHAT,
-              points,
-            },
-            null,
-            2,
-          ) + '\n'
+        ? jsonReport({ machine: machineLine(), what: SCALING_WHAT, points })
         : scalingCsv(points),
     );
     say(`scaling data written to ${scalingOut}`);
@@ -127,20 +125,16 @@ export async function benchSeeds(argv: readonly string[]): Promise<number> {
   const cmd = ['npx vmalloc bench', ...argv].join(' ');
   if (args.flags.has('json')) {
     process.stdout.write(
-      JSON.stringify(
-        {
-          schemaVersion: SEEDS_SCHEMA_VERSION,
-          command: cmd,
-          machine: machineLine(),
-          date: started.toISOString(),
-          quick,
-          elapsedS: (Date.now() - t0) / 1000,
-          rows: seedsJson(rows),
-          scaling: scaling && { file: scaling.file, what: scaling.what, points: scaling.points },
-        },
-        null,
-        2,
-      ) + '\n',
+      jsonReport({
+        command: cmd,
+        machine: machineLine(),
+        date: started.toISOString(),
+        quick,
+        elapsedS: (Date.now() - t0) / 1000,
+        rows: seedsJson(rows),
+        scaling: scaling && { file: scaling.file, what: scaling.what, points: scaling.points },
+        ...(record === undefined ? {} : { traces: record.written }),
+      }),
     );
   } else {
     process.stdout.write(
@@ -150,6 +144,11 @@ export async function benchSeeds(argv: readonly string[]): Promise<number> {
         `- command: \`${cmd}\`${quick ? ' (quick: direction only)' : ''}`,
         `- machine: ${machineLine()}`,
         `- took ${((Date.now() - t0) / 1000).toFixed(0)} s; ratios are old / new (higher: the new design is better), medians of interleaved pairs`,
+        ...(record === undefined
+          ? []
+          : [
+              `- recorded (--record ${record.base}): ${record.written.length} traces; the real rows' runs skipped their warm-up and ran every call serialized: their times are not a free run's`,
+            ]),
         '',
         rows.length > 0 ? formatSeeds(rows) : '(no claims asked for: --only none)',
         scaling ? `\nScaling data (${scaling.what}): ${scaling.file}` : '',

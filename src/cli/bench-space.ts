@@ -6,6 +6,7 @@
 
 import { formatSpaceBench, runSpaceBench } from '../bench/space.js';
 import { INT_MAX, intFlag, type ParsedArgs } from './args.js';
+import { jsonReport } from './json-report.js';
 import { machineLine } from './machine.js';
 
 export const SPACE_FLAGS = {
@@ -45,11 +46,7 @@ export async function benchSpace(args: ParsedArgs, argv: readonly string[]): Pro
   if (args.flags.has('json')) {
     const options = { ...o, progress: undefined };
     process.stdout.write(
-      JSON.stringify(
-        { machine: machineLine(), date: started.toISOString(), options, ...result },
-        null,
-        2,
-      ) + '\n',
+      jsonReport({ machine: machineLine(), date: started.toISOString(), options, ...result }),
     );
     return 0;
   }

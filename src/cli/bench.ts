@@ -1,7 +1,9 @@
 /**
  * `vmalloc bench <what>`: the benchmark commands.
  *
- * Holds: argument handling and output of `bench kva` (more benchmarks join here).
+ * Holds: the help text and flags of every benchmark, the dispatch, and the argument handling
+ * and output of `bench kva`, `contention` and `vmmapram` (`scaling`, `space` and `seeds`
+ * have modules of their own; --record: bench-record.ts).
  * Callers: src/cli/main.ts.
  */
 
@@ -9,6 +11,7 @@ import { existsSync } from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { formatKvaBench, runKvaBench } from '../bench/kva.js';
+import { recordKva } from '../bench/kva-record.js';
 import {
   formatContentionDetails,
   formatThroughputHead,
@@ -17,18 +20,7 @@ import {
   type ContentionRow,
 } from '../bench/contention.js';
 import { formatVmMapRam, runVmMapRamBench, type HashMode } from '../bench/vmmapram.js';
-import {
-  DEFAULT_POLICY,
-  POLICY_KEYS,
-  SEED_2023,
-  formatScaling,
-  formatVmMapRamScaling,
-  parsePolicy,
-  runScalingBench,
-  runVmMapRamScaling,
-  type Policy,
-} from '../bench/scaling.js';
-import { loadCalibration } from './sim.js';
+import { POLICY_KEYS } from '../bench/scaling.js';
 import { SPACE_FLAGS, SPACE_HELP, benchSpace } from './bench-space.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { checkMask } from '../test-vmalloc/driver.js';
@@ -43,6 +35,14 @@ import {
   type ParsedArgs,
 } from './args.js';
 import { benchSeeds } from './bench-seeds.js';
+import {
+  RECORD_HELP,
+  benchRecordArgs,
+  recordPlanFor,
+  recordedLine,
+  traces,
+} from './bench-record.js';
+import { benchScaling } from './bench-scaling.js';
 import { jsonReport } from './json-report.js';
 import { MAX_THREADS, threadBoundError } from './limits.js';
 import { machineLine, machineMemory } from './machine.js';
@@ -67,6 +67,7 @@ lock_stat (con-bounces, contentions), beside the seed's 862,689 -> 10,333.
   --nr-cpus N         CPUs of the simulated machine (and of per-CPU hashes), 1 to 4096
                       (default: the largest worker count)
   --nr-pages N        nr_pages: pages per mapping, 1 to 64 (default 1, as the seed's test)
+  --record FILE       a trace per run (see Recording, at the end)
   --json, --quiet     as below
 
 bench scaling: test_vmalloc on a simulated machine (src/sim: the real allocator, virtual time
@@ -89,6 +90,7 @@ with 64 in --cpus, vm_map_ram_test at 64 CPUs with the global and per-CPU block 
                       beyond the 4 GiB of simulated memory), and the report says so
   --seed S            the runs' seed (default 1)
   --calibration FILE  the cost model (default: $VMALLOC_SIM_CALIBRATION, else the built-in one)
+  --record FILE       a trace per simulated run (see Recording, at the end)
   --json, --quiet     as below
 
 bench contention: test_vmalloc's run_test_mask=7 with 1, 2 and 4 workers (threads), for
@@ -106,6 +108,7 @@ calibrated on the measurements (for global and nodes).
   --nr-cpus N         CPUs of the simulated machine in every run, 1 to 4096 (default 8,
                       raised to the largest worker count; given, at least that count)
   --mask M            run_test_mask, implemented tests only (default 7)
+  --record FILE       a trace per run (see Recording, at the end)
   --json, --quiet     as below
 
 bench kva:
@@ -123,10 +126,12 @@ Options:
                       each at most what this machine's free memory holds
   --scale-loops N     loops per scaling run (default 1000000)
   --heap-pairs N      alloc/free pairs of the heap check (default 1000000)
+  --record FILE       each run once more, untimed, into a space trace (see Recording)
   --json              print the results as JSON
   --quiet             no progress lines on stderr
 
-${SPACE_HELP}`;
+${SPACE_HELP}
+${RECORD_HELP}`;
 
 /** A gc() function without restarting Node with --expose-gc. */
 function exposeGc(): () => void {
@@ -137,117 +142,48 @@ function exposeGc(): () => void {
 /** Flags each benchmark takes (a flag of the other one is refused, not ignored). */
 const BENCH_FLAGS = {
   kva: {
-    values: ['cref', 'loops', 'reps', 'mask', 'scale', 'scale-loops', 'heap-pairs'],
+    values: ['cref', 'loops', 'reps', 'mask', 'scale', 'scale-loops', 'heap-pairs', 'record'],
     booleans: ['json', 'quiet', 'help'],
   },
   contention: {
-    values: ['loops', 'lock-stat-loops', 'workers', 'design', 'nr-cpus', 'mask'],
+    values: ['loops', 'lock-stat-loops', 'workers', 'design', 'nr-cpus', 'mask', 'record'],
     booleans: ['json', 'quiet', 'help'],
   },
   vmmapram: {
-    values: ['loops', 'lock-stat-loops', 'workers', 'hash', 'design', 'nr-cpus', 'nr-pages'],
+    values: [
+      'loops',
+      'lock-stat-loops',
+      'workers',
+      'hash',
+      'design',
+      'nr-cpus',
+      'nr-pages',
+      'record',
+    ],
     booleans: ['json', 'quiet', 'help'],
   },
   scaling: {
-    values: ['cpus', 'design', 'loops', 'mask', 'seed', 'calibration', 'policy', 'vmmapram-loops'],
+    values: [
+      'cpus',
+      'design',
+      'loops',
+      'mask',
+      'seed',
+      'calibration',
+      'policy',
+      'vmmapram-loops',
+      'record',
+    ],
     booleans: ['json', 'quiet', 'help'],
   },
-  space: SPACE_FLAGS,
+  // --record is refused with the reason (bench-record.ts), not as an unknown option.
+  space: { values: [...SPACE_FLAGS.values, 'record'], booleans: SPACE_FLAGS.booleans },
 } as const;
 
 /** The benchmarks with flags of their own (bench seeds parses its own: bench-seeds.ts). */
 const BENCH_NAMES = Object.keys(BENCH_FLAGS) as (keyof typeof BENCH_FLAGS)[];
 const isBenchName = (a: string): a is keyof typeof BENCH_FLAGS =>
   (BENCH_NAMES as string[]).includes(a);
-
-/** bench scaling's designs by default. */
-const SCALING_DESIGNS: VmallocDesign[] = ['legacy', 'rfc2018', 'global', 'offload2023', 'nodes'];
-
-/** --policy LIST: comma-separated policies, each `default` or key=value words joined by '+'. */
-function policiesFlag(args: ParsedArgs): Policy[] {
-  const v = args.flags.get('policy');
-  if (typeof v !== 'string') return [DEFAULT_POLICY];
-  const seen = new Set<string>();
-  return v.split(',').map((text) => {
-    if (seen.has(text)) throw new UsageError(`--policy: "${text}" is given twice`);
-    seen.add(text);
-    try {
-      return parsePolicy(text);
-    } catch (e) {
-      throw new UsageError(`--policy: ${(e as Error).message}`);
-    }
-  });
-}
-
-async function scaling(args: ParsedArgs, argv: readonly string[]): Promise<number> {
-  const quiet = args.flags.has('quiet');
-  const mask = intFlag(args, 'mask', 1, INT_MAX, 'run_test_mask is an int');
-  try {
-    checkMask(mask);
-  } catch (e) {
-    throw new UsageError(`--mask: ${(e as Error).message}`);
-  }
-  const cal = args.flags.get('calibration');
-  const o = {
-    cpus: intListFlag(
-      args,
-      'cpus',
-      [1, 2, 4, 8, 16, 32, 64, 128, 256],
-      512,
-      'at most 512 simulated CPUs',
-      false,
-    ),
-    designs: wordListFlag<VmallocDesign>(args, 'design', SCALING_DESIGNS, DESIGNS),
-    loops: intFlag(args, 'loops', 2000, INT_MAX, 'test_loop_count is an int'),
-    mask,
-    seed: intFlag(args, 'seed', 1, 0xffffffff, 'a u32'),
-    calibration: loadCalibration(typeof cal === 'string' ? cal : undefined),
-    policies: policiesFlag(args),
-    vmMapRamLoops: intFlag(args, 'vmmapram-loops', 2048, INT_MAX, 'test_loop_count is an int'),
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
-  };
-  const started = new Date();
-  const rows = runScalingBench(o);
-  // The vm_map_ram table at the seed's size, when the sizes asked for include it.
-  const vmr = o.cpus.includes(SEED_2023.cpus)
-    ? runVmMapRamScaling({
-        cpus: SEED_2023.cpus,
-        loops: o.vmMapRamLoops,
-        seed: o.seed,
-        calibration: o.calibration,
-        progress: o.progress,
-      })
-    : [];
-  if (args.flags.has('json')) {
-    process.stdout.write(
-      JSON.stringify(
-        {
-          machine: machineLine(),
-          date: started.toISOString(),
-          options: { ...o, progress: undefined },
-          rows,
-          vmMapRam: vmr,
-        },
-        null,
-        2,
-      ) + '\n',
-    );
-    return 0;
-  }
-  process.stdout.write(
-    [
-      `## bench scaling: ${started.toISOString().slice(0, 10)}`,
-      '',
-      `- command: \`${['npx vmalloc bench scaling', ...argv.slice(1)].join(' ')}\``,
-      `- simulated on: ${machineLine()}`,
-      `- run_test_mask ${o.mask}, test_loop_count ${o.loops}, seed ${o.seed}, nr_threads = nr_cpus = CPUs; calibration: ${o.calibration.source}`,
-      '',
-      formatScaling(rows, o),
-      vmr.length > 0 ? formatVmMapRamScaling(vmr, o.vmMapRamLoops) : '',
-    ].join('\n'),
-  );
-  return 0;
-}
 
 async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<number> {
   const quiet = args.flags.has('quiet');
@@ -284,12 +220,17 @@ async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<numb
     const tooMany = threadBoundError({ ...p, nr_threads: w }, memory, '--workers');
     if (tooMany !== null) throw new UsageError(tooMany);
   }
+  const record = recordPlanFor(args, 'vmmapram');
   const started = new Date();
-  const result = await runVmMapRamBench(o);
+  const result = await runVmMapRamBench({ ...o, record });
   if (args.flags.has('json')) {
     process.stdout.write(
-      JSON.stringify({ machine: machineLine(), date: started.toISOString(), ...result }, null, 2) +
-        '\n',
+      jsonReport({
+        machine: machineLine(),
+        date: started.toISOString(),
+        ...result,
+        ...traces(record),
+      }),
     );
     return 0;
   }
@@ -300,6 +241,7 @@ async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<numb
       `- command: \`${['npx vmalloc bench vmmapram', ...argv.slice(1)].join(' ')}\``,
       `- machine: ${machineLine()}`,
       `- design ${o.design}, nr_cpus ${o.nrCpus}, nr_pages ${o.nrPages}, test_loop_count ${o.loops} (lock statistics: ${o.lockStatLoops}); one vm_map_ram + store + vm_unmap_ram per loop`,
+      ...recordedLine(record),
       '',
       formatVmMapRam(result),
       '',
@@ -356,6 +298,7 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
     const tooMany = threadBoundError({ ...p, nr_threads: w }, memory, '--workers');
     if (tooMany !== null) throw new UsageError(tooMany);
   }
+  const record = recordPlanFor(args, 'contention');
   const started = new Date();
   const json = args.flags.has('json');
   // Text: the header and each throughput line go out as soon as they are measured (a line once
@@ -369,6 +312,7 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
         `- command: \`${['npx vmalloc bench contention', ...argv.slice(1)].join(' ')}\``,
         `- machine: ${machineLine()}`,
         `- test_loop_count ${o.loops} (lock statistics: ${o.lockStatLoops}), nr_cpus ${o.nrCpus}, run_test_mask ${o.mask}; workers beyond the machine's CPUs are oversubscribed`,
+        ...recordedLine(record),
         '',
         formatThroughputHead(o.mask),
       ].join('\n'),
@@ -379,10 +323,15 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
     if (!json && rows.filter((r) => r.workers === w).length === o.designs.length)
       write(formatThroughputRow(rows, workers, w));
   };
-  const result = await runContentionBench({ ...o, onRow });
+  const result = await runContentionBench({ ...o, onRow, record });
   if (json) {
     process.stdout.write(
-      jsonReport({ machine: machineLine(), date: started.toISOString(), ...result }),
+      jsonReport({
+        machine: machineLine(),
+        date: started.toISOString(),
+        ...result,
+        ...traces(record),
+      }),
     );
     return 0;
   }
@@ -390,7 +339,8 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
   return 0;
 }
 
-export async function benchCommand(argv: readonly string[]): Promise<number> {
+export async function benchCommand(given: readonly string[]): Promise<number> {
+  const argv = benchRecordArgs(given);
   if (argv[0] === 'seeds') return benchSeeds(argv); // its own flags and help: bench-seeds.ts
   // The benchmark's own flags: one of the other benchmark's is refused, not ignored.
   const named = argv.find(isBenchName);
@@ -422,9 +372,10 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     );
   if (args.positional.length > 1)
     throw new UsageError(`unexpected argument "${args.positional[1]}" after bench ${what}`);
+  recordPlanFor(args, what); // refused here before any run, with its reason (kva, space)
   if (what === 'contention') return contention(args, argv);
   if (what === 'vmmapram') return vmmapram(args, argv);
-  if (what === 'scaling') return scaling(args, argv);
+  if (what === 'scaling') return benchScaling(args, argv);
   if (what === 'space') return benchSpace(args, argv);
   const cref = args.flags.get('cref');
   if (cref !== undefined && (typeof cref !== 'string' || !existsSync(cref))) {
@@ -455,8 +406,11 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     gc: exposeGc(),
     progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
   };
+  const record = recordPlanFor(args, 'kva');
   const started = new Date();
   const result = runKvaBench(opts);
+  // After every timed run: the recorded runs are untimed (kva-record.ts).
+  if (record !== undefined) recordKva(opts, record);
   if (args.flags.has('json')) {
     process.stdout.write(
       jsonReport({
@@ -464,6 +418,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
         date: started.toISOString(),
         options: { ...opts, gc: undefined, progress: undefined },
         ...result,
+        ...traces(record),
       }),
     );
     return 0;
@@ -476,6 +431,11 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       `- command: \`${cmd}\``,
       `- machine: ${machineLine()}`,
       `- loops ${opts.loops} per test, ${opts.reps} repetitions; scaling loops ${opts.scaleLoops}`,
+      ...(record === undefined
+        ? []
+        : [
+            `- recorded (--record ${record.base}): ${record.written.length} space traces of untimed runs made after the timed ones`,
+          ]),
       '',
       formatKvaBench(result, opts.cref !== undefined),
       '',

@@ -1,6 +1,7 @@
 /**
  * `vmalloc replay TRACE [design=...] [nr_cpus=...] [--strict] [--json]`: a recorded trace
- * replayed against any design, with its divergence.
+ * replayed against any design, with its divergence; a space trace (bench kva) against any
+ * VmapSpace layout (layout=...).
  *
  * Holds: the help text and the command: reads and checks the trace (a bad file is a usage
  * error naming the line), replays it (src/test-vmalloc/trace-replay.ts) and prints the
@@ -10,23 +11,36 @@
 
 import { readFileSync } from 'node:fs';
 import { DESIGNS } from '../test-vmalloc/params.js';
-import { TraceFormatError, readTrace } from '../test-vmalloc/trace-file.js';
+import {
+  SPACE_LAYOUTS,
+  type SpaceLayout,
+  TraceFormatError,
+  readTrace,
+} from '../test-vmalloc/trace-file.js';
+import { replaySpaceTrace } from '../test-vmalloc/trace-replay-space.js';
 import { ReplayError, formatReplay, replayTrace } from '../test-vmalloc/trace-replay.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { UsageError, parseArgs } from './args.js';
 import { jsonReport } from './json-report.js';
 
 export const REPLAY_HELP = `Usage: vmalloc replay TRACE [design=NAME] [nr_cpus=N] [--strict] [--json]
+       vmalloc replay SPACE-TRACE [layout=NAME] [--strict] [--json]
 
-Replays a trace written by 'vmalloc test ... record=TRACE' (or load-vmallocinfo, or a
-simulated run): every recorded call, in the recorded order, each on a view of the cpu that
-made it (one thread, one attached view per cpu), on a fresh allocator of the chosen design
-(the trace's layout loaded first when it has one). An address the trace frees is the one the
+Replays a trace written by 'vmalloc test ... record=TRACE' (or load-vmallocinfo, a
+simulated run, or one run of 'vmalloc bench contention|vmmapram|scaling|seeds --record FILE'):
+every recorded call, in the recorded order, each on a view of the cpu that made it (one
+thread, one attached view per cpu), on a fresh allocator of the chosen design with the run's
+policy knobs (nr_vmap_nodes= ...) and machine (CPUs, memory, page size, block hash), the
+trace's layout loaded first when it has one. An address the trace frees is the one the
 replay returned for the same allocation, so a replay on another design frees the right areas.
 
   design=NAME    ${DESIGNS.join(', ')} (default: the trace's)
   nr_cpus=N      CPUs of the replaying machine (default: the trace's; at least its highest
                  cpu + 1)
+  layout=NAME    a space trace's ('bench kva --record': a bare VmapSpace's alloc and free):
+                 the space to replay it on, ${SPACE_LAYOUTS.join(', ')} (default: the trace's,
+                 plain); single-lock takes the space's lock per call, pooled serves pooled
+                 sizes from its pools (addresses may then differ from a plain space's)
   --strict       exit 1 when any call diverged
   --json         print the report as JSON
   --no-check     skip the invariant check at the end
@@ -55,11 +69,19 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   if (file === undefined) throw new UsageError('replay needs a trace file: vmalloc replay TRACE');
   let design: VmallocDesign | undefined;
   let nrCpus: number | undefined;
+  let layout: SpaceLayout | undefined;
   for (const w of words) {
-    const m = /^(design|nr_cpus)=(.*)$/.exec(w);
+    const m = /^(design|nr_cpus|layout)=(.*)$/.exec(w);
     if (m === null)
-      throw new UsageError(`unexpected argument "${w}" (replay takes design=NAME and nr_cpus=N)`);
-    if (m[1] === 'design') {
+      throw new UsageError(
+        `unexpected argument "${w}" (replay takes design=NAME, nr_cpus=N and, for a space trace, layout=NAME)`,
+      );
+    if (m[1] === 'layout') {
+      if (layout !== undefined) throw new UsageError('layout= is given twice');
+      if (!(SPACE_LAYOUTS as readonly string[]).includes(m[2]!))
+        throw new UsageError(`layout is one of ${SPACE_LAYOUTS.join(', ')}, got "${m[2]}"`);
+      layout = m[2] as SpaceLayout;
+    } else if (m[1] === 'design') {
       if (design !== undefined) throw new UsageError('design= is given twice');
       if (!(DESIGNS as readonly string[]).includes(m[2]!))
         throw new UsageError(`design is one of ${DESIGNS.join(', ')}, got "${m[2]}"`);
@@ -84,13 +106,27 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     if (e instanceof TraceFormatError) throw new UsageError(e.message);
     throw e;
   }
+  const space = trace.header.space !== undefined;
+  if (space && (design !== undefined || nrCpus !== undefined))
+    throw new UsageError(
+      `${file} is a space trace (bench kva: a bare VmapSpace): it replays on a layout=${SPACE_LAYOUTS.join('|')}, not a design= or nr_cpus=`,
+    );
+  if (!space && layout !== undefined)
+    throw new UsageError(
+      `${file} is a vmalloc trace: it replays on a design=NAME; layout= is for space traces (bench kva --record)`,
+    );
   let report;
   try {
-    report = replayTrace(trace, {
-      ...(design === undefined ? {} : { design }),
-      ...(nrCpus === undefined ? {} : { nrCpus }),
-      check: !args.flags.has('no-check'),
-    });
+    report = space
+      ? replaySpaceTrace(trace, {
+          ...(layout === undefined ? {} : { layout }),
+          check: !args.flags.has('no-check'),
+        })
+      : replayTrace(trace, {
+          ...(design === undefined ? {} : { design }),
+          ...(nrCpus === undefined ? {} : { nrCpus }),
+          check: !args.flags.has('no-check'),
+        });
   } catch (e) {
     if (e instanceof ReplayError) throw new UsageError(e.message);
     throw e;

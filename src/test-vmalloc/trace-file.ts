@@ -14,13 +14,16 @@
  *   {"i":0,"cpu":1,"seq":0,"op":"vmalloc","size":4096,"caller":"fix_size_alloc_test [test_vmalloc]","ret":221360928884736,"ns":2710}
  *   {"i":1,"cpu":1,"seq":1,"op":"vfree","addr":221360928884736,"ns":1530}
  *
+ * A space trace (bench kva: a bare VmapSpace, the header's "space") holds space_alloc
+ * (size, align, vstart, vend) and space_free (addr) calls only.
+ *
  * Addresses are this library's numbers (the kernel address is KERNEL_BASE + addr, as the
  * header's kernel_base says); "ret" is null for a call that returned null, "err" the code of
  * one that threw; "ns" is the call's time as recorded.
  */
 
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { ALLOCS, OP_ARGS, OP_NAMES, type TraceOpName, TraceOp } from './trace-ops.js';
+import { ALLOCS, OP_ARGS, OP_NAMES, SPACE_OPS, type TraceOpName, TraceOp } from './trace-ops.js';
 import {
   NULL_RET,
   R_A0,
@@ -59,7 +62,17 @@ export interface TraceHeader {
   params: Record<string, unknown>;
   /** The /proc/vmallocinfo text loaded before the run (load-vmallocinfo), if any. */
   vmallocinfo?: string;
+  /**
+   * A bare range space's trace (bench kva): its calls are space_alloc / space_free on one
+   * VmapSpace managing [start, end) (also vmalloc_start / vmalloc_end), made as `layout`
+   * says; design is 'vmap-space' and physical_memory 0 (no pages).
+   */
+  space?: { start: number; end: number; layout: SpaceLayout };
 }
+
+/** How a VmapSpace is made: plain, `concurrent: true`, or `concurrent` with `pools`. */
+export type SpaceLayout = 'plain' | 'single-lock' | 'pooled';
+export const SPACE_LAYOUTS: readonly SpaceLayout[] = ['plain', 'single-lock', 'pooled'];
 
 /** One call, as in the file. Its arguments are named by OP_ARGS. */
 export interface TraceCall {
@@ -77,6 +90,8 @@ export interface TraceCall {
   pages?: number | null;
   flags?: number;
   ptr?: number;
+  vstart?: number;
+  vend?: number;
   /** Address (or count for alloc_pages) returned; null when null was. */
   ret?: number | null;
   ns: number;
@@ -225,7 +240,18 @@ function callLine(b: Float64Array, at: number, strings: readonly string[]): stri
   return JSON.stringify(o);
 }
 
-const NUMBER_FIELDS = ['size', 'align', 'zero', 'addr', 'count', 'n', 'flags', 'ptr'] as const;
+const NUMBER_FIELDS = [
+  'size',
+  'align',
+  'zero',
+  'addr',
+  'count',
+  'n',
+  'flags',
+  'ptr',
+  'vstart',
+  'vend',
+] as const;
 
 /**
  * A trace file's text, checked: the header, then every call in order.
@@ -252,10 +278,28 @@ export function readTrace(text: string, name = 'trace'): Trace {
       1,
       `schemaVersion ${String(header.schemaVersion)}, this version reads ${TRACE_SCHEMA_VERSION}`,
     );
+  const space = header.space;
   for (const f of ['nr_cpus', 'page_size', 'physical_memory'] as const)
-    if (!Number.isSafeInteger(header[f]) || header[f] <= 0)
-      fail(1, `the header's ${f} must be a positive integer, got ${String(header[f])}`);
+    if (!(space !== undefined && f === 'physical_memory'))
+      if (!Number.isSafeInteger(header[f]) || header[f] <= 0)
+        fail(1, `the header's ${f} must be a positive integer, got ${String(header[f])}`);
   if (typeof header.design !== 'string') fail(1, 'the header has no design');
+  if (space !== undefined) {
+    if (space === null || typeof space !== 'object')
+      fail(1, 'the header\'s space must be {"start":..,"end":..,"layout":..}');
+    if (
+      !Number.isSafeInteger(space.start) ||
+      !Number.isSafeInteger(space.end) ||
+      space.start < 0 ||
+      space.end <= space.start
+    )
+      fail(1, `the header's space must have integer start < end, got ${JSON.stringify(space)}`);
+    if (!SPACE_LAYOUTS.includes(space.layout))
+      fail(
+        1,
+        `the header's space.layout is one of ${SPACE_LAYOUTS.join(', ')}, got ${JSON.stringify(space.layout)}`,
+      );
+  }
   const calls: TraceCall[] = [];
   for (let k = 1; k < lines.length; k++) {
     if (lines[k]!.trim() === '') continue;
@@ -264,6 +308,13 @@ export function readTrace(text: string, name = 'trace'): Trace {
     if (c === null || typeof c !== 'object') fail(n, 'a call must be a JSON object');
     if (!Object.prototype.hasOwnProperty.call(TraceOp, c.op))
       fail(n, `unknown op ${JSON.stringify(c.op)} (the ops are ${OP_NAMES.slice(1).join(', ')})`);
+    if (SPACE_OPS.has(c.op) !== (space !== undefined))
+      fail(
+        n,
+        space === undefined
+          ? `${c.op} is a space trace's call (its header has "space"), not a vmalloc trace's`
+          : `a space trace holds space_alloc and space_free only, got ${c.op}`,
+      );
     if (c.i !== calls.length)
       fail(n, `calls must be in order: expected "i":${calls.length}, got ${JSON.stringify(c.i)}`);
     if (!Number.isSafeInteger(c.cpu) || c.cpu < 0)

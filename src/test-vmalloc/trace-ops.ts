@@ -1,9 +1,10 @@
 /**
  * The operations a trace records: their codes, names and arguments.
  *
- * Holds: TraceOp (the code of each recorded call, named as the kernel names the function),
- * OP_NAMES, OP_ARGS (what each record's four argument words mean, by the names the file
- * gives them), and which operations allocate (return an address) or free one.
+ * Holds: TraceOp (the code of each recorded call, named as the kernel names the function;
+ * space_alloc / space_free: a bare VmapSpace's), OP_NAMES, OP_ARGS (what each record's four
+ * argument words mean, by the names the file gives them), and which operations allocate
+ * (return an address) or free one.
  * Invariant: a code never changes meaning within a schemaVersion of the file (trace-file.ts).
  * Callers: trace-record.ts, trace-file.ts, trace-replay.ts.
  */
@@ -26,6 +27,10 @@ export const TraceOp = {
   vm_unmap_aliases: 14,
   alloc_percpu: 15,
   free_percpu: 16,
+  // A bare range space's calls (VmapSpace: bench kva), in a trace of their own (the header's
+  // `space`): alloc_vmap_area() / free_vmap_area() below the API.
+  space_alloc: 17,
+  space_free: 18,
 } as const;
 export type TraceOpName = keyof typeof TraceOp;
 
@@ -58,6 +63,8 @@ export const OP_ARGS: Record<TraceOpName, readonly string[]> = {
   vm_unmap_aliases: [],
   alloc_percpu: ['size', 'align'],
   free_percpu: ['ptr'],
+  space_alloc: ['size', 'align', 'vstart', 'vend'],
+  space_free: ['addr'],
 };
 
 /** Which kinds return an address (or null), and which take one to free. */
@@ -68,6 +75,7 @@ export const ALLOCS: ReadonlySet<TraceOpName> = new Set([
   'vmap',
   'vm_map_ram',
   'alloc_percpu',
+  'space_alloc',
 ]);
 export const FREES: ReadonlySet<TraceOpName> = new Set([
   'vfree',
@@ -75,4 +83,8 @@ export const FREES: ReadonlySet<TraceOpName> = new Set([
   'kvfree_rcu',
   'vm_unmap_ram',
   'free_percpu',
+  'space_free',
 ]);
+
+/** The kinds of a space trace (the header's `space`): no other kind is in one. */
+export const SPACE_OPS: ReadonlySet<TraceOpName> = new Set(['space_alloc', 'space_free']);

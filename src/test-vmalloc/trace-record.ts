@@ -8,7 +8,7 @@
  * change the allocator (vmalloc, vzalloc, vmalloc_huge, vfree, vunmap, vmap, kvfree_rcu,
  * purge, rcu_barrier, alloc_pages, free_pages, vm_map_ram, vm_unmap_ram, vm_unmap_aliases,
  * alloc_percpu, free_percpu) are recorded; the rest (reads, writes, lookups, statistics) pass
- * through untouched.
+ * through untouched; wrapSpace(sp) does the same for a bare VmapSpace's alloc and free.
  * Invariant: recorded calls of all the workers of a run are serialized by the trace lock, and
  * each takes its global order (a dense count from 0) inside it, so the order is exactly the
  * order the calls changed the allocator in: replaying them in that order on the same design,
@@ -30,6 +30,8 @@
  */
 
 import type { Vmalloc, VmallocAllocOptions, VmapOptions } from '../api/vmalloc.js';
+import type { VmapSpace } from '../kva/vmap-space.js';
+import type { AllocOptions } from '../kva/vmap-space-options.js';
 import { TraceOp } from './trace-ops.js';
 
 export const R_KIND = 0;
@@ -242,6 +244,41 @@ export class TraceRecorder {
     w.rcuBarrier = plainCall(TraceOp.rcu_barrier, vm.rcuBarrier);
     w.vmUnmapAliases = plainCall(TraceOp.vm_unmap_aliases, vm.vmUnmapAliases);
     this.wrapMaps(vm, w);
+    return w;
+  }
+
+  /**
+   * A view of a bare range space whose alloc and free are recorded (space_alloc with the
+   * window the call searched, space_free); the rest is `sp`'s own, through the prototype.
+   * The view only reads `sp` (its getters run on `sp`'s fields), so `sp` stays the space.
+   */
+  wrapSpace(sp: VmapSpace): VmapSpace {
+    const w = Object.create(sp) as VmapSpace;
+    w.alloc = (size: number, options?: AllocOptions): number | null => {
+      this.begin();
+      const align = options?.align ?? 1;
+      const vstart = options?.vstart ?? sp.start;
+      const vend = options?.vend ?? sp.end;
+      let ret: number | null;
+      try {
+        ret = sp.alloc(size, options);
+      } catch (e) {
+        this.commit(TraceOp.space_alloc, size, align, vstart, vend, NULL_RET, e);
+        throw e;
+      }
+      this.commit(TraceOp.space_alloc, size, align, vstart, vend, ret ?? NULL_RET, null);
+      return ret;
+    };
+    w.free = (addr: number): void => {
+      this.begin();
+      try {
+        sp.free(addr);
+      } catch (e) {
+        this.commit(TraceOp.space_free, addr, 0, 0, 0, 0, e);
+        throw e;
+      }
+      this.commit(TraceOp.space_free, addr, 0, 0, 0, 0, null);
+    };
     return w;
   }
 

@@ -2,8 +2,8 @@
  * Replaying a recorded trace against any design: the same calls, in the recorded global
  * order, each on the view of the cpu that made it, and what came out differently.
  *
- * Holds: replayTrace() (makes a fresh allocator of the chosen design, with the trace's layout
- * loaded first when it has one, one attached view per cpu in this thread as src/sim/ does,
+ * Holds: replayTrace() (makes a fresh allocator of the chosen design, under the trace's
+ * policy knobs, with the trace's layout loaded first when it has one, one attached view per cpu in this thread as src/sim/ does,
  * runs every call, and compares) and formatReplay() (the report as text).
  * Invariant: an address the trace frees is the one the replay got for the same allocation
  * (a map from the trace's addresses to the replay's, entered at each allocation and removed
@@ -19,7 +19,8 @@
 import { attachVmalloc, createVmalloc, type Vmalloc } from '../api/vmalloc.js';
 import type { VmallocDesign } from '../mm/config.js';
 import { kernelHex } from '../shared/layout.js';
-import type { Trace, TraceCall } from './trace-file.js';
+import { defaultParams, policyOptions, type PolicyOptions, type TestParams } from './params.js';
+import type { Trace, TraceCall, TraceHeader } from './trace-file.js';
 import { ALLOCS, FREES, type TraceOpName } from './trace-ops.js';
 
 export interface ReplayOptions {
@@ -88,6 +89,10 @@ const show = (v: number | null | undefined): string =>
 /** Replays `trace` (see the module header). */
 export function replayTrace(trace: Trace, o: ReplayOptions = {}): ReplayReport {
   const h = trace.header;
+  if (h.space !== undefined)
+    throw new ReplayError(
+      'a space trace (bench kva) replays on a VmapSpace, not a design: replaySpaceTrace()',
+    );
   let maxCpu = 0;
   for (const c of trace.calls) if (c.cpu > maxCpu) maxCpu = c.cpu;
   const nrCpus = o.nrCpus ?? Math.max(h.nr_cpus, maxCpu + 1);
@@ -101,6 +106,8 @@ export function replayTrace(trace: Trace, o: ReplayOptions = {}): ReplayReport {
     nrCpus,
     pageSize: h.page_size,
     physicalMemory: h.physical_memory,
+    // The run's policy knobs (bench scaling --policy, nr_vmap_nodes= ...): the same machine.
+    ...tracePolicy(h),
     vmapBlockHash: h.vmap_block_hash ?? 'percpu',
     logger: null,
   });
@@ -210,6 +217,12 @@ export function replayTrace(trace: Trace, o: ReplayOptions = {}): ReplayReport {
   };
 }
 
+/** The policy options of the run a trace recorded (its header's test_vmalloc parameters). */
+function tracePolicy(h: TraceHeader): PolicyOptions {
+  const p: TestParams = { ...defaultParams(1, h.nr_cpus), ...(h.params as Partial<TestParams>) };
+  return policyOptions(p);
+}
+
 /** The options of an allocation call, made before its timing starts. */
 function allocOptions(c: TraceCall): {
   align?: number;
@@ -285,13 +298,17 @@ function run(
     case 'free_percpu':
       v.freePercpu(target);
       return null;
+    case 'space_alloc':
+    case 'space_free':
+      // readTrace() keeps them to space traces, which replaySpaceTrace() replays.
+      throw new ReplayError(`call ${c.i}: ${c.op} belongs to a space trace`);
   }
 }
 
 /** The report as `vmalloc replay` prints it. */
 export function formatReplay(r: ReplayReport): string {
   const lines = [
-    `replay: ${r.calls} calls of a ${r.traceDesign} trace on design=${r.design} nr_cpus=${r.nrCpus}`,
+    `replay: ${r.calls} calls of a ${r.traceDesign} trace on ${r.design.startsWith('vmap-space') ? r.design : `design=${r.design} nr_cpus=${r.nrCpus}`}`,
     `${'op'.padEnd(18)} ${'calls'.padStart(9)} ${'other addr'.padStart(10)} ${'failed here'.padStart(11)} ${'ok here'.padStart(9)} ${'skipped'.padStart(8)} ${'ns/call'.padStart(9)} ${'trace ns'.padStart(9)}`,
   ];
   for (const k of r.kinds)

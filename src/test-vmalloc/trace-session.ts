@@ -2,7 +2,8 @@
  * A recorded run's main-thread side: the shared words, the file, the recorders made here.
  *
  * Holds: openTraceSession() (the header from the run's parameters and allocator, the file
- * opened, the shared order counter and lock) and TraceSession (recorders for workers that run
+ * opened, the shared order counter and lock), openSpaceTraceSession() (the same for a bare
+ * VmapSpace: bench kva) and TraceSession (recorders for workers that run
  * in this thread, the chunks of worker threads taken in, and close(), which checks that every
  * recorded call reached the file).
  * Callers: run.ts (record= on `vmalloc test` and load-vmallocinfo), src/sim/ via the CLI
@@ -10,9 +11,15 @@
  */
 
 import type { Vmalloc } from '../api/vmalloc.js';
+import type { VmapSpace } from '../kva/vmap-space.js';
 import { KERNEL_BASE } from '../shared/layout.js';
 import type { TestParams } from './params.js';
-import { TRACE_SCHEMA_VERSION, type TraceHeader, TraceWriter } from './trace-file.js';
+import {
+  type SpaceLayout,
+  TRACE_SCHEMA_VERSION,
+  type TraceHeader,
+  TraceWriter,
+} from './trace-file.js';
 import { type TraceChunk, TraceRecorder, createTraceShared, tracedCalls } from './trace-record.js';
 
 export interface TraceSessionOptions {
@@ -73,6 +80,36 @@ export function traceHeader(
     params: rest as Record<string, unknown>,
     ...(o.vmallocinfo === undefined ? {} : { vmallocinfo: o.vmallocinfo }),
   };
+}
+
+/**
+ * Starts recording a run on the bare range space `sp` (made as `layout` says) into `path`:
+ * one recorder, cpu 0 (`vmalloc replay` remakes the space and replays its calls). `params`
+ * says what the run was (bench kva's pattern and loop count).
+ */
+export function openSpaceTraceSession(
+  path: string,
+  sp: VmapSpace,
+  layout: SpaceLayout,
+  params: Record<string, unknown>,
+): TraceSession {
+  return new TraceSession(path, {
+    type: 'vmalloc-trace',
+    schemaVersion: TRACE_SCHEMA_VERSION,
+    design: 'vmap-space',
+    nr_cpus: 1,
+    nr_threads: 1,
+    page_size: sp.pageSize,
+    physical_memory: 0,
+    vmalloc_start: sp.start,
+    vmalloc_end: sp.end,
+    kernel_base: `0x${KERNEL_BASE.toString(16)}`,
+    vmap_block_hash: 'percpu',
+    simulated: false,
+    order: 'serialized',
+    params,
+    space: { start: sp.start, end: sp.end, layout },
+  });
 }
 
 /** Starts recording a run of `params` on `vm` into params.record. */

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { pluggedRows, registerSeedPlugs } from '../../src/bench/seeds-plugs.js';
 import { ALL_2019_TESTS, seedParams } from '../../src/bench/seeds-real.js';
 import { decide, quickVerdict, type SeedRow } from '../../src/bench/seeds-rows.js';
+import { SCHEMA_VERSION } from '../../src/cli/json-report.js';
 import { DESIGN_NAMES } from '../../src/designs/registry.js';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -35,7 +36,7 @@ test('bench seeds --quick: every verdict computed from measured figures is repro
     quick: boolean;
     rows: Record<string, unknown>[];
   };
-  assert.equal(out.schemaVersion, 1);
+  assert.equal(out.schemaVersion, SCHEMA_VERSION);
   assert.equal(out.quick, true);
   const ids = out.rows.map((x) => x['id']);
   for (const id of ['2018-test_2', '2019-performance', '2019-random-all-cpu', '2024-locks-2'])

@@ -298,7 +298,7 @@ describe('vmalloc bench: flags', () => {
   test('unknown, repeated, or of the other benchmark', () => {
     refused(
       ['bench', 'kva', '--workers', '2'],
-      /^vmalloc: unknown option --workers for bench kva \(the options are --cref, --loops, --reps, --mask, --scale, --scale-loops, --heap-pairs, --json, --quiet, --help\);/,
+      /^vmalloc: unknown option --workers for bench kva \(the options are --cref, --loops, --reps, --mask, --scale, --scale-loops, --heap-pairs, --record, --json, --quiet, --help\);/,
     );
     refused(
       ['bench', 'contention', '--cref', 'x'],
