@@ -10,7 +10,7 @@
  * return their pages array with a few loads and stores on this CPU's own cache lines, with no
  * pool lock and no range-tree walk.
  *
- *   cache words, per cpu (CACHE_LINES cache lines, written by that cpu alone):
+ *   cache words, per cpu (CPU_WORDS Int32 words: 4 cache lines, written by that cpu alone):
  *   | n=1: count | slot ... (CACHE_DEPTH) | n=2: count | slot ... | ... | n=CACHE_CLASSES ... |
  *
  * Invariant: every live range belongs to exactly one vm_struct or sits in exactly one cpu's
@@ -103,7 +103,7 @@ export class PagesPool {
    * length, else from this cpu's pool; -1 when the pool is full.
    */
   alloc(n: number): number {
-    if (n <= CACHE_CLASSES) {
+    if (n >= 1 && n <= CACHE_CLASSES) {
       const w = this.cw;
       const at = this.mine + (n - 1) * CLASS_WORDS;
       const count = w[at]!;

@@ -54,6 +54,12 @@ const UNITLESS = new Set([
   'conBounces',
   'acqBounces',
   'bounces',
+  // bench space: why the pooled space's lock is taken (per pair), and the refill setting
+  'slowAllocs',
+  'refills',
+  'lockedPurges',
+  'quickPurges',
+  'refill',
   'failedTests',
   'liveAreas',
   'vmMapRamLoops',
