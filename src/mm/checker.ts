@@ -62,9 +62,9 @@ export function checkAll(ctx: VmContext): void {
     const at = ctx.pool.offset(slot);
     if (cached.has(slot))
       invariantFailure(`${where}: its pages array (slot ${slot}) is also in a cpu's free cache`);
-    if (poolRanges.get(slot) !== nrPages)
+    if (poolRanges.get(slot) !== ctx.pool.lengthFor(nrPages))
       invariantFailure(
-        `${where}: its pages array (slot ${slot}) is not a live pool range of ${nrPages}`,
+        `${where}: its pages array (slot ${slot}) is not a live pool range of ${ctx.pool.lengthFor(nrPages)}`,
       );
     const addr = vms.addr(vm);
     const ownsPages = (flags & VmFlags.VM_MAP) === 0 || (flags & VmFlags.VM_MAP_PUT_PAGES) !== 0;

@@ -5,16 +5,20 @@
  * growable Int32 buffer of slots whose ranges are handed out by a concurrent VmapSpace (this
  * library's own range allocator, with pageSize 1). A slot id is global: pool * slotsPerPool +
  * offset, so a free from any CPU finds its pool.
- * In front of the pools, each CPU keeps a small cache of freed arrays of 1 to CACHE_CLASSES
- * slots (the slab allocator's per-CPU array_cache): most vmalloc/vfree pairs then take and
- * return their pages array with a few loads and stores on this CPU's own cache lines, with no
- * pool lock and no range-tree walk.
+ * Arrays of up to a page of entries (MAX_CACHED pfns) are kmalloc-sized: their range is
+ * rounded up to a power of two slots, as kmalloc rounds area->pages up to one of its size
+ * classes (kmalloc-8 .. kmalloc-4096). In front of the pools, each CPU keeps a small cache
+ * of freed arrays per class (the slab allocator's per-CPU array_cache): most vmalloc/vfree
+ * pairs then take and return their pages array with a few loads and stores on this CPU's
+ * own cache lines, with no pool lock and no range-tree walk. Longer arrays (vmalloc'd in
+ * the kernel) are exact ranges of the pool, not cached.
  *
- *   cache words, per cpu (CPU_WORDS Int32 words: 4 cache lines, written by that cpu alone):
- *   | n=1: count | slot ... (CACHE_DEPTH) | n=2: count | slot ... | ... | n=CACHE_CLASSES ... |
+ *   cache words, per cpu (CPU_WORDS Int32 words: 10 cache lines, written by that cpu alone):
+ *   | 1 slot: count | slot ... (CACHE_DEPTH) | 2 slots: count | slot ... | ... | 512 slots ... |
  *
  * Invariant: every live range belongs to exactly one vm_struct or sits in exactly one cpu's
- * cache under its length; a pool's buffer covers every slot its allocator has handed out.
+ * cache under its class; a range's length is lengthFor() of its array's pfns; a pool's
+ * buffer covers every slot its allocator has handed out.
  * Callers: the vmalloc layer (area->pages); the checker and recovery read and reset the caches
  * while every other thread is stopped.
  *
@@ -34,8 +38,10 @@ import { VmapSpace, type VmapSpaceHandle } from '../kva/vmap-space.js';
 import type { Lock, LockTable } from '../shared/lock.js';
 
 const MAX_POOLS = 64;
-/** Arrays of 1 .. CACHE_CLASSES slots are cached per cpu (1-page areas are the common case). */
-const CACHE_CLASSES = 4;
+/** Size classes of 1, 2, 4, ... MAX_CACHED slots, each cached per cpu. */
+const CACHE_CLASSES = 10;
+/** The longest kmalloc-sized array: a page of 8-byte entries. */
+const MAX_CACHED = 1 << (CACHE_CLASSES - 1);
 /** Words per class: its count, then up to CACHE_DEPTH slots. */
 const CLASS_WORDS = 16;
 const CACHE_DEPTH = CLASS_WORDS - 1;
@@ -98,20 +104,37 @@ export class PagesPool {
     return { spaces, buffers, slotsPerPool, cache, local: shared ? null : local };
   }
 
+  /** The length of the range that holds an array of `n` pfns (see the module header). */
+  lengthFor(n: number): number {
+    return n >= 1 && n <= MAX_CACHED ? 1 << (32 - Math.clz32(n - 1)) : n;
+  }
+
   /**
-   * A range of `n` slots (its global id): from this cpu's cache when it holds one of that
-   * length, else from this cpu's pool; -1 when the pool is full.
+   * A range for an array of `n` pfns (its global id; lengthFor(n) slots): from this cpu's
+   * cache when it holds one of that class, else from this cpu's pool; -1 when the pool is
+   * full even after this cpu's cache went back to it.
    */
   alloc(n: number): number {
-    if (n >= 1 && n <= CACHE_CLASSES) {
+    let len = n;
+    if (n >= 1 && n <= MAX_CACHED) {
+      const c = 32 - Math.clz32(n - 1);
+      len = 1 << c;
       const w = this.cw;
-      const at = this.mine + (n - 1) * CLASS_WORDS;
+      const at = this.mine + c * CLASS_WORDS;
       const count = w[at]!;
       if (count > 0) {
         w[at] = count - 1;
         return w[at + count]!;
       }
     }
+    const got = this.poolAlloc(len);
+    // Full: the arrays parked in this cpu's cache go back first (the slab shrinks its
+    // per-CPU caches under pressure), then one more try.
+    return got >= 0 || this.drainCache() === 0 ? got : this.poolAlloc(len);
+  }
+
+  /** `n` slots from this cpu's pool, or -1. */
+  private poolAlloc(n: number): number {
     const p = this.home;
     const at = this.spaces[p]!.alloc(n);
     if (at === null) return -1;
@@ -121,14 +144,32 @@ export class PagesPool {
     return p * this.slotsPerPool + at;
   }
 
+  /** Every array in this cpu's cache back to its pool; returns how many went. */
+  drainCache(): number {
+    const w = this.cw;
+    let moved = 0;
+    for (let c = 0; c < CACHE_CLASSES; c++) {
+      const at = this.mine + c * CLASS_WORDS;
+      for (let count = w[at]!; count > 0; count--) {
+        const slot = w[at + count]!;
+        w[at] = count - 1;
+        const p = Math.floor(slot / this.slotsPerPool);
+        this.spaces[p]!.free(slot - p * this.slotsPerPool);
+        moved++;
+      }
+    }
+    return moved;
+  }
+
   /**
-   * Frees the range starting at global slot `slot`. `n`: its length when the caller knows it
-   * exactly (it then may go to this cpu's cache), else 0.
+   * Frees the range starting at global slot `slot`. `n`: the number of pfns the array was
+   * allocated for, when the caller knows it exactly (it then may go to this cpu's cache),
+   * else 0.
    */
   free(slot: number, n = 0): void {
-    if (n > 0 && n <= CACHE_CLASSES) {
+    if (n > 0 && n <= MAX_CACHED) {
       const w = this.cw;
-      const at = this.mine + (n - 1) * CLASS_WORDS;
+      const at = this.mine + (32 - Math.clz32(n - 1)) * CLASS_WORDS;
       const count = w[at]!;
       if (count < CACHE_DEPTH) {
         w[at + count + 1] = slot;
@@ -181,7 +222,7 @@ export class PagesPool {
           const slot = w[at + k]!;
           if (out.has(slot))
             invariantFailure(`pages array slot ${slot} is cached twice (cpu ${base / CPU_WORDS})`);
-          out.set(slot, c + 1);
+          out.set(slot, 1 << c);
         }
       }
     return out;
@@ -189,7 +230,7 @@ export class PagesPool {
 
   /**
    * Recovery (src/mm/recovery-parts.ts): every pool rebuilt with exactly the live ranges
-   * `keep` (global slot, length), its lock freed, every cpu's cache emptied (the arrays in it
+   * `keep` (global slot, pfns of its array: the range is lengthFor() that), its lock freed, every cpu's cache emptied (the arrays in it
    * are not kept). Every other thread is outside the pools.
    */
   rebuild(keep: readonly { slot: number; n: number }[]): void {
@@ -198,7 +239,7 @@ export class PagesPool {
     for (const k of keep) {
       const p = Math.floor(k.slot / this.slotsPerPool);
       const at = k.slot - p * this.slotsPerPool;
-      per[p]!.push({ start: at, end: at + k.n });
+      per[p]!.push({ start: at, end: at + this.lengthFor(k.n) });
     }
     this.spaces.forEach((space, p) => space.rebuild(per[p]!.sort((a, b) => a.start - b.start)));
   }

@@ -171,7 +171,7 @@ function completeVm(
   if ((flags & VmFlags.VM_ALLOC) !== 0 && n !== vms.areaSize(vm, ps) / ps) return false;
   if (n === 0) return true;
   const slot = vms.pages(vm);
-  if (pool.get(slot) !== n) return false;
+  if (pool.get(slot) !== ctx.pool.lengthFor(n)) return false;
   const view = ctx.pool.view(slot);
   const at = ctx.pool.offset(slot);
   const frames = ctx.frames.nrFrames;
