@@ -11,6 +11,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { VmapSpace, type VmapSpaceHandle } from '../kva/vmap-space.js';
+import { type TraceChunk, TraceRecorder } from '../test-vmalloc/trace-record.js';
 
 export interface SpaceWorkerData {
   handle: VmapSpaceHandle;
@@ -24,6 +25,11 @@ export interface SpaceWorkerData {
   longMax: number;
   /** Int32 words: 0 ready count, 1 start (0: wait), 2 done count. */
   sync: SharedArrayBuffer;
+  /**
+   * A recorded run (space-record.ts): its trace's shared words (trace-record.ts); every call
+   * goes through a recorder, whose chunks are posted as they fill. null: not recorded.
+   */
+  trace: SharedArrayBuffer | null;
 }
 
 export interface SpaceWorkerReport {
@@ -32,8 +38,23 @@ export interface SpaceWorkerReport {
   kept: number;
 }
 
+/** What a worker posts: its trace's chunks (recorded runs), then its report, last. */
+export type SpaceWorkerMessage =
+  { type: 'trace'; chunk: TraceChunk } | ({ type: 'report' } & SpaceWorkerReport);
+
 const d = workerData as SpaceWorkerData;
-const space = VmapSpace.attach(d.handle, { cpu: d.cpu });
+const attached = VmapSpace.attach(d.handle, { cpu: d.cpu });
+// A timed run's worker only ever sees the space itself, a recorded run's only the recording
+// view: each run is a new thread, so neither shape slows the other's calls.
+const recorder =
+  d.trace === null
+    ? null
+    : new TraceRecorder(d.trace, d.cpu, (chunk) =>
+        parentPort!.postMessage({ type: 'trace', chunk } satisfies SpaceWorkerMessage, [
+          chunk.records.buffer as ArrayBuffer,
+        ]),
+      );
+const space = recorder === null ? attached : recorder.wrapSpace(attached, d.cpu);
 const page = space.pageSize;
 const sync = new Int32Array(d.sync);
 let x = d.seed >>> 0 || 1;
@@ -81,4 +102,10 @@ Atomics.notify(sync, 2);
 // Untimed: the space is left empty for the next run's check.
 for (const a of ring) if (a >= 0) space.free(a);
 for (const a of kept) if (a >= 0) space.free(a);
-parentPort!.postMessage({ cpu: d.cpu, nulls, kept: kept.length } satisfies SpaceWorkerReport);
+recorder?.flush();
+parentPort!.postMessage({
+  type: 'report',
+  cpu: d.cpu,
+  nulls,
+  kept: kept.length,
+} satisfies SpaceWorkerMessage);

@@ -9,7 +9,7 @@
  * machine hits both), their medians and the ratios the issue asks for: pooled at 2 workers
  * over pooled at 1, pooled over single-lock at 2, and ns per alloc+free pair on one worker.
  * Invariant: each run starts from a new, empty space and ends with check() passing on it.
- * Callers: src/cli/bench-space.ts.
+ * Callers: src/cli/bench-space.ts; space-record.ts (runSpaceRun(), recorded runs).
  */
 
 import { loadavg } from 'node:os';
@@ -18,7 +18,8 @@ import { VmapSpace } from '../kva/vmap-space.js';
 import { DEFAULT_REFILL } from '../kva/vmap-space-options.js';
 import { measureSpaceBounces, type SpaceBounces } from './space-bounces.js';
 import { fmt, median, pairedRatio } from './stats.js';
-import type { SpaceWorkerData, SpaceWorkerReport } from './space-worker.js';
+import type { SpaceWorkerData, SpaceWorkerMessage, SpaceWorkerReport } from './space-worker.js';
+import type { TraceSession } from '../test-vmalloc/trace-session.js';
 
 /**
  * 'separate': the machine's ceiling, not a space mode: each worker on a pooled space of its
@@ -27,7 +28,7 @@ import type { SpaceWorkerData, SpaceWorkerReport } from './space-worker.js';
 export type SpaceMode = 'single-lock' | 'pooled' | 'separate';
 export const SPACE_MODES: SpaceMode[] = ['single-lock', 'pooled', 'separate'];
 /** The modes measured at `workers` workers. */
-function modesAt(workers: number): SpaceMode[] {
+export function modesAt(workers: number): SpaceMode[] {
   return workers === 1 ? ['single-lock', 'pooled'] : SPACE_MODES;
 }
 
@@ -79,12 +80,25 @@ export interface SpaceBenchResult {
 }
 
 const PAGE = 4096;
+/** The first repetition's seed (repetition r: SPACE_SEED + r; worker w adds w * 0x9e3779b1). */
+export const SPACE_SEED = 0x5eed;
 
-async function runOne(
+/**
+ * Recording a run (space-record.ts): given the run's spaces (one, or a worker's each for
+ * 'separate'), a trace session for each, in the same order.
+ */
+export type OpenSpaceTraces = (spaces: VmapSpace[]) => TraceSession[];
+
+/**
+ * One run of `mode` at `workers` workers. With `openTraces` it is a recorded run: no warm-up,
+ * each worker's calls into the session of its space, whose chunks arrive before its report.
+ */
+export async function runSpaceRun(
   o: SpaceBenchOptions,
   mode: SpaceMode,
   workers: number,
   seed: number,
+  openTraces?: OpenSpaceTraces,
 ): Promise<SpaceRun> {
   const make = () =>
     new VmapSpace({
@@ -95,28 +109,34 @@ async function runOne(
       ...(mode === 'single-lock' ? {} : { pools: true }),
     });
   const spaces = mode === 'separate' ? Array.from({ length: workers }, make) : [make()];
+  const sessions = openTraces?.(spaces) ?? null;
   const syncBuf = new SharedArrayBuffer(16);
   const sync = new Int32Array(syncBuf);
   const ws: Worker[] = [];
   const reports: Promise<SpaceWorkerReport>[] = [];
   for (let w = 0; w < workers; w++) {
+    const session = sessions === null ? null : sessions[w % sessions.length]!;
     const data: SpaceWorkerData = {
       handle: spaces[w % spaces.length]!.handle,
       cpu: w + 1,
       seed: (seed + w * 0x9e3779b1) >>> 0,
       pairs: o.pairs,
-      warmup: Math.min(o.pairs, 200_000),
+      warmup: sessions === null ? Math.min(o.pairs, 200_000) : 0,
       live: o.live,
       maxPages: o.maxPages,
       longEvery: 64,
       longMax: 512,
       sync: syncBuf,
+      trace: session === null ? null : session.shared,
     };
     const worker = new Worker(new URL('./space-worker.js', import.meta.url), { workerData: data });
     ws.push(worker);
     reports.push(
       new Promise((resolve, reject) => {
-        worker.once('message', resolve);
+        worker.on('message', (m: SpaceWorkerMessage) => {
+          if (m.type === 'trace') session?.add(m.chunk);
+          else resolve(m);
+        });
         worker.once('error', reject);
         worker.once('exit', (c) => reject(new Error(`a bench worker exited (code ${c})`)));
       }),
@@ -161,7 +181,7 @@ export async function runSpaceBench(o: SpaceBenchOptions): Promise<SpaceBenchRes
     for (const workers of o.workers) {
       const modes = modesAt(workers);
       for (const mode of rep % 2 === 0 ? modes : [...modes].reverse()) {
-        const r = await runOne(o, mode, workers, 0x5eed + rep);
+        const r = await runSpaceRun(o, mode, workers, SPACE_SEED + rep);
         runs.push(r);
         o.progress?.(
           `rep ${rep + 1}/${o.reps} ${mode} x${workers}: ${fmt(r.pairsPerSec / 1e6, 3)} M pairs/s, ${fmt(r.nsPerPair, 0)} ns/pair, ${fmt(r.cpuNsPerPair, 0)} CPU ns/pair, load ${fmt(r.load, 2)}`,

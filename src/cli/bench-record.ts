@@ -4,10 +4,10 @@
  *
  * Holds: RECORD_HELP, benchRecordArgs() (record=FILE words turned into --record=FILE, so
  * both spellings of `vmalloc test` work), recordPlanFor() (the plan, or a UsageError: a
- * path no trace can be written to, or a benchmark with nothing to record), and what the
- * reports say of a recorded run (recordedLine(), traces()).
+ * path no trace can be written to), and what the reports say of a recorded run
+ * (recordedLine(), traces()).
  * Invariant: a refused --record is refused before the first run, in one line.
- * Callers: src/cli/bench.ts, src/cli/bench-seeds.ts.
+ * Callers: src/cli/bench.ts, src/cli/bench-seeds.ts, src/cli/bench-space.ts.
  */
 
 import { accessSync, constants, statSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { dirname, resolve } from 'node:path';
 import { RecordPlan, type RecordedTrace } from '../bench/record-plan.js';
 import { UsageError, type ParsedArgs } from './args.js';
 
-export const RECORD_HELP = `Recording (bench contention, vmmapram, scaling, seeds, kva):
+export const RECORD_HELP = `Recording (bench contention, vmmapram, scaling, seeds, kva, space):
 
   --record FILE       (or record=FILE) write every allocator call of each run to a trace of
                       its own: FILE with the run's label before its extension
@@ -32,16 +32,15 @@ export const RECORD_HELP = `Recording (bench contention, vmmapram, scaling, seed
   once more, untimed, into a space trace (a bare VmapSpace's space_alloc / space_free), so
   its figures are unrecorded runs'; 'vmalloc replay FILE layout=plain|single-lock|pooled'
   replays one on a VmapSpace of that layout. Every call is a line (about 100 bytes): give
-  small --loops / --scale. bench space, whose workers share a space across threads, refuses
-  --record.
+  small --loops / --scale.
+  bench space records the same way, after its timed runs: each mode at each worker count
+  runs once more, untimed, with the first repetition's seed and no warm-up, its real
+  workers' calls serialized under the trace lock, each with the worker's cpu (1, 2) and a
+  global order: one trace per space (single-lock-x2, pooled-x2, ...; the separate run's
+  two spaces a trace each, separate-x2-space1 and -space2), 2 * (live + pairs) calls a
+  worker; 'vmalloc replay FILE' on its layout attaches a view per cpu and gives back the
+  same addresses. Give small --pairs / --live. The lock-bounce counts are not recorded.
 `;
-
-/** Why a benchmark has nothing a trace records, and what to record instead. */
-const NOTHING_TO_RECORD: Record<string, string> = {
-  space:
-    'bench space drives a bare VmapSpace from worker threads, which it does not record: --record is not available here ' +
-    '(record the range allocator single-threaded with bench kva --record FILE, or a test_vmalloc run: vmalloc test nr_threads=2 record=FILE)',
-};
 
 /** The words with record=FILE spelled --record=FILE. */
 export function benchRecordArgs(argv: readonly string[]): string[] {
@@ -50,15 +49,14 @@ export function benchRecordArgs(argv: readonly string[]): string[] {
 
 /**
  * The plan of --record for benchmark `what` (undefined without --record): each trace is
- * listed on stderr as it is written.
- * @throws UsageError for a benchmark with nothing to record, or a FILE no trace can be
- *   written next to (no such directory, not writable, a directory itself, standard output).
+ * listed on stderr as it is written. Every benchmark records now (bench space since its
+ * space traces): `_what`, the benchmark, is where one that could not would be refused.
+ * @throws UsageError for a FILE no trace can be written next to (no such directory, not
+ *   writable, a directory itself, standard output).
  */
-export function recordPlanFor(args: ParsedArgs, what: string): RecordPlan | undefined {
+export function recordPlanFor(args: ParsedArgs, _what: string): RecordPlan | undefined {
   const v = args.flags.get('record');
   if (v === undefined) return undefined;
-  const refusal = NOTHING_TO_RECORD[what];
-  if (refusal !== undefined) throw new UsageError(refusal);
   const file = String(v);
   const fail = (why: string): never => {
     throw new UsageError(`--record ${file}: ${why}`);

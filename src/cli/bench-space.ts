@@ -1,11 +1,14 @@
 /**
  * `vmalloc bench space`: argument handling and output of the shared-space benchmark
- * (src/bench/space.ts): single-lock against pooled VmapSpace, 1 and 2 workers, one run.
- * Callers: src/cli/bench.ts.
+ * (src/bench/space.ts): single-lock against pooled VmapSpace, 1 and 2 workers, one run;
+ * with --record, each run once more, untimed, into space traces (src/bench/space-record.ts).
+ * Callers: src/cli/bench.ts (which has refused a bad --record FILE before calling).
  */
 
 import { formatSpaceBench, runSpaceBench } from '../bench/space.js';
+import { recordSpace } from '../bench/space-record.js';
 import { INT_MAX, intFlag, type ParsedArgs } from './args.js';
+import { recordPlanFor, traces } from './bench-record.js';
 import { jsonReport } from './json-report.js';
 import { machineLine } from './machine.js';
 
@@ -25,6 +28,8 @@ worker, the load average, and the ratios (pooled 2 workers / 1 worker, pooled / 
   --pairs N           timed alloc+free pairs per worker and run (default 500000)
   --reps R            repetitions, modes alternating (default 5)
   --live N            ranges each worker keeps live (default 1024)
+  --record FILE       each run once more, untimed, with its workers, into a space trace per
+                      space (see Recording)
   --json, --quiet     as below
 `;
 
@@ -41,12 +46,21 @@ export async function benchSpace(args: ParsedArgs, argv: readonly string[]): Pro
       ? undefined
       : (line: string) => process.stderr.write(`  ${line}\n`),
   };
+  const record = recordPlanFor(args, 'space');
   const started = new Date();
   const result = await runSpaceBench(o);
+  // After every timed run: the recorded runs are untimed (space-record.ts).
+  if (record !== undefined) await recordSpace(o, record);
   if (args.flags.has('json')) {
     const options = { ...o, progress: undefined };
     process.stdout.write(
-      jsonReport({ machine: machineLine(), date: started.toISOString(), options, ...result }),
+      jsonReport({
+        machine: machineLine(),
+        date: started.toISOString(),
+        options,
+        ...result,
+        ...traces(record),
+      }),
     );
     return 0;
   }
@@ -57,6 +71,11 @@ export async function benchSpace(args: ParsedArgs, argv: readonly string[]): Pro
       `- command: \`${['npx vmalloc bench space', ...argv.slice(1)].join(' ')}\``,
       `- machine: ${machineLine()}`,
       `- ${o.pairs} timed pairs per worker, ${o.live} live ranges per worker, ${o.reps} repetitions`,
+      ...(record === undefined
+        ? []
+        : [
+            `- recorded (--record ${record.base}): ${record.written.length} space traces of untimed runs made after the timed ones`,
+          ]),
       '',
       formatSpaceBench(result, WORKERS),
       '',

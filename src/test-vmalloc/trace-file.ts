@@ -14,8 +14,9 @@
  *   {"i":0,"cpu":1,"seq":0,"op":"vmalloc","size":4096,"caller":"fix_size_alloc_test [test_vmalloc]","ret":221360928884736,"ns":2710}
  *   {"i":1,"cpu":1,"seq":1,"op":"vfree","addr":221360928884736,"ns":1530}
  *
- * A space trace (bench kva: a bare VmapSpace, the header's "space") holds space_alloc
- * (size, align, vstart, vend) and space_free (addr) calls only.
+ * A space trace (bench kva, bench space: a bare VmapSpace, the header's "space") holds
+ * space_alloc (size, align, vstart, vend) and space_free (addr) calls only; its cpu is the
+ * one the calling instance was attached with (bench space's workers: 1 to N).
  *
  * Addresses are this library's numbers (the kernel address is KERNEL_BASE + addr, as the
  * header's kernel_base says); "ret" is null for a call that returned null, "err" the code of
@@ -63,7 +64,7 @@ export interface TraceHeader {
   /** The /proc/vmallocinfo text loaded before the run (load-vmallocinfo), if any. */
   vmallocinfo?: string;
   /**
-   * A bare range space's trace (bench kva): its calls are space_alloc / space_free on one
+   * A bare range space's trace (bench kva, bench space): its calls are space_alloc / space_free on one
    * VmapSpace managing [start, end) (also vmalloc_start / vmalloc_end), made as `layout`
    * says; design is 'vmap-space' and physical_memory 0 (no pages).
    */

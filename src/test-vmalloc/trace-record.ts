@@ -89,6 +89,8 @@ export class TraceRecorder {
   private firstFresh = 1;
   private readonly pagesOrder = new WeakMap<object, number>();
   private view: Vmalloc | null = null;
+  /** The records' cpu when this recorder wraps a bare space (wrapSpace()), not a Vmalloc. */
+  private spaceCpu = 0;
 
   constructor(
     shared: SharedArrayBuffer,
@@ -171,7 +173,7 @@ export class TraceRecorder {
     const b = this.buf;
     const at = this.n * STRIDE;
     b[at + R_KIND] = kind;
-    b[at + R_CPU] = this.view === null ? 0 : this.view.cpu;
+    b[at + R_CPU] = this.view === null ? this.spaceCpu : this.view.cpu;
     b[at + R_SEQ] = this.seq++;
     b[at + R_ORDER] = order;
     b[at + R_A0] = a0;
@@ -251,8 +253,12 @@ export class TraceRecorder {
    * A view of a bare range space whose alloc and free are recorded (space_alloc with the
    * window the call searched, space_free); the rest is `sp`'s own, through the prototype.
    * The view only reads `sp` (its getters run on `sp`'s fields), so `sp` stays the space.
+   * `cpu` is the one `sp` was attached with (VmapSpace.attach(): a pooled space's cpu picks
+   * its cache), written in each record so that the replay attaches the same (0: the instance
+   * that made the space).
    */
-  wrapSpace(sp: VmapSpace): VmapSpace {
+  wrapSpace(sp: VmapSpace, cpu = 0): VmapSpace {
+    this.spaceCpu = cpu;
     const w = Object.create(sp) as VmapSpace;
     w.alloc = (size: number, options?: AllocOptions): number | null => {
       this.begin();

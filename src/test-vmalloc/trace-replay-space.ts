@@ -1,12 +1,15 @@
 /**
- * Replaying a space trace (bench kva: a bare VmapSpace's alloc and free calls) onto a fresh
- * VmapSpace of any layout, and what came out differently.
+ * Replaying a space trace (bench kva, bench space: a bare VmapSpace's alloc and free calls)
+ * onto a fresh VmapSpace of any layout, and what came out differently.
  *
  * Holds: replaySpaceTrace() (the trace's window and page size, the layout asked for, every
- * call in the recorded order, compared; the report is trace-replay.ts's ReplayReport, so
- * formatReplay() and `vmalloc replay --json` print it the same way).
+ * call in the recorded order, each on the instance attached with its cpu; compared; the
+ * report is trace-replay.ts's ReplayReport, so formatReplay() and `vmalloc replay --json`
+ * print it the same way).
  * Invariant: as in trace-replay.ts, a freed address is the one the replay got for the same
- * allocation; frees of an allocation that failed here are skipped (counted).
+ * allocation; frees of an allocation that failed here are skipped (counted). A trace replayed
+ * on its own layout gives its addresses back: its calls ran one at a time in this order
+ * (trace-record.ts), and nothing in a space depends on time, only on the calls and their cpus.
  * Callers: the CLI (`vmalloc replay`), tests.
  *
  * Layouts: plain (no lock), single-lock (`concurrent: true`: every call takes the space's
@@ -17,7 +20,12 @@
 
 import { VmapSpace } from '../kva/vmap-space.js';
 import type { SpaceLayout, Trace } from './trace-file.js';
-import type { ReplayDivergence, ReplayKindStats, ReplayReport } from './trace-replay.js';
+import {
+  type ReplayDivergence,
+  type ReplayKindStats,
+  type ReplayReport,
+  ReplayError,
+} from './trace-replay.js';
 import { kernelHex } from '../shared/layout.js';
 
 export interface SpaceReplayOptions {
@@ -28,6 +36,8 @@ export interface SpaceReplayOptions {
 }
 
 const GONE = -1;
+/** The highest cpu VmapSpace.attach() takes. */
+const MAX_ATTACH_CPU = 0xffff;
 
 const show = (v: number | null | undefined): string =>
   v === null || v === undefined ? 'null' : v >= 0 && v < 2 ** 48 ? kernelHex(v) : String(v);
@@ -39,12 +49,38 @@ function makeSpace(start: number, end: number, pageSize: number, layout: SpaceLa
   return new VmapSpace(base);
 }
 
+/**
+ * The space each cpu of the trace calls: on a concurrent layout, the instance attached with
+ * that cpu (a pooled space's cpu picks its cache, as the recording worker's did; cpu 0 is the
+ * instance that made the space); a plain space has no per-cpu state, so every cpu calls it.
+ * @throws ReplayError for a cpu attach() refuses (above 65535).
+ */
+function spaceOfCpu(
+  sp: VmapSpace,
+  layout: SpaceLayout,
+  calls: Trace['calls'],
+): (cpu: number) => VmapSpace {
+  const views = new Map<number, VmapSpace>([[0, sp]]);
+  if (layout !== 'plain')
+    for (const c of calls) {
+      if (views.has(c.cpu)) continue;
+      if (c.cpu > MAX_ATTACH_CPU)
+        throw new ReplayError(
+          `call ${c.i}: cpu ${c.cpu}: a space is attached as cpu 0 to ${MAX_ATTACH_CPU}`,
+        );
+      views.set(c.cpu, VmapSpace.attach(sp.handle, { cpu: c.cpu }));
+    }
+  return (cpu: number): VmapSpace => views.get(cpu) ?? sp;
+}
+
 /** Replays the space trace `trace` (its header has `space`; see the module header). */
 export function replaySpaceTrace(trace: Trace, o: SpaceReplayOptions = {}): ReplayReport {
   const h = trace.header;
   const s = h.space!;
   const layout = o.layout ?? s.layout;
   const sp = makeSpace(s.start, s.end, h.page_size, layout);
+  const spaceOf = spaceOfCpu(sp, layout, trace.calls);
+  const cpus = new Set(trace.calls.map((c) => c.cpu)).size;
   const alloc: ReplayKindStats = stats('space_alloc');
   const free: ReplayKindStats = stats('space_free');
   const addrs = new Map<number, number>(); // trace address -> replay address (or GONE)
@@ -82,8 +118,8 @@ export function replaySpaceTrace(trace: Trace, o: SpaceReplayOptions = {}): Repl
     let err = '';
     const t0 = performance.now();
     try {
-      if (call.op === 'space_alloc') ret = sp.alloc(call.size ?? 0, options);
-      else sp.free(target);
+      if (call.op === 'space_alloc') ret = spaceOf(call.cpu).alloc(call.size ?? 0, options);
+      else spaceOf(call.cpu).free(target);
     } catch (e) {
       err = (e as { code?: string }).code ?? (e as Error).name;
     }
@@ -115,7 +151,7 @@ export function replaySpaceTrace(trace: Trace, o: SpaceReplayOptions = {}): Repl
   return {
     design: `vmap-space (${layout})`,
     traceDesign: `vmap-space (${s.layout})`,
-    nrCpus: 1,
+    nrCpus: Math.max(1, cpus),
     calls: n,
     divergent,
     first,

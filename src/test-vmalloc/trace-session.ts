@@ -3,7 +3,7 @@
  *
  * Holds: openTraceSession() (the header from the run's parameters and allocator, the file
  * opened, the shared order counter and lock), openSpaceTraceSession() (the same for a bare
- * VmapSpace: bench kva) and TraceSession (recorders for workers that run
+ * VmapSpace: bench kva, bench space) and TraceSession (recorders for workers that run
  * in this thread, the chunks of worker threads taken in, and close(), which checks that every
  * recorded call reached the file).
  * Callers: run.ts (record= on `vmalloc test` and load-vmallocinfo), src/sim/ via the CLI
@@ -83,22 +83,25 @@ export function traceHeader(
 }
 
 /**
- * Starts recording a run on the bare range space `sp` (made as `layout` says) into `path`:
- * one recorder, cpu 0 (`vmalloc replay` remakes the space and replays its calls). `params`
- * says what the run was (bench kva's pattern and loop count).
+ * Starts recording a run on the bare range space `sp` (made as `layout` says) into `path`
+ * (`vmalloc replay` remakes the space and replays its calls). `params` says what the run was
+ * (bench kva's pattern and loop count); `threads` how many recorders call it (bench kva: one,
+ * cpu 0; bench space: its workers, attached as cpus 1 to N, each with a recorder whose chunks
+ * it posts here: add()), and `nrCpus` one more than the highest of their cpus.
  */
 export function openSpaceTraceSession(
   path: string,
   sp: VmapSpace,
   layout: SpaceLayout,
   params: Record<string, unknown>,
+  { threads, nrCpus }: { threads: number; nrCpus: number } = { threads: 1, nrCpus: 1 },
 ): TraceSession {
   return new TraceSession(path, {
     type: 'vmalloc-trace',
     schemaVersion: TRACE_SCHEMA_VERSION,
     design: 'vmap-space',
-    nr_cpus: 1,
-    nr_threads: 1,
+    nr_cpus: nrCpus,
+    nr_threads: threads,
     page_size: sp.pageSize,
     physical_memory: 0,
     vmalloc_start: sp.start,

@@ -1,20 +1,22 @@
 /**
  * `--record FILE` on the bench commands: contention (real worker threads), vmmapram (both
- * block hashes), scaling (simulated, under a policy) and kva (space traces of a bare
- * VmapSpace) write one trace per run, listed on stderr and in the JSON, and `vmalloc replay`
- * of each on its own design (layout) returns the same addresses; record=FILE is the same
- * flag; a path no trace can be written to, and bench space (nothing it records), are refused
- * in one line with status 1, before any run.
+ * block hashes), scaling (simulated, under a policy), kva (space traces of a bare VmapSpace)
+ * and space (space traces of a VmapSpace shared by worker threads, each call with its
+ * worker's cpu) write one trace per run, listed on stderr and in the JSON, and
+ * `vmalloc replay` of each on its own design (layout) returns the same addresses;
+ * record=FILE is the same flag; a path no trace can be written to is refused in one line
+ * with status 1, before any run.
  */
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { labelled } from '../../src/bench/record-plan.js';
+import { readTrace } from '../../src/test-vmalloc/trace-file.js';
 import { WORKER_TEST_TIMEOUT_MS } from '../helpers/hang-guard.js';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -191,7 +193,89 @@ test('bench kva --record: each pattern and scaling run once more, untimed, into 
   assert.match(wrong.stderr, /is a space trace \(bench kva: a bare VmapSpace\)/);
 });
 
-test('bad --record paths and benchmarks with nothing to record: one line, status 1, no run', () => {
+test(
+  'bench space --record: each mode and worker count once more, untimed, every worker call with its cpu; each replays',
+  { timeout: WORKER_TEST_TIMEOUT_MS },
+  () => {
+    const live = 64;
+    const pairs = 300;
+    const r = run(
+      'bench',
+      'space',
+      '--pairs',
+      String(pairs),
+      '--live',
+      String(live),
+      '--reps',
+      '1',
+      '--record',
+      join(dir, 'space.jsonl'),
+      '--json',
+      '--quiet',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as Traced;
+    replaysClean(out, r.stderr, [
+      'single-lock-x1',
+      'pooled-x1',
+      'single-lock-x2',
+      'pooled-x2',
+      'separate-x2-space1',
+      'separate-x2-space2',
+    ]);
+    // No warm-up: each worker's fill, its pairs, and its final frees (no allocation fails).
+    const perWorker = 2 * (live + pairs);
+    assert.deepEqual(
+      out.traces.map((t) => t.calls),
+      [1, 1, 2, 2, 1, 1].map((w) => w * perWorker),
+    );
+    const shared = out.traces[3]!;
+    assert.equal(shared.file, join(dir, 'space.pooled-x2.jsonl'));
+    const trace = readTrace(readFileSync(shared.file, 'utf8'), shared.file);
+    assert.equal(trace.header.space?.layout, 'pooled');
+    assert.equal(trace.header.nr_threads, 2);
+    for (const cpu of [1, 2]) {
+      const mine = trace.calls.filter((c) => c.cpu === cpu);
+      assert.equal(mine.length, perWorker, `cpu ${cpu}: every call of its worker`);
+      assert.deepEqual(
+        mine.map((c) => c.seq),
+        mine.map((_, k) => k),
+        `cpu ${cpu}: its calls in its own order`,
+      );
+    }
+    // The same layout, named: one attached view per cpu, the same addresses.
+    const pooled = run('replay', shared.file, 'layout=pooled', '--strict', '--json');
+    assert.equal(pooled.status, 0, pooled.stderr + pooled.stdout);
+    const rep = JSON.parse(pooled.stdout) as { replay: { nrCpus: number; divergent: number } };
+    assert.equal(rep.replay.nrCpus, 2);
+    assert.equal(rep.replay.divergent, 0);
+    // Another layout replays every call and says what differs.
+    const plain = run('replay', shared.file, 'layout=plain');
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stdout, /check: every invariant holds at the end/);
+    // The markdown report says the runs were recorded.
+    const md = run(
+      'bench',
+      'space',
+      '--pairs',
+      '50',
+      '--live',
+      '8',
+      '--reps',
+      '1',
+      `record=${join(dir, 'space-md.jsonl')}`,
+      '--quiet',
+    );
+    assert.equal(md.status, 0, md.stderr);
+    assert.match(
+      md.stdout,
+      /recorded \(--record .*space-md\.jsonl\): 6 space traces of untimed runs/,
+    );
+    assert.equal(md.stderr.match(/^record: /gm)?.length, 6, md.stderr);
+  },
+);
+
+test('bad --record paths: one line, status 1, no run', () => {
   const empty = join(dir, 'empty');
   mkdirSync(empty);
   const cases: [string[], RegExp][] = [
@@ -205,7 +289,11 @@ test('bad --record paths and benchmarks with nothing to record: one line, status
     ],
     [['bench', 'scaling', '--record', '-'], /--record -: the traces are files, one per run/],
     [['bench', 'seeds', '--record', '/no/such/dir/t.jsonl'], /no directory \/no\/such\/dir/],
-    [['bench', 'space', '--record', join(empty, 't.jsonl')], /bench space drives a bare VmapSpace/],
+    [
+      ['bench', 'space', '--record', join(empty, 'none', 't.jsonl')],
+      /--record .*t\.jsonl: no directory .*none to write the traces in/,
+    ],
+    [['bench', 'space', `record=${empty}/`], /give a file name \(each run writes FILE/],
   ];
   for (const [args, message] of cases) {
     const r = run(...args);
@@ -222,4 +310,6 @@ test('bench --help says what recording does to the timings', () => {
   assert.equal(r.status, 0);
   assert.match(r.stdout, /--record FILE/);
   assert.match(r.stdout, /one at a time under the trace lock/);
+  assert.match(r.stdout, /bench space records the same way/);
+  assert.match(r.stdout, /--record FILE {7}each run once more, untimed, with its workers/);
 });
