@@ -372,7 +372,7 @@ export async function benchCommand(given: readonly string[]): Promise<number> {
     );
   if (args.positional.length > 1)
     throw new UsageError(`unexpected argument "${args.positional[1]}" after bench ${what}`);
-  recordPlanFor(args, what); // refused here before any run, with its reason (kva, space)
+  recordPlanFor(args, what); // a FILE no trace can be written to: refused here, before any run
   if (what === 'contention') return contention(args, argv);
   if (what === 'vmmapram') return vmmapram(args, argv);
   if (what === 'scaling') return benchScaling(args, argv);

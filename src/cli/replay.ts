@@ -1,6 +1,6 @@
 /**
  * `vmalloc replay TRACE [design=...] [nr_cpus=...] [--strict] [--json]`: a recorded trace
- * replayed against any design, with its divergence; a space trace (bench kva) against any
+ * replayed against any design, with its divergence; a space trace (bench kva, bench space) against any
  * VmapSpace layout (layout=...).
  *
  * Holds: the help text and the command: reads and checks the trace (a bad file is a usage
@@ -37,7 +37,7 @@ replay returned for the same allocation, so a replay on another design frees the
   design=NAME    ${DESIGNS.join(', ')} (default: the trace's)
   nr_cpus=N      CPUs of the replaying machine (default: the trace's; at least its highest
                  cpu + 1)
-  layout=NAME    a space trace's ('bench kva --record': a bare VmapSpace's alloc and free):
+  layout=NAME    a space trace's ('bench kva|space --record': a bare VmapSpace's alloc and free):
                  the space to replay it on, ${SPACE_LAYOUTS.join(', ')} (default: the trace's,
                  plain); single-lock takes the space's lock per call, pooled serves pooled
                  sizes from its pools (addresses may then differ from a plain space's)
@@ -109,11 +109,11 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const space = trace.header.space !== undefined;
   if (space && (design !== undefined || nrCpus !== undefined))
     throw new UsageError(
-      `${file} is a space trace (bench kva: a bare VmapSpace): it replays on a layout=${SPACE_LAYOUTS.join('|')}, not a design= or nr_cpus=`,
+      `${file} is a space trace (bench kva or space: a bare VmapSpace): it replays on a layout=${SPACE_LAYOUTS.join('|')}, not a design= or nr_cpus=`,
     );
   if (!space && layout !== undefined)
     throw new UsageError(
-      `${file} is a vmalloc trace: it replays on a design=NAME; layout= is for space traces (bench kva --record)`,
+      `${file} is a vmalloc trace: it replays on a design=NAME; layout= is for space traces (bench kva|space --record)`,
     );
   let report;
   try {

@@ -91,7 +91,7 @@ export function replayTrace(trace: Trace, o: ReplayOptions = {}): ReplayReport {
   const h = trace.header;
   if (h.space !== undefined)
     throw new ReplayError(
-      'a space trace (bench kva) replays on a VmapSpace, not a design: replaySpaceTrace()',
+      'a space trace (bench kva, bench space) replays on a VmapSpace, not a design: replaySpaceTrace()',
     );
   let maxCpu = 0;
   for (const c of trace.calls) if (c.cpu > maxCpu) maxCpu = c.cpu;

@@ -190,7 +190,7 @@ test('bench kva --record: each pattern and scaling run once more, untimed, into 
   assert.match(pooled.stdout, /check: every invariant holds at the end/);
   const wrong = run('replay', align.file, 'design=nodes');
   assert.equal(wrong.status, 1);
-  assert.match(wrong.stderr, /is a space trace \(bench kva: a bare VmapSpace\)/);
+  assert.match(wrong.stderr, /is a space trace \(bench kva or space: a bare VmapSpace\)/);
 });
 
 test(
