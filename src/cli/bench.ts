@@ -23,7 +23,6 @@ import { formatVmMapRam, runVmMapRamBench, type HashMode } from '../bench/vmmapr
 import { POLICY_KEYS } from '../bench/scaling.js';
 import { SPACE_FLAGS, SPACE_HELP, benchSpace } from './bench-space.js';
 import type { VmallocDesign } from '../mm/config.js';
-import { checkMask } from '../test-vmalloc/driver.js';
 import { DESIGNS, defaultParams } from '../test-vmalloc/params.js';
 import {
   INT_MAX,
@@ -46,6 +45,7 @@ import { benchScaling } from './bench-scaling.js';
 import { jsonReport } from './json-report.js';
 import { MAX_THREADS, threadBoundError } from './limits.js';
 import { machineLine, machineMemory } from './machine.js';
+import { maskFlag, stderrProgress } from './run-flags.js';
 
 export const BENCH_HELP = `Usage: vmalloc bench kva [options]
        vmalloc bench contention [options]
@@ -211,7 +211,7 @@ async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<numb
     design: designs[0]!,
     nrCpus,
     nrPages: intFlag(args, 'nr-pages', 1, 64, 'vm_map_ram blocks serve at most 64 pages'),
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+    progress: stderrProgress(quiet),
   };
   const memory = machineMemory();
   const p = defaultParams(1024, nrCpus);
@@ -273,12 +273,7 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
     throw new UsageError(
       `--nr-cpus ${nrCpus} is below the largest --workers count ${biggest} (a worker is a CPU)`,
     );
-  const mask = intFlag(args, 'mask', 7, INT_MAX, 'run_test_mask is an int');
-  try {
-    checkMask(mask);
-  } catch (e) {
-    throw new UsageError(`--mask: ${(e as Error).message}`);
-  }
+  const mask = maskFlag(args, 7);
   const o = {
     // Defaults sized so that the whole default run (3 worker counts x 2 designs x 2 passes, on
     // 2 cores) ends within about two minutes; each line prints as it is measured.
@@ -288,7 +283,7 @@ async function contention(args: ParsedArgs, argv: readonly string[]): Promise<nu
     designs: wordListFlag<VmallocDesign>(args, 'design', ['global', 'nodes'], DESIGNS),
     nrCpus,
     mask,
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+    progress: stderrProgress(quiet),
   };
   // Every run is a test_vmalloc run of that many workers: the same bound as nr_threads.
   const memory = machineMemory();
@@ -404,7 +399,7 @@ export async function benchCommand(given: readonly string[]): Promise<number> {
     heapPairs: intFlag(args, 'heap-pairs', 1_000_000, INT_MAX, 'an int'),
     cref: typeof cref === 'string' ? cref : undefined,
     gc: exposeGc(),
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+    progress: stderrProgress(quiet),
   };
   const record = recordPlanFor(args, 'kva');
   const started = new Date();

@@ -21,6 +21,7 @@ import type { VmallocDesign } from '../mm/config.js';
 import { INT_MAX, UsageError, intFlag, intListFlag, parseArgs, wordListFlag } from './args.js';
 import { jsonReport } from './json-report.js';
 import { machineLine } from './machine.js';
+import { stderrProgress } from './run-flags.js';
 
 export const SIM_HELP = `Usage: vmalloc sim calibrate [options]
 
@@ -87,7 +88,7 @@ export async function simCommand(argv: readonly string[]): Promise<number> {
     cpus: intListFlag(args, 'cpus', [1, 2], 512, 'simulated CPUs', false),
     // The tests the simulator runs (a real run of the others would have no simulated twin).
     mask: simulatedMask(),
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+    progress: stderrProgress(quiet),
   };
   const report = await calibrate(o);
   const out = args.flags.get('out');
