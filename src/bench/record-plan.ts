@@ -10,7 +10,8 @@
  * untimed warm-up (recordingWarmup()), whose calls would change the allocator before the
  * first recorded one; labels are unique within a plan (a repeated one gets -2, -3, ...).
  * Callers: the bench drivers (contention.ts, vmmapram.ts, scaling.ts, seeds-*.ts) and
- * src/cli/bench.ts, bench-seeds.ts (which make the plan and print its list).
+ * src/cli/bench.ts, bench-seeds.ts (which make the plan and print its list); simulateRecorded()
+ * also src/cli/sim.ts (`vmalloc test ... simulate=1 record=FILE`).
  *
  * Recording serializes every recorded call of a run under one lock (trace-record.ts), and
  * adds two clock reads and a record per call: a recorded run's times are not a free run's.

@@ -2,8 +2,8 @@
  * `vmalloc bench <what>`: the benchmark commands.
  *
  * Holds: the help text and flags of every benchmark, the dispatch, and the argument handling
- * and output of `bench kva`, `contention` and `vmmapram` (`scaling`, `space` and `seeds`
- * have modules of their own; --record: bench-record.ts).
+ * and output of `bench kva` (`contention`, `vmmapram`, `scaling`, `space` and `seeds` have
+ * modules of their own; --record: bench-record.ts).
  * Callers: src/cli/main.ts.
  */
 
@@ -12,40 +12,18 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { formatKvaBench, runKvaBench } from '../bench/kva.js';
 import { recordKva } from '../bench/kva-record.js';
-import {
-  formatContentionDetails,
-  formatThroughputHead,
-  formatThroughputRow,
-  runContentionBench,
-  type ContentionRow,
-} from '../bench/contention.js';
-import { formatVmMapRam, runVmMapRamBench, type HashMode } from '../bench/vmmapram.js';
 import { POLICY_KEYS } from '../bench/scaling.js';
 import { SPACE_FLAGS, SPACE_HELP, benchSpace } from './bench-space.js';
-import type { VmallocDesign } from '../mm/config.js';
-import { checkMask } from '../test-vmalloc/driver.js';
-import { DESIGNS, defaultParams } from '../test-vmalloc/params.js';
-import {
-  INT_MAX,
-  UsageError,
-  intFlag,
-  intListFlag,
-  parseArgs,
-  wordListFlag,
-  type ParsedArgs,
-} from './args.js';
+import { DESIGNS } from '../test-vmalloc/params.js';
+import { INT_MAX, UsageError, intFlag, intListFlag, parseArgs } from './args.js';
+import { benchContention } from './bench-contention.js';
 import { benchSeeds } from './bench-seeds.js';
-import {
-  RECORD_HELP,
-  benchRecordArgs,
-  recordPlanFor,
-  recordedLine,
-  traces,
-} from './bench-record.js';
+import { RECORD_HELP, benchRecordArgs, recordPlanFor, traces } from './bench-record.js';
 import { benchScaling } from './bench-scaling.js';
+import { benchVmMapRam } from './bench-vmmapram.js';
 import { jsonReport } from './json-report.js';
-import { MAX_THREADS, threadBoundError } from './limits.js';
 import { machineLine, machineMemory } from './machine.js';
+import { stderrProgress } from './run-flags.js';
 
 export const BENCH_HELP = `Usage: vmalloc bench kva [options]
        vmalloc bench contention [options]
@@ -185,159 +163,10 @@ const BENCH_NAMES = Object.keys(BENCH_FLAGS) as (keyof typeof BENCH_FLAGS)[];
 const isBenchName = (a: string): a is keyof typeof BENCH_FLAGS =>
   (BENCH_NAMES as string[]).includes(a);
 
-async function vmmapram(args: ParsedArgs, argv: readonly string[]): Promise<number> {
-  const quiet = args.flags.has('quiet');
-  const workers = intListFlag(
-    args,
-    'workers',
-    [1, 2],
-    MAX_THREADS,
-    'a worker is a CPU, and at most 4096 are simulated',
-    false,
-  );
-  const biggest = Math.max(...workers);
-  const nrCpus = intFlag(args, 'nr-cpus', biggest, 4096, 'nr_cpus');
-  if (nrCpus < biggest)
-    throw new UsageError(
-      `--nr-cpus ${nrCpus} is below the largest --workers count ${biggest} (a worker is a CPU)`,
-    );
-  const designs = wordListFlag<VmallocDesign>(args, 'design', ['nodes'], DESIGNS);
-  if (designs.length !== 1) throw new UsageError('--design takes one design here');
-  const o = {
-    loops: intFlag(args, 'loops', 200_000, INT_MAX, 'test_loop_count is an int'),
-    lockStatLoops: intFlag(args, 'lock-stat-loops', 200_000, INT_MAX, 'test_loop_count is an int'),
-    workers,
-    hashes: wordListFlag<HashMode>(args, 'hash', ['global', 'percpu'], ['global', 'percpu']),
-    design: designs[0]!,
-    nrCpus,
-    nrPages: intFlag(args, 'nr-pages', 1, 64, 'vm_map_ram blocks serve at most 64 pages'),
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
-  };
-  const memory = machineMemory();
-  const p = defaultParams(1024, nrCpus);
-  p.run_test_mask = 1024;
-  for (const w of workers) {
-    const tooMany = threadBoundError({ ...p, nr_threads: w }, memory, '--workers');
-    if (tooMany !== null) throw new UsageError(tooMany);
-  }
-  const record = recordPlanFor(args, 'vmmapram');
-  const started = new Date();
-  const result = await runVmMapRamBench({ ...o, record });
-  if (args.flags.has('json')) {
-    process.stdout.write(
-      jsonReport({
-        machine: machineLine(),
-        date: started.toISOString(),
-        ...result,
-        ...traces(record),
-      }),
-    );
-    return 0;
-  }
-  process.stdout.write(
-    [
-      `## bench vmmapram: ${started.toISOString().slice(0, 10)}`,
-      '',
-      `- command: \`${['npx vmalloc bench vmmapram', ...argv.slice(1)].join(' ')}\``,
-      `- machine: ${machineLine()}`,
-      `- design ${o.design}, nr_cpus ${o.nrCpus}, nr_pages ${o.nrPages}, test_loop_count ${o.loops} (lock statistics: ${o.lockStatLoops}); one vm_map_ram + store + vm_unmap_ram per loop`,
-      ...recordedLine(record),
-      '',
-      formatVmMapRam(result),
-      '',
-    ].join('\n'),
-  );
-  return 0;
-}
-
 /** Bytes per B of the kva scaling run: two 1-page areas and their slots (about 290 MB at
  * B = 1,000,000, measured; rounded up). */
 const SCALE_BYTES_PER_B = 320;
 const BASE_BYTES = 96 * 2 ** 20;
-
-async function contention(args: ParsedArgs, argv: readonly string[]): Promise<number> {
-  const quiet = args.flags.has('quiet');
-  const workers = intListFlag(
-    args,
-    'workers',
-    // 8 workers on 2 cores would double the run again for an oversubscribed figure: ask for it.
-    [1, 2, 4],
-    MAX_THREADS,
-    'a worker is a CPU, and at most 4096 are simulated',
-    false,
-  );
-  const biggest = Math.max(...workers);
-  const givenCpus = args.flags.has('nr-cpus');
-  const nrCpus = intFlag(args, 'nr-cpus', Math.max(8, biggest), 4096, 'nr_cpus');
-  if (givenCpus && nrCpus < biggest)
-    throw new UsageError(
-      `--nr-cpus ${nrCpus} is below the largest --workers count ${biggest} (a worker is a CPU)`,
-    );
-  const mask = intFlag(args, 'mask', 7, INT_MAX, 'run_test_mask is an int');
-  try {
-    checkMask(mask);
-  } catch (e) {
-    throw new UsageError(`--mask: ${(e as Error).message}`);
-  }
-  const o = {
-    // Defaults sized so that the whole default run (3 worker counts x 2 designs x 2 passes, on
-    // 2 cores) ends within about two minutes; each line prints as it is measured.
-    loops: intFlag(args, 'loops', 10_000, INT_MAX, 'test_loop_count is an int'),
-    lockStatLoops: intFlag(args, 'lock-stat-loops', 2_500, INT_MAX, 'test_loop_count is an int'),
-    workers,
-    designs: wordListFlag<VmallocDesign>(args, 'design', ['global', 'nodes'], DESIGNS),
-    nrCpus,
-    mask,
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
-  };
-  // Every run is a test_vmalloc run of that many workers: the same bound as nr_threads.
-  const memory = machineMemory();
-  const p = defaultParams(mask, nrCpus);
-  p.run_test_mask = mask;
-  for (const w of workers) {
-    const tooMany = threadBoundError({ ...p, nr_threads: w }, memory, '--workers');
-    if (tooMany !== null) throw new UsageError(tooMany);
-  }
-  const record = recordPlanFor(args, 'contention');
-  const started = new Date();
-  const json = args.flags.has('json');
-  // Text: the header and each throughput line go out as soon as they are measured (a line once
-  // every design of that worker count has run); the derived tables follow at the end.
-  const write = (text: string) => process.stdout.write(text + '\n');
-  if (!json) {
-    write(
-      [
-        `## bench contention: ${started.toISOString().slice(0, 10)}`,
-        '',
-        `- command: \`${['npx vmalloc bench contention', ...argv.slice(1)].join(' ')}\``,
-        `- machine: ${machineLine()}`,
-        `- test_loop_count ${o.loops} (lock statistics: ${o.lockStatLoops}), nr_cpus ${o.nrCpus}, run_test_mask ${o.mask}; workers beyond the machine's CPUs are oversubscribed`,
-        ...recordedLine(record),
-        '',
-        formatThroughputHead(o.mask),
-      ].join('\n'),
-    );
-  }
-  const onRow = (rows: readonly ContentionRow[]): void => {
-    const w = rows[rows.length - 1]!.workers;
-    if (!json && rows.filter((r) => r.workers === w).length === o.designs.length)
-      write(formatThroughputRow(rows, workers, w));
-  };
-  const result = await runContentionBench({ ...o, onRow, record });
-  if (json) {
-    process.stdout.write(
-      jsonReport({
-        machine: machineLine(),
-        date: started.toISOString(),
-        ...result,
-        ...traces(record),
-      }),
-    );
-    return 0;
-  }
-  write(formatContentionDetails(result) + '\n');
-  return 0;
-}
 
 export async function benchCommand(given: readonly string[]): Promise<number> {
   const argv = benchRecordArgs(given);
@@ -373,8 +202,8 @@ export async function benchCommand(given: readonly string[]): Promise<number> {
   if (args.positional.length > 1)
     throw new UsageError(`unexpected argument "${args.positional[1]}" after bench ${what}`);
   recordPlanFor(args, what); // a FILE no trace can be written to: refused here, before any run
-  if (what === 'contention') return contention(args, argv);
-  if (what === 'vmmapram') return vmmapram(args, argv);
+  if (what === 'contention') return benchContention(args, argv);
+  if (what === 'vmmapram') return benchVmMapRam(args, argv);
   if (what === 'scaling') return benchScaling(args, argv);
   if (what === 'space') return benchSpace(args, argv);
   const cref = args.flags.get('cref');
@@ -404,7 +233,7 @@ export async function benchCommand(given: readonly string[]): Promise<number> {
     heapPairs: intFlag(args, 'heap-pairs', 1_000_000, INT_MAX, 'an int'),
     cref: typeof cref === 'string' ? cref : undefined,
     gc: exposeGc(),
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+    progress: stderrProgress(quiet),
   };
   const record = recordPlanFor(args, 'kva');
   const started = new Date();

@@ -36,6 +36,7 @@ import {
 } from './args.js';
 import { threadBoundError } from './limits.js';
 import { machineLine, machineMemory, nodeCpuCount } from './machine.js';
+import { maskFlag, stderrProgress } from './run-flags.js';
 import { loadCalibration } from './sim.js';
 
 /** The test run when none is given: small (about a minute for the five designs), two workers. */
@@ -162,12 +163,7 @@ function scalingOptions(words: readonly string[], quiet: boolean): ScalingOption
   const args = parseArgs(words, SCALING_SPEC);
   if (args.positional.length > 0)
     throw new UsageError(`report bench scaling: unexpected "${args.positional[0]}"`);
-  const mask = intFlag(args, 'mask', DEFAULT_SCALING_MASK, INT_MAX, 'run_test_mask is an int');
-  try {
-    checkMask(mask);
-  } catch (e) {
-    throw new UsageError(`--mask: ${(e as Error).message}`);
-  }
+  const mask = maskFlag(args, DEFAULT_SCALING_MASK);
   const cal = args.flags.get('calibration');
   return {
     cpus: intListFlag(args, 'cpus', DEFAULT_SCALING_CPUS, 512, 'at most 512 simulated CPUs', false),
@@ -176,7 +172,7 @@ function scalingOptions(words: readonly string[], quiet: boolean): ScalingOption
     mask,
     seed: intFlag(args, 'seed', 1, 0xffffffff, 'a u32'),
     calibration: loadCalibration(typeof cal === 'string' ? cal : undefined),
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+    progress: stderrProgress(quiet),
   };
 }
 

@@ -8,6 +8,7 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import { simulateRecorded } from '../bench/record-plan.js';
 import { formatLockStat } from '../shared/lock-stat.js';
 import { DEFAULT_CALIBRATION, parseCalibration, type Calibration } from '../sim/cost.js';
 import { calibrate } from '../sim/calibrate.js';
@@ -15,14 +16,12 @@ import { calibrationJson, formatCalibration } from '../sim/calibrate-report.js';
 import { simulateTestVmalloc, type SimResult } from '../sim/machine.js';
 import { summaryLines } from '../test-vmalloc/driver.js';
 import { DESIGNS, type TestParams } from '../test-vmalloc/params.js';
-import type { TraceRecorder } from '../test-vmalloc/trace-record.js';
-import { type TraceSession, openTraceSession } from '../test-vmalloc/trace-session.js';
 import { simulatedMask } from '../sim/workload.js';
 import type { VmallocDesign } from '../mm/config.js';
-import type { Vmalloc } from '../api/vmalloc.js';
 import { INT_MAX, UsageError, intFlag, intListFlag, parseArgs, wordListFlag } from './args.js';
 import { jsonReport } from './json-report.js';
 import { machineLine } from './machine.js';
+import { stderrProgress } from './run-flags.js';
 
 export const SIM_HELP = `Usage: vmalloc sim calibrate [options]
 
@@ -89,7 +88,7 @@ export async function simCommand(argv: readonly string[]): Promise<number> {
     cpus: intListFlag(args, 'cpus', [1, 2], 512, 'simulated CPUs', false),
     // The tests the simulator runs (a real run of the others would have no simulated twin).
     mask: simulatedMask(),
-    progress: quiet ? undefined : (line: string) => process.stderr.write(`  ${line}\n`),
+    progress: stderrProgress(quiet),
   };
   const report = await calibrate(o);
   const out = args.flags.get('out');
@@ -126,24 +125,9 @@ export function spinLines(r: SimResult): string[] {
 /** `vmalloc test ... simulate=1`: the kernel's lines in virtual time. */
 export function simulatedTest(params: TestParams, json: boolean): number {
   // record=: each simulated CPU's view records; the order is the order the machine ran them.
-  let trace: TraceSession | null = null;
-  const recorders: TraceRecorder[] = [];
-  const wrapView =
-    params.record === ''
-      ? undefined
-      : (vm: Vmalloc, cpu: number): Vmalloc => {
-          trace ??= openTraceSession(params, vm, { simulated: true });
-          const rec = trace.recorder(cpu);
-          recorders.push(rec);
-          return rec.wrap(vm);
-        };
-  const r = simulateTestVmalloc({
-    params,
-    calibration: loadCalibration(),
-    ...(wrapView === undefined ? {} : { wrapView }),
-  });
-  for (const rec of recorders) rec.flush();
-  const traced = (trace as TraceSession | null)?.close();
+  const { result: r, traced } = simulateRecorded(params, (views) =>
+    simulateTestVmalloc({ params, calibration: loadCalibration(), ...views }),
+  );
   if (traced !== undefined)
     process.stderr.write(`record: ${traced} calls written to ${params.record}\n`);
   if (json) {

@@ -10,7 +10,7 @@
  * and wait at N = 1, 2, both designs). The report's text is calibrate-report.ts's.
  * Invariant: the real and simulated runs of a comparison have the same parameters (seed, loop
  * count, nr_cpus = workers), so they make the same calls; the simulated side of the
- * validation models the locks the real workers take (spin, then sleep: engine.ts's workers'
+ * validation models the locks the real workers take (spin, then sleep: lock-model.ts's workers'
  * model), and the kernel's queued spinlocks beside it for comparison.
  * Callers: src/cli/sim.ts.
  *

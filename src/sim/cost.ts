@@ -15,7 +15,7 @@
  * an access (a read or write of a few bytes through the page table), a tree node visited
  * (free-tree search, busy-tree lookup, insert position), a page (allocated and mapped, or
  * unmapped and freed), a byte zeroed, an area merged into a free tree (a purge's work). Taking
- * a free lock and moving a cache line between CPUs are the lock model's (engine.ts).
+ * a free lock and moving a cache line between CPUs are the lock model's (lock-model.ts).
  *
  * At 64 CPUs (run_test_mask=1, 2000 loops, the built-in calibration): global / nodes 9.7x
  * (the seed: 12.7x on mask 7), global spinning 95% (the seed: 93%), nodes 67% (the seed:

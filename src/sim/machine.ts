@@ -22,7 +22,7 @@
  * and hand-overs are modelled; what is lost is only the order in which two overlapping
  * operations see each other's effects (which of two CPUs got the lower address, whose purge
  * took whose lazy areas), which changes no cost by more than one operation's work. A trylock
- * always succeeds in the real code here (one thread); see engine.ts for how it is replayed.
+ * always succeeds in the real code here (one thread); see lock-model.ts for how it is replayed.
  */
 
 import { attachVmalloc, createVmalloc, type Vmalloc } from '../api/vmalloc.js';
