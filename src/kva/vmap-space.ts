@@ -20,7 +20,7 @@ import { checkAlign, checkSize, hex } from '../errors.js';
 import { invariantFailure } from '../debug.js';
 import type { LockTable, Lock } from '../shared/lock.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
-import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
+import { cutFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
 import { rbListCount, rbRootOf } from './rb-list.js';
 import type { VaStore } from './vmap-area.js';
 import {
@@ -244,31 +244,18 @@ export class VmapSpace {
   /** alloc() after validation, with the lock held (concurrent spaces): the new area, or 0. */
   private allocLocked(size: number, align: number): number {
     const s = this.s;
-    const ctl = this.ctl;
-    if (ctl[C_PRELOAD] === 0) {
-      const spare = s.alloc();
-      if (spare === 0) return 0;
-      ctl[C_PRELOAD] = spare;
-    }
-    const va = s.alloc();
+    const va = cutFromFreeTree(
+      s,
+      this.ctl,
+      C_PRELOAD,
+      this.freeHead,
+      size,
+      align,
+      this.win,
+      this.pageSize,
+      this.exact,
+    );
     if (va === 0) return 0;
-    if (
-      allocFromFreeTree(
-        s,
-        this.freeHead,
-        va,
-        size,
-        align,
-        this.win,
-        this.pageSize,
-        ctl,
-        C_PRELOAD,
-        this.exact,
-      ) < 0
-    ) {
-      s.free(va);
-      return 0;
-    }
     if (!insertVmapArea(s, this.busyHead, va)) busyOverlap(s, va);
     this.stat[S_BUSY_BYTES] = this.stat[S_BUSY_BYTES]! + size;
     return va;
