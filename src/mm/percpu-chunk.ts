@@ -29,15 +29,14 @@ import {
   M_NR_ALLOC,
   allocExtent,
   checkMap,
-  clearAlloc,
   countSet,
   fillBits,
   findFit,
   initMap,
   mapWords,
-  markAlloc,
   releaseRange,
   repairMap,
+  setAlloc,
   testBit,
   usedUnits,
 } from './percpu-bitmap.js';
@@ -303,7 +302,7 @@ export class PcpuChunks {
   /** Marks [start, start + bits) allocated. Kernel: pcpu_alloc_area(). */
   mark(c: number, start: number, bits: number): void {
     this.intend(PCPU_OP_MARK, c, start, bits);
-    markAlloc(this.w, this.map(c), this.g.mapBits, start, bits);
+    setAlloc(this.w, this.map(c), this.g.mapBits, start, bits, true);
     this.w[H_OP] = 0;
   }
 
@@ -350,7 +349,7 @@ export class PcpuChunks {
   /** Clears the allocation at `start` of `bits` units. Kernel: pcpu_free_area(). */
   clear(c: number, start: number, bits: number): void {
     this.intend(PCPU_OP_CLEAR, c, start, bits);
-    clearAlloc(this.w, this.map(c), this.g.mapBits, start, bits);
+    setAlloc(this.w, this.map(c), this.g.mapBits, start, bits, false);
     this.w[H_OP] = 0;
   }
 
