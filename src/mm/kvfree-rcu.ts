@@ -30,6 +30,7 @@ import { findUnlinkWithVm, releaseArea } from './free-path.js';
 import { KVFREE_SLOTS, SLOT_FILLING, SLOT_WAITING } from './rcu.js';
 import { VM_RCU_PENDING } from './rcu-guard.js';
 import { enterOp, leaveOp, survive } from './recovery.js';
+import { Recovered, gated } from './recovery-gate.js';
 import type { VmContext } from './shared-state.js';
 import { S_RCU_FLAGGED, S_RCU_FREEING, stepHook } from '../shared/step-hook.js';
 import { VmFlags } from './vm-struct.js';
@@ -118,17 +119,7 @@ export function kvfreeRcu(ctx: VmContext, fn: string, addr: number): void {
  * lock a dead cpu holds: recovered, then tried again (what was freed already is skipped).
  */
 function reclaimCpu(ctx: VmContext, c: number): void {
-  for (;;) {
-    enterOp(ctx);
-    try {
-      reclaimCpuGated(ctx, c);
-      return;
-    } catch (e) {
-      survive(ctx, e);
-    } finally {
-      leaveOp(ctx);
-    }
-  }
+  gated(ctx, Recovered.RETRY, reclaimCpuGated, c);
 }
 
 function reclaimCpuGated(ctx: VmContext, c: number): void {
@@ -154,17 +145,11 @@ function reclaimCpuGated(ctx: VmContext, c: number): void {
 
 /** The design's RCU callbacks of this cpu that are due, inside the recovery gate. */
 function invokeDesignRcu(ctx: VmContext): void {
-  for (;;) {
-    enterOp(ctx);
-    try {
-      ctx.areas.design.invokeRcu!(ctx.cpu);
-      return;
-    } catch (e) {
-      survive(ctx, e);
-    } finally {
-      leaveOp(ctx);
-    }
-  }
+  gated(ctx, Recovered.RETRY, designRcu);
+}
+
+function designRcu(ctx: VmContext): void {
+  ctx.areas.design.invokeRcu!(ctx.cpu);
 }
 
 /** vfree() of a queued area whose grace period is over. */
