@@ -178,8 +178,8 @@ export function rcuQuiescent(ctx: VmContext): void {
   const rcu = ctx.rcu;
   const ready = rcu.quiescent();
   // A design's own RCU callbacks ('legacy' frees its records so) run here too.
-  const d = ctx.areas.design;
-  if (d.rcuDue !== undefined && d.rcuDue(ctx.cpu)) invokeDesignRcu(ctx);
+  const d = ctx.rcuDesign;
+  if (d !== null && d.rcuDue!(ctx.cpu)) invokeDesignRcu(ctx);
   if (!ready) return;
   const cpu = ctx.cpu;
   if (rcu.fillSince !== 0) {
@@ -238,8 +238,8 @@ export function rcuDetach(ctx: VmContext): void {
   rcu.close(ctx.cpu);
   rcu.unlockCpu(ctx.cpu);
   reclaimCpu(ctx, ctx.cpu);
-  const d = ctx.areas.design;
-  while (d.rcuDue !== undefined && d.rcuDue(ctx.cpu)) invokeDesignRcu(ctx);
+  const d = ctx.rcuDesign;
+  while (d !== null && d.rcuDue!(ctx.cpu)) invokeDesignRcu(ctx);
 }
 
 export interface RcuStats {
