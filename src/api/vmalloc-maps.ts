@@ -5,13 +5,14 @@
  *
  * Holds: VmallocMaps, a middle class of Vmalloc (vmalloc.ts), between VmallocBase and
  * VmallocRcu: thin methods that check nothing themselves, delegate to src/mm/ (vmap.ts, vm-map-ram.ts, percpu.ts)
- * inside the recovery gate (gated(), src/api/gated-call.ts) and end with afterOp().
+ * inside the recovery gate (gated(), src/mm/recovery-gate.ts) and end with afterOp().
  * Invariant: as Vmalloc's: a method completes or throws before changing anything (misuse),
  * and a call that meets a dead lock holder recovers (survive) and then fails or retries.
  * Callers: library users through Vmalloc.
  */
 
 import { checkAddr, checkByteSize } from '../mm/args.js';
+import { Recovered, gated } from '../mm/recovery-gate.js';
 import { unmapStarted, vmMapRam, vmUnmapAliases, vmUnmapRam } from '../mm/vm-map-ram.js';
 import { type VmallocinfoImport, loadVmallocinfo } from '../mm/vmallocinfo-import.js';
 import {
@@ -34,7 +35,6 @@ import {
   snapshot,
   vmap,
 } from '../mm/vmap.js';
-import { Recovered, gated } from './gated-call.js';
 import { VmallocBase } from './vmalloc-base.js';
 
 // The flags the mm layer sets once a call has passed its point of no return (see gated()).

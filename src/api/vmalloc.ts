@@ -7,9 +7,9 @@
  * allocates nothing (lookups, statistics, checks, worker supervision, vmap nodes) it inherits
  * from VmallocBase (vmalloc-base.ts), the maps of pages from VmallocMaps (vmalloc-maps.ts),
  * the RCU calls from VmallocRcu (vmalloc-rcu.ts). A state-changing call runs inside the
- * recovery gate through gated() (gated-call.ts). createVmalloc() and attachVmalloc() build
- * their context in create.ts. The hot methods (vmalloc, vfree, read, write, readU8 ...) stay
- * one call (and gated()) above the vmalloc layer.
+ * recovery gate through gated() (src/mm/recovery-gate.ts). createVmalloc() and
+ * attachVmalloc() build their context in create.ts. The hot methods (vmalloc, vfree, read,
+ * write, readU8 ...) stay one call (and gated()) above the vmalloc layer.
  * Invariant: a method either completes or throws before changing anything (misuse), and in
  * the checked mode every state-changing method ends with check().
  * Callers: library users, the test_vmalloc driver, the CLI.
@@ -25,6 +25,7 @@ import { type VmallocAllocOptions, allocate } from '../mm/alloc-path.js';
 import { throwEinval } from '../mm/args.js';
 import { releaseCpu } from '../mm/cpu-supervision.js';
 import { type RecoveryReport, recover } from '../mm/recovery.js';
+import { Recovered, gated } from '../mm/recovery-gate.js';
 import { freesPagesOnVfree, releaseArea, unlinkForFree } from '../mm/free-path.js';
 import { registerPurgeNotifier, unregisterPurgeNotifier } from '../mm/purge-notifier.js';
 import type { VmContext, VmallocHandle } from '../mm/shared-state.js';
@@ -40,7 +41,6 @@ import {
   createContext,
 } from './create.js';
 import { detachedPrototype } from './detached.js';
-import { Recovered, gated } from './gated-call.js';
 import { KEPT_AFTER_DETACH } from './vmalloc-base.js';
 import { VmallocRcu } from './vmalloc-rcu.js';
 

@@ -305,6 +305,41 @@ export function allocFromFreeTree(
 }
 
 /**
+ * allocFromFreeTree() with the records it needs from store `s`: a spare for a no-edge split
+ * first (`preload[slot]`, taken when there is none: the kernel's preload before it takes
+ * free_vmap_area_lock), then the new area's record; then the search in the tree under `h`.
+ * Returns the new area (its range set and clipped out of the free tree), or 0: no record, or
+ * no block fits (the area's record went back; a spare taken stays for the next call).
+ * Callers: VmapSpace (vmap-space.ts) and the pools' slow path (space-pools-slow.ts), with
+ * the space's lock held.
+ * Kernel: ne_fit_preload() + kmem_cache_alloc(vmap_area_cachep) + __alloc_vmap_area().
+ */
+export function cutFromFreeTree(
+  s: VaStore,
+  preload: Int32Array,
+  slot: number,
+  h: number,
+  size: number,
+  align: number,
+  win: Float64Array,
+  pageSize: number,
+  exact: boolean,
+): number {
+  if (preload[slot] === 0) {
+    const spare = s.alloc();
+    if (spare === 0) return 0;
+    preload[slot] = spare;
+  }
+  const va = s.alloc();
+  if (va === 0) return 0;
+  if (allocFromFreeTree(s, h, va, size, align, win, pageSize, preload, slot, exact) < 0) {
+    s.free(va);
+    return 0;
+  }
+  return va;
+}
+
+/**
  * Puts the range of record `va` back, merging it with the free block before and/or after it.
  * Returns the record that now holds the range (va, or the neighbour it merged into; merged-away
  * records go back to the store), or 0 when the range overlaps a free block (nothing changed).

@@ -16,7 +16,7 @@
 
 import { invariantFailure } from '../debug.js';
 import { insertVmapArea } from './busy-tree.js';
-import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
+import { cutFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
 import {
   K_BACK_N,
   K_HEADS,
@@ -181,32 +181,17 @@ export function refillPool(sp: SpacePools, size: number, cls: number): number {
 
 /** A new area cut from the free tree (space's lock held), or 0. */
 export function treeAlloc(sp: SpacePools, size: number, align: number): number {
-  const s = sp.s;
-  const ctl = sp.ctl;
-  if (ctl[C_PRELOAD] === 0) {
-    const spare = s.alloc();
-    if (spare === 0) return 0;
-    ctl[C_PRELOAD] = spare;
-  }
-  const va = s.alloc();
-  if (va === 0) return 0;
-  const r = allocFromFreeTree(
-    s,
+  return cutFromFreeTree(
+    sp.s,
+    sp.ctl,
+    C_PRELOAD,
     sp.freeHead,
-    va,
     size,
     align,
     sp.win,
     sp.pageSize,
-    ctl,
-    C_PRELOAD,
     sp.exact,
   );
-  if (r < 0) {
-    s.free(va);
-    return 0;
-  }
-  return va;
 }
 
 /**

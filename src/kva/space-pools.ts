@@ -75,7 +75,11 @@ const K_LAZY_F = 3;
 const K_POOLED_F = 4;
 const K_HEADS = 16;
 
-/** SpacePools' trip counters (VmapSpace.poolTrips()). */
+/**
+ * SpacePools' trip counters (VmapSpace.poolTrips(), `bench space`), this instance's since it
+ * was made: allocations cut from the free tree (and of those, refills), purges under the
+ * space's lock, purges that needed only the cache's lock.
+ */
 export interface PoolTrips {
   slowAllocs: number;
   refills: number;

@@ -1,12 +1,13 @@
 /**
  * The shared memory of a VmapSpace: its handle (the record store, the control block, the
- * statistics block, the lock table), made and initialized here, and checked here when a
- * worker attaches to it.
+ * statistics block, the lock table), made and initialized here, checked here when a worker
+ * attaches to it, and viewed (spaceParts) by each instance.
  *
  * Invariant: a handle made here holds an initialized space (two empty tree heads, one free
  * block spanning [start, end)) before its magic word is written, and the words written at
  * creation (heads, magic, bounds) never change afterwards.
- * Callers: VmapSpace's constructor and VmapSpace.attach() (src/kva/vmap-space.ts).
+ * Callers: VmapSpace's constructor (src/kva/vmap-space.ts), attachOptions()
+ * (vmap-space-lock.ts, for VmapSpace.attach()).
  *
  * A handle is trusted only as far as its structure can be checked: every buffer must be a
  * SharedArrayBuffer of the size a space creates, the control block must carry the magic word
@@ -34,16 +35,14 @@ import {
   poolsWords,
 } from './space-pools-layout.js';
 import { RECORD_BYTES, VaStore } from './vmap-area.js';
+import { ATTACH_CALL, checkBound, einval, refuse } from './vmap-space-args.js';
 import {
-  ATTACH_CALL,
   MAX_RECORDS,
   MIN_RECORDS,
-  checkBound,
-  einval,
-  refuse,
   type SpaceConfig,
   type VmapSpaceHandle,
 } from './vmap-space-options.js';
+import type { SpaceParts } from './vmap-space-views.js';
 
 /**
  * The control block, Int32 words (vmap-space.ts keeps its own copies of the hot ones):
@@ -110,6 +109,20 @@ export function createSpaceHandle(cfg: SpaceConfig): VmapSpaceHandle {
     stat: statBuf,
     locks: locks === null ? null : locks.buffer,
     pools,
+  };
+}
+
+/** This instance's views of the handle's buffers, as VmapSpace and its cold views read them. */
+export function spaceParts(handle: VmapSpaceHandle): SpaceParts {
+  const ctl = new Int32Array(handle.ctl);
+  return {
+    s: new VaStore(handle.store),
+    start: handle.start,
+    end: handle.end,
+    freeHead: ctl[C_FREE_HEAD]!,
+    busyHead: ctl[C_BUSY_HEAD]!,
+    ctl,
+    stat: new Float64Array(handle.stat),
   };
 }
 

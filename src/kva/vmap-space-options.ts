@@ -1,19 +1,19 @@
 /**
- * VmapSpace's contract: its option, handle and result types, and the checks of what a caller
- * hands it (constructor options, attach options, window bounds, addresses); the handle itself
- * is made and checked in vmap-space-handle.ts.
+ * VmapSpace's contract: its option, handle and result types, and the constructor's options
+ * checked and resolved (every default filled in) into a SpaceConfig; the checks of the
+ * operations' arguments are in vmap-space-args.ts, the handle is made and checked in
+ * vmap-space-handle.ts.
  *
- * Invariant: every check here runs before the space changes or allocates anything, and throws
- * VmallocError (EINVAL) naming the call, the argument and the rule; none of it runs per loop
- * iteration of an operation (the hot entry points test the common case inline and call here
- * only for the rest).
- * Callers: VmapSpace (src/kva/vmap-space.ts), vmap-space-handle.ts.
+ * Invariant: resolveSpaceOptions() checks every option before the space makes anything, and
+ * throws VmallocError (EINVAL) naming the option and the rule.
+ * Callers: VmapSpace (src/kva/vmap-space.ts), vmap-space-handle.ts, space-pools-layout.ts.
  */
 
-import { VmallocError, checkInteger, checkOptions, hex, isPowerOfTwo } from '../errors.js';
+import { hex, isPowerOfTwo } from '../errors.js';
 import type { AnyBuffer } from '../shared/buffers.js';
 import type { ArenaBuffers } from '../shared/record-arena.js';
-import { DEFAULT_MAX_RECORDS, type VaStore } from './vmap-area.js';
+import { DEFAULT_MAX_RECORDS } from './vmap-area.js';
+import { checkBound, checkOptionsBag, einval, refuse } from './vmap-space-args.js';
 
 export interface VmapSpaceOptions {
   /** First address of the space (inclusive). An integer in [0, 2^53). */
@@ -165,7 +165,6 @@ const MAX_PAGE_SIZE = 2 ** 30;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const CREATE_CALL = 'create VmapSpace';
-export const ATTACH_CALL = 'attach VmapSpace';
 const KNOWN_OPTIONS = [
   'start',
   'end',
@@ -202,104 +201,6 @@ export interface PoolConfig {
   classes: number;
   lazyMax: number;
   refill: number;
-}
-
-/** How a value reads in a message (a symbol would throw in a template literal). */
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'bigint') return `${value}n (a bigint)`;
-  if (typeof value === 'symbol') return 'a symbol';
-  if (typeof value === 'function') return 'a function';
-  if (value === null) return 'null';
-  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
-  if (typeof value === 'number' && Number.isInteger(value) && Math.abs(value) >= 2 ** 16)
-    return `${value} (${hex(value)})`;
-  return String(value);
-}
-
-export function einval(action: string, rule: string, value: unknown): never {
-  refuse(action, `${rule}, got ${shown(value)}`);
-}
-
-export function refuse(action: string, text: string): never {
-  throw new VmallocError('EINVAL', `Cannot ${action}: ${text}`);
-}
-
-/**
- * An integer in [lo, hi], where hi may be 2^53 (an end address): a number, finite, with no
- * fraction, within the range (`rule` says which in words). Every double >= 2^53 is an integer,
- * so `hi <= 2^53` is what keeps the accepted values exact.
- */
-export function checkBound(
-  action: string,
-  arg: string,
-  value: unknown,
-  lo: number,
-  hi: number,
-  rule: string,
-): number {
-  if (typeof value !== 'number') einval(action, `${arg} must be a number`, value);
-  if (!Number.isFinite(value)) einval(action, `${arg} must be a finite number`, value);
-  if (!Number.isInteger(value)) einval(action, `${arg} must be an integer`, value);
-  if (value < lo || value > hi) einval(action, `${arg} must ${rule}`, value);
-  return value;
-}
-
-/** An address argument (free, find): an integer from 0 to 2^53 - 1. */
-export function checkAddr(action: string, value: unknown): number {
-  const n = checkInteger(action, 'addr', value);
-  if (n < 0) einval(action, 'addr must be an address (an integer from 0 to 2^53 - 1)', n);
-  return n;
-}
-
-/** alloc()'s vstart: an integer in [start, end). */
-export function checkVstart(start: number, end: number, v: unknown): number {
-  return checkBound(
-    'alloc',
-    'vstart',
-    v,
-    start,
-    end - 1,
-    `lie within the space [${hex(start)}, ${hex(end)})`,
-  );
-}
-
-/** alloc()'s vend: an integer in (start, end]; end may be 2^53. */
-export function checkVend(start: number, end: number, v: unknown): number {
-  return checkBound(
-    'alloc',
-    'vend',
-    v,
-    start + 1,
-    end,
-    `lie within the space (${hex(start)}, ${hex(end)}]`,
-  );
-}
-
-export function windowInverted(vstart: number, vend: number): never {
-  refuse('alloc', `vstart must be below vend, got vstart ${hex(vstart)} and vend ${hex(vend)}`);
-}
-
-/** free(addr) found no area starting at addr: `va` is the area containing it, or 0. */
-export function notAnAreaStart(s: VaStore, va: number, addr: number): never {
-  throw new VmallocError(
-    'ENOENT',
-    va === 0
-      ? `Cannot free: addr must be the start of a live area, got ${hex(addr)}, which no live area contains (never allocated, or already freed)`
-      : `Cannot free: addr must be the start of a live area, got ${hex(addr)}, which lies inside the area [${hex(s.start(va))}, ${hex(s.end(va))}); pass the area's start`,
-  );
-}
-
-/**
- * An options bag: undefined, or a plain object (not null, not an array: an array is an object
- * whose keys would be silently ignored). Out of line: the hot callers test the common case.
- */
-export function checkOptionsBag(
-  action: string,
-  value: unknown,
-): Record<string, unknown> | undefined {
-  if (Array.isArray(value)) einval(action, 'options must be an object, not an array', value);
-  return checkOptions(action, value);
 }
 
 function checkBoolean(name: string, value: unknown): boolean | undefined {
@@ -427,12 +328,4 @@ function resolvePools(value: unknown, concurrent: boolean): PoolConfig | null {
     );
   }
   return { caches, classes, lazyMax, refill };
-}
-
-/** The cpu of VmapSpace.attach()'s options. */
-export function checkAttachOptions(options: unknown): number {
-  const opts = checkOptionsBag(ATTACH_CALL, options) ?? {};
-  const cpu = opts.cpu === undefined ? 0 : opts.cpu;
-  checkBound(ATTACH_CALL, 'cpu', cpu, 0, 0xffff, 'be from 0 to 65535');
-  return cpu as number;
 }

@@ -5,19 +5,20 @@
  *
  * Holds: functions over the parts of a space (SpaceParts: its record store, tree heads,
  * control and statistics words, pools), so that vmap-space.ts keeps the operations alone.
- * Invariant: everything here but rebuildSpace() only reads; the plain space's views run with
- * its lock held (the caller's locked()), the pooled one's take all the locks themselves
- * (withAllLocks), so no view sees a range between two places.
+ * Invariant: everything here but rebuildSpace() only reads; the plain space's views take its
+ * lock (SpaceLock.locked), the pooled one's all the locks (withAllLocks), so no view sees a
+ * range between two places.
  * Callers: VmapSpace (src/kva/vmap-space.ts).
  */
 
 import { checkSpace } from './check.js';
-import { insertVmapArea } from './busy-tree.js';
+import { findVmapArea, insertVmapArea } from './busy-tree.js';
 import { mergeOrAddVmapArea } from './free-tree.js';
 import { rbListCount, rbListFirst, rbListInit, rbListNext, rbRootOf } from './rb-list.js';
 import type { SpacePools } from './space-pools.js';
 import { busyIds, checkPooledSpace, poolCounts, withAllLocks } from './space-pools-check.js';
 import type { VaStore } from './vmap-area.js';
+import type { SpaceLock } from './vmap-space-lock.js';
 import { C_PRELOAD, S_BUSY_BYTES } from './vmap-space-handle.js';
 import type { Range, VmapSpaceStats } from './vmap-space-options.js';
 
@@ -32,8 +33,13 @@ export interface SpaceParts {
   readonly stat: Float64Array;
 }
 
+/** stats(): the plain space's under its lock, the pooled one's under all its locks. */
+export function spaceStats(p: SpaceParts, pools: SpacePools | null, lk: SpaceLock): VmapSpaceStats {
+  return pools !== null ? pooledStats(p, pools) : lk.locked(() => plainStats(p));
+}
+
 /** The plain space's statistics (its lock held). */
-export function plainStats(p: SpaceParts): VmapSpaceStats {
+function plainStats(p: SpaceParts): VmapSpaceStats {
   const s = p.s;
   const busyBytes = p.stat[S_BUSY_BYTES]!;
   return {
@@ -53,7 +59,7 @@ export function plainStats(p: SpaceParts): VmapSpaceStats {
 }
 
 /** The pooled space's statistics, under all its locks. */
-export function pooledStats(p: SpaceParts, pools: SpacePools): VmapSpaceStats {
+function pooledStats(p: SpaceParts, pools: SpacePools): VmapSpaceStats {
   return withAllLocks(pools, () => {
     const s = p.s;
     const counts = poolCounts(pools);
@@ -69,8 +75,18 @@ export function pooledStats(p: SpaceParts, pools: SpacePools): VmapSpaceStats {
   });
 }
 
+/** The free blocks as ranges, in address order, read under the lock. */
+export function freeRanges(p: SpaceParts, lk: SpaceLock): Range[] {
+  return lk.locked(() => listRanges(p.s, p.freeHead));
+}
+
+/** The live areas as ranges, in address order, read under the lock (all the locks: pools). */
+export function busyRanges(p: SpaceParts, pools: SpacePools | null, lk: SpaceLock): Range[] {
+  return pools !== null ? pooledBusyRanges(pools) : lk.locked(() => listRanges(p.s, p.busyHead));
+}
+
 /** The list under head `h` as ranges, in address order (the caller holds the lock). */
-export function listRanges(s: VaStore, h: number): Range[] {
+function listRanges(s: VaStore, h: number): Range[] {
   const out: Range[] = [];
   for (let x = rbListFirst(s, h); x !== 0; x = rbListNext(s, h, x))
     out.push({ start: s.start(x), end: s.end(x) });
@@ -78,28 +94,50 @@ export function listRanges(s: VaStore, h: number): Range[] {
 }
 
 /** The pooled space's live areas in address order, under all its locks. */
-export function pooledBusyRanges(pools: SpacePools): Range[] {
+function pooledBusyRanges(pools: SpacePools): Range[] {
   const s = pools.s;
   return withAllLocks(pools, () =>
     busyIds(pools).map((x) => ({ start: s.start(x), end: s.end(x) })),
   );
 }
 
-/** The live area of a pooled space that contains `addr`, or null. */
-export function pooledFind(pools: SpacePools, addr: number): Range | null {
-  const va = pools.findContaining(addr);
-  return va === 0 ? null : { start: pools.s.start(va), end: pools.s.end(va) };
+/** find(): the live area that contains `addr`, or null (read under the lock). */
+export function findRange(
+  p: SpaceParts,
+  pools: SpacePools | null,
+  lk: SpaceLock,
+  addr: number,
+): Range | null {
+  if (pools !== null) {
+    const va = pools.findContaining(addr);
+    return va === 0 ? null : { start: pools.s.start(va), end: pools.s.end(va) };
+  }
+  return lk.locked(() => {
+    const s = p.s;
+    const va = findVmapArea(s, p.busyHead, addr);
+    return va === 0 ? null : { start: s.start(va), end: s.end(va) };
+  });
 }
 
-/** check(): the plain space's with its lock held; the pooled one's under all its locks. */
-export function checkParts(p: SpaceParts, pools: SpacePools | null): void {
+/** check(): the plain space's under its lock; the pooled one's under all its locks. */
+export function checkParts(p: SpaceParts, pools: SpacePools | null, lk: SpaceLock): void {
   if (pools !== null) {
     withAllLocks(pools, () =>
       checkPooledSpace(pools, p.busyHead, p.start, p.end, p.ctl[C_PRELOAD]!),
     );
     return;
   }
-  checkSpace(p.s, p.freeHead, p.busyHead, p.start, p.end, p.stat[S_BUSY_BYTES]!, p.ctl[C_PRELOAD]!);
+  lk.locked(() =>
+    checkSpace(
+      p.s,
+      p.freeHead,
+      p.busyHead,
+      p.start,
+      p.end,
+      p.stat[S_BUSY_BYTES]!,
+      p.ctl[C_PRELOAD]!,
+    ),
+  );
 }
 
 /**

@@ -3,7 +3,8 @@
  *
  * Holds: one managed space [start, end), its free blocks and its busy areas; the operations
  * on them. Its contract and argument checks are in vmap-space-options.ts, its shared memory
- * (the handle: made, laid out, checked at attach) in vmap-space-handle.ts.
+ * (the handle: made, laid out, viewed) in vmap-space-handle.ts, attach() and the locks of a
+ * concurrent space in vmap-space-lock.ts.
  * Invariant (between calls): free blocks and busy areas tile [start, end) exactly; free blocks
  * are coalesced; all rules of check.ts hold.
  * Callers: library users directly; tests and the kva benchmark.
@@ -17,19 +18,21 @@
 
 import { checkAlign, checkSize, hex } from '../errors.js';
 import { invariantFailure } from '../debug.js';
+import type { LockTable, Lock } from '../shared/lock.js';
 import { findVmapArea, insertVmapArea, unlinkVmapArea } from './busy-tree.js';
-import { allocFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
+import { cutFromFreeTree, mergeOrAddVmapArea } from './free-tree.js';
 import { rbListCount, rbRootOf } from './rb-list.js';
-import { VaStore } from './vmap-area.js';
+import type { VaStore } from './vmap-area.js';
 import {
   checkAddr,
-  checkAttachOptions,
   checkOptionsBag,
   checkVend,
   checkVstart,
   notAnAreaStart,
-  resolveSpaceOptions,
   windowInverted,
+} from './vmap-space-args.js';
+import {
+  resolveSpaceOptions,
   type AllocOptions,
   type Range,
   type VmapSpaceAttachOptions,
@@ -37,27 +40,19 @@ import {
   type VmapSpaceOptions,
   type VmapSpaceStats,
 } from './vmap-space-options.js';
-import {
-  C_BUSY_HEAD,
-  C_FLAGS,
-  C_FREE_HEAD,
-  F_EXACT,
-  checkSpaceHandle,
-  createSpaceHandle,
-} from './vmap-space-handle.js';
+import { C_FLAGS, F_EXACT, createSpaceHandle, spaceParts } from './vmap-space-handle.js';
+import { SpaceLock, attachOptions, attachedTo } from './vmap-space-lock.js';
 import { SpacePools, type PoolTrips } from './space-pools.js';
 import { poolCounts } from './space-pools-check.js';
 import {
+  busyRanges,
   checkParts,
-  listRanges,
-  plainStats,
-  pooledBusyRanges,
-  pooledFind,
-  pooledStats,
+  findRange,
+  freeRanges,
   rebuildSpace,
+  spaceStats,
   type SpaceParts,
 } from './vmap-space-views.js';
-import { Lock, LockTable } from '../shared/lock.js';
 
 export type {
   AllocOptions,
@@ -68,15 +63,12 @@ export type {
   VmapSpacePoolOptions,
   VmapSpaceStats,
 } from './vmap-space-options.js';
-import { pauseSteps, resumeSteps, stepHook } from '../shared/step-hook.js';
 
 // The hot words of the control and statistics blocks (vmap-space-handle.ts has the layout),
 // as this module's own constants: V8 folds a module's own constants into the code but loads
 // imported ones at every use (the copies are checked by test/kva/layout.test.ts).
 const C_PRELOAD = 2;
 const S_BUSY_BYTES = 0;
-/** The option key by which attach() hands a handle to the constructor. */
-const ATTACH = Symbol('attach');
 
 export class VmapSpace {
   readonly start: number;
@@ -91,13 +83,10 @@ export class VmapSpace {
   private readonly ctl: Int32Array;
   /** stat[S_BUSY_BYTES]: bytes in live areas (a typed array: a double field would be boxed). */
   private readonly stat: Float64Array;
-  /** The space's lock when it is concurrent (the kernel's free_vmap_area_lock). */
+  /** This instance's view of the space's locks (vmap-space-lock.ts). */
+  private readonly lk: SpaceLock;
+  /** lk.lock, the space's lock (null: not concurrent), here for the hot paths' test. */
   private readonly lock: Lock | null;
-  /** Who this instance takes the lock as (a worker's id, for the lock's owner word). */
-  private readonly cpu: number;
-  /** The lock table (concurrent spaces) and every lock in it: the space's and its pools'. */
-  private readonly table: LockTable | null;
-  private readonly allLocks: Lock[] = [];
   /** This thread's request window [vstart, vend), handed down without boxing the doubles. */
   private readonly win = new Float64Array(2);
   /** fit: 'exact' (the search that finds the truly lowest aligned fit). */
@@ -120,48 +109,35 @@ export class VmapSpace {
    * ```
    */
   constructor(options: VmapSpaceOptions) {
-    const attachTo = (options as { [ATTACH]?: [VmapSpaceHandle, number] } | null)?.[ATTACH];
+    const attachTo = attachedTo(options);
     // A new space: every option is checked before anything is made.
     const handle = attachTo?.[0] ?? createSpaceHandle(resolveSpaceOptions(options));
     this.handle = handle;
     this.start = handle.start;
     this.end = handle.end;
     this.pageSize = handle.pageSize;
-    this.s = new VaStore(handle.store);
-    this.ctl = new Int32Array(handle.ctl);
-    this.stat = new Float64Array(handle.stat);
-    const table = handle.locks === null ? null : new LockTable(handle.locks);
-    this.table = table;
-    this.lock = table === null ? null : new Lock(table, 0, 'vmap_space_lock');
-    if (this.lock !== null) this.allLocks.push(this.lock);
-    this.cpu = attachTo?.[1] ?? 0;
-    this.freeHead = this.ctl[C_FREE_HEAD]!;
-    this.busyHead = this.ctl[C_BUSY_HEAD]!;
+    const parts = spaceParts(handle);
+    this.parts = parts;
+    this.s = parts.s;
+    this.ctl = parts.ctl;
+    this.stat = parts.stat;
+    this.freeHead = parts.freeHead;
+    this.busyHead = parts.busyHead;
     this.exact = (this.ctl[C_FLAGS]! & F_EXACT) !== 0;
-    this.parts = {
-      s: this.s,
-      start: this.start,
-      end: this.end,
-      freeHead: this.freeHead,
-      busyHead: this.busyHead,
-      ctl: this.ctl,
-      stat: this.stat,
-    };
+    const lk = new SpaceLock(handle.locks, attachTo?.[1] ?? 0, this.s);
+    this.lk = lk;
+    this.lock = lk.lock;
     this.pools =
-      (handle.pools ?? null) === null || table === null
+      (handle.pools ?? null) === null || lk.lock === null
         ? null
         : new SpacePools(
             this.parts,
             handle.pools!,
-            this.cpu,
+            lk.cpu,
             this.pageSize,
             this.win,
             this.exact,
-            (i, name) => {
-              const l = new Lock(table, i, name);
-              this.allLocks.push(l);
-              return l;
-            },
+            (i, name) => lk.make(i, name),
           );
   }
 
@@ -181,23 +157,7 @@ export class VmapSpace {
    * ```
    */
   static attach(handle: VmapSpaceHandle, options: VmapSpaceAttachOptions = {}): VmapSpace {
-    const h = checkSpaceHandle(handle);
-    const cpu = checkAttachOptions(options);
-    return new VmapSpace({ [ATTACH]: [h, cpu] } as unknown as VmapSpaceOptions);
-  }
-
-  /** Takes the lock (concurrent spaces) and brings this thread's views up to date. */
-  private enter(): void {
-    if (stepHook !== null) pauseSteps();
-    if (this.lock !== null) {
-      this.lock.lock(this.cpu);
-      this.s.refreshViews();
-    }
-  }
-
-  private leave(): void {
-    if (this.lock !== null) this.lock.unlock();
-    resumeSteps();
+    return new VmapSpace(attachOptions(handle, options));
   }
 
   /** end - start */
@@ -269,11 +229,11 @@ export class VmapSpace {
     } else if (this.lock === null) {
       va = this.allocLocked(size, align);
     } else {
-      this.enter();
+      this.lk.enter();
       try {
         va = this.allocLocked(size, align);
       } finally {
-        this.leave();
+        this.lk.leave();
       }
     }
     // Read here rather than returned by allocLocked: a double returned from a call that is not
@@ -284,31 +244,18 @@ export class VmapSpace {
   /** alloc() after validation, with the lock held (concurrent spaces): the new area, or 0. */
   private allocLocked(size: number, align: number): number {
     const s = this.s;
-    const ctl = this.ctl;
-    if (ctl[C_PRELOAD] === 0) {
-      const spare = s.alloc();
-      if (spare === 0) return 0;
-      ctl[C_PRELOAD] = spare;
-    }
-    const va = s.alloc();
+    const va = cutFromFreeTree(
+      s,
+      this.ctl,
+      C_PRELOAD,
+      this.freeHead,
+      size,
+      align,
+      this.win,
+      this.pageSize,
+      this.exact,
+    );
     if (va === 0) return 0;
-    if (
-      allocFromFreeTree(
-        s,
-        this.freeHead,
-        va,
-        size,
-        align,
-        this.win,
-        this.pageSize,
-        ctl,
-        C_PRELOAD,
-        this.exact,
-      ) < 0
-    ) {
-      s.free(va);
-      return 0;
-    }
     if (!insertVmapArea(s, this.busyHead, va)) busyOverlap(s, va);
     this.stat[S_BUSY_BYTES] = this.stat[S_BUSY_BYTES]! + size;
     return va;
@@ -340,13 +287,13 @@ export class VmapSpace {
       this.release(va);
       return;
     }
-    this.enter();
+    this.lk.enter();
     try {
       const va = findVmapArea(this.s, this.busyHead, addr);
       if (va === 0 || this.s.start(va) !== addr) notAnAreaStart(this.s, va, addr);
       this.release(va);
     } finally {
-      this.leave();
+      this.lk.leave();
     }
   }
 
@@ -359,48 +306,32 @@ export class VmapSpace {
   }
 
   /**
-   * Recovery of the vmalloc subsystem (src/mm/recovery-parts.ts), with every other thread
-   * outside this space: its lock is made free whoever held it (a dead worker may have), and
-   * the space is rebuilt with exactly the live areas `keep` (sorted, disjoint, inside).
-   * @internal
+   * Recovery (src/mm/recovery-parts.ts), every other thread outside this space: rebuilt with
+   * exactly the live areas `keep` (rebuildSpace), its lock freed whoever held it. @internal
    */
   rebuild(keep: readonly { start: number; end: number }[]): void {
     rebuildSpace(this.parts, keep);
-    this.lock?.forceRelease();
+    this.lk.forceRelease();
   }
 
-  /**
-   * Makes this instance's locks see which cpus are dead in `owner` (LockTable.shareLivenessOf):
-   * for a space used inside a subsystem whose cpus are its lockers, so that a cpu marked dead
-   * there makes this space's waiters give up too (EOWNERDEAD) instead of waiting out the
-   * timeout. No-op for a space that is not concurrent.
-   * @internal
-   */
+  /** Makes this instance's locks see the cpus dead in `owner` (SpaceLock). @internal */
   shareLivenessOf(owner: LockTable): void {
-    this.table?.shareLivenessOf(owner);
+    this.lk.shareLivenessOf(owner);
   }
 
-  /**
-   * This instance's trips past the pools' fast paths (`bench space`), counted since it was
-   * made: allocations cut from the free tree (and of those, refills), purges under the space's
-   * lock, purges that needed only the cache's lock. null without pools. @internal
-   */
+  /** This instance's trips past the pools' fast paths (PoolTrips), or null. @internal */
   poolTrips(): PoolTrips | null {
     return this.pools?.trips() ?? null;
   }
 
   /** The locks of this space and of its pools (empty when not concurrent). @internal */
   locks(): readonly Lock[] {
-    return this.allLocks;
+    return this.lk.locks();
   }
 
-  /**
-   * Recovery: frees the lock whoever holds it (every other thread is outside this space; a
-   * dead worker may hold it), so that the recovery can read the space before rebuild().
-   * @internal
-   */
+  /** Recovery: frees the lock whoever holds it, to read the space before rebuild(). @internal */
   releaseLock(): void {
-    this.lock?.forceRelease();
+    this.lk.forceRelease();
   }
 
   /**
@@ -414,22 +345,7 @@ export class VmapSpace {
    */
   find(addr: number): Range | null {
     checkAddr('find', addr);
-    if (this.pools !== null) return pooledFind(this.pools, addr);
-    return this.locked(() => {
-      const s = this.s;
-      const va = findVmapArea(s, this.busyHead, addr);
-      return va === 0 ? null : { start: s.start(va), end: s.end(va) };
-    });
-  }
-
-  /** Runs `fn` holding the lock (concurrent spaces); for the cold, object-returning calls. */
-  private locked<T>(fn: () => T): T {
-    this.enter();
-    try {
-      return fn();
-    } finally {
-      this.leave();
-    }
+    return findRange(this.parts, this.pools, this.lk, addr);
   }
 
   /** Number of live areas. */
@@ -465,30 +381,21 @@ export class VmapSpace {
   /** Size of the largest free block, read from the root of the augmented tree: O(1). */
   get largestFree(): number {
     if (this.lock === null) return this.s.smax(rbRootOf(this.s, this.freeHead));
-    return this.locked(() => this.s.smax(rbRootOf(this.s, this.freeHead)));
+    return this.lk.locked(() => this.s.smax(rbRootOf(this.s, this.freeHead)));
   }
 
   stats(): VmapSpaceStats {
-    const p = this.pools;
-    if (p !== null) return pooledStats(this.parts, p);
-    return this.locked(() => plainStats(this.parts));
+    return spaceStats(this.parts, this.pools, this.lk);
   }
 
-  /** Free blocks in address order. */
+  /** Free blocks in address order (a snapshot taken under the lock at the first step). */
   *freeBlocks(): IterableIterator<Range> {
-    yield* this.walk(this.freeHead);
+    yield* freeRanges(this.parts, this.lk);
   }
 
-  /** Live areas in address order. */
+  /** Live areas in address order (likewise). */
   *busyAreas(): IterableIterator<Range> {
-    const p = this.pools;
-    if (p !== null) yield* pooledBusyRanges(p);
-    else yield* this.walk(this.busyHead);
-  }
-
-  /** A snapshot of the list under `h` (taken under the lock, so concurrent changes are safe). */
-  private *walk(h: number): IterableIterator<Range> {
-    yield* this.locked(() => listRanges(this.s, h));
+    yield* busyRanges(this.parts, this.pools, this.lk);
   }
 
   /**
@@ -498,9 +405,7 @@ export class VmapSpace {
    * Throws VmallocError code EINVARIANT naming the first violation.
    */
   check(): void {
-    const p = this.pools;
-    if (p !== null) checkParts(this.parts, p);
-    else this.locked(() => checkParts(this.parts, null));
+    checkParts(this.parts, this.pools, this.lk);
   }
 }
 

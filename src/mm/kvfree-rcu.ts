@@ -30,6 +30,7 @@ import { findUnlinkWithVm, releaseArea } from './free-path.js';
 import { KVFREE_SLOTS, SLOT_FILLING, SLOT_WAITING } from './rcu.js';
 import { VM_RCU_PENDING } from './rcu-guard.js';
 import { enterOp, leaveOp, survive } from './recovery.js';
+import { Recovered, gated } from './recovery-gate.js';
 import type { VmContext } from './shared-state.js';
 import { S_RCU_FLAGGED, S_RCU_FREEING, stepHook } from '../shared/step-hook.js';
 import { VmFlags } from './vm-struct.js';
@@ -118,17 +119,7 @@ export function kvfreeRcu(ctx: VmContext, fn: string, addr: number): void {
  * lock a dead cpu holds: recovered, then tried again (what was freed already is skipped).
  */
 function reclaimCpu(ctx: VmContext, c: number): void {
-  for (;;) {
-    enterOp(ctx);
-    try {
-      reclaimCpuGated(ctx, c);
-      return;
-    } catch (e) {
-      survive(ctx, e);
-    } finally {
-      leaveOp(ctx);
-    }
-  }
+  gated(ctx, Recovered.RETRY, reclaimCpuGated, c);
 }
 
 function reclaimCpuGated(ctx: VmContext, c: number): void {
@@ -154,17 +145,11 @@ function reclaimCpuGated(ctx: VmContext, c: number): void {
 
 /** The design's RCU callbacks of this cpu that are due, inside the recovery gate. */
 function invokeDesignRcu(ctx: VmContext): void {
-  for (;;) {
-    enterOp(ctx);
-    try {
-      ctx.areas.design.invokeRcu!(ctx.cpu);
-      return;
-    } catch (e) {
-      survive(ctx, e);
-    } finally {
-      leaveOp(ctx);
-    }
-  }
+  gated(ctx, Recovered.RETRY, designRcu);
+}
+
+function designRcu(ctx: VmContext): void {
+  ctx.areas.design.invokeRcu!(ctx.cpu);
 }
 
 /** vfree() of a queued area whose grace period is over. */
@@ -193,8 +178,8 @@ export function rcuQuiescent(ctx: VmContext): void {
   const rcu = ctx.rcu;
   const ready = rcu.quiescent();
   // A design's own RCU callbacks ('legacy' frees its records so) run here too.
-  const d = ctx.areas.design;
-  if (d.rcuDue !== undefined && d.rcuDue(ctx.cpu)) invokeDesignRcu(ctx);
+  const d = ctx.rcuDesign;
+  if (d !== null && d.rcuDue!(ctx.cpu)) invokeDesignRcu(ctx);
   if (!ready) return;
   const cpu = ctx.cpu;
   if (rcu.fillSince !== 0) {
@@ -253,8 +238,8 @@ export function rcuDetach(ctx: VmContext): void {
   rcu.close(ctx.cpu);
   rcu.unlockCpu(ctx.cpu);
   reclaimCpu(ctx, ctx.cpu);
-  const d = ctx.areas.design;
-  while (d.rcuDue !== undefined && d.rcuDue(ctx.cpu)) invokeDesignRcu(ctx);
+  const d = ctx.rcuDesign;
+  while (d !== null && d.rcuDue!(ctx.cpu)) invokeDesignRcu(ctx);
 }
 
 export interface RcuStats {

@@ -225,38 +225,31 @@ export function findFit(
   return at;
 }
 
-/** Marks units [start, start + bits) allocated. Kernel: pcpu_alloc_area(). */
-export function markAlloc(
+/**
+ * Marks units [start, start + bits) allocated (`on`), or clears the allocation of `bits` units
+ * at `start`: both maps, then the summary (a clear also forgets the last failed request, which
+ * may fit now). Kernel: pcpu_alloc_area() / pcpu_free_area().
+ */
+export function setAlloc(
   w: Int32Array,
   m: number,
   limit: number,
   start: number,
   bits: number,
+  on: boolean,
 ): void {
   const a = allocOf(m);
-  fillBits(w, a, start, start + bits, true);
-  if (stepHook !== null) stepHook(S_PCPU_MARKING);
-  fillBits(w, boundOf(m, limit), start, start + 1, true);
-  w[m + M_FREE]! -= bits;
-  w[m + M_NR_ALLOC]!++;
-  w[m + M_CONTIG] = largestClearRun(w, a, limit);
-}
-
-/** Clears the allocation of `bits` units at `start`. Kernel: pcpu_free_area(). */
-export function clearAlloc(
-  w: Int32Array,
-  m: number,
-  limit: number,
-  start: number,
-  bits: number,
-): void {
-  const a = allocOf(m);
-  fillBits(w, a, start, start + bits, false);
-  if (stepHook !== null) stepHook(S_PCPU_CLEARING);
-  fillBits(w, boundOf(m, limit), start, start + 1, false);
-  w[m + M_FREE]! += bits;
-  w[m + M_NR_ALLOC]!--;
-  w[m + M_FAIL_BITS] = 0;
+  fillBits(w, a, start, start + bits, on);
+  if (stepHook !== null) stepHook(on ? S_PCPU_MARKING : S_PCPU_CLEARING);
+  fillBits(w, boundOf(m, limit), start, start + 1, on);
+  if (on) {
+    w[m + M_FREE]! -= bits;
+    w[m + M_NR_ALLOC]!++;
+  } else {
+    w[m + M_FREE]! += bits;
+    w[m + M_NR_ALLOC]!--;
+    w[m + M_FAIL_BITS] = 0;
+  }
   w[m + M_CONTIG] = largestClearRun(w, a, limit);
 }
 

@@ -1,10 +1,11 @@
 /**
  * The percpu allocator's chunk records, in one shared buffer.
  *
- * Holds: PcpuChunks: the geometry, the layout of the buffer (a header, then one record per
- * chunk slot), the slots and their states, a record's accessors, the populated-page bitmap,
- * and the allocation map change in flight; the map itself (first fit, mark, clear, repair,
- * check) is src/mm/percpu-bitmap.ts, over the words this layout gives it.
+ * Holds: PcpuChunks: the slots and their states, a record's accessors, the header's counters,
+ * the populated-page bitmap, and the allocation map change in flight; the buffer's layout
+ * (a header, then one record per chunk slot) and the geometry are in percpu-layout.ts, the
+ * map itself (first fit, mark, clear, repair, check) in percpu-bitmap.ts, over the words the
+ * layout gives it.
  * Recovery (src/mm/recovery-percpu.ts) reads the slot states and the map change in flight.
  * Invariant (with pcpu_alloc_mutex held, between calls): a slot is FREE, LIVE, or CREATING /
  * DESTROYING while its holder makes or frees its areas; a live chunk's map holds the
@@ -15,62 +16,56 @@
  * Kernel: struct pcpu_chunk (base_addr, populated, nr_populated, and through the map
  * alloc_map, bound_map, free_bytes, contig_bits) and pcpu_slot[].
  * Differs from kernel: chunks live in slots of a shared buffer, found by a scan of the slots
- * (the kernel keeps lists by free size); the map's words sit inside the record.
- *
- *   buffer:  | header (16 words) | chunk 0 | chunk 1 | ...            (grows by whole slots)
- *   header:  | slots live created destroyed populated | op chunk start bits (in flight) | - |
- *   chunk:   | state - base(f64) nrPopulated | populated bits | allocation map |
- *   allocation map: | summary (5) | alloc map (mapBits / 32) | bound map (mapBits / 32) |
+ * (the kernel keeps lists by free size); the map's words sit inside the record (the buffer's
+ * layout and the geometry are in percpu-layout.ts).
  */
 
-import { type AnyBuffer, growBuffer, makeGrowableBuffer } from '../shared/buffers.js';
+import { type AnyBuffer, growBuffer } from '../shared/buffers.js';
 import {
   M_FREE,
   M_NR_ALLOC,
   allocExtent,
   checkMap,
-  clearAlloc,
   countSet,
   fillBits,
   findFit,
   initMap,
-  mapWords,
-  markAlloc,
   releaseRange,
   repairMap,
+  setAlloc,
   testBit,
   usedUnits,
 } from './percpu-bitmap.js';
+import {
+  C_BASE,
+  C_BITS,
+  C_POPULATED,
+  C_STATE,
+  HEADER_WORDS,
+  H_CREATED,
+  H_DESTROYED,
+  H_LIVE,
+  H_OP,
+  H_OP_BITS,
+  H_OP_CHUNK,
+  H_OP_START,
+  H_POPULATED,
+  H_SLOTS,
+  PCPU_OP_CLEAR,
+  PCPU_OP_MARK,
+  recordWords,
+  type PcpuGeometry,
+} from './percpu-layout.js';
 
-/** PCPU_MIN_ALLOC_SIZE: the allocation unit of a chunk's maps. */
-export const PCPU_MIN_ALLOC_SIZE = 4;
-/** PCPU_MIN_UNIT_SIZE: the largest allocation (32 KiB). */
-export const PCPU_MIN_UNIT_SIZE = 32 * 1024;
-
-/** Header words. */
-const H_SLOTS = 0; // chunk slots the buffer holds records for (grown, never shrunk)
-const H_LIVE = 1; // live chunks
-const H_CREATED = 2;
-const H_DESTROYED = 3;
-const H_POPULATED = 4; // populated pages, every unit counted
-/**
- * The map change in flight (one at a time, under pcpu_alloc_mutex): its kind (0: none, 1: a
- * mark, 2: a clear), chunk, first unit and units, written before the maps; recovery undoes a
- * mark and finishes a clear from them.
- */
-const H_OP = 5;
-const H_OP_CHUNK = 6;
-const H_OP_START = 7;
-const H_OP_BITS = 8;
-export const PCPU_OP_MARK = 1;
-export const PCPU_OP_CLEAR = 2;
-const HEADER_WORDS = 16;
-
-/** Record words. */
-const C_STATE = 0; // a ChunkState
-const C_BASE = 2; // float64 at words 2-3
-const C_POPULATED = 4;
-const C_BITS = 5; // the populated bitmap, then the allocation map (percpu-bitmap.ts)
+export {
+  PCPU_MIN_ALLOC_SIZE,
+  PCPU_MIN_UNIT_SIZE,
+  PCPU_OP_CLEAR,
+  PCPU_OP_MARK,
+  createPcpuBuffer,
+  pcpuGeometry,
+  type PcpuGeometry,
+} from './percpu-layout.js';
 
 /**
  * A slot's state. CREATING and DESTROYING mark a chunk whose areas are being made or freed
@@ -84,45 +79,6 @@ export const ChunkState = {
   /** being depopulated and its areas freed */
   DESTROYING: 3,
 } as const;
-
-/** The geometry every thread derives from the configuration. */
-export interface PcpuGeometry {
-  pageSize: number;
-  nrCpus: number;
-  /** Bytes of one CPU's copy of a chunk. */
-  unitSize: number;
-  unitPages: number;
-  /** Bits of a chunk's maps: unitSize / PCPU_MIN_ALLOC_SIZE. */
-  mapBits: number;
-  maxChunks: number;
-}
-
-export function pcpuGeometry(pageSize: number, nrCpus: number): PcpuGeometry {
-  const unitPages = Math.max(32, (128 * 1024) / pageSize);
-  const unitSize = unitPages * pageSize;
-  const mapBits = unitSize / PCPU_MIN_ALLOC_SIZE;
-  const recordBytes = recordWords(unitPages, mapBits) * 4;
-  return {
-    pageSize,
-    nrCpus,
-    unitSize,
-    unitPages,
-    mapBits,
-    maxChunks: Math.min(4096, Math.floor(2 ** 26 / recordBytes)),
-  };
-}
-
-function recordWords(unitPages: number, mapBits: number): number {
-  const words = C_BITS + Math.ceil(unitPages / 32) + mapWords(mapBits);
-  return Math.ceil(words / 16) * 16; // whole cache lines, so base stays 8-byte aligned
-}
-
-/** A fresh buffer (no chunk slots yet). */
-export function createPcpuBuffer(pageSize: number, nrCpus: number, shared: boolean): AnyBuffer {
-  const g = pcpuGeometry(pageSize, nrCpus);
-  const max = HEADER_WORDS * 4 + g.maxChunks * recordWords(g.unitPages, g.mapBits) * 4;
-  return makeGrowableBuffer(HEADER_WORDS * 4, max, shared);
-}
 
 export class PcpuChunks {
   readonly g: PcpuGeometry;
@@ -303,7 +259,7 @@ export class PcpuChunks {
   /** Marks [start, start + bits) allocated. Kernel: pcpu_alloc_area(). */
   mark(c: number, start: number, bits: number): void {
     this.intend(PCPU_OP_MARK, c, start, bits);
-    markAlloc(this.w, this.map(c), this.g.mapBits, start, bits);
+    setAlloc(this.w, this.map(c), this.g.mapBits, start, bits, true);
     this.w[H_OP] = 0;
   }
 
@@ -350,7 +306,7 @@ export class PcpuChunks {
   /** Clears the allocation at `start` of `bits` units. Kernel: pcpu_free_area(). */
   clear(c: number, start: number, bits: number): void {
     this.intend(PCPU_OP_CLEAR, c, start, bits);
-    clearAlloc(this.w, this.map(c), this.g.mapBits, start, bits);
+    setAlloc(this.w, this.map(c), this.g.mapBits, start, bits, false);
     this.w[H_OP] = 0;
   }
 

@@ -33,21 +33,12 @@ import type { VmContext } from './shared-state.js';
 import {
   QUEUE_STRIDE,
   VbCount,
-  W_CPU,
-  W_DIRTY,
-  W_DMAX,
-  W_DMIN,
-  W_FNEXT,
-  W_FPREV,
-  W_FREE,
-  W_HNEXT,
-  W_KEY,
-  W_LIVE,
   W_LOCK,
   W_MAP,
-  W_ONLIST,
-  W_VA,
+  readVbRecord,
   roundupPow2,
+  usedBit,
+  writeVbRecord,
 } from './vmap-block-layout.js';
 
 const RAM_MASK = VaFlags.VMAP_RAM | VaFlags.VMAP_BLOCK;
@@ -88,12 +79,11 @@ export const vmapBlockPart: RecoveryPart = {
     const recordOf = new Map<number, number>();
     for (let id = 1; id < hwm; id++) {
       if (freeIds[id] === 1) continue;
-      const b = vb.at(id);
-      const i = vb.arena.i;
-      const va = i[b + W_VA]!;
-      if (i[b + W_LIVE] !== 1 || !keptSet.has(va) || recordOf.has(va)) continue;
+      const r = readVbRecord(vb.arena.i, vb.at(id));
+      const va = r.va;
+      if (r.live !== 1 || !keptSet.has(va) || recordOf.has(va)) continue;
       if ((s.flags(va) & RAM_MASK) !== RAM_MASK || s.vm(va) !== 0) continue;
-      if (s.start(va) !== i[b + W_KEY]! * geo.blockSize || s.size(va) !== geo.blockSize) continue;
+      if (s.start(va) !== r.key * geo.blockSize || s.size(va) !== geo.blockSize) continue;
       recordOf.set(va, id);
     }
     kept = [];
@@ -161,66 +151,53 @@ export const vmapBlockPart: RecoveryPart = {
     const bits = geo.bits;
     const nrCpus = ctx.config.nrCpus;
     const d = vb.decl;
-    const cnt = W_MAP + bits / 32; // the count bytes follow used_map
     let unmapped = 0;
     for (const k of kept) {
       for (const addr of k.unmap) ctx.pageTable.unmap(addr, 1);
       unmapped += k.unmap.length;
       const b = vb.at(k.id);
       const i = vb.arena.i;
-      const oldDirty = i[b + W_DIRTY]!;
-      const free = i[b + W_FREE]!;
+      const r = readVbRecord(i, b);
+      const oldDirty = r.dirty;
+      const free = r.free;
       const top = bits - free;
-      i.fill(0, b + W_MAP, b + vb.W);
+      i.fill(0, b + W_MAP, b + vb.W); // used_map and the count bytes
       let live = 0;
       k.offs.forEach((off, j) => {
         const c = k.counts[j]!;
         const n = roundupPow2(c);
-        for (let p = off; p < off + n; p++) {
-          const w = b + W_MAP + (p >> 5);
-          i[w] = i[w]! | (1 << (p & 31));
-        }
-        const w = b + cnt + (off >> 2);
-        i[w] = i[w]! | (c << ((off & 3) << 3));
+        vb.setBits(b, off, n, true);
+        vb.setCount(b, off, c);
         live += n;
       });
       const dirty = top - live;
-      i[b + W_DIRTY] = dirty;
+      r.dirty = dirty;
       if (dirty === 0) {
-        i[b + W_DMIN] = bits;
-        i[b + W_DMAX] = 0;
-      } else if (dirty !== oldDirty || !validRange(i[b + W_DMIN]!, i[b + W_DMAX]!, bits, top)) {
+        r.dmin = bits;
+        r.dmax = 0;
+      } else if (dirty !== oldDirty || !validRange(r.dmin, r.dmax, bits, top)) {
         // Pages that became dirty here: the dirty range covers every page not in use.
         let lo = bits;
         let hi = 0;
         for (let p = 0; p < top; p++) {
-          if (((i[b + W_MAP + (p >> 5)]! >>> (p & 31)) & 1) === 0) {
+          if (!usedBit(i, b, p)) {
             if (p < lo) lo = p;
             hi = p + 1;
           }
         }
-        i[b + W_DMIN] = lo;
-        i[b + W_DMAX] = hi;
+        r.dmin = lo;
+        r.dmax = hi;
       }
       // Into the hash (head insertion) and, with fresh pages, onto the owner's free list.
-      const key = i[b + W_KEY]!;
-      const head = vb.headOf(key);
-      i[b + W_HNEXT] = vb.ctl[head]!;
+      const head = vb.headOf(r.key);
+      r.hnext = vb.ctl[head]!;
       vb.ctl[head] = k.id;
-      let cpu = i[b + W_CPU]!;
-      if (!(cpu >= 0 && cpu < nrCpus)) cpu = i[b + W_CPU] = ctx.cpu;
-      i[b + W_FNEXT] = 0;
-      i[b + W_FPREV] = 0;
-      i[b + W_ONLIST] = 0;
-      if (free > 0) {
-        const q = d.queues + cpu * QUEUE_STRIDE;
-        const tail = vb.ctl[q + 1]!;
-        i[b + W_FPREV] = tail;
-        i[b + W_ONLIST] = 1;
-        if (tail === 0) vb.ctl[q] = k.id;
-        else vb.arena.i[vb.at(tail) + W_FNEXT] = k.id;
-        vb.ctl[q + 1] = k.id;
-      }
+      if (!(r.cpu >= 0 && r.cpu < nrCpus)) r.cpu = ctx.cpu;
+      r.fnext = 0;
+      r.fprev = 0;
+      r.onList = 0;
+      writeVbRecord(i, b, r);
+      if (free > 0) vb.enlist(k.id, b, r.cpu);
     }
     bump(run, 'vm_map_ram pages unmapped', unmapped);
     Atomics.store(vb.ctl, d.counters + VbCount.BLOCKS, kept.length);
@@ -239,11 +216,14 @@ function collectBlock(run: RecoveryRun, id: number): KeptBlock | null {
   const ps = ctx.pageSize;
   const bits = vb.geo.bits;
   const b = vb.at(id);
-  const i = vb.arena.i;
-  let free = i[b + W_FREE]!;
-  if (!(free >= 0 && free <= bits)) free = i[b + W_FREE] = 0; // (never: written under the lock)
+  const r = readVbRecord(vb.arena.i, b);
+  if (!(r.free >= 0 && r.free <= bits)) {
+    r.free = 0; // (never: written under the lock)
+    writeVbRecord(vb.arena.i, b, r);
+  }
+  const free = r.free;
   const bumpAt = bits - free;
-  const start = vb.startOf(id);
+  const start = r.key * vb.geo.blockSize;
   const k: KeptBlock = { id, offs: [], counts: [], unmap: [] };
   const inKept = new Uint8Array(bits);
   for (let off = 0; off < bumpAt;) {

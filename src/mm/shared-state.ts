@@ -22,6 +22,7 @@ import { Lock, LockTable } from '../shared/lock.js';
 import { RateLimitedLog, type VmallocLogger } from '../shared/logger.js';
 import type { ArenaBuffers } from '../shared/record-arena.js';
 import { StringTable, type StringTableBuffers } from '../shared/strings.js';
+import type { VmapDesign } from '../designs/design.js';
 import { DESIGNS } from '../designs/registry.js';
 import { VA_STAT_WORDS } from '../designs/stat.js';
 import { VmapAreas, type CoreDecl, type PurgeNotifier } from '../designs/vmap-areas.js';
@@ -182,6 +183,12 @@ export class VmContext {
   readonly claims: CpuClaims;
   /** Quiescent states, grace periods and kvfree_rcu batches (rcu.ts, kvfree-rcu.ts). */
   readonly rcu: Rcu;
+  /**
+   * The design when it frees its records after a grace period ('legacy': rcuDue, invokeRcu),
+   * else null: chosen once with the design, so that every call's quiescent state
+   * (kvfree-rcu.ts) tests this field, not an optional method of whichever design it is.
+   */
+  readonly rcuDesign: VmapDesign | null;
   /** The offsets every part declared (recovery resets the design's and the core's words). */
   readonly parts: Parts;
   /** Operations enter and leave through it; recover() closes it (recovery-gate.ts). */
@@ -279,6 +286,7 @@ export class VmContext {
     this.areas.fragmentedPurge = () => purgeFragmentedAll(this.vb, true);
     this.rcu = new Rcu(handle.ctl, parts.rcu, cpu, config.nrCpus, this.claims, table);
     this.areas.gracePeriods = this.rcu; // 'legacy' frees its records after a grace period
+    this.rcuDesign = this.areas.design.rcuDue === undefined ? null : this.areas.design;
     this.allLocks = [
       ...this.areas.design.locks(),
       this.areas.purgeMutex,

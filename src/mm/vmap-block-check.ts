@@ -20,20 +20,10 @@ import type { VmContext } from './shared-state.js';
 import {
   QUEUE_STRIDE,
   VbCount,
-  W_CPU,
-  W_DIRTY,
-  W_DMAX,
-  W_DMIN,
-  W_FNEXT,
-  W_FPREV,
-  W_FREE,
-  W_HNEXT,
-  W_KEY,
-  W_LIVE,
-  W_MAP,
-  W_ONLIST,
-  W_VA,
+  readVbRecord,
+  usedBit,
   type VbInfo,
+  type VbRecord,
 } from './vmap-block-layout.js';
 import type { VmapBlocks } from './vmap-block.js';
 
@@ -82,18 +72,18 @@ export function checkVmMapRam(
         if (seen.has(id)) invariantFailure(`vmap block #${id} is twice in the hashes (a cycle?)`);
         seen.add(id);
         const b = vb.at(id);
-        const i = vb.arena.i;
-        const key = i[b + W_KEY]!;
-        if (i[b + W_LIVE] !== 1) invariantFailure(`vmap block #${id} is hashed but not live`);
+        const r = readVbRecord(vb.arena.i, b);
+        const key = r.key;
+        if (r.live !== 1) invariantFailure(`vmap block #${id} is hashed but not live`);
         if (vb.headOf(key) !== word)
           invariantFailure(`vmap block #${id} (key ${key}) is in the wrong hash bucket`);
-        const va = i[b + W_VA]!;
+        const va = r.va;
         if (!blockAreas.has(va))
           invariantFailure(`vmap block #${id}: its area #${va} is not a busy vmap block area`);
         if (s.start(va) !== key * geo.blockSize || s.size(va) !== geo.blockSize)
           invariantFailure(`vmap block #${id}: its area is not the block's range`);
-        checkBlock(ctx, id, b, mapPage);
-        id = i[b + W_HNEXT]!;
+        checkBlock(ctx, id, b, r, mapPage);
+        id = r.hnext;
       }
     }
   }
@@ -114,26 +104,27 @@ function checkBlock(
   ctx: VmContext,
   id: number,
   b: number,
+  r: VbRecord,
   mapPage: (addr: number, where: string) => void,
 ): void {
   const vb = ctx.vb;
   const i = vb.arena.i;
   const bits = vb.geo.bits;
-  const free = i[b + W_FREE]!;
-  const dirty = i[b + W_DIRTY]!;
-  const start = vb.startOf(id);
+  const free = r.free;
+  const dirty = r.dirty;
+  const start = r.key * vb.geo.blockSize;
   const where = `vmap block ${kernelHex(start)}`;
   if (free < 0 || dirty < 0 || free + dirty > bits || dirty === bits)
     invariantFailure(`${where}: free ${free}, dirty ${dirty} of ${bits}`);
-  const bit = (k: number): boolean => ((i[b + W_MAP + (k >> 5)]! >>> (k & 31)) & 1) === 1;
+  const bit = (k: number): boolean => usedBit(i, b, k);
   let set = 0;
   for (let k = 0; k < bits; k++) if (bit(k)) set++;
   if (set !== bits - free - dirty)
     invariantFailure(
       `${where}: ${set} used_map bits, but ${bits} - free - dirty = ${bits - free - dirty}`,
     );
-  const dmin = i[b + W_DMIN]!;
-  const dmax = i[b + W_DMAX]!;
+  const dmin = r.dmin;
+  const dmax = r.dmax;
   if (dmax === 0 ? dmin !== bits : !(dmin < dmax && dmax <= bits - free))
     invariantFailure(`${where}: dirty range [${dmin}, ${dmax}) is not a range of used pages`);
   let k = 0;
@@ -160,12 +151,9 @@ function checkBlock(
     }
     k += n;
   }
-  if ((i[b + W_ONLIST] === 1) !== free > 0)
-    invariantFailure(
-      `${where}: free ${free}, ${i[b + W_ONLIST] === 1 ? 'on' : 'off'} its free list`,
-    );
-  if (!(i[b + W_CPU]! >= 0 && i[b + W_CPU]! < ctx.config.nrCpus))
-    invariantFailure(`${where}: owner cpu ${i[b + W_CPU]}`);
+  if ((r.onList === 1) !== free > 0)
+    invariantFailure(`${where}: free ${free}, ${r.onList === 1 ? 'on' : 'off'} its free list`);
+  if (!(r.cpu >= 0 && r.cpu < ctx.config.nrCpus)) invariantFailure(`${where}: owner cpu ${r.cpu}`);
 }
 
 /** Each CPU's free list: linked both ways, its own blocks, exactly those with free space. */
@@ -180,21 +168,20 @@ function checkFreeLists(ctx: VmContext, live: Set<number>): void {
       if (!live.has(id))
         invariantFailure(`cpu ${c}'s vmap block free list holds dead block #${id}`);
       const b = vb.at(id);
-      const i = vb.arena.i;
-      if (i[b + W_CPU] !== c)
-        invariantFailure(`vmap block #${id} is on cpu ${c}'s list, owned by ${i[b + W_CPU]}`);
-      if (i[b + W_FPREV] !== prev)
-        invariantFailure(`vmap block #${id}: free list back link broken`);
+      const r = readVbRecord(vb.arena.i, b);
+      if (r.cpu !== c)
+        invariantFailure(`vmap block #${id} is on cpu ${c}'s list, owned by ${r.cpu}`);
+      if (r.fprev !== prev) invariantFailure(`vmap block #${id}: free list back link broken`);
       if (++onLists > live.size) invariantFailure(`cpu ${c}'s vmap block free list has a cycle`);
       prev = id;
-      id = i[b + W_FNEXT]!;
+      id = r.fnext;
     }
     if (vb.ctl[q + 1] !== prev) invariantFailure(`cpu ${c}'s vmap block free list tail is wrong`);
   }
   let withFree = 0;
   for (const id of live) {
     const b = vb.at(id); // (first: it may remake the view read next)
-    if (vb.arena.i[b + W_FREE]! > 0) withFree++;
+    if (readVbRecord(vb.arena.i, b).free > 0) withFree++;
   }
   if (withFree !== onLists)
     invariantFailure(`${withFree} vmap blocks have free space, ${onLists} are on free lists`);
@@ -206,18 +193,18 @@ export function blockInfo(vb: VmapBlocks, addr: number): VbInfo | null {
   if (id === 0) return null;
   const b = vb.at(id);
   const i = vb.arena.i;
+  const r = readVbRecord(i, b);
   const used: number[] = [];
-  for (let k = 0; k < vb.geo.bits; k++)
-    if (((i[b + W_MAP + (k >> 5)]! >>> (k & 31)) & 1) === 1) used.push(k);
+  for (let k = 0; k < vb.geo.bits; k++) if (usedBit(i, b, k)) used.push(k);
   const info: VbInfo = {
-    start: vb.startOf(id),
-    free: i[b + W_FREE]!,
-    dirty: i[b + W_DIRTY]!,
-    dirtyMin: i[b + W_DMIN]!,
-    dirtyMax: i[b + W_DMAX]!,
-    cpu: i[b + W_CPU]!,
-    onFreeList: i[b + W_ONLIST] === 1,
-    hash: vb.hashOf(i[b + W_KEY]!),
+    start: r.key * vb.geo.blockSize,
+    free: r.free,
+    dirty: r.dirty,
+    dirtyMin: r.dmin,
+    dirtyMax: r.dmax,
+    cpu: r.cpu,
+    onFreeList: r.onList === 1,
+    hash: vb.hashOf(r.key),
     used,
   };
   vb.unlockBlock(id);

@@ -3,10 +3,12 @@
  * of a block record, the control words and locks the allocator declares, its record buffers.
  *
  * Holds: vbGeometry(), the record word offsets (W_*), VbDecl and declareVmapBlocks(), the
- * record size and buffers, and the plain types the allocator's modules share.
+ * record size and buffers, the plain types the allocator's modules share, and the record's
+ * accessors for the cold readers (readVbRecord, writeVbRecord, usedBit: the checker, the
+ * recovery, blockInfo; the allocator's hot paths index the words themselves).
  * Invariant: every thread computes the same declarations from the same configuration.
  * Callers: vmap-block.ts (the allocator), vmap-block-purge.ts, vmap-block-check.ts,
- * shared-state.ts (declareParts, createHandle).
+ * recovery-vmap-block.ts, shared-state.ts (declareParts, createHandle).
  */
 
 import type { VaStore } from '../kva/vmap-area.js';
@@ -53,6 +55,62 @@ export const W_HNEXT = 13; // hash chain
 export const W_KEY = 14; // addr / blockSize
 export const W_LIVE = 15; // 1 while in the hash
 export const W_MAP = 16; // used_map: bits / 32 words, then the count bytes (bits / 4 words)
+
+/**
+ * A block record's words (not its lock, used_map or count bytes), read at once. For the cold
+ * readers only (it allocates): the checker, the recovery (which writes it back) and blockInfo.
+ */
+export interface VbRecord {
+  /** The block's vmap_area. */
+  va: number;
+  free: number;
+  dirty: number;
+  dmin: number;
+  dmax: number;
+  cpu: number;
+  fnext: number;
+  fprev: number;
+  /** 1 while on its owner's free list. */
+  onList: number;
+  hnext: number;
+  key: number;
+  /** 1 while in the hash. */
+  live: number;
+}
+
+/** Where each field of a VbRecord lives in the record. */
+const WORD_OF: Readonly<Record<keyof VbRecord, number>> = {
+  va: W_VA,
+  free: W_FREE,
+  dirty: W_DIRTY,
+  dmin: W_DMIN,
+  dmax: W_DMAX,
+  cpu: W_CPU,
+  fnext: W_FNEXT,
+  fprev: W_FPREV,
+  onList: W_ONLIST,
+  hnext: W_HNEXT,
+  key: W_KEY,
+  live: W_LIVE,
+};
+const FIELDS = Object.keys(WORD_OF) as (keyof VbRecord)[];
+
+/** The record at word `b` of `i` (the arena's view, made current by VmapBlocks.at()). */
+export function readVbRecord(i: Int32Array, b: number): VbRecord {
+  const r = {} as VbRecord;
+  for (const f of FIELDS) r[f] = i[b + WORD_OF[f]]!;
+  return r;
+}
+
+/** Writes `r` back to the record at word `b` (the recovery, world stopped). */
+export function writeVbRecord(i: Int32Array, b: number, r: VbRecord): void {
+  for (const f of FIELDS) i[b + WORD_OF[f]] = r[f];
+}
+
+/** Is page `k` of the record at word `b` in used_map? */
+export function usedBit(i: Int32Array, b: number, k: number): boolean {
+  return ((i[b + W_MAP + (k >> 5)]! >>> (k & 31)) & 1) === 1;
+}
 
 /** Offsets of the allocator's shared words and locks. */
 export interface VbDecl {

@@ -198,15 +198,16 @@ export class VmapBlocks {
     return (this.arena.i[b + this.W_CNT + (off >> 2)]! >>> ((off & 3) << 3)) & 0xff;
   }
 
-  private setCount(b: number, off: number, c: number): void {
+  /** Sets the count byte of page `off` (block lock held, or the world stopped: recovery). */
+  setCount(b: number, off: number, c: number): void {
     const i = this.arena.i;
     const w = b + this.W_CNT + (off >> 2);
     const sh = (off & 3) << 3;
     i[w] = (i[w]! & ~(0xff << sh)) | (c << sh);
   }
 
-  /** Sets (on) or clears the used_map bits [off, off + n) of the block at word `b`. */
-  private setBits(b: number, off: number, n: number, on: boolean): void {
+  /** Sets (on) or clears the used_map bits [off, off + n) of the block at word `b` (likewise). */
+  setBits(b: number, off: number, n: number, on: boolean): void {
     const i = this.arena.i;
     for (let k = off; k < off + n; k++) {
       const w = b + W_MAP + (k >> 5);
@@ -301,8 +302,8 @@ export class VmapBlocks {
     return start;
   }
 
-  /** Appends block `id` to `cpu`'s free list (its vbq lock held). */
-  private enlist(id: number, b: number, cpu: number): void {
+  /** Appends block `id` to `cpu`'s free list (its vbq lock held, or the world stopped). */
+  enlist(id: number, b: number, cpu: number): void {
     const i = this.arena.i;
     const qAt = this.decl.queues + cpu * QUEUE_STRIDE;
     const tail = this.ctl[qAt + 1]!;

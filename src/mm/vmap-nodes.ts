@@ -5,14 +5,14 @@
  * Holds: nodesOf(), vmapNodes(), addrToNodeId(), nodeShrinker(); each answers for the other
  * designs too (no nodes: empty, node 0, nothing to shrink).
  * Callers: the façade (vmapNodes, addrToNodeId, nodes, shrinker). The shrinker's scan changes
- * the pools and the free tree, so it runs inside the recovery gate (recovery.ts).
+ * the pools and the free tree, so it runs inside the recovery gate (gated(), recovery-gate.ts).
  *
  * Kernel: struct vmap_node, addr_to_node_id(), the vmap_node shrinker of mm/vmalloc.c.
  */
 
 import { NodesDesign, type VmapNodeInfo } from '../designs/nodes.js';
 import { checkAddr } from './args.js';
-import { enterOp, leaveOp, survive } from './recovery.js';
+import { Recovered, gated } from './recovery-gate.js';
 import type { VmContext } from './shared-state.js';
 
 /** The nodes design's structures (null in other designs). */
@@ -34,6 +34,10 @@ export function addrToNodeId(ctx: VmContext, addr: number): number {
   return nodes === null ? 0 : nodes.addrToNodeId(addr);
 }
 
+function shrinkScan(ctx: VmContext, nodes: NodesDesign): number {
+  return nodes.shrinkScan(ctx.cpu);
+}
+
 /** count(): areas held in node pools; scan(): releases them all, then runs `afterScan`. */
 export function nodeShrinker(
   ctx: VmContext,
@@ -49,17 +53,7 @@ export function nodeShrinker(
         // state-changing call (a recover() never rebuilds under it, and a pool or tree lock
         // a dead cpu holds is recovered from). A retry after a recovery finds the pools
         // empty (the recovery frees every pooled area), so it returns 0 for them.
-        for (;;) {
-          enterOp(ctx);
-          try {
-            n = nodes.shrinkScan(ctx.cpu);
-            break;
-          } catch (e) {
-            survive(ctx, e);
-          } finally {
-            leaveOp(ctx);
-          }
-        }
+        n = gated(ctx, Recovered.RETRY, shrinkScan, nodes);
       }
       afterScan();
       return n;
