@@ -60,9 +60,6 @@ export const LEGACY_LAZY_FREE = VaFlags.LEGACY_LAZY_FREE;
 
 /** Int32 word of a record holding its next area on the purge list (0: the last one). */
 const I_PURGE_NEXT = I_LINK;
-/** The lock word's "held, with waiters" state (src/shared/lock.ts). */
-const LOCK_CONTENDED = 2;
-
 export interface LegacyDecl {
   /** the legacy head's record id (read-mostly) */
   head: number;
@@ -240,7 +237,7 @@ export class LegacyDesign implements VmapDesign {
       core.subLazy(pages);
       n++;
       // cond_resched_lock(): let a waiting allocator in between two areas.
-      if (first !== 0 && Atomics.load(lock.words, lock.at) === LOCK_CONTENDED) {
+      if (first !== 0 && lock.hasWaiters()) {
         lock.unlock();
         core.take(lock, cpu);
       }

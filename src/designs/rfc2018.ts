@@ -261,7 +261,7 @@ export class Rfc2018Design implements VmapDesign {
 
   /** Does a thread wait for vmap_area_lock (asleep on it, or asking for a hand-off)? */
   private contended(): boolean {
-    return Atomics.load(this.lock.words, this.lock.at) >= 2;
+    return this.lock.hasWaiters();
   }
 
   /** Times a purge let waiting allocators take vmap_area_lock between two areas. */

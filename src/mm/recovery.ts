@@ -83,8 +83,9 @@ export function recover(ctx: VmContext, fn = 'recover'): RecoveryReport | null {
     const table = ctx.lockTable;
     const dead: number[] = [];
     for (let c = 0; c < ctx.config.nrCpus; c++) if (table.isCpuDead(c)) dead.push(c);
-    // The locks dead cpus hold (and any with no owner recorded: a holder killed before it
-    // wrote its id). Every live cpu is outside the gated operations, so none holds a lock
+    // The locks dead cpus hold (a held lock's word names its holder from the very
+    // compare-and-swap that took it, lock-table.ts: a cpu killed at any instant is named in
+    // each lock it holds). Every live cpu is outside the gated operations, so none holds a lock
     // taken only inside them; a live holder can only be in an ungated kvfree_rcu path
     // (rcuBarrier, a grace period's advance), which releases it itself.
     for (const lock of ctx.allLocks) {

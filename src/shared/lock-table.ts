@@ -8,14 +8,21 @@
  *
  * The 4 words of a lock (in a table slot, or at any index of a record):
  *
- *   Int32   0  state: 0 unlocked, 1 locked, 2 locked with waiters (who may sleep),
- *              3 handed to a starving waiter (locked; see STARVE_MS, lock-wait.ts)
- *           1  owner: cpu id + 1 of the holder, 0 when unlocked
+ *   Int32   0  the lock word: 0 unlocked; else (holder's cpu id + 1) << OWNER_SHIFT | state,
+ *              state LOCKED (1) or WAITERS (2: locked, and waiters may sleep on the word)
+ *           1  owner copy: cpu id + 1 of the holder, 0 when unlocked; written by the holder
+ *              just after it takes the lock and just before it releases it, for readers that
+ *              want a plain word (the statistics, a thread asking whether it holds a record
+ *              lock). The lock word is what counts: a holder killed between the two leaves
+ *              this copy behind, never the lock word.
  *           2  last:  cpu id + 1 of the previous holder (for the bounce counts)
  *           3  hand-off: 0 none; cpu id + 1 of a waiter that waited STARVE_MS and asks for
  *              the lock; minus that when an unlock has handed the lock to it
  *
- * All zeros is an unlocked lock, so a zeroed record needs no initialisation.
+ * All zeros is an unlocked lock, so a zeroed record needs no initialisation. The holder is in
+ * the lock word itself, taken and given up by one atomic operation, so that a thread killed at
+ * any instant (Worker.terminate()) leaves every lock it holds naming it: there is no moment at
+ * which a lock is held but names nobody, which no waiter could tell from a live holder's.
  *
  * The table buffer, in 128-byte blocks (two cache lines, so two locks, or two cpus'
  * statistics, never share one):
@@ -50,8 +57,16 @@ export const LOCK_WORDS = 4;
 export const LOCK_SLOT_BYTES = 128;
 export const I32_PER_SLOT = LOCK_SLOT_BYTES / 4;
 export const F64_PER_SLOT = LOCK_SLOT_BYTES / 8;
-export const OWNER = 1; // (word 0 of a lock is the state)
-const LAST = 2;
+/** The lock word's holder field: (cpu id + 1) << OWNER_SHIFT (cpu ids below 2^29). */
+export const OWNER_SHIFT = 2;
+/** The lock word's state field: LOCKED or WAITERS (0 with no holder: unlocked). */
+export const STATE_MASK = 3;
+export const LOCKED = 1;
+export const WAITERS = 2;
+/** The owner copy (see the layout above; word 0 of a lock is the lock word). */
+export const OWNER = 1;
+/** The previous holder (cpu id + 1), for the bounce counts and error messages. */
+export const LAST = 2;
 /**
  * The hand-off word: 0, or +(cpu + 1) when that waiter asks for the lock, or -(cpu + 1) once
  * an unlock has handed it over. Claim and grant are one compare-and-swap, so a holder that

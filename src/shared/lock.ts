@@ -9,18 +9,25 @@
  * the release. The table and the layouts of the words and statistics are in lock-table.ts, the
  * contended acquisition (sleeping, hand-off requests, dead holders) in lock-wait.ts; this
  * module re-exports what importers need (LockTable, LockStat, LOCK_WORDS, ...).
- * Invariant: all zeros is an unlocked lock, so a zeroed record needs no initialisation; only
- * the holder releases a lock, to all (state 0) or straight to the waiter in its hand-off word;
- * the statistics as lock-table.ts says.
+ * Invariant: all zeros is an unlocked lock, so a zeroed record needs no initialisation; a
+ * lock word that is not 0 names its holder (it is taken, handed over and released by single
+ * atomic writes of the whole word); only the holder releases a lock, to all (0) or straight
+ * to the waiter in its hand-off word; the statistics as lock-table.ts says.
  * Callers: every module that takes a kernel lock (free_vmap_area_lock, vmap_area_lock, ...)
  * through Lock; record arenas with a lock per record through LockClass.
  *
- * Acquire: compare-and-swap 0 -> 1; else spin a bounded number of times retrying; then mark
- * the word 2 (waiters) and Atomics.wait on it until a release wakes us (Drepper, "Futexes are
- * tricky", mutex 2). Release: if the word was 2, store 0 and Atomics.notify one waiter.
+ * Acquire: compare-and-swap 0 -> (cpu + 1) << 2 | LOCKED, so that the lock word names its
+ * holder from the instant it is taken; else spin a bounded number of times retrying; then set
+ * the WAITERS state and Atomics.wait on the word until a release wakes us (Drepper, "Futexes
+ * are tricky", mutex 2, with the holder in the word). Release: compare-and-swap the word back
+ * to 0; if a waiter marked it WAITERS, store 0 and Atomics.notify one waiter. A thread killed
+ * anywhere (Worker.terminate()) thus leaves each lock either free or naming it, never held
+ * with no holder recorded (which its waiters could not tell from a live holder's, and would
+ * wait out the timeout for). Uncontended cost: one compare-and-swap to take, one to release
+ * (and a plain store of the owner copy each way).
  * That lets a running thread barge past sleepers; a waiter that has waited STARVE_MS asks for
- * a hand-off, and the next release passes the lock straight to it (state 3, then 2), so no
- * waiter starves (the kernel's queued spinlocks are strictly FIFO). A waiter sleeps in
+ * a hand-off, and the next release passes the lock straight to it (the word rewritten to name
+ * it), so no waiter starves (the kernel's queued spinlocks are strictly FIFO). A waiter sleeps in
  * slices; after each it checks whether the holder's cpu was marked dead (markCpuDead) and how
  * long it has waited, and gives up with VmallocError EOWNERDEAD or ETIMEDOUT instead of
  * hanging forever. Over memory that is not shared (no SharedArrayBuffer, as in a page without
@@ -41,6 +48,10 @@ export type { LockStat } from './lock-table.js';
 const I32_PER_SLOT = layout.I32_PER_SLOT;
 const F64_PER_SLOT = layout.F64_PER_SLOT;
 const OWNER = layout.OWNER;
+const OWNER_SHIFT = layout.OWNER_SHIFT;
+const STATE_MASK = layout.STATE_MASK;
+const LOCKED = layout.LOCKED;
+const WAITERS = layout.WAITERS;
 const HANDOFF = layout.HANDOFF;
 const H_STATS = layout.H_STATS;
 
@@ -55,23 +66,53 @@ const H_STATS = layout.H_STATS;
  * handles apart), so a shared fast path would turn polymorphic and cost every Lock ~15%.
  */
 
-/** Releases the lock (its holder calls this, after its statistics). */
+/**
+ * Releases the lock (its holder calls this, after its statistics). Until the lock word
+ * changes it names this holder, so a kill at any point before leaves the lock naming the
+ * dead cpu (its waiters give up, the recovery frees it); after, the lock is free or handed.
+ */
 function release(w: Int32Array, at: number): void {
   const h = w[at + HANDOFF]!;
   if (h > 0 && Atomics.compareExchange(w, at + HANDOFF, h, -h) === h) {
     // A waiter is starving: pass the lock to it without releasing it, so nobody barges in.
-    // State 3 (held, handed over): sleepers waiting on 2 return at once instead of missing
-    // the wake-up; whoever sees it sets it back to 2.
-    Atomics.store(w, at + OWNER, h);
-    Atomics.store(w, at, 3);
+    // The word names it at once (one store): killed before it, this holder is still named,
+    // and the waiter, seeing the grant, writes its own name (sleepUntilHeld, lock-wait.ts).
+    Atomics.store(w, at, (h << OWNER_SHIFT) | WAITERS);
+    w[at + OWNER] = h;
     Atomics.notify(w, at); // all sleepers: the one it is for takes it, the others sleep again
     return;
   }
   w[at + OWNER] = 0;
-  if (Atomics.sub(w, at, 1) !== 1) {
-    Atomics.store(w, at, 0);
-    Atomics.notify(w, at, 1);
-  }
+  const v = w[at]!;
+  // (A waiter may turn LOCKED into WAITERS at any moment: then the exchange fails.)
+  if ((v & STATE_MASK) !== LOCKED || Atomics.compareExchange(w, at, v, 0) !== v) wakeOne(w, at);
+}
+
+/** The release of a lock with waiters: free it, and wake one (it takes the lock as WAITERS). */
+function wakeOne(w: Int32Array, at: number): void {
+  Atomics.store(w, at, 0);
+  Atomics.notify(w, at, 1);
+}
+
+/** cpu id of the holder named in the lock word, or -1 when the lock is free. */
+function ownerOf(w: Int32Array, at: number): number {
+  return (Atomics.load(w, at) >> OWNER_SHIFT) - 1;
+}
+
+/** Do waiters sleep on the lock (or may they: the state WAITERS)? */
+function waitersOn(w: Int32Array, at: number): boolean {
+  return (Atomics.load(w, at) & WAITERS) !== 0;
+}
+
+/**
+ * Frees a lock whoever holds it (recovery): the hand-off request first, the lock word last,
+ * so that a recovery killed half-way leaves the lock still naming its dead holder.
+ */
+function forceReleaseAt(w: Int32Array, at: number): void {
+  Atomics.store(w, at + HANDOFF, 0);
+  Atomics.store(w, at + OWNER, 0);
+  Atomics.store(w, at, 0);
+  Atomics.notify(w, at);
 }
 
 /** cpu id of a starving waiter the next unlock will hand the lock to, or -1. */
@@ -108,7 +149,7 @@ export class Lock {
     if (simRecorder !== null) simRecorder.acquire(this.words, this.index, false);
     const w = this.words; // (the table's words: its header is w[0..])
     const at = this.at;
-    if (Atomics.compareExchange(w, at, 0, 1) !== 0) {
+    if (Atomics.compareExchange(w, at, 0, ((cpu + 1) << OWNER_SHIFT) | LOCKED) !== 0) {
       acquireSlow(this.table, w, at, cpu, this.fbase, this.name);
       return;
     }
@@ -120,7 +161,7 @@ export class Lock {
   tryLock(cpu: number): boolean {
     const w = this.words;
     const at = this.at;
-    if (Atomics.compareExchange(w, at, 0, 1) !== 0) return false;
+    if (Atomics.compareExchange(w, at, 0, ((cpu + 1) << OWNER_SHIFT) | LOCKED) !== 0) return false;
     if (simRecorder !== null) simRecorder.acquire(this.words, this.index, true);
     w[at + OWNER] = cpu + 1;
     if (w[H_STATS] === 1) account(this.table.f64, this.fbase, w, at, cpu, false, 0);
@@ -142,7 +183,12 @@ export class Lock {
 
   /** cpu id of the holder, or -1. */
   owner(): number {
-    return Atomics.load(this.words, this.at + OWNER) - 1;
+    return ownerOf(this.words, this.at);
+  }
+
+  /** Is the lock held with waiters (asleep on it, or about to be, or asking for a hand-off)? */
+  hasWaiters(): boolean {
+    return waitersOn(this.words, this.at);
   }
 
   /** cpu id of a starving waiter the next unlock will hand the lock to, or -1. */
@@ -156,12 +202,7 @@ export class Lock {
    * then unlock). A timed hold in progress is dropped from the statistics.
    */
   forceRelease(): void {
-    const w = this.words;
-    const at = this.at;
-    Atomics.store(w, at + OWNER, 0);
-    Atomics.store(w, at + HANDOFF, 0);
-    Atomics.store(w, at, 0);
-    Atomics.notify(w, at);
+    forceReleaseAt(this.words, this.at);
   }
 }
 
@@ -199,7 +240,7 @@ export class LockClass {
     if (!(cpu >= 0 && cpu < this.nrCpus)) this.badCpu(cpu);
     if (simRecorder !== null) simRecorder.acquireClass(this.header, this.index, words, at, false);
     const o = this.sbase + cpu * F64_PER_SLOT;
-    if (Atomics.compareExchange(words, at, 0, 1) !== 0) {
+    if (Atomics.compareExchange(words, at, 0, ((cpu + 1) << OWNER_SHIFT) | LOCKED) !== 0) {
       acquireSlow(this.table, words, at, cpu, o, this.name);
       return;
     }
@@ -210,7 +251,8 @@ export class LockClass {
   /** Takes the lock at `words`[`at`..] if it is free. Kernel: spin_trylock(). */
   tryLock(cpu: number, words: Int32Array, at: number): boolean {
     if (!(cpu >= 0 && cpu < this.nrCpus)) this.badCpu(cpu);
-    if (Atomics.compareExchange(words, at, 0, 1) !== 0) return false;
+    if (Atomics.compareExchange(words, at, 0, ((cpu + 1) << OWNER_SHIFT) | LOCKED) !== 0)
+      return false;
     if (simRecorder !== null) simRecorder.acquireClass(this.header, this.index, words, at, true);
     words[at + OWNER] = cpu + 1;
     if (this.header[H_STATS] === 1)
@@ -234,7 +276,20 @@ export class LockClass {
 
   /** cpu id of the holder of the lock at `words`[`at`..], or -1. */
   owner(words: Int32Array, at: number): number {
-    return Atomics.load(words, at + OWNER) - 1;
+    return ownerOf(words, at);
+  }
+
+  /** Is the lock at `words`[`at`..] held with waiters? */
+  hasWaiters(words: Int32Array, at: number): boolean {
+    return waitersOn(words, at);
+  }
+
+  /**
+   * Makes the lock at `words`[`at`..] free whoever holds it, waking any sleeper: for recovery
+   * only (see Lock.forceRelease()).
+   */
+  forceRelease(words: Int32Array, at: number): void {
+    forceReleaseAt(words, at);
   }
 
   /** Is the lock at `words`[`at`..] held (by anyone)? */

@@ -156,7 +156,7 @@ describe('Lock between workers', () => {
       const started = startTogether(workers, c);
       started.catch(() => undefined); // (awaited below; a failure meanwhile is not unhandled)
       try {
-        await until(() => Atomics.load(lock.words, lock.at) === 2, 'a worker waiting for the lock');
+        await until(() => lock.hasWaiters(), 'a worker waiting for the lock');
       } finally {
         lock.unlock();
       }
@@ -197,7 +197,7 @@ describe('Lock between workers', () => {
           await next(waiter, 'waiting');
           // The waiter is in lock(), past its spins: it marked the lock contended.
           const lock = new Lock(table, 0, 'test_lock');
-          await until(() => Atomics.load(lock.words, lock.at) === 2, 'the waiter in lock()');
+          await until(() => lock.hasWaiters(), 'the waiter in lock()');
           await holder.terminate();
           table.markCpuDead(1);
           const marked = performance.now();
