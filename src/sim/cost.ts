@@ -2,8 +2,9 @@
  * The simulator's cost model: how many virtual nanoseconds a piece of allocator work takes,
  * and the calibration that says so for a machine.
  *
- * Holds: Calibration (weights per unit of work, the lock costs, where they came from and the
- * fit's error), FEATURES (the units, in the order of a feature vector), costOf(), the default
+ * Holds: Calibration (weights per unit of work, each design's own fixed costs, the lock costs,
+ * where they came from and the fit's error), designCost() (a design's fixed costs, or the
+ * shared call weight for a design the calibration did not fit), FEATURES (the units, in the order of a feature vector), costOf(), the default
  * calibration (DEFAULT_CALIBRATION, fitted on the machine this project is developed on by
  * `vmalloc sim calibrate`, copied here so a fresh clone runs the same virtual numbers),
  * parseCalibration() (a JSON file, validated) and nnls() (the least squares fit, weights >= 0).
@@ -17,6 +18,16 @@
  * unmapped and freed), a byte zeroed, an area merged into a free tree (a purge's work). Taking
  * a free lock and moving a cache line between CPUs are the lock model's (engine.ts).
  *
+ * Per design (`designs`): a fixed cost per call and one per lock acquisition. The designs do
+ * work the counted units do not see (the nodes design's node lookups, pool hits and misses,
+ * its extra locks' bookkeeping), so one call weight cannot fit both: on 2026-12-03 18:25
+ * (quiet) the real global fix_size_alloc_test took 3.15 ms and nodes 7.33 ms, and the shared
+ * fit was 23-58% under on every nodes test. A design's lock cost is charged just before each
+ * acquisition (outside the hold it starts: the work of reaching the lock, such as finding the
+ * node), so it spaces a CPU's lock requests without lengthening the holds. A design absent
+ * from `designs` takes weights[call] and no lock cost (a file written before the per-design
+ * costs: the model it was fitted with).
+ *
  * At 64 CPUs (run_test_mask=1, 2000 loops, the built-in calibration): global / nodes 9.7x
  * (the seed: 12.7x on mask 7), global spinning 95% (the seed: 93%), nodes 67% (the seed:
  * 16.5%). Before the data lines under a lock were charged (engine.ts) the same run gave 1.4x,
@@ -29,6 +40,9 @@
  * machine cannot hold.
  */
 
+import { DESIGN_NAMES } from '../designs/registry.js';
+import type { VmallocDesign } from '../mm/config.js';
+
 export const FEATURES = ['call', 'access', 'step', 'page', 'byte', 'record'] as const;
 export type Feature = (typeof FEATURES)[number];
 export const F_CALL = 0;
@@ -39,9 +53,19 @@ export const F_BYTE = 4;
 export const F_RECORD = 5;
 export const NR_FEATURES = FEATURES.length;
 
+/** A design's own fixed costs (ns), fitted on one-worker runs of that design. */
+export interface DesignCost {
+  /** Each call into the allocator (replaces weights[call] for the design). */
+  callNs: number;
+  /** Each lock acquisition, before it (beyond the lock model's acquireNs). */
+  lockNs: number;
+}
+
 export interface Calibration {
   /** ns per unit of each feature, in FEATURES order. */
   weights: number[];
+  /** Per design: its fixed costs; a design not listed takes weights[call] and lockNs 0. */
+  designs: Partial<Record<VmallocDesign, DesignCost>>;
   /** Taking a free lock (ns). */
   acquireNs: number;
   /** Moving a cache line between CPUs (ns). */
@@ -73,6 +97,7 @@ export interface Calibration {
  */
 export const DEFAULT_CALIBRATION: Calibration = {
   weights: [0, 2150, 5, 38.54, 0.3541, 100],
+  designs: {},
   acquireNs: 49.1,
   transferNs: 112.5,
   spinNs: 2200,
@@ -82,6 +107,11 @@ export const DEFAULT_CALIBRATION: Calibration = {
     'vmalloc sim calibrate 2026-12-03T16:34Z real one-worker times (loops 2000, repeat 5, seed 1; AMD EPYC, 2 CPUs, idle), refitted with step and record fixed; lock costs measured by xcore.ts 2026-12-03T16:56Z',
   fitError: 0.3789,
 };
+
+/** The fixed costs the simulator charges `design` under `cal` (see the header). */
+export function designCost(cal: Calibration, design: VmallocDesign): DesignCost {
+  return cal.designs[design] ?? { callNs: cal.weights[F_CALL]!, lockNs: 0 };
+}
 
 /** Virtual ns of the work in `f` (a feature vector) under weights `w`. */
 export function costOf(w: readonly number[], f: ArrayLike<number>): number {
@@ -118,8 +148,26 @@ export function parseCalibration(text: string, where: string): Calibration {
     if (!num(c[k])) throw new Error(`${where}: "${k}" must be a number >= 0`);
     return c[k];
   };
+  const designs: Partial<Record<VmallocDesign, DesignCost>> = {};
+  if (c.designs !== undefined) {
+    if (typeof c.designs !== 'object' || c.designs === null || Array.isArray(c.designs))
+      throw new Error(`${where}: "designs" must be an object of design name -> {callNs, lockNs}`);
+    for (const [name, d] of Object.entries(c.designs as Record<string, unknown>)) {
+      if (!(DESIGN_NAMES as readonly string[]).includes(name))
+        throw new Error(
+          `${where}: "designs" names ${name}, not a design (${DESIGN_NAMES.join(', ')})`,
+        );
+      const dc = d as Partial<DesignCost> | null;
+      if (typeof dc !== 'object' || dc === null || !num(dc.callNs) || !num(dc.lockNs))
+        throw new Error(
+          `${where}: "designs.${name}" must have "callNs" and "lockNs", numbers >= 0`,
+        );
+      designs[name as VmallocDesign] = { callNs: dc.callNs!, lockNs: dc.lockNs! };
+    }
+  }
   return {
     weights: c.weights.slice(),
+    designs,
     acquireNs: c.acquireNs!,
     transferNs: c.transferNs!,
     spinNs: opt('spinNs'),
@@ -135,10 +183,24 @@ export function parseCalibration(text: string, where: string): Calibration {
  * method). `a` is rows of equal length. Small problems only (a handful of unknowns).
  */
 export function nnls(a: readonly (readonly number[])[], b: readonly number[]): number[] {
+  // Each column scaled to unit length first (x >= 0 is kept by a positive scale): the columns
+  // differ by 1e4 and more (bytes zeroed against calls), and the normal equations below square
+  // that; unscaled, a new column's solution came out <= 0 by rounding, the active set dropped
+  // it at once and the fit left a design's call cost at 0 while under-fitting every test.
+  const n0 = a[0]!.length;
+  const scale = Array.from({ length: n0 }, (_, j) =>
+    Math.sqrt(a.reduce((s, row) => s + row[j]! * row[j]!, 0)),
+  );
+  const scaled = a.map((row) => row.map((v, j) => (scale[j]! > 0 ? v / scale[j]! : 0)));
+  return nnlsScaled(scaled, b).map((x, j) => (scale[j]! > 0 ? x / scale[j]! : 0));
+}
+
+function nnlsScaled(a: readonly (readonly number[])[], b: readonly number[]): number[] {
   const m = a.length;
   const n = a[0]!.length;
   const x = new Array<number>(n).fill(0);
   const passive = new Array<boolean>(n).fill(false);
+  const blocked = new Array<boolean>(n).fill(false);
   const grad = (): number[] => {
     const r = b.map((bi, i) => bi - a[i]!.reduce((s, aij, j) => s + aij * x[j]!, 0));
     return Array.from({ length: n }, (_, j) => a.reduce((s, row, i) => s + row[j]! * r[i]!, 0));
@@ -178,11 +240,18 @@ export function nnls(a: readonly (readonly number[])[], b: readonly number[]): n
     const w = grad();
     let best = -1;
     for (let j = 0; j < n; j++)
-      if (!passive[j] && w[j]! > 1e-12 && (best < 0 || w[j]! > w[best]!)) best = j;
+      if (!passive[j] && !blocked[j] && w[j]! > 1e-12 && (best < 0 || w[j]! > w[best]!)) best = j;
     if (best < 0) break;
     passive[best] = true;
     for (let inner = 0; inner < 3 * n + 10; inner++) {
       const z = solveP();
+      // A column whose own solution is <= 0 the moment it enters (rounding: its gradient was
+      // positive) would leave again at once and be picked again every round: keep it out.
+      if (inner === 0 && z[best]! <= 0) {
+        passive[best] = false;
+        blocked[best] = true;
+        break;
+      }
       if (passive.every((p, j) => !p || z[j]! > 0)) {
         for (let j = 0; j < n; j++) x[j] = z[j]!;
         break;
