@@ -92,7 +92,7 @@ export function formatCalibration(r: CalibrationReport): string {
   const lines = [
     formatCrossCore(r.crossCore),
     `weights shared by the designs (ns per unit): ${FEATURES.map((f, k) => `${f} ${c.weights[k]}`).join(', ')} (step and record fixed, see calibrate.ts; call: the mean of the designs', for a design not fitted)`,
-    `per design, fitted on one worker (N = 1) only; the lock column ${r.model.lockColumn ? 'used' : 'left out'} (leave-one-out error over the N = 1 tests: call only ${(r.model.looCallOnly * 100).toFixed(1)}%, call and lock ${(r.model.looCallLock * 100).toFixed(1)}%):`,
+    `per design, fitted on one worker (N = 1) only, the tests weighed ${r.model.weighting === 'time' ? 'by their real time' : 'alike'}; the lock column ${r.model.lockColumn ? 'used' : 'left out'} (leave-one-out error over the N = 1 tests: call only ${(r.model.looCallOnly * 100).toFixed(1)}%, call and lock ${(r.model.looCallLock * 100).toFixed(1)}%):`,
     ...designLines(c, r.fit),
     `lock costs (ns, measured): acquire ${c.acquireNs}, transfer ${c.transferNs}; workers' lock: spin ${c.spinNs}, wake ${c.wakeNs}, notify ${c.notifyNs}`,
     `fit error (RMS of the relative error per test): ${(c.fitError * 100).toFixed(1)}%`,

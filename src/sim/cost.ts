@@ -28,14 +28,16 @@
  * from `designs` takes weights[call] and no lock cost (a file written before the per-design
  * costs: the model it was fitted with).
  *
- * At 64 CPUs (run_test_mask=1, 2000 loops, the built-in calibration): global / nodes 9.7x
- * (the seed: 12.7x on mask 7), global spinning 95% (the seed: 93%), nodes 67% (the seed:
- * 16.5%). Before the data lines under a lock were charged (engine.ts) the same run gave 1.4x,
- * 31% and 1%: a kernel critical section that follows another CPU's pulls its tree nodes from
- * that CPU's cache, and that, not the lock word, is what makes the holds long. Nodes spins too
- * much: its free_vmap_area_lock takes 64% of the CPUs' time, so the model's one line per step
- * overcharges the free tree's holds (a lookup's lines the other CPU has not written since are
- * charged too), or its pools are missed more often than the kernel's; not yet told apart. The
+ * At 64 CPUs (run_test_mask=1, 2000 loops, the built-in calibration, per-design since
+ * 2026-12-03 20:05): global / nodes 7.6x (the seed: 12.7x on mask 7), global spinning 94.8%
+ * (the seed: 93%), nodes 42.6% (the seed: 16.5%), free_vmap_area_lock 41.6% of it. With the
+ * earlier one-weight calibration: 9.7x, 95%, 67%. Before the data lines under a lock were
+ * charged (engine.ts) the same run gave 1.4x, 31% and 1%: a kernel critical section that
+ * follows another CPU's pulls its tree nodes from that CPU's cache, and that, not the lock
+ * word, is what makes the holds long. Nodes still spins too much on free_vmap_area_lock: the
+ * model's one line per step overcharges the free tree's holds (a lookup's lines the other CPU
+ * has not written since are charged too), or its pools are missed more often than the
+ * kernel's; not yet told apart. The
  * seed's mask 7 needs full_fit_alloc_test, whose 28 GiB of pages at 64 CPUs a simulated
  * machine cannot hold.
  */
@@ -85,27 +87,30 @@ export interface Calibration {
 }
 
 /**
- * This machine's (AMD EPYC, 2 vCPUs, Linux 6.18 in a Firecracker VM, Node 20). The weights:
- * fitted (fitWeights(), step and record fixed) to the real one-worker test times of `vmalloc
- * sim calibrate --loops 2000 --repeat 5` run at 16:34 UTC on 2026-12-03 with both cores idle
- * (the earlier default came from a loaded machine); the fit's error, 38%, is mostly
- * align_shift_alloc_test (64 calls a run: -90%) and fix_size_alloc_test (-33%, -41%). The lock
- * costs: measured by xcore.ts on two workers the same afternoon (10th percentiles: transfer
- * 112.5 ns, median 118.6; wake 12.7 us, notify 5.7 us, spin budget 2.2 us, lock + unlock 49
- * ns; the machine was shared, and under heavier load the wake read 17.7 us). Rerun `sim
- * calibrate --out FILE` on a quiet machine and pass FILE.
+ * This machine's (AMD EPYC, 2 vCPUs, Linux 6.18 in a Firecracker VM, Node 20): the
+ * calibration that fitWeights() (per design, tests weighed by time, step and record fixed)
+ * gives on the real one-worker test times and the cross-core costs of the quiet `vmalloc sim
+ * calibrate --loops 2000 --repeat 5` of 2026-12-03 18:25 UTC (both cores idle): global fix_size 3.15 ms, full_fit 78.66, long_busy_list 84.20, random_size
+ * 6.44, fix_align 9.21, random_size_align 9.01, align_shift 0.57, vm_map_ram 1.73; nodes 7.33,
+ * 122.65, 125.22, 12.52, 15.51, 16.13, 0.80, 3.60; transfer 68.8 ns, wake 7564, notify 3257,
+ * spin budget 2016.6, lock + unlock 27.2 (10th percentiles). That run's fit (one call weight)
+ * was 46% off; refitted per design at 20:05 from those figures (the code then had the pages
+ * pool change of 121cbb5 beside it, nothing else on the measured path). To re-derive it: run
+ * `npx vmalloc sim calibrate --loops 2000 --repeat 5 --out cal.json` with both cores idle and
+ * copy cal.json's fields here as they are (the file is this object: weights, designs, the lock
+ * costs, source, fitError); or pass the file (VMALLOC_SIM_CALIBRATION, --calibration).
  */
 export const DEFAULT_CALIBRATION: Calibration = {
-  weights: [0, 2150, 5, 38.54, 0.3541, 100],
-  designs: {},
-  acquireNs: 49.1,
-  transferNs: 112.5,
-  spinNs: 2200,
-  wakeNs: 12744,
-  notifyNs: 5691,
+  weights: [560, 1815, 5, 13.77, 0.2025, 100],
+  designs: { global: { callNs: 0, lockNs: 0 }, nodes: { callNs: 1120, lockNs: 0 } },
+  acquireNs: 27.2,
+  transferNs: 68.8,
+  spinNs: 2016.6,
+  wakeNs: 7564,
+  notifyNs: 3257,
   source:
-    'vmalloc sim calibrate 2026-12-03T16:34Z real one-worker times (loops 2000, repeat 5, seed 1; AMD EPYC, 2 CPUs, idle), refitted with step and record fixed; lock costs measured by xcore.ts 2026-12-03T16:56Z',
-  fitError: 0.3789,
+    'fitWeights() on the real one-worker times and cross-core costs of vmalloc sim calibrate 2026-12-03T18:25Z (loops 2000, repeat 5, seed 1; AMD EPYC, 2 CPUs, idle), per design, tests weighed by time',
+  fitError: 0.561,
 };
 
 /** The fixed costs the simulator charges `design` under `cal` (see the header). */

@@ -49,7 +49,7 @@ const report: CalibrationReport = {
     missedWakes: 2,
   },
   fit: [{ design: 'global', test: 'fix_size_alloc_test', realNs: 8e6, fittedNs: 9e6 }],
-  model: { lockColumn: false, looCallOnly: 0.2, looCallLock: 0.19 },
+  model: { weighting: 'time', lockColumn: false, looCallOnly: 0.2, looCallLock: 0.19 },
   validation: [
     {
       design: 'global',
