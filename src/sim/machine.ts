@@ -51,6 +51,7 @@ import {
   F_RECORD,
   F_STEP,
   NR_FEATURES,
+  designCost,
 } from './cost.js';
 import {
   EV_ACQ,
@@ -154,6 +155,10 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
   checkSimMask(params.run_test_mask);
   const cal = o.calibration ?? DEFAULT_CALIBRATION;
   const w = cal.weights;
+  // The design's own fixed costs: per call (in place of w[call]) and per lock acquisition.
+  const dc = designCost(cal, params.design);
+  const callNs = dc.callNs;
+  const lockNs = dc.lockNs;
   const n = params.nr_threads;
   const nrCpus = Math.max(params.nr_cpus, n);
   const vm0 = createVmalloc({
@@ -226,7 +231,7 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
       if (words.buffer !== locksBuffer) return;
       const t = testOf[cur]!;
       if (t >= 0) acquires[t] = acquires[t]! + 1;
-      machine.record(tryLock ? EV_TRY : EV_ACQ, index, workSince(), lines);
+      machine.record(tryLock ? EV_TRY : EV_ACQ, index, workSince() + lockNs, lines);
     },
     release(words: Int32Array, index: number): void {
       if (words.buffer !== locksBuffer) return;
@@ -242,7 +247,12 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
       if (table.buffer !== locksBuffer) return;
       const t = testOf[cur]!;
       if (t >= 0) acquires[t] = acquires[t]! + 1;
-      machine.record(tryLock ? EV_TRY : EV_ACQ, lockOf(classIndex, at), workSince(), lines);
+      machine.record(
+        tryLock ? EV_TRY : EV_ACQ,
+        lockOf(classIndex, at),
+        workSince() + lockNs,
+        lines,
+      );
     },
     releaseClass(table: Int32Array, classIndex: number, _words: Int32Array, at: number): void {
       if (table.buffer !== locksBuffer) return;
@@ -281,7 +291,7 @@ export function simulateTestVmalloc(o: SimOptions): SimResult {
       const t = testOf[c]!;
       if (t >= 0) features[t]![kind] = features[t]![kind]! + 1;
       // The call's fixed cost comes first (entry, argument checks), the rest after its last event.
-      machine.lead(w[kind]!);
+      machine.lead(kind === F_CALL ? callNs : w[kind]!);
       const ns = workSince();
       machine.finish(ns, lines);
       return true;

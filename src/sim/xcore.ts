@@ -8,7 +8,10 @@
  * Invariant: a figure is a low percentile (PERCENTILE) of many samples: another job on the
  * machine only ever adds time to a sample (a descheduled worker, a busy core), so the low
  * percentile of a few hundred samples is the undisturbed cost as long as some samples ran
- * undisturbed; the median beside it says how often they did not.
+ * undisturbed; the median beside it says how often they did not. A figure with no sample at
+ * all (on a loaded machine every wake can find the sleeper not yet asleep, and is discarded)
+ * is the built-in calibration's, with 0 samples: a calibration never holds NaN (its JSON
+ * would hold null, which parseCalibration refuses).
  * Callers: src/sim/calibrate.ts (sim calibrate).
  *
  * What each figure is. transfer: half a round trip of one line written in turn by two
@@ -23,6 +26,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
+import { DEFAULT_CALIBRATION } from './cost.js';
 import type { XcoreJob, XcoreSamples } from './xcore-worker.js';
 
 /** lock-wait.ts's SPIN_LIMIT (not exported there; a waiter's loads of the word before sleeping). */
@@ -100,8 +104,20 @@ export async function measureCrossCore(o: CrossCoreOptions = {}): Promise<CrossC
     await Promise.all(workers.map((w) => w.terminate()));
     throw e;
   }
-  const fig = (name: keyof XcoreSamples & string, label: string): CrossCoreFigure => {
-    const x = a[name] as number[];
+  const fig = (
+    name: 'transferNs' | 'wakeNs' | 'notifyNs' | 'spinNs' | 'acquireNs',
+    label: string,
+  ): CrossCoreFigure => {
+    const x = a[name];
+    if (x.length === 0) {
+      const ns = DEFAULT_CALIBRATION[name];
+      return {
+        name: `${label} (no sample: the built-in figure)`,
+        lowNs: ns,
+        medianNs: ns,
+        samples: 0,
+      };
+    }
     return {
       name: label,
       lowNs: Number(quantile(x, PERCENTILE).toFixed(1)),

@@ -49,10 +49,13 @@ const report: CalibrationReport = {
     missedWakes: 2,
   },
   fit: [{ design: 'global', test: 'fix_size_alloc_test', realNs: 8e6, fittedNs: 9e6 }],
+  model: { weighting: 'time', lockColumn: false, looCallOnly: 0.2, looCallLock: 0.19 },
   validation: [
     {
       design: 'global',
       cpus: 2,
+      fitData: false,
+      tests: [{ test: 'fix_size_alloc_test', realNs: 8e6, simNs: 7e6 }],
       realOpsPerSec: 40000,
       simOpsPerSec: 45000,
       simKernelOpsPerSec: 60000,
@@ -96,6 +99,8 @@ describe('the simulator JSON', () => {
     assert.equal(o.schemaVersion, SCHEMA_VERSION);
     assert.deepEqual(bareKeys(o), []);
     assert.deepEqual(o.calibration['weightsNsPerUnit'], DEFAULT_CALIBRATION.weights);
+    assert.deepEqual(o.calibration['designs'], DEFAULT_CALIBRATION.designs);
+    assert.deepEqual(o['acceptanceHeldOut'], o.acceptance, 'the one row is held out');
     assert.equal(o.calibration['wakeNs'], DEFAULT_CALIBRATION.wakeNs);
     // 45000 against 40000: +12.5%, within 20%. vmap_area_lock: 9% against 20%, off by more
     // than 2x; vm_struct_cachep: under 1% on both sides, not judged.
