@@ -27,12 +27,14 @@ export const SIM_HELP = `Usage: vmalloc sim calibrate [options]
 
 Measures this machine's cross-core costs on two workers (a cache-line transfer, the wake of
 a sleeping lock waiter, the releaser's notify, the real lock's spin budget, a free lock's
-lock + unlock), fits the simulator's cost model (ns per allocator call, access, page, byte
-zeroed; tree step and record merged fixed) to real one-worker test_vmalloc runs on this
-machine (least squares over the tests, both designs), prints the fit's error per test, then
-validates: the simulator at 1 and 2 CPUs against real runs of 1 and 2 workers (loops per
-second; acquisitions, contentions, con-bounces, mean hold and wait per busy lock class) and
-says which of the acceptance points hold. Run it with both cores idle: the real two-worker
+lock + unlock), fits the simulator's cost model (ns per access, page, byte zeroed, shared by
+the designs; per design a fixed cost per allocator call, and per lock acquisition when
+leaving one test out shows it helps; tree step and record merged fixed) to real one-worker
+test_vmalloc runs on this machine only (least squares over the tests, weighed by their real
+time), prints the fit's error per test, then validates without refitting: the simulator at 1
+and 2 CPUs against real runs of 1 and 2 workers (loops per second and each test's time;
+acquisitions, contentions, con-bounces, mean hold and wait per busy lock class; the rows of
+two or more workers are held out of the fit) and says which of the acceptance points hold. Run it with both cores idle: the real two-worker
 runs need them. Simulated runs: vmalloc test ... nr_threads=N simulate=1.
 
 Options:
