@@ -28,8 +28,8 @@
  *
  * The workers' lock model (`costs.futex`; the two-worker validation uses it, because real
  * workers take this project's locks, src/shared/lock.ts and lock-wait.ts, not the kernel's): a
- * waiter spins `spinNs` (SPIN_LIMIT loads of the lock word), then marks the word 2 and sleeps
- * in Atomics.wait. A release that finds the word 2 calls Atomics.notify (`notifyNs` on the
+ * waiter spins `spinNs` (SPIN_LIMIT loads of the lock word), then marks it WAITERS and sleeps
+ * in Atomics.wait. A release that finds WAITERS marked calls Atomics.notify (`notifyNs` on the
  * releaser's clock, after the lock is free). A spinning first waiter takes the lock a line
  * transfer after the release, as in the kernel model; a sleeping one is woken `wakeNs` later
  * (the futex wake, measured from the release to the waiter running), and meanwhile the lock
@@ -203,7 +203,7 @@ export class VirtualLocks {
    */
   acquire(c: number, l: number, t: number, isTry: boolean): number {
     if (this.retry[c] === 1) {
-      // A woken sleeper (workers' model): its exchange marks the word 2; taken, it sleeps again.
+      // A woken sleeper (workers' model): it marks the word WAITERS; taken, it sleeps again.
       this.retry[c] = 0;
       this.marked[l] = 1;
       if (this.owner[l]! >= 0) {
