@@ -23,6 +23,7 @@ import type { SpaceLayout, Trace } from './trace-file.js';
 import {
   type ReplayDivergence,
   type ReplayKindStats,
+  newKindStats,
   type ReplayReport,
   ReplayError,
 } from './trace-replay.js';
@@ -81,8 +82,8 @@ export function replaySpaceTrace(trace: Trace, o: SpaceReplayOptions = {}): Repl
   const sp = makeSpace(s.start, s.end, h.page_size, layout);
   const spaceOf = spaceOfCpu(sp, layout, trace.calls);
   const cpus = new Set(trace.calls.map((c) => c.cpu)).size;
-  const alloc: ReplayKindStats = stats('space_alloc');
-  const free: ReplayKindStats = stats('space_free');
+  const alloc: ReplayKindStats = newKindStats('space_alloc');
+  const free: ReplayKindStats = newKindStats('space_free');
   const addrs = new Map<number, number>(); // trace address -> replay address (or GONE)
   let first: ReplayDivergence | null = null;
   let divergent = 0;
@@ -159,18 +160,5 @@ export function replaySpaceTrace(trace: Trace, o: SpaceReplayOptions = {}): Repl
     nsPerCall: n === 0 ? 0 : totalNs / n,
     traceNsPerCall: n === 0 ? 0 : traceNs / n,
     checked,
-  };
-}
-
-function stats(op: 'space_alloc' | 'space_free'): ReplayKindStats {
-  return {
-    op,
-    calls: 0,
-    differentAddress: 0,
-    failedWhereTraceSucceeded: 0,
-    succeededWhereTraceFailed: 0,
-    skipped: 0,
-    ns: 0,
-    traceNs: 0,
   };
 }

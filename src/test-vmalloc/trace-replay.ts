@@ -48,6 +48,20 @@ export interface ReplayKindStats {
   traceNs: number;
 }
 
+/** A kind's figures before its first call (every count 0). */
+export function newKindStats(op: TraceOpName): ReplayKindStats {
+  return {
+    op,
+    calls: 0,
+    differentAddress: 0,
+    failedWhereTraceSucceeded: 0,
+    succeededWhereTraceFailed: 0,
+    skipped: 0,
+    ns: 0,
+    traceNs: 0,
+  };
+}
+
 export interface ReplayDivergence {
   i: number;
   cpu: number;
@@ -126,16 +140,7 @@ export function replayTrace(trace: Trace, o: ReplayOptions = {}): ReplayReport {
   for (const call of trace.calls) {
     let k = kinds.get(call.op);
     if (k === undefined) {
-      k = {
-        op: call.op,
-        calls: 0,
-        differentAddress: 0,
-        failedWhereTraceSucceeded: 0,
-        succeededWhereTraceFailed: 0,
-        skipped: 0,
-        ns: 0,
-        traceNs: 0,
-      };
+      k = newKindStats(call.op);
       kinds.set(call.op, k);
     }
     k.calls++;
