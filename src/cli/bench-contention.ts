@@ -22,8 +22,7 @@ import {
   wordListFlag,
   type ParsedArgs,
 } from './args.js';
-import { recordPlanFor, recordedLine, traces } from './bench-record.js';
-import { jsonReport } from './json-report.js';
+import { recordPlanFor, recordedLine, writeBenchJson } from './bench-record.js';
 import { MAX_THREADS, threadBoundError } from './limits.js';
 import { machineLine, machineMemory } from './machine.js';
 import { maskFlag, stderrProgress } from './run-flags.js';
@@ -94,15 +93,13 @@ export async function benchContention(args: ParsedArgs, argv: readonly string[])
   };
   const result = await runContentionBench({ ...o, onRow, record });
   if (json) {
-    process.stdout.write(
-      jsonReport({
-        machine: machineLine(),
-        date: started.toISOString(),
+    return writeBenchJson(
+      started,
+      {
         ...result,
-        ...traces(record),
-      }),
+      },
+      record,
     );
-    return 0;
   }
   write(formatContentionDetails(result) + '\n');
   return 0;

@@ -14,6 +14,8 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { RecordPlan, type RecordedTrace } from '../bench/record-plan.js';
 import { UsageError, type ParsedArgs } from './args.js';
+import { jsonReport } from './json-report.js';
+import { machineLine } from './machine.js';
 
 export const RECORD_HELP = `Recording (bench contention, vmmapram, scaling, seeds, kva, space):
 
@@ -100,4 +102,19 @@ export function recordedLine(record: RecordPlan | undefined): string[] {
 /** The traces a recorded run wrote, for its JSON (nothing when it was not recorded). */
 export function traces(record: RecordPlan | undefined): { traces?: RecordedTrace[] } {
   return record === undefined ? {} : { traces: record.written };
+}
+
+/**
+ * Prints a bench command's `--json`: the machine, when the run started, `body`, then the
+ * traces a recorded run wrote. Returns the exit status (0).
+ */
+export function writeBenchJson(
+  started: Date,
+  body: Record<string, unknown>,
+  record: RecordPlan | undefined,
+): 0 {
+  process.stdout.write(
+    jsonReport({ machine: machineLine(), date: started.toISOString(), ...body, ...traces(record) }),
+  );
+  return 0;
 }

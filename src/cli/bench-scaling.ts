@@ -27,8 +27,7 @@ import {
   wordListFlag,
   type ParsedArgs,
 } from './args.js';
-import { recordPlanFor, traces } from './bench-record.js';
-import { jsonReport } from './json-report.js';
+import { recordPlanFor, writeBenchJson } from './bench-record.js';
 import { machineLine } from './machine.js';
 import { loadCalibration } from './sim.js';
 
@@ -100,18 +99,16 @@ export async function benchScaling(args: ParsedArgs, argv: readonly string[]): P
       })
     : [];
   if (args.flags.has('json')) {
-    process.stdout.write(
-      jsonReport({
-        machine: machineLine(),
-        date: started.toISOString(),
+    return writeBenchJson(
+      started,
+      {
         // The cost model with its unit named (a calibration file calls them weights).
         options: { ...o, progress: undefined, calibration: calibrationJson(o.calibration) },
         rows,
         vmMapRam: vmr,
-        ...traces(record),
-      }),
+      },
+      record,
     );
-    return 0;
   }
   process.stdout.write(
     [

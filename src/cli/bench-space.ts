@@ -8,8 +8,7 @@
 import { formatSpaceBench, runSpaceBench } from '../bench/space.js';
 import { recordSpace } from '../bench/space-record.js';
 import { INT_MAX, intFlag, type ParsedArgs } from './args.js';
-import { recordPlanFor, traces } from './bench-record.js';
-import { jsonReport } from './json-report.js';
+import { recordPlanFor, writeBenchJson } from './bench-record.js';
 import { machineLine } from './machine.js';
 
 export const SPACE_FLAGS = {
@@ -53,16 +52,14 @@ export async function benchSpace(args: ParsedArgs, argv: readonly string[]): Pro
   if (record !== undefined) await recordSpace(o, record);
   if (args.flags.has('json')) {
     const options = { ...o, progress: undefined };
-    process.stdout.write(
-      jsonReport({
-        machine: machineLine(),
-        date: started.toISOString(),
+    return writeBenchJson(
+      started,
+      {
         options,
         ...result,
-        ...traces(record),
-      }),
+      },
+      record,
     );
-    return 0;
   }
   process.stdout.write(
     [

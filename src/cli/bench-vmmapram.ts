@@ -16,8 +16,7 @@ import {
   wordListFlag,
   type ParsedArgs,
 } from './args.js';
-import { recordPlanFor, recordedLine, traces } from './bench-record.js';
-import { jsonReport } from './json-report.js';
+import { recordPlanFor, recordedLine, writeBenchJson } from './bench-record.js';
 import { MAX_THREADS, threadBoundError } from './limits.js';
 import { machineLine, machineMemory } from './machine.js';
 import { stderrProgress } from './run-flags.js';
@@ -62,15 +61,13 @@ export async function benchVmMapRam(args: ParsedArgs, argv: readonly string[]): 
   const started = new Date();
   const result = await runVmMapRamBench({ ...o, record });
   if (args.flags.has('json')) {
-    process.stdout.write(
-      jsonReport({
-        machine: machineLine(),
-        date: started.toISOString(),
+    return writeBenchJson(
+      started,
+      {
         ...result,
-        ...traces(record),
-      }),
+      },
+      record,
     );
-    return 0;
   }
   process.stdout.write(
     [

@@ -18,10 +18,9 @@ import { DESIGNS } from '../test-vmalloc/params.js';
 import { INT_MAX, UsageError, intFlag, intListFlag, parseArgs } from './args.js';
 import { benchContention } from './bench-contention.js';
 import { benchSeeds } from './bench-seeds.js';
-import { RECORD_HELP, benchRecordArgs, recordPlanFor, traces } from './bench-record.js';
+import { RECORD_HELP, benchRecordArgs, recordPlanFor, writeBenchJson } from './bench-record.js';
 import { benchScaling } from './bench-scaling.js';
 import { benchVmMapRam } from './bench-vmmapram.js';
-import { jsonReport } from './json-report.js';
 import { machineLine, machineMemory } from './machine.js';
 import { stderrProgress } from './run-flags.js';
 
@@ -241,16 +240,14 @@ export async function benchCommand(given: readonly string[]): Promise<number> {
   // After every timed run: the recorded runs are untimed (kva-record.ts).
   if (record !== undefined) recordKva(opts, record);
   if (args.flags.has('json')) {
-    process.stdout.write(
-      jsonReport({
-        machine: machineLine(),
-        date: started.toISOString(),
+    return writeBenchJson(
+      started,
+      {
         options: { ...opts, gc: undefined, progress: undefined },
         ...result,
-        ...traces(record),
-      }),
+      },
+      record,
     );
-    return 0;
   }
   const cmd = ['npx vmalloc bench kva', ...argv.slice(1)].join(' ');
   process.stdout.write(
