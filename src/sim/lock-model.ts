@@ -39,6 +39,8 @@
  * after STARVE_MS (10 ms, far above these waits), and the 20 ms sleep slices.
  */
 
+import type { LockStat } from '../shared/lock-table.js';
+
 export interface LockModel {
   /** lock_stat class name. */
   name: string;
@@ -56,19 +58,8 @@ export interface FutexCosts {
   notifyNs: number;
 }
 
-/** lock_stat in virtual time (microseconds), one per lock slot. */
-export interface VirtualLockStat {
-  name: string;
-  acquisitions: number;
-  contentions: number;
-  conBounces: number;
-  acqBounces: number;
-  waitMin: number;
-  waitMax: number;
-  waitTotal: number;
-  holdMin: number;
-  holdMax: number;
-  holdTotal: number;
+/** lock_stat in virtual time (microseconds), one per lock slot: the real one's fields, and: */
+export interface VirtualLockStat extends LockStat {
   /** Virtual ns CPUs spent spinning for this lock (0 for a mutex: its waiters sleep). */
   spinNs: number;
   /** Virtual ns waiters slept (mutexes; the workers' lock model: past the spin budget). */
